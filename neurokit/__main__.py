@@ -1,0 +1,5 @@
+import sys
+
+from neurokit.cli import main
+
+sys.exit(main())

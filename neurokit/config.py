@@ -1,0 +1,358 @@
+"""neurokit configuration: one YAML file validated into typed, frozen objects.
+
+Read once at the edge (CLI / pipelines); the library itself takes explicit keyword
+arguments. Every field has a default, so an empty file is a valid configuration.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+from neurokit._errors import NeurokitError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "InputsConfig",
+    "ColumnsConfig",
+    "AtlasConfig",
+    "DenoiseConfig",
+    "ConnectivityConfig",
+    "ExclusionConfig",
+    "ModelsConfig",
+    "ClusterConfig",
+    "ReportConfig",
+    "load_config",
+    "DEFAULT_STAGE_LEVELS",
+    "ROLES",
+]
+
+#: Recovery stages, in order; a lab may rename or extend them in ``columns.stage_levels``.
+DEFAULT_STAGE_LEVELS = ("control", "active", "early_abstinence", "sustained_remission")
+
+#: Phenotype roles that neurokit understands (DESIGN.md section 1).
+ROLES = ("severity", "stage", "abstinence_days", "bdnf", "hrv", "age", "sex", "site")
+
+
+class ConfigError(NeurokitError, ValueError):
+    """A configuration value or key is invalid; the message names it and the fix."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class InputsConfig(_Section):
+    """Which runs to use (CLI flags of the same name override these)."""
+
+    derivatives: tuple[str, ...] = Field(
+        default=(), description="fMRIPrep derivative folders; empty means BIDS_DIR/derivatives/fmriprep."
+    )
+    task: str | None = Field(default=None, description="BIDS task label (e.g. 'rest'); None = all tasks.")
+    space: str = Field(default="MNI152NLin2009cAsym", description="Output space of the preprocessed BOLD.")
+    res: str | None = Field(default=None, description="fMRIPrep 'res-' entity; None = any.")
+    participant_label: tuple[str, ...] = Field(default=(), description="Participants to include (no 'sub-').")
+    session_label: tuple[str, ...] = Field(default=(), description="Sessions to include (no 'ses-').")
+    exclude: tuple[str, ...] = Field(
+        default=(), description="Glob patterns on BOLD file names of runs to leave out on purpose."
+    )
+
+    @field_validator("participant_label", "session_label")
+    @classmethod
+    def _strip_prefix(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(s.removeprefix("sub-").removeprefix("ses-") for s in v)
+
+
+class ColumnsConfig(_Section):
+    """Map phenotype roles to a lab's own column names (participants/sessions/phenotype TSVs)."""
+
+    participant_id: str = "participant_id"
+    session_id: str = "session_id"
+    severity: str = "severity"
+    stage: str = "stage"
+    abstinence_days: str = "abstinence_days"
+    bdnf: str = "bdnf"
+    hrv: str = "hrv"
+    age: str = "age"
+    sex: str = "sex"
+    site: str = "site"
+    stage_levels: tuple[str, ...] = Field(
+        default=DEFAULT_STAGE_LEVELS, description="Ordered recovery stages; the first is the control level."
+    )
+    control_level: str | None = Field(
+        default=None, description="Stage level meaning 'not a user'; None = the first of stage_levels."
+    )
+
+    @model_validator(mode="after")
+    def _check_levels(self) -> "ColumnsConfig":
+        if len(self.stage_levels) < 2:
+            raise ValueError(f"columns.stage_levels needs at least two levels; got {list(self.stage_levels)}.")
+        if len(set(self.stage_levels)) != len(self.stage_levels):
+            raise ValueError(f"columns.stage_levels has repeated levels: {list(self.stage_levels)}.")
+        if self.control_level is not None and self.control_level not in self.stage_levels:
+            raise ValueError(
+                f"columns.control_level {self.control_level!r} is not one of stage_levels {list(self.stage_levels)}."
+            )
+        return self
+
+    @property
+    def control(self) -> str:
+        """The stage level that marks controls."""
+        return self.control_level or self.stage_levels[0]
+
+    def role_columns(self) -> dict[str, str]:
+        """``{role: column name}`` for every role in :data:`ROLES`."""
+        return {role: getattr(self, role) for role in ROLES}
+
+
+class AtlasConfig(_Section):
+    """Which atlas, and how strictly it is validated on each run's grid."""
+
+    name: str = Field(default="pfclimbic", description="Registered atlas name or path to an atlas folder.")
+    min_voxels: int = Field(default=5, ge=1, description="Fewest in-mask voxels a region may keep on a run's grid.")
+    drop_empty_regions: bool = Field(
+        default=False, description="Drop (and report) regions below min_voxels instead of failing the run."
+    )
+    allow_resample: bool = Field(
+        default=False, description="Resample an atlas whose space differs from the run's (logged) instead of failing."
+    )
+
+
+StrategyName = Literal["simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor", "compcor+gsr"]
+
+
+class DenoiseConfig(_Section):
+    """Confound strategy (nilearn ``load_confounds_strategy`` presets) and signal cleaning."""
+
+    strategy: StrategyName = "simple"
+    motion: Literal["basic", "power2", "derivatives", "full"] | None = Field(
+        default=None, description="Override the preset's motion expansion; None = the preset's."
+    )
+    wm_csf: Literal["basic", "power2", "derivatives", "full"] | None = None
+    global_signal: Literal["basic", "power2", "derivatives", "full"] | None = None
+    compcor: Literal["anat_combined", "anat_separated", "temporal", "temporal_anat_combined"] = "anat_combined"
+    n_compcor: int | Literal["all"] = "all"
+    fd_threshold: float = Field(default=0.5, gt=0, description="Framewise displacement (mm) above which a volume is censored.")
+    std_dvars_threshold: float | None = Field(default=1.5, gt=0, description="Standardised DVARS censoring threshold.")
+    scrub: int = Field(default=5, ge=0, description="Minimum length of an uncensored segment (volumes).")
+    demean: bool = True
+    detrend: bool = True
+    standardize: Literal["zscore_sample", "zscore", "psc", "none"] = "zscore_sample"
+    high_pass: float | None = Field(default=0.01, gt=0, description="Hz; None = no high-pass.")
+    low_pass: float | None = Field(default=0.08, gt=0, description="Hz; None = no low-pass.")
+    filter: Literal["butterworth", "cosine"] = "butterworth"
+    min_volumes: int = Field(default=50, ge=3, description="Fewest volumes left after censoring for a usable run.")
+
+    @model_validator(mode="after")
+    def _check_band(self) -> "DenoiseConfig":
+        if self.high_pass is not None and self.low_pass is not None and self.high_pass >= self.low_pass:
+            raise ValueError(
+                f"denoise.high_pass ({self.high_pass} Hz) must be below denoise.low_pass ({self.low_pass} Hz)."
+            )
+        return self
+
+
+MeasureName = Literal["correlation", "partial correlation", "covariance", "precision", "tangent"]
+
+
+class ConnectivityConfig(_Section):
+    """Connectivity measures computed per run."""
+
+    measures: tuple[MeasureName, ...] = ("correlation", "partial correlation")
+    covariance_estimator: Literal["ledoit_wolf", "empirical", "oas"] = "ledoit_wolf"
+
+    @field_validator("measures")
+    @classmethod
+    def _nonempty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if not v:
+            raise ValueError("connectivity.measures needs at least one measure.")
+        return v
+
+
+class ExclusionConfig(_Section):
+    """Run exclusion rules applied after denoising (recorded with reasons)."""
+
+    max_mean_fd: float = Field(default=0.5, gt=0, description="mm; runs with a higher mean FD are excluded.")
+    max_censored_fraction: float = Field(default=0.5, ge=0, le=1, description="Largest fraction of censored volumes.")
+
+
+class ModelsConfig(_Section):
+    """Group-level predictive models (DESIGN.md section 6)."""
+
+    targets: tuple[Literal["severity", "stage", "user_vs_control"], ...] = ("severity", "stage", "user_vs_control")
+    feature_sets: tuple[Literal["pfc_limbic_edges", "all_edges", "summary_indices", "biomarkers", "combined"], ...] = (
+        "pfc_limbic_edges",
+        "summary_indices",
+        "biomarkers",
+        "combined",
+    )
+    measure: MeasureName = "correlation"
+    estimator: Literal["ridge", "logistic", "svm", "cpm"] | None = Field(
+        default=None, description="None = ridge for regression, L2 logistic regression for classification."
+    )
+    covariates: tuple[str, ...] = ("age", "sex", "mean_fd")
+    harmonize_site: bool = True
+    edge_selection: float | None = Field(
+        default=None, gt=0, le=1, description="Keep this fraction of edges by univariate test, inside each fold."
+    )
+    cv_folds: int = Field(default=5, ge=2)
+    cv_repeats: int = Field(default=10, ge=1)
+    site_out: bool = False
+    n_permutations: int = Field(default=100, ge=0)
+    random_state: int = 0
+    longitudinal: bool = True
+
+
+class ClusterConfig(_Section):
+    """Where the dask workers run (DESIGN.md section 7)."""
+
+    type: Literal["local", "slurm", "pbs", "sge", "lsf"] = "local"
+    n_workers: int | None = Field(default=None, ge=1, description="Local workers; None = one per core.")
+    threads_per_worker: int = Field(default=1, ge=1)
+    memory_limit: str = Field(default="auto", description="Per worker, e.g. '4GB'; 'auto' = estimated from the runs.")
+    scheduler_file: str | None = None
+    queue: str | None = None
+    account: str | None = None
+    cores: int = Field(default=1, ge=1, description="Cores per HPC job.")
+    processes: int = Field(default=1, ge=1, description="Worker processes per HPC job.")
+    memory: str = Field(default="4GB", description="Memory per HPC job.")
+    walltime: str = "01:00:00"
+    job_extra_directives: tuple[str, ...] = ()
+    n_jobs: int = Field(default=2, ge=0, description="HPC jobs to start (ignored when adaptive bounds are set).")
+    adaptive_minimum: int | None = Field(default=None, ge=0)
+    adaptive_maximum: int | None = Field(default=None, ge=1)
+    local_directory: str | None = None
+    job_script_prologue: tuple[str, ...] = Field(
+        default=(), description="Shell lines run before the worker starts, e.g. 'source /path/venv/bin/activate'."
+    )
+    retries: int = Field(default=1, ge=0, description="Times a failed run is retried before it is recorded as failed.")
+
+
+class ReportConfig(_Section):
+    """HTML reports."""
+
+    enabled: bool = True
+    max_participant_report_mb: float = Field(default=5.0, gt=0)
+
+
+class Config(_Section):
+    """The whole, resolved neurokit configuration."""
+
+    inputs: InputsConfig = InputsConfig()
+    columns: ColumnsConfig = ColumnsConfig()
+    atlas: AtlasConfig = AtlasConfig()
+    denoise: DenoiseConfig = DenoiseConfig()
+    connectivity: ConnectivityConfig = ConnectivityConfig()
+    exclusion: ExclusionConfig = ExclusionConfig()
+    models: ModelsConfig = ModelsConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    report: ReportConfig = ReportConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON/YAML-serialisable dictionary of every value."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        """The fully resolved configuration as YAML text."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
+
+    def hash(self) -> str:
+        """Stable short hash of the resolved configuration (identifies results)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def updated(self, overrides: Mapping[str, Any]) -> "Config":
+        """A new, validated config with ``{"section.key": value}`` overrides applied."""
+        data = self.to_dict()
+        for dotted, value in overrides.items():
+            if value is None:
+                continue
+            section, _, key = dotted.partition(".")
+            data.setdefault(section, {})[key] = value
+        return _validate(data, source="command-line options")
+
+
+def _nearest(word: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f"; did you mean {match[0]!r}?" if match else f"; valid keys are {sorted(choices)}"
+
+
+def _model_for(loc: tuple) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        key = ".".join(str(p) for p in loc) or "<top level>"
+        if e["type"] == "extra_forbidden":
+            model = _model_for(loc)
+            hint = _nearest(str(loc[-1]), list(model.model_fields)) if model else ""
+            lines.append(f"unknown key {key!r}{hint}")
+        else:
+            value = e.get("input")
+            shown = "" if isinstance(value, dict) else f" (got {value!r})"
+            lines.append(f"{key}: {e['msg']}{shown}")
+    return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
+
+
+def _validate(data: Any, source: str) -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source} must hold a YAML mapping of sections (inputs:, denoise:, ...); got {type(data).__name__}.")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Read and validate a configuration.
+
+    Parameters
+    ----------
+    path : str or Path or None
+        YAML file; None gives the defaults.
+    overrides : mapping of str to object, optional
+        ``{"section.key": value}`` pairs (from command-line flags) applied on top;
+        a value of None leaves the file's value in place.
+
+    Returns
+    -------
+    Config
+        Frozen, fully resolved configuration.
+
+    Raises
+    ------
+    ConfigError
+        For a missing or unreadable file, unknown keys (with the nearest valid key),
+        wrong types and impossible values, naming the key and the value.
+    """
+    if path is None:
+        config = Config()
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist; pass an existing YAML file to --config.")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from None
+        config = _validate(data, source=str(path))
+    if overrides:
+        config = config.updated(overrides)
+    return config

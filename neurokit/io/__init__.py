@@ -1,0 +1,8 @@
+"""BIDS discovery, phenotype loading and derivative writing (the only stage that touches files).
+
+Public names are re-exported here; the code lives in private modules.
+"""
+
+from neurokit.io._records import RUN_ENTITIES, Run
+
+__all__ = ["Run", "RUN_ENTITIES"]

@@ -1,0 +1,101 @@
+import pytest
+import yaml
+
+from neurokit.config import Config, ConfigError, load_config
+
+
+def test_defaults_load_and_are_frozen():
+    config = load_config()
+    assert config.atlas.name == "pfclimbic"
+    assert config.columns.control == "control"
+    with pytest.raises(Exception, match="frozen"):
+        config.atlas.name = "other"
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "demo.yaml"])
+def test_shipped_configs_are_valid(name):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "configs" / name
+    config = load_config(path)
+    assert isinstance(config, Config)
+
+
+def test_default_yaml_lists_the_defaults():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+    assert load_config(path) == Config()
+
+
+def test_unknown_key_suggests_nearest(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("denoise:\n  fd_treshold: 0.3\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'denoise.fd_treshold'; did you mean 'fd_threshold'\?"):
+        load_config(path)
+
+
+def test_unknown_section_suggests_nearest(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("denoising:\n  strategy: simple\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'denoising'; did you mean 'denoise'\?"):
+        load_config(path)
+
+
+def test_wrong_type_names_key_and_value(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("denoise:\n  fd_threshold: lots\n")
+    with pytest.raises(ConfigError, match=r"denoise.fd_threshold: .*got 'lots'"):
+        load_config(path)
+
+
+def test_impossible_value_names_allowed(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("denoise:\n  strategy: aroma\n")
+    with pytest.raises(ConfigError, match=r"denoise.strategy: Input should be 'simple'.*got 'aroma'"):
+        load_config(path)
+
+
+def test_band_pass_order_checked():
+    with pytest.raises(ConfigError, match=r"high_pass .* must be below denoise.low_pass"):
+        Config().updated({"denoise.high_pass": 0.1, "denoise.low_pass": 0.05})
+
+
+def test_stage_levels_checked(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("columns:\n  stage_levels: [hc, user]\n  control_level: healthy\n")
+    with pytest.raises(ConfigError, match=r"control_level 'healthy' is not one of stage_levels"):
+        load_config(path)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match=r"does not exist; pass an existing YAML file"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("denoise: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml is not valid YAML"):
+        load_config(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match=r"must hold a YAML mapping"):
+        load_config(listy)
+
+
+def test_roundtrip_and_hash(tmp_path):
+    config = Config().updated({"denoise.strategy": "scrubbing", "inputs.participant_label": ["sub-01", "02"]})
+    assert config.inputs.participant_label == ("01", "02")
+    path = tmp_path / "resolved.yaml"
+    path.write_text(config.to_yaml())
+    again = load_config(path)
+    assert again == config
+    assert again.hash() == config.hash()
+    assert Config().hash() != config.hash()
+    assert yaml.safe_load(config.to_yaml())["denoise"]["strategy"] == "scrubbing"
+
+
+def test_override_none_keeps_file_value(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("atlas:\n  name: pfclimbic-spheres\n")
+    config = load_config(path, overrides={"atlas.name": None, "denoise.strategy": "compcor"})
+    assert config.atlas.name == "pfclimbic-spheres"
+    assert config.denoise.strategy == "compcor"
