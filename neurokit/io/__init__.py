@@ -4,6 +4,7 @@ Public names are re-exported here; the code lives in private modules.
 """
 
 from neurokit.io._bids import ENTITIES, ENTITY_ORDER, BIDSError, BIDSName, build_filename, parse_filename
+from neurokit.io._discover import Discovery, RunProblem, discover_from_config, discover_runs
 from neurokit.io._records import RUN_ENTITIES, Run
 
 __all__ = [
@@ -15,4 +16,8 @@ __all__ = [
     "ENTITY_ORDER",
     "parse_filename",
     "build_filename",
+    "Discovery",
+    "RunProblem",
+    "discover_runs",
+    "discover_from_config",
 ]

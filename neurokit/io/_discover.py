@@ -1,0 +1,471 @@
+"""Find preprocessed BOLD runs in fMRIPrep derivatives and check each one cheaply.
+
+Indexing walks ``sub-*/[ses-*/]func/`` with ``os.scandir`` and reads only NIfTI headers,
+JSON sidecars and TSV line counts, so thousands of runs index in seconds.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import nibabel as nib
+
+from neurokit.io._bids import BIDSError, BIDSName, build_filename, parse_filename
+from neurokit.io._records import RUN_ENTITIES, Run
+
+__all__ = ["Discovery", "RunProblem", "discover_runs", "discover_from_config"]
+
+#: Relative difference between JSON and header TR above which a run is rejected.
+TR_TOLERANCE = 1e-3
+#: With an unknown NIfTI time unit, a header TR is trusted only inside this range (seconds).
+_PLAUSIBLE_TR = (0.05, 30.0)
+_TIME_UNIT_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
+_SPACE_ENTITIES = ("space", "res", "den")
+
+
+@dataclass(frozen=True)
+class RunProblem:
+    """A run that was left out, and why.
+
+    Attributes
+    ----------
+    run_id : str
+        The run's BIDS prefix (see :attr:`Run.run_id`), or ``sub-<label>`` for a whole participant.
+    path : Path
+        The file at fault.
+    stage : str
+        Pipeline stage that found the problem (``"discover"`` here).
+    message : str
+        What is wrong, naming the file, and the fix.
+    """
+
+    run_id: str
+    path: Path
+    stage: str = "discover"
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The result of :func:`discover_runs`.
+
+    Attributes
+    ----------
+    runs : list of Run
+        Usable runs, sorted by ``run_id``.
+    problems : list of RunProblem
+        Runs left out (each with the file and the fix), sorted by ``run_id``.
+    excluded : list of Path
+        BOLD files left out on purpose by ``exclude`` patterns.
+    derivatives : list of Path
+        The derivative folders searched.
+    """
+
+    runs: list[Run]
+    problems: list[RunProblem] = field(default_factory=list)
+    excluded: list[Path] = field(default_factory=list)
+    derivatives: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Folder:
+    """Candidate files of one ``func`` folder, keyed by entities."""
+
+    bold: list[tuple[BIDSName, Path]] = field(default_factory=list)
+    confounds: dict[tuple, tuple[BIDSName, Path]] = field(default_factory=dict)
+    masks: dict[tuple, Path] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+
+
+def _strip(labels: Iterable[str], prefix: str) -> set[str]:
+    return {str(label).removeprefix(prefix) for label in labels}
+
+
+def _key(entities: dict[str, str], drop: tuple[str, ...] = ()) -> tuple:
+    return tuple((k, v) for k, v in entities.items() if k != "desc" and k not in drop)
+
+
+def _require_description(folder: Path, kind: str) -> None:
+    if not (folder / "dataset_description.json").is_file():
+        example = (
+            '{"Name": "my study", "BIDSVersion": "1.9.0"}'
+            if kind == "BIDS dataset"
+            else '{"Name": "fMRIPrep", "BIDSVersion": "1.9.0", "DatasetType": "derivative", '
+            '"GeneratedBy": [{"Name": "fMRIPrep"}]}'
+        )
+        raise BIDSError(
+            f"{folder / 'dataset_description.json'} is missing, so {folder} is not a valid {kind}; "
+            f"create it with at least {example}."
+        )
+
+
+def _subdirs(path: Path, prefix: str) -> list[os.DirEntry]:
+    try:
+        with os.scandir(path) as it:
+            return [e for e in it if e.name.startswith(prefix) and e.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _func_folders(root: Path, subjects: set[str], sessions: set[str]) -> Iterable[Path]:
+    """``func`` folders under ``root`` that pass the participant and session filters."""
+    for sub in sorted(_subdirs(root, "sub-"), key=lambda e: e.name):
+        if subjects and sub.name[4:] not in subjects:
+            continue
+        func = Path(sub.path) / "func"
+        if not sessions and func.is_dir():
+            yield func
+        for ses in sorted(_subdirs(Path(sub.path), "ses-"), key=lambda e: e.name):
+            if sessions and ses.name[4:] not in sessions:
+                continue
+            func = Path(ses.path) / "func"
+            if func.is_dir():
+                yield func
+
+
+def _scan_func(func: Path, problems: list[RunProblem]) -> _Folder:
+    folder = _Folder()
+    with os.scandir(func) as it:
+        names = [e.name for e in it]
+    folder.names = set(names)
+    for name in names:
+        if name.endswith(("_bold.nii.gz", "_bold.nii")):
+            kind = "bold"
+        elif name.endswith(("_timeseries.tsv", "_regressors.tsv")):
+            kind = "confounds"
+        elif name.endswith(("_mask.nii.gz", "_mask.nii")):
+            kind = "mask"
+        else:
+            continue
+        path = func / name
+        try:
+            parsed = parse_filename(name)
+        except BIDSError as exc:
+            # fMRIPrep writes entities neurokit does not use (e.g. part-, hemi-); a BOLD
+            # file neurokit cannot name is reported, companions are simply skipped.
+            if kind == "bold" and "desc-preproc" in name:
+                problems.append(RunProblem(name.split("_desc-")[0], path, message=f"{path}: {exc}"))
+            continue
+        desc = parsed.entities.get("desc")
+        if kind == "bold" and desc == "preproc":
+            folder.bold.append((parsed, path))
+        elif kind == "confounds" and desc == "confounds":
+            key = _key(parsed.entities, drop=_SPACE_ENTITIES)
+            # the current name wins over the pre-20.2 name when both exist
+            if parsed.suffix == "timeseries" or key not in folder.confounds:
+                folder.confounds[key] = (parsed, path)
+        elif kind == "mask" and desc == "brain":
+            folder.masks[_key(parsed.entities)] = path
+    return folder
+
+
+def _read_json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    if not isinstance(data, dict):
+        raise ValueError("the top level is not an object")
+    return data
+
+
+def _count_rows(path: Path) -> int:
+    """Data rows of a TSV (header excluded, trailing blank lines ignored), without parsing it."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    data = data.rstrip(b"\r\n\t ")
+    if not data:
+        return 0
+    return data.count(b"\n")
+
+
+def _header_tr(header) -> float | None:
+    """TR from a NIfTI header, or None when the header does not really say.
+
+    The rule: ``pixdim[4]`` is used when the header's ``xyzt_units`` names a time unit
+    (sec, msec, usec; converted to seconds) and the value is positive. With an unknown
+    unit, the value is used (as seconds) only when it is plausible, i.e. in
+    ``[0.05, 30]`` s and not exactly 0 or 1 — 1 is what most writers put there by default.
+    """
+    zooms = header.get_zooms()
+    if len(zooms) < 4:
+        return None
+    value = float(zooms[3])
+    if not math.isfinite(value) or value <= 0:
+        return None
+    unit = header.get_xyzt_units()[1]
+    if unit in _TIME_UNIT_SCALE:
+        return value * _TIME_UNIT_SCALE[unit]
+    if value == 1.0 or not (_PLAUSIBLE_TR[0] <= value <= _PLAUSIBLE_TR[1]):
+        return None
+    return value
+
+
+def _check_run(
+    name: BIDSName, bold: Path, folder: _Folder, func: Path
+) -> tuple[Run | None, RunProblem | None]:
+    entities = {k: v for k, v in name.entities.items() if k in RUN_ENTITIES}
+    run_entities = tuple(entities.items())
+    run_id = "_".join(f"{k}-{v}" for k, v in run_entities)
+
+    def problem(path: Path, message: str) -> tuple[None, RunProblem]:
+        return None, RunProblem(run_id, path, message=message)
+
+    notes: list[str] = []
+    stem = bold.name[: -len(name.extension)] if name.extension else bold.name
+    bold_json = func / (stem + ".json")
+    bold_json = bold_json if bold_json.name in folder.names else None
+
+    conf_key = _key(name.entities, drop=_SPACE_ENTITIES)
+    if conf_key not in folder.confounds:
+        expected = build_filename({**dict(conf_key), "desc": "confounds"}, "timeseries", ".tsv")
+        return problem(
+            bold,
+            f"{bold.name} has no confounds file; expected {func / expected}. "
+            "Re-run fMRIPrep for this run or drop it with --exclude.",
+        )
+    conf_name, confounds = folder.confounds[conf_key]
+    if conf_name.suffix == "regressors":
+        notes.append(
+            f"{confounds.name} uses the pre-20.2 fMRIPrep name (desc-confounds_regressors.tsv); "
+            "accepted, but newer fMRIPrep writes desc-confounds_timeseries.tsv."
+        )
+    conf_stem = confounds.name[: -len(conf_name.extension)]
+    confounds_json = func / (conf_stem + ".json")
+    confounds_json = confounds_json if confounds_json.name in folder.names else None
+
+    mask_key = _key(name.entities)
+    if mask_key not in folder.masks:
+        expected = build_filename({**dict(mask_key), "desc": "brain"}, "mask", ".nii.gz")
+        return problem(
+            bold,
+            f"{bold.name} has no brain mask in the same space; expected {func / expected}. "
+            "Re-run fMRIPrep with this output space or drop the run with --exclude.",
+        )
+    mask = folder.masks[mask_key]
+
+    try:
+        header = nib.load(bold).header
+        shape = header.get_data_shape()
+    except Exception as exc:  # nibabel raises many types for a corrupt file
+        return problem(
+            bold,
+            f"{bold} is not a readable NIfTI file ({type(exc).__name__}: {exc}); "
+            "the file is truncated or corrupt: copy it again or re-run fMRIPrep for this run.",
+        )
+    if len(shape) != 4:
+        return problem(
+            bold,
+            f"{bold.name} has shape {tuple(shape)} but a BOLD run must be 4D (x, y, z, time); "
+            "point neurokit at fMRIPrep's desc-preproc_bold output or drop the run with --exclude.",
+        )
+    n_volumes = int(shape[3])
+
+    json_tr = None
+    if bold_json is not None:
+        try:
+            meta = _read_json(bold_json)
+        except (OSError, ValueError) as exc:
+            return problem(bold_json, f"{bold_json} is not valid JSON ({exc}); fix or regenerate the sidecar.")
+        if "RepetitionTime" in meta:
+            value = meta["RepetitionTime"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                return problem(
+                    bold_json,
+                    f"{bold_json} has RepetitionTime {value!r}; it must be a positive number of seconds, "
+                    'e.g. "RepetitionTime": 2.0.',
+                )
+            json_tr = float(value)
+    head_tr = _header_tr(header)
+    if json_tr is None and head_tr is None:
+        where = bold_json if bold_json is not None else bold.with_name(stem + ".json")
+        return problem(
+            bold,
+            f"{bold.name} has no repetition time: {where.name} has no RepetitionTime and the NIfTI header's "
+            f"pixdim[4] ({float(header.get_zooms()[3]) if len(header.get_zooms()) > 3 else 'absent'}, unit "
+            f"{header.get_xyzt_units()[1]!r}) is not a usable TR; add \"RepetitionTime\": <seconds> to {where}.",
+        )
+    if json_tr is not None and head_tr is not None:
+        if abs(json_tr - head_tr) > TR_TOLERANCE * json_tr:
+            return problem(
+                bold,
+                f"{bold.name}: RepetitionTime {json_tr:g} s in {bold_json.name} disagrees with the NIfTI header's "
+                f"{head_tr:g} s; check which is right and fix the JSON sidecar or the header (pixdim[4]).",
+            )
+    if json_tr is None:
+        notes.append(f"{bold.name}: no RepetitionTime in a JSON sidecar; TR {head_tr:g} s taken from the NIfTI header.")
+    t_r = json_tr if json_tr is not None else head_tr
+
+    try:
+        n_rows = _count_rows(confounds)
+    except OSError as exc:
+        return problem(confounds, f"{confounds} cannot be read ({exc}); check the file's permissions or re-run fMRIPrep.")
+    if n_rows != n_volumes:
+        return problem(
+            confounds,
+            f"{confounds.name} has {n_rows} rows but the BOLD run has {n_volumes} volumes; "
+            "re-run fMRIPrep or drop this run with --exclude.",
+        )
+
+    run = Run(
+        entities=run_entities,
+        bold=bold,
+        bold_json=bold_json,
+        confounds=confounds,
+        confounds_json=confounds_json,
+        mask=mask,
+        t_r=t_r,
+        n_volumes=n_volumes,
+        warnings=tuple(notes),
+    )
+    return run, None
+
+
+def discover_runs(
+    bids_dir: str | os.PathLike,
+    derivatives: Iterable[str | os.PathLike] = (),
+    *,
+    participant_label: Iterable[str] = (),
+    session_label: Iterable[str] = (),
+    task: str | None = None,
+    space: str = "MNI152NLin2009cAsym",
+    res: str | None = None,
+    exclude: Iterable[str] = (),
+) -> Discovery:
+    """Find every preprocessed BOLD run and its confounds, mask and TR.
+
+    Parameters
+    ----------
+    bids_dir : str or path-like
+        The raw BIDS dataset (must hold ``dataset_description.json``).
+    derivatives : iterable of str or path-like
+        fMRIPrep derivative folders; empty means ``bids_dir/derivatives/fmriprep``.
+    participant_label, session_label : iterable of str
+        Labels to keep, with or without ``sub-`` / ``ses-``; empty keeps all.
+    task : str or None
+        Task label; None keeps all tasks.
+    space : str
+        Output space of the BOLD and mask (``space-`` entity).
+    res : str or None
+        ``res-`` entity; None keeps any resolution (and runs without one).
+    exclude : iterable of str
+        Glob patterns matched against BOLD file names; matching runs are left out on purpose.
+
+    Returns
+    -------
+    Discovery
+        ``runs`` (sorted by ``run_id``) and ``problems``: runs left out with a reason naming
+        the file and the fix (missing confounds or mask, confounds rows not matching the
+        volumes, TR missing or disagreeing, unreadable or non-4D NIfTI, requested
+        participants without runs). One broken run never stops the others.
+
+    Raises
+    ------
+    BIDSError
+        If ``bids_dir`` or a derivative folder is missing, lacks ``dataset_description.json``,
+        the same run is found in two derivative folders, or no run matches the filters (the
+        message lists what was found instead).
+
+    Notes
+    -----
+    TR comes from the sidecar's ``RepetitionTime``; the header's ``pixdim[4]`` is the fallback
+    (trusted when ``xyzt_units`` names a time unit, or, with an unknown unit, when the value is
+    in [0.05, 30] s and not exactly 1, the common placeholder). When both exist and differ by
+    more than 0.1 %, the run is a problem.
+    """
+    bids_dir = Path(bids_dir)
+    if not bids_dir.is_dir():
+        raise BIDSError(f"BIDS directory {bids_dir} does not exist; pass the root of your BIDS dataset.")
+    _require_description(bids_dir, "BIDS dataset")
+    folders = [Path(d) for d in derivatives] or [bids_dir / "derivatives" / "fmriprep"]
+    for folder in folders:
+        if not folder.is_dir():
+            raise BIDSError(
+                f"derivatives folder {folder} does not exist; run fMRIPrep with output {folder} "
+                "or pass the right folder with --derivatives."
+            )
+        _require_description(folder, "derivative dataset")
+
+    subjects = _strip(participant_label, "sub-")
+    sessions = _strip(session_label, "ses-")
+    patterns = tuple(exclude)
+
+    runs: dict[str, tuple[Run, Path]] = {}
+    problems: list[RunProblem] = []
+    excluded: list[Path] = []
+    seen = {"task": set(), "space": set(), "res": set()}
+    seen_subjects: set[str] = set()
+    n_candidates = 0
+    for folder in folders:
+        for func in _func_folders(folder, subjects, sessions):
+            scanned = _scan_func(func, problems)
+            for name, bold in scanned.bold:
+                n_candidates += 1
+                ents = name.entities
+                seen_subjects.add(ents.get("sub", ""))
+                for key in seen:
+                    seen[key].add(ents.get(key))
+                if (task is not None and ents.get("task") != task) or ents.get("space") != space:
+                    continue
+                if res is not None and ents.get("res") != str(res):
+                    continue
+                if any(fnmatch.fnmatchcase(bold.name, p) for p in patterns):
+                    excluded.append(bold)
+                    continue
+                run, prob = _check_run(name, bold, scanned, func)
+                run_id = run.run_id if run is not None else prob.run_id
+                if run_id in runs:
+                    raise BIDSError(
+                        f"run {run_id} is found in two derivative folders: {runs[run_id][1]} and {bold}; "
+                        "pass only one of the folders with --derivatives or remove the duplicate."
+                    )
+                runs[run_id] = (run, bold)
+                if prob is not None:
+                    problems.append(prob)
+
+    found = sorted((r for r, _ in runs.values() if r is not None), key=lambda r: r.run_id)
+    if not runs:
+        filters = (
+            f"space={space!r}, res={res!r}, task={task!r}, participants={sorted(subjects) or 'all'}, "
+            f"sessions={sorted(sessions) or 'all'}, exclude={list(patterns)}"
+        )
+
+        def listed(key: str) -> str:
+            return str(sorted(v for v in seen[key] if v is not None)) if seen[key] else "none"
+
+        raise BIDSError(
+            f"no preprocessed BOLD runs (*_desc-preproc_bold.nii.gz) in {', '.join(map(str, folders))} match "
+            f"the filters ({filters}); found {n_candidates} preprocessed BOLD file(s) with tasks {listed('task')}, "
+            f"spaces {listed('space')}, resolutions {listed('res')}, {len(excluded)} excluded. "
+            "Change --task/--space/--res/--participant-label or check the derivatives folder."
+        )
+    for label in sorted(subjects - seen_subjects):
+        problems.append(
+            RunProblem(
+                f"sub-{label}",
+                folders[0] / f"sub-{label}",
+                message=f"participant sub-{label} was requested but has no preprocessed BOLD in "
+                f"{', '.join(map(str, folders))}; check the label or run fMRIPrep for it.",
+            )
+        )
+
+    problems.sort(key=lambda p: p.run_id)
+    return Discovery(runs=found, problems=problems, excluded=sorted(excluded), derivatives=folders)
+
+
+def discover_from_config(bids_dir: str | os.PathLike, inputs) -> Discovery:
+    """:func:`discover_runs` with the filters of an ``InputsConfig`` (``config.inputs``)."""
+    return discover_runs(
+        bids_dir,
+        inputs.derivatives,
+        participant_label=inputs.participant_label,
+        session_label=inputs.session_label,
+        task=inputs.task,
+        space=inputs.space,
+        res=inputs.res,
+        exclude=inputs.exclude,
+    )
