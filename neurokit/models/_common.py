@@ -1,0 +1,37 @@
+"""Shared pieces of neurokit.models: the error class and the column layout of X.
+
+Every estimator here takes a plain 2-D array laid out as ``[features | covariates | site]``
+(the "tail layout"), so it runs inside any scikit-learn Pipeline and is refit per fold.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from neurokit._errors import NeurokitError
+
+__all__ = ["ModelError", "TARGETS", "FEATURE_SETS", "NETWORKS"]
+
+#: Targets a model can predict (DESIGN.md section 6).
+TARGETS = ("severity", "stage", "user_vs_control")
+
+#: Named feature sets, see :func:`neurokit.models.feature_columns`.
+FEATURE_SETS = ("pfc_limbic_edges", "all_edges", "summary_indices", "biomarkers", "combined")
+
+#: Network labels a region may carry.
+NETWORKS = ("prefrontal", "limbic", "other")
+
+
+class ModelError(NeurokitError, ValueError):
+    """Bad input to a model: the message names the parameter or column and the fix."""
+
+
+def _check_n_tail(n_tail, name, n_columns):
+    """Validate a tail-column count against the number of columns of X."""
+    if isinstance(n_tail, bool) or not isinstance(n_tail, numbers.Integral) or n_tail < 0:
+        raise ModelError(f"'{name}' must be a non-negative integer; got {n_tail!r}.")
+    if n_tail >= n_columns:
+        raise ModelError(
+            f"'{name}'={n_tail} leaves no feature columns in X with {n_columns} feature(s); "
+            f"X must hold the features first and the {n_tail} tail column(s) last."
+        )
