@@ -1,0 +1,29 @@
+"""Denoising: nilearn-compatible fMRIPrep confound strategies and signal cleaning.
+
+``select_confounds`` mirrors nilearn's ``load_confounds_strategy`` presets; ``clean`` mirrors
+``nilearn.signal.clean`` and also reports censoring and temporal degrees of freedom.
+"""
+
+from neurokit.denoise._clean import Cleaned, clean
+from neurokit.denoise._confounds import (
+    PRESETS,
+    ConfoundSelection,
+    check_confounds_length,
+    load_confounds_metadata,
+    load_confounds_table,
+    select_confounds,
+)
+from neurokit.denoise._errors import DenoiseError, InsufficientVolumesError
+
+__all__ = [
+    "PRESETS",
+    "Cleaned",
+    "ConfoundSelection",
+    "DenoiseError",
+    "InsufficientVolumesError",
+    "check_confounds_length",
+    "clean",
+    "load_confounds_metadata",
+    "load_confounds_table",
+    "select_confounds",
+]
