@@ -5,6 +5,7 @@ Public names are re-exported here; the code lives in private modules.
 
 from neurokit.io._bids import ENTITIES, ENTITY_ORDER, BIDSError, BIDSName, build_filename, parse_filename
 from neurokit.io._discover import Discovery, RunProblem, discover_from_config, discover_runs
+from neurokit.io._phenotype import NUMERIC_ROLES, PhenotypeError, load_phenotype, phenotype_for_runs
 from neurokit.io._records import RUN_ENTITIES, Run
 
 __all__ = [
@@ -20,4 +21,8 @@ __all__ = [
     "RunProblem",
     "discover_runs",
     "discover_from_config",
+    "PhenotypeError",
+    "NUMERIC_ROLES",
+    "load_phenotype",
+    "phenotype_for_runs",
 ]
