@@ -216,22 +216,71 @@ class ClusterConfig(_Section):
     n_workers: int | None = Field(default=None, ge=1, description="Local workers; None = one per core.")
     threads_per_worker: int = Field(default=1, ge=1)
     memory_limit: str = Field(default="auto", description="Per worker, e.g. '4GB'; 'auto' = estimated from the runs.")
-    scheduler_file: str | None = None
-    queue: str | None = None
-    account: str | None = None
+    scheduler_file: str | None = Field(
+        default=None, description="Join the scheduler that wrote this file (e.g. `dask scheduler --scheduler-file F`)."
+    )
+    queue: str | None = Field(default=None, description="HPC queue / SLURM partition; None = the site default.")
+    account: str | None = Field(default=None, description="HPC account / project charged for the jobs.")
     cores: int = Field(default=1, ge=1, description="Cores per HPC job.")
-    processes: int = Field(default=1, ge=1, description="Worker processes per HPC job.")
-    memory: str = Field(default="4GB", description="Memory per HPC job.")
-    walltime: str = "01:00:00"
-    job_extra_directives: tuple[str, ...] = ()
+    processes: int = Field(default=1, ge=1, description="Worker processes per HPC job (each gets cores/processes threads).")
+    memory: str = Field(default="4GB", description="Memory per HPC job, shared by its worker processes.")
+    walltime: str = Field(default="01:00:00", description="Wall-clock limit per HPC job (HH:MM:SS).")
+    job_extra_directives: tuple[str, ...] = Field(
+        default=(), description="Extra scheduler directives, e.g. '--qos=short' (SLURM) or '-l mem=4gb' (PBS)."
+    )
     n_jobs: int = Field(default=2, ge=0, description="HPC jobs to start (ignored when adaptive bounds are set).")
-    adaptive_minimum: int | None = Field(default=None, ge=0)
-    adaptive_maximum: int | None = Field(default=None, ge=1)
-    local_directory: str | None = None
+    adaptive_minimum: int | None = Field(default=None, ge=0, description="Fewest HPC jobs under adaptive scaling.")
+    adaptive_maximum: int | None = Field(default=None, ge=1, description="Most HPC jobs under adaptive scaling.")
+    local_directory: str | None = Field(
+        default=None, description="Fast node-local folder for worker scratch and spilling, e.g. '$TMPDIR'."
+    )
+    log_directory: str | None = Field(default=None, description="Folder for the HPC jobs' stdout/stderr files.")
+    python: str | None = Field(
+        default=None, description="Python executable in the jobs; None = the one running neurokit."
+    )
+    interface: str | None = Field(
+        default=None, description="Network interface the scheduler and workers talk over, e.g. 'ib0'."
+    )
     job_script_prologue: tuple[str, ...] = Field(
         default=(), description="Shell lines run before the worker starts, e.g. 'source /path/venv/bin/activate'."
     )
     retries: int = Field(default=1, ge=0, description="Times a failed run is retried before it is recorded as failed.")
+
+    @field_validator("memory_limit", "memory")
+    @classmethod
+    def _size(cls, v: str, info: Any) -> str:
+        if info.field_name == "memory_limit" and v == "auto":
+            return v
+        from dask.utils import parse_bytes
+
+        try:
+            parse_bytes(v)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"cluster.{info.field_name} must be a size such as '4GB' or '512MiB'"
+                + (" or 'auto'" if info.field_name == "memory_limit" else "")
+            ) from None
+        return v
+
+    @model_validator(mode="after")
+    def _check_jobs(self) -> "ClusterConfig":
+        if self.processes > self.cores:
+            raise ValueError(
+                f"cluster.processes ({self.processes}) exceeds cluster.cores ({self.cores}); "
+                "each worker process needs at least one core."
+            )
+        if self.adaptive_minimum is not None and self.adaptive_maximum is None:
+            raise ValueError("cluster.adaptive_minimum is set without cluster.adaptive_maximum; set both.")
+        if (
+            self.adaptive_minimum is not None
+            and self.adaptive_maximum is not None
+            and self.adaptive_minimum > self.adaptive_maximum
+        ):
+            raise ValueError(
+                f"cluster.adaptive_minimum ({self.adaptive_minimum}) exceeds "
+                f"cluster.adaptive_maximum ({self.adaptive_maximum})."
+            )
+        return self
 
 
 class ReportConfig(_Section):
