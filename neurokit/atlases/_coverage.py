@@ -1,0 +1,136 @@
+"""How much of each atlas region survives on a run's grid inside its brain mask.
+
+``check_coverage`` is called per run by the pipeline; its table goes to the QC metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from neurokit.atlases._errors import AtlasError
+from neurokit.atlases._model import Atlas
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Per-region coverage of an atlas on one grid.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per region: ``index, name, network, n_grid`` (voxels on the grid),
+        ``n_voxels`` (of those, inside the mask), ``fraction`` (n_voxels / n_grid, 0 when
+        the region misses the grid), ``kept`` (bool).
+    dropped : tuple of str
+        Names of regions below ``min_voxels`` that were dropped (``drop_empty=True``).
+    min_voxels : int
+    labels : ndarray of int32, shape (x, y, z)
+        Labels on the grid, restricted to the mask, dropped regions set to 0.
+    """
+
+    table: pd.DataFrame
+    dropped: tuple[str, ...]
+    min_voxels: int
+    labels: np.ndarray = field(repr=False)
+
+    @property
+    def kept_indices(self) -> list[int]:
+        """Region indices that were kept, in table order."""
+        return self.table.loc[self.table["kept"], "index"].astype(int).tolist()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable summary for the QC metrics file."""
+        return {
+            "min_voxels": self.min_voxels,
+            "dropped_regions": list(self.dropped),
+            "regions": {
+                str(r["name"]): {"n_voxels": int(r["n_voxels"]), "fraction": round(float(r["fraction"]), 4)}
+                for _, r in self.table.iterrows()
+            },
+        }
+
+
+def _mask_array(mask, affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    if hasattr(mask, "get_fdata"):  # a nibabel image: it must be on the same grid
+        if tuple(mask.shape[:3]) != shape or not np.allclose(mask.affine, affine, atol=1e-4):
+            raise AtlasError(f"the brain mask's grid {tuple(mask.shape[:3])} does not match the run grid {shape} "
+                             "(or its affine differs); use the mask of the same run and space.")
+        mask = np.asanyarray(mask.dataobj)
+    mask = np.asarray(mask)
+    if mask.shape[:3] != shape:
+        raise AtlasError(f"mask shape {mask.shape} does not match the grid shape {shape}; use the run's brain mask.")
+    return mask.reshape(shape) > 0
+
+
+def check_coverage(
+    atlas: Atlas,
+    affine: np.ndarray,
+    shape: tuple[int, ...],
+    mask=None,
+    *,
+    min_voxels: int = 5,
+    drop_empty: bool = False,
+) -> Coverage:
+    """Count each region's voxels on a grid inside a brain mask.
+
+    Parameters
+    ----------
+    atlas : Atlas
+    affine : ndarray, shape (4, 4)
+        The run's voxel-to-mm affine.
+    shape : tuple of int
+        The run's grid shape (first three entries used).
+    mask : ndarray of shape ``shape[:3]`` or nibabel image, optional
+        Brain mask (non-zero = brain); None counts every voxel.
+    min_voxels : int
+        Fewest in-mask voxels a region must keep.
+    drop_empty : bool
+        Drop (and list) regions below ``min_voxels`` instead of raising.
+
+    Returns
+    -------
+    Coverage
+
+    Raises
+    ------
+    AtlasError
+        Naming every region below ``min_voxels`` when ``drop_empty`` is False.
+    """
+    affine = np.asarray(affine, dtype=float)
+    shape = tuple(int(s) for s in shape[:3])
+    labels = atlas.labels_on_grid(affine, shape)
+    inside = _mask_array(mask, affine, shape)
+    regions = atlas.regions
+    n_lab = int(max(labels.max(), regions["index"].max())) + 1
+    on_grid = np.bincount(labels.reshape(-1), minlength=n_lab)
+    in_mask = np.bincount(labels[inside], minlength=n_lab)
+    idx = regions["index"].to_numpy(int)
+    table = pd.DataFrame({
+        "index": idx,
+        "name": regions["name"].to_numpy(),
+        "network": regions["network"].to_numpy(),
+        "n_grid": on_grid[idx],
+        "n_voxels": in_mask[idx],
+    })
+    table["fraction"] = np.where(table["n_grid"] > 0, table["n_voxels"] / np.maximum(table["n_grid"], 1), 0.0)
+    low = table["n_voxels"] < min_voxels
+    table["kept"] = ~low
+    if low.any() and not drop_empty:
+        listed = ", ".join(f"{n} ({v} voxels)" for n, v in zip(table.loc[low, "name"], table.loc[low, "n_voxels"]))
+        sizes = "x".join(f"{v:g}" for v in np.round(np.linalg.norm(affine[:3, :3], axis=0), 2))
+        raise AtlasError(
+            f"atlas {atlas.name!r} ({atlas.source}): region(s) {listed} keep fewer than min_voxels={min_voxels} "
+            f"voxels inside the brain mask on the run grid {shape} ({sizes} mm); lower atlas.min_voxels, set "
+            "atlas.drop_empty_regions: true to drop them (reported in QC), or use a finer grid."
+        )
+    out = np.where(inside, labels, 0).astype(np.int32)
+    dropped = tuple(table.loc[low, "name"].tolist())
+    if dropped:
+        out[np.isin(out, table.loc[low, "index"].to_numpy(int))] = 0
+    return Coverage(table=table, dropped=dropped, min_voxels=int(min_voxels), labels=out)

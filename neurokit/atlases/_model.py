@@ -1,0 +1,210 @@
+"""The immutable ``Atlas``: a region table plus the recipe for labels on any voxel grid.
+
+Built by the loader (``_load.py``); compute code only calls ``labels_on_grid``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from neurokit.atlases._grid import draw_spheres, ensure_min_voxels, resample_nearest
+
+logger = logging.getLogger(__name__)
+
+#: Atlas types (DESIGN.md section 4).
+ATLAS_TYPES = ("dseg", "probseg", "spheres", "derived")
+#: Network tags every region carries.
+NETWORKS = ("prefrontal", "limbic", "other")
+#: Hemisphere tags.
+HEMISPHERES = ("L", "R", "bilateral")
+#: Columns of :attr:`Atlas.regions`, in order.
+REGION_COLUMNS = ("index", "name", "network", "hemisphere", "x", "y", "z")
+
+
+class Atlas:
+    """An atlas: named regions with networks, and their labels on any voxel grid.
+
+    Create one with :func:`neurokit.atlases.load`; the attributes are read-only.
+
+    Parameters
+    ----------
+    name : str
+    type : {"dseg", "probseg", "spheres", "derived"}
+    space : str
+        Template space of the atlas (e.g. ``"MNI152NLin6Asym"``).
+    regions : DataFrame
+        Columns ``index, name, network, hemisphere, x, y, z`` (plus optional extras such as
+        ``radius`` or ``reference``); copied.
+    metadata : mapping
+        Contents of ``atlas.json`` (copied).
+    labels : ndarray of int, shape (i, j, k), optional
+        Label image on the atlas's own grid (dseg, probseg, derived).
+    affine : ndarray, shape (4, 4), optional
+        Affine of ``labels``.
+    source : str
+        Where the atlas came from (folder path), used in messages.
+    min_grid_voxels : int
+        For image atlases resampled to a coarser grid: fewest voxels a region is given
+        (see :func:`neurokit.atlases._grid.ensure_min_voxels`).
+    """
+
+    __slots__ = ("_name", "_type", "_space", "_regions", "_metadata", "_labels", "_affine", "_source",
+                 "_min_grid_voxels", "_cache")
+
+    def __init__(
+        self,
+        name: str,
+        type: str,
+        space: str,
+        regions: pd.DataFrame,
+        metadata: Mapping[str, Any],
+        labels: np.ndarray | None = None,
+        affine: np.ndarray | None = None,
+        source: str = "<memory>",
+        min_grid_voxels: int = 1,
+    ) -> None:
+        regions = regions.reset_index(drop=True).copy()
+        regions["index"] = regions["index"].astype(int)
+        for col in ("x", "y", "z"):
+            regions[col] = regions[col].astype(float)
+        extra = [c for c in regions.columns if c not in REGION_COLUMNS]
+        regions = regions[list(REGION_COLUMNS) + extra]
+        set_ = object.__setattr__
+        set_(self, "_name", str(name))
+        set_(self, "_type", str(type))
+        set_(self, "_space", str(space))
+        set_(self, "_regions", regions)
+        set_(self, "_metadata", copy.deepcopy(dict(metadata)))
+        if labels is not None:
+            labels = np.array(labels, copy=True)
+            labels.setflags(write=False)
+        set_(self, "_labels", labels)
+        set_(self, "_affine", None if affine is None else np.array(affine, dtype=float))
+        set_(self, "_source", str(source))
+        set_(self, "_min_grid_voxels", int(min_grid_voxels))
+        set_(self, "_cache", {})
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"Atlas is immutable; cannot set {key!r}.")
+
+    def __delattr__(self, key):
+        raise AttributeError(f"Atlas is immutable; cannot delete {key!r}.")
+
+    # pickling (dask ships atlases to workers): drop the per-instance grid cache
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self.__slots__ if k != "_cache"}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_cache", {})
+
+    def __repr__(self) -> str:
+        return (f"Atlas(name={self._name!r}, type={self._type!r}, space={self._space!r}, "
+                f"n_regions={len(self._regions)})")
+
+    @property
+    def name(self) -> str:
+        """Registered name of the atlas."""
+        return self._name
+
+    @property
+    def type(self) -> str:
+        """``"dseg"``, ``"probseg"``, ``"spheres"`` or ``"derived"``."""
+        return self._type
+
+    @property
+    def space(self) -> str:
+        """Template space the atlas is defined in."""
+        return self._space
+
+    @property
+    def source(self) -> str:
+        """Folder (or description) the atlas was loaded from."""
+        return self._source
+
+    @property
+    def regions(self) -> pd.DataFrame:
+        """Region table (a copy): ``index, name, network, hemisphere, x, y, z`` (+ extras), one row per region."""
+        return self._regions.copy()
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """``atlas.json`` contents (a copy), including ``Reference`` and ``License``."""
+        return copy.deepcopy(self._metadata)
+
+    @property
+    def networks(self) -> pd.Series:
+        """Network of each region: Series indexed by region name, values in ``NETWORKS``."""
+        return pd.Series(self._regions["network"].to_numpy(), index=self._regions["name"].to_numpy(),
+                         name="network")
+
+    @property
+    def n_regions(self) -> int:
+        """Number of regions."""
+        return len(self._regions)
+
+    @property
+    def labels_img(self):
+        """The atlas's own label image (nibabel Nifti1Image) or None for spheres."""
+        if self._labels is None:
+            return None
+        import nibabel as nib
+
+        return nib.Nifti1Image(np.asarray(self._labels, dtype=np.int32), self._affine)
+
+    def labels_on_grid(self, affine: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Region labels on a voxel grid (the run's).
+
+        Parameters
+        ----------
+        affine : ndarray, shape (4, 4)
+            Voxel-to-mm affine of the grid.
+        shape : tuple of int
+            Grid shape; only the first three entries are used (a 4D BOLD shape is fine).
+
+        Returns
+        -------
+        ndarray of int32, shape ``shape[:3]``
+            0 = background, otherwise the region ``index``. Image atlases are resampled
+            with nearest neighbour only when the grid differs from theirs (logged);
+            spheres are drawn on the grid directly. A fresh array each call.
+        """
+        affine = np.asarray(affine, dtype=float)
+        shape = tuple(int(s) for s in shape[:3])
+        if affine.shape != (4, 4) or len(shape) != 3:
+            from neurokit.atlases._errors import AtlasError
+
+            raise AtlasError(f"labels_on_grid needs a (4, 4) affine and a 3D shape; got {affine.shape} and {shape}.")
+        key = (np.round(affine, 6).tobytes(), shape)
+        if key not in self._cache:
+            self._cache[key] = self._compute_labels(affine, shape)
+        return self._cache[key].copy()
+
+    def _compute_labels(self, affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+        reg = self._regions
+        if self._type == "spheres":
+            return draw_spheres(
+                reg[["x", "y", "z"]].to_numpy(float), reg["radius"].to_numpy(float),
+                reg["index"].to_numpy(int), affine, shape,
+            )
+        if self._labels.shape == shape and np.allclose(self._affine, affine, atol=1e-4):
+            return np.asarray(self._labels, dtype=np.int32)
+        logger.info(
+            "resampling atlas %s (grid %s, %s mm) to the run grid %s (%s mm) with nearest neighbour",
+            self._name, self._labels.shape, _voxel_sizes(self._affine), shape, _voxel_sizes(affine),
+        )
+        out = resample_nearest(self._labels, self._affine, affine, shape)
+        if self._min_grid_voxels > 0:
+            out = ensure_min_voxels(out, self._labels, self._affine, affine, self._min_grid_voxels)
+        return out
+
+
+def _voxel_sizes(affine: np.ndarray) -> str:
+    return "x".join(f"{v:g}" for v in np.round(np.linalg.norm(affine[:3, :3], axis=0), 2))
