@@ -328,3 +328,24 @@ def test_same_runs_as_pybids(layout):
         for f in pb.get(scope="derivatives", suffix="bold", desc="preproc", space=SPACE, extension=".nii.gz")
     }
     assert ours == theirs and len(ours) == 5
+
+
+def test_header_reader_handles_nifti2_big_endian_and_plain_nii(tmp_path):
+    from neurokit.io._discover import _read_header
+
+    data = np.zeros((*SHAPE, 4), dtype=np.int16)
+    img2 = nib.Nifti2Image(data, np.eye(4))
+    img2.header.set_zooms((1, 1, 1, 0.8))
+    nib.save(img2, tmp_path / "n2.nii.gz")
+    big = nib.Nifti1Image(data.astype(">i2"), np.eye(4), nib.Nifti1Header(endianness=">"))
+    nib.save(big, tmp_path / "big.nii")
+    h2 = _read_header(tmp_path / "n2.nii.gz")
+    assert isinstance(h2, nib.Nifti2Header) and h2.get_data_shape() == (7, 8, 9, 4)
+    assert float(h2.get_zooms()[3]) == pytest.approx(0.8)
+    assert _read_header(tmp_path / "big.nii").get_data_shape() == (7, 8, 9, 4)
+
+
+def test_truncated_gzip_bold(layout):
+    bold = make_run(layout / "derivatives" / "fmriprep", "03")
+    bold.write_bytes(bold.read_bytes()[:30])
+    assert "is not a readable NIfTI file" in _messages(discover_runs(layout))
