@@ -123,6 +123,30 @@ def test_compcor_variants_match_nilearn(tmp_path, which, kwargs):
     np.testing.assert_allclose(got.confounds.to_numpy(), expected.to_numpy(), atol=1e-10)
 
 
+def test_compcor_by_variance_fraction():
+    table = load_confounds_table(DATA / REAL["regressors"][0])
+    meta = load_confounds_metadata(DATA / REAL["regressors"][1])
+    got = select_confounds(table, strategy="compcor", compcor="anat_separated", n_compcor=0.3, metadata=meta)
+    comps = {c for c in got.confounds if "comp_cor" in c}
+    # WM components 70..99 reach 30.4% cumulative variance, CSF 57..61 reach 31.5%
+    assert comps == {f"a_comp_cor_{k}" for k in [*range(70, 100), *range(57, 62)]}
+    assert got.strategy["n_compcor"] == 0.3
+
+
+def test_variance_fraction_half_equals_fmriprep_retained(tmp_path):
+    img, tsv, sidecar = fmriprep_run(tmp_path, *REAL["v21"])
+    expected, _ = nilearn_select(img, "compcor", compcor="temporal_anat_combined")
+    got = select_confounds(load_confounds_table(tsv), strategy="compcor", compcor="temporal_anat_combined",
+                           n_compcor=0.5, metadata=load_confounds_metadata(sidecar))
+    assert list(got.confounds.columns) == list(expected.columns)
+
+
+def test_variance_fraction_needs_cumulative_variance(rng):
+    table, meta = synthetic_table(rng)
+    with pytest.raises(DenoiseError, match=r"no 'CumulativeVarianceExplained' for 'a_comp_cor_00'"):
+        select_confounds(table, strategy="compcor", n_compcor=0.5, metadata=meta)
+
+
 def synthetic_table(rng, n=120, nss=2, spikes=(40, 43, 90)):
     """An fMRIPrep-style table: full expansions, cosines, aCompCor, FD and std-DVARS."""
     cols = {}
@@ -229,7 +253,7 @@ def test_bad_options(rng):
         select_confounds(table, motion="all")
     with pytest.raises(DenoiseError, match=r"'wm_csf' is not part of the 'compcor' preset"):
         select_confounds(table, strategy="compcor", wm_csf="basic", metadata={"x": 1})
-    with pytest.raises(DenoiseError, match=r"'n_compcor' must be a positive integer or 'all'"):
+    with pytest.raises(DenoiseError, match=r"'n_compcor' must be a positive integer, a variance fraction in \(0, 1\) or 'all'; got 0"):
         select_confounds(table, strategy="compcor", n_compcor=0)
     with pytest.raises(DenoiseError, match=r"'confounds' must be a pandas DataFrame"):
         select_confounds(table.to_numpy())

@@ -166,7 +166,7 @@ def clean(
     *,
     t_r: float,
     detrend: bool = True,
-    standardize: Literal["zscore_sample", "zscore", "psc"] | None = "zscore_sample",
+    standardize: Literal["zscore_sample", "zscore", "psc", "none"] | None = "zscore_sample",
     high_pass: float | None = 0.01,
     low_pass: float | None = 0.08,
     filter: Literal["butterworth", "cosine"] | None = "butterworth",
@@ -192,9 +192,9 @@ def clean(
         Repetition time in seconds.
     detrend : bool
         Remove mean and linear trend of signals and confounds.
-    standardize : {"zscore_sample", "zscore", "psc"} or None
+    standardize : {"zscore_sample", "zscore", "psc", "none"} or None
         ``zscore_sample``: unit sample standard deviation (ddof=1); ``zscore``: ddof=0 (nilearn's
-        old meaning); ``psc``: percent signal change; None: leave as is.
+        old meaning); ``psc``: percent signal change; None or "none": leave as is.
     high_pass, low_pass : float or None
         Cut-offs in Hz; None turns a side off.
     filter : {"butterworth", "cosine"} or None
@@ -246,7 +246,9 @@ def clean(
         raise DenoiseError(f"'t_r' must be a positive repetition time in seconds; got {t_r!r}.")
     if filter not in ("butterworth", "cosine", None, False):
         raise DenoiseError(f"'filter' must be one of ('butterworth', 'cosine', None); got {filter!r}.")
-    if standardize not in ("zscore_sample", "zscore", "psc", None, False):
+    if standardize in ("none", False):
+        standardize = None
+    if standardize not in ("zscore_sample", "zscore", "psc", None):
         raise DenoiseError(f"'standardize' must be one of ('zscore_sample', 'zscore', 'psc', None); got {standardize!r}.")
     for name, value in (("high_pass", high_pass), ("low_pass", low_pass)):
         if value is not None and not value > 0:

@@ -250,8 +250,29 @@ def _compcor_columns(metadata: Mapping, compcor: str, n_compcor, source) -> list
         else:
             groups = [names]
         for group in groups:
-            selected += group if n_compcor == "all" else group[:n_compcor]
+            if n_compcor == "all":
+                selected += group
+            elif isinstance(n_compcor, float):
+                selected += _by_variance(metadata, group, n_compcor, source)
+            else:
+                selected += group[:n_compcor]
     return selected
+
+
+def _by_variance(metadata: Mapping, names: list[str], fraction: float, source) -> list[str]:
+    """Leading components until their cumulative explained variance reaches ``fraction``."""
+    kept = []
+    for name in names:
+        entry = metadata[name]
+        if not isinstance(entry, Mapping) or "CumulativeVarianceExplained" not in entry:
+            raise DenoiseError(
+                f"the confounds JSON of {_name(source)} has no 'CumulativeVarianceExplained' for {name!r}, "
+                "needed by a fractional n_compcor (written by fMRIPrep >= 1.4); pass an integer or 'all'."
+            )
+        kept.append(name)
+        if float(entry["CumulativeVarianceExplained"]) >= fraction:
+            break
+    return kept
 
 
 def _mask_of(metadata: Mapping, name: str, source) -> Any:
@@ -306,8 +327,16 @@ def _resolve(strategy, motion, wm_csf, global_signal, compcor, n_compcor, fd_thr
     if preset["compcor"]:
         if compcor not in COMPCOR_PREFIXES:
             raise DenoiseError(f"'compcor' must be one of {list(COMPCOR_PREFIXES)}; got {compcor!r}.")
-        if not (n_compcor == "all" or (isinstance(n_compcor, (int, np.integer)) and n_compcor >= 1)):
-            raise DenoiseError(f"'n_compcor' must be a positive integer or 'all'; got {n_compcor!r}.")
+        if isinstance(n_compcor, (float, np.floating)) and 0 < n_compcor < 1:
+            n_compcor = float(n_compcor)
+        elif isinstance(n_compcor, bool) or not (
+            n_compcor == "all" or (isinstance(n_compcor, (int, np.integer)) and n_compcor >= 1)
+        ):
+            raise DenoiseError(
+                f"'n_compcor' must be a positive integer, a variance fraction in (0, 1) or 'all'; got {n_compcor!r}."
+            )
+        else:
+            n_compcor = n_compcor if n_compcor == "all" else int(n_compcor)
         resolved.update(compcor=compcor, n_compcor=n_compcor)
     if preset["scrub"]:
         if not (isinstance(scrub, (int, np.integer)) and scrub >= 0):
@@ -326,7 +355,7 @@ def select_confounds(
     wm_csf: str | None = None,
     global_signal: str | None = None,
     compcor: str = "anat_combined",
-    n_compcor: int | str = "all",
+    n_compcor: int | float | str = "all",
     fd_threshold: float = 0.5,
     std_dvars_threshold: float = 1.5,
     scrub: int = 5,
@@ -355,9 +384,11 @@ def select_confounds(
     compcor : {"anat_combined", "anat_separated", "temporal", "temporal_anat_combined", \
 "temporal_anat_separated"}
         CompCor variant (``compcor`` presets only).
-    n_compcor : int or "all"
-        Components per mask; "all" keeps those fMRIPrep retained (50% variance by default),
-        as listed in the JSON metadata.
+    n_compcor : int, float or "all"
+        Components per mask (per CompCor type). "all" keeps those fMRIPrep retained (50% of the
+        variance by default) as listed in the JSON metadata, as nilearn does; an int keeps the
+        first ``n``; a float in (0, 1) (neurokit extension, not in nilearn) keeps the leading
+        components until their ``CumulativeVarianceExplained`` reaches it.
     fd_threshold : float
         Framewise displacement (mm) above which a volume is censored (``scrubbing`` only).
     std_dvars_threshold : float
