@@ -223,8 +223,19 @@ def test_missing_cosine_for_compcor(rng):
 
 def test_missing_fd_for_scrubbing(rng):
     table, _ = synthetic_table(rng)
-    with pytest.raises(DenoiseError, match=r"framewise_displacement.*scrubbing"):
+    with pytest.raises(DenoiseError, match=r"framewise_displacement.*scrubbing.*fd_threshold=0.5"):
         select_confounds(table.drop(columns=["framewise_displacement"]), strategy="scrubbing")
+    with pytest.raises(DenoiseError, match=r"'fd_threshold' must be a positive number or None; got -1"):
+        select_confounds(table, strategy="scrubbing", fd_threshold=-1)
+
+
+def test_dvars_criterion_can_be_turned_off(rng):
+    table, _ = synthetic_table(rng, spikes=(40,))
+    table["std_dvars"] = 5.0  # every volume a DVARS outlier
+    got = select_confounds(table, strategy="scrubbing", std_dvars_threshold=None)
+    np.testing.assert_array_equal(got.censored, [0, 1, 40])
+    got = select_confounds(table.drop(columns=["std_dvars"]), strategy="scrubbing", std_dvars_threshold=None)
+    np.testing.assert_array_equal(got.censored, [0, 1, 40])
 
 
 def test_compcor_needs_metadata(rng):

@@ -341,8 +341,14 @@ def _resolve(strategy, motion, wm_csf, global_signal, compcor, n_compcor, fd_thr
     if preset["scrub"]:
         if not (isinstance(scrub, (int, np.integer)) and scrub >= 0):
             raise DenoiseError(f"'scrub' (minimum segment length) must be an integer >= 0; got {scrub!r}.")
-        resolved.update(fd_threshold=float(fd_threshold), std_dvars_threshold=float(std_dvars_threshold),
-                        scrub=int(scrub))
+        for option, value in (("fd_threshold", fd_threshold), ("std_dvars_threshold", std_dvars_threshold)):
+            if value is not None and not (isinstance(value, (int, float, np.number)) and value > 0):
+                raise DenoiseError(f"'{option}' must be a positive number or None; got {value!r}.")
+        resolved.update(
+            fd_threshold=None if fd_threshold is None else float(fd_threshold),
+            std_dvars_threshold=None if std_dvars_threshold is None else float(std_dvars_threshold),
+            scrub=int(scrub),
+        )
     resolved["demean"] = bool(demean)
     return resolved
 
@@ -356,8 +362,8 @@ def select_confounds(
     global_signal: str | None = None,
     compcor: str = "anat_combined",
     n_compcor: int | float | str = "all",
-    fd_threshold: float = 0.5,
-    std_dvars_threshold: float = 1.5,
+    fd_threshold: float | None = 0.5,
+    std_dvars_threshold: float | None = 1.5,
     scrub: int = 5,
     demean: bool = True,
     metadata: Mapping | None = None,
@@ -389,10 +395,12 @@ def select_confounds(
         variance by default) as listed in the JSON metadata, as nilearn does; an int keeps the
         first ``n``; a float in (0, 1) (neurokit extension, not in nilearn) keeps the leading
         components until their ``CumulativeVarianceExplained`` reaches it.
-    fd_threshold : float
-        Framewise displacement (mm) above which a volume is censored (``scrubbing`` only).
-    std_dvars_threshold : float
-        Standardised DVARS above which a volume is censored (``scrubbing`` only).
+    fd_threshold : float or None
+        Framewise displacement (mm) above which a volume is censored (``scrubbing`` only);
+        None = no FD criterion (neurokit extension).
+    std_dvars_threshold : float or None
+        Standardised DVARS above which a volume is censored (``scrubbing`` only); None = no
+        DVARS criterion (neurokit extension).
     scrub : int
         Minimum length of a kept segment between censored volumes (``scrubbing`` only); 0 = off.
     demean : bool
@@ -464,12 +472,14 @@ def select_confounds(
     censored_flag = nss_flag.copy()
 
     if "scrub" in resolved:
-        _require(confounds, ["framewise_displacement", "std_dvars"], f"strategy={strategy!r} (scrubbing)",
-                 "scrub", source)
-        fd = confounds["framewise_displacement"].to_numpy(dtype=float)
-        dvars = confounds["std_dvars"].to_numpy(dtype=float)
-        with np.errstate(invalid="ignore"):
-            outliers = np.flatnonzero((fd > resolved["fd_threshold"]) | (dvars > resolved["std_dvars_threshold"]))
+        high = np.zeros(n_volumes, dtype=bool)
+        for column, option in (("framewise_displacement", "fd_threshold"), ("std_dvars", "std_dvars_threshold")):
+            if resolved[option] is None:
+                continue
+            _require(confounds, [column], f"strategy={strategy!r} ({option}={resolved[option]})", "scrub", source)
+            with np.errstate(invalid="ignore"):  # NaN (first row) is never an outlier, as in nilearn
+                high |= confounds[column].to_numpy(dtype=float) > resolved[option]
+        outliers = np.flatnonzero(high)
         if resolved["scrub"] > 0 and outliers.size:
             outliers = _optimize_scrub(outliers, n_volumes, resolved["scrub"])
         censored_flag[outliers] = True
