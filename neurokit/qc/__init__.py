@@ -1,0 +1,19 @@
+"""Quality-control metrics: per-run motion, tSNR and exclusion; group QC-FC and its distance dependence.
+
+Pure functions of arrays; the pipeline writes their results to ``desc-qc_metrics.json``.
+"""
+
+from neurokit.qc._motion import exclusion_decision, motion_summary
+from neurokit.qc._qcfc import qc_fc, qc_fc_distance_dependence, region_distances
+from neurokit.qc._signal import region_tsnr
+from neurokit.qc._validation import QCError
+
+__all__ = [
+    "QCError",
+    "exclusion_decision",
+    "motion_summary",
+    "qc_fc",
+    "qc_fc_distance_dependence",
+    "region_distances",
+    "region_tsnr",
+]
