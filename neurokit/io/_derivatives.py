@@ -1,0 +1,284 @@
+"""neurokit's derivative dataset: the one place that names, writes and reads its files.
+
+Every write is atomic (temporary file in the same folder, fsync, rename), and a run's
+outputs count only once its completion record exists (written last), so an
+interrupted batch never leaves a result that looks finished but is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from neurokit._version import __version__
+from neurokit.io._bids import build_filename, parse_filename
+from neurokit.io._records import Run
+
+__all__ = [
+    "DerivativeNames",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_write_tsv",
+    "bids_label",
+    "input_fingerprint",
+    "write_dataset_description",
+    "remove_temporaries",
+    "read_completion",
+    "write_completion",
+    "completed_runs",
+    "FAILURE_COLUMNS",
+    "write_failures",
+    "read_failures",
+]
+
+_TMP_MARK = ".neurokit-tmp"
+#: Entities of a run that its derivatives keep (``desc`` is neurokit's own).
+_KEPT = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "space", "res", "den")
+
+FAILURE_COLUMNS = ("run_id", "status", "stage", "error_type", "message", "bold")
+
+
+def bids_label(text: str) -> str:
+    """A BIDS label (alphanumeric) from any name: ``'simple+gsr'`` -> ``'simpleGsr'``.
+
+    Parameters
+    ----------
+    text : str
+        Atlas, strategy or measure name.
+
+    Returns
+    -------
+    str
+        Words joined in lower camel case, every other character dropped.
+    """
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
+    if not words:
+        raise ValueError(f"cannot make a BIDS label from {text!r}: it has no letters or digits.")
+    return words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:])
+
+
+@dataclass(frozen=True)
+class DerivativeNames:
+    """Paths of one run's neurokit derivatives (BEP017 ``meas-``, BEP038 ``seg-``).
+
+    Parameters
+    ----------
+    output_dir : Path
+        Root of the derivative dataset.
+    run : Run
+        The run.
+    atlas : str
+        Atlas name (made a BIDS label).
+    strategy : str
+        Denoising strategy name (made a BIDS label).
+    """
+
+    output_dir: Path
+    run: Run
+    atlas: str
+    strategy: str
+
+    @property
+    def folder(self) -> Path:
+        """``sub-<s>/[ses-<x>/]func``."""
+        ent = self.run.entity_dict
+        folder = Path(self.output_dir) / f"sub-{ent['sub']}"
+        if "ses" in ent:
+            folder = folder / f"ses-{ent['ses']}"
+        return folder / "func"
+
+    def _name(self, suffix: str, extension: str, **extra: str) -> Path:
+        ent = {k: v for k, v in self.run.entities if k in _KEPT}
+        ent.update(extra)
+        return self.folder / build_filename(ent, suffix, extension)
+
+    def timeseries(self, extension: str = ".tsv") -> Path:
+        """Denoised region time series."""
+        return self._name(
+            "timeseries", extension, seg=bids_label(self.atlas), desc=bids_label(self.strategy)
+        )
+
+    def relmat(self, measure: str, extension: str = ".tsv") -> Path:
+        """Relationship (connectivity) matrix for one measure."""
+        return self._name(
+            "relmat",
+            extension,
+            seg=bids_label(self.atlas),
+            meas=bids_label(measure),
+            desc=bids_label(self.strategy),
+        )
+
+    def raw_timeseries(self, extension: str = ".tsv") -> Path:
+        """Region signals before denoising (for the report's carpet plot and tSNR)."""
+        return self._name("timeseries", extension, seg=bids_label(self.atlas), desc="raw")
+
+    def mean_image(self) -> Path:
+        """Temporal mean of the BOLD run (the report draws the atlas over it)."""
+        return self._name("boldref", ".nii.gz", desc="mean")
+
+    def qc(self) -> Path:
+        """QC metrics JSON."""
+        return self._name("metrics", ".json", desc="qc")
+
+    def completion(self) -> Path:
+        """The completion record, written last (outside the BIDS tree, under ``logs/runs``)."""
+        return Path(self.output_dir) / "logs" / "runs" / f"{self.run.run_id}.json"
+
+
+def _temporary_in(folder: Path, name: str) -> tuple[int, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=_TMP_MARK)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one."""
+    path = Path(path)
+    fd, tmp = _temporary_in(path.parent, path.name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write text atomically (UTF-8)."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (Path, os.PathLike)):
+        return str(obj)
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def _finite(obj: Any) -> Any:
+    # JSON has no NaN: write null so every reader (and the BIDS validator) accepts it.
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Mapping[str, Any]) -> Path:
+    """Write a JSON document atomically (NaN written as null)."""
+    text = json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, *, index: bool = False) -> Path:
+    """Write a table as BIDS TSV (tab-separated, ``n/a`` for missing) atomically."""
+    text = table.to_csv(sep="\t", index=index, na_rep="n/a", lineterminator="\n", float_format="%.8g")
+    return atomic_write_text(path, text)
+
+
+def remove_temporaries(output_dir: str | os.PathLike) -> list[Path]:
+    """Delete temporary files an interrupted run left behind; returns what was removed."""
+    removed = []
+    root = Path(output_dir)
+    if root.is_dir():
+        for tmp in root.rglob(f"*{_TMP_MARK}"):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def input_fingerprint(run: Run, config_hash: str) -> str:
+    """Hash of a run's input files (path, size, modification time) and the configuration hash.
+
+    A rerun recomputes a run exactly when this changes.
+    """
+    parts = [config_hash, __version__]
+    for path in (run.bold, run.bold_json, run.confounds, run.confounds_json, run.mask):
+        if path is None:
+            parts.append("-")
+            continue
+        stat = Path(path).stat()
+        parts.append(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
+
+
+def write_completion(path: Path, record: Mapping[str, Any]) -> Path:
+    """Write a run's completion record (last, after all its outputs)."""
+    return atomic_write_json(path, record)
+
+
+def read_completion(path: Path) -> dict | None:
+    """A completion record, or None if absent or unreadable (then the run is redone)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def completed_runs(output_dir: str | os.PathLike) -> list[dict]:
+    """Every completion record under ``output_dir/logs/runs``, sorted by run id."""
+    folder = Path(output_dir) / "logs" / "runs"
+    records = [read_completion(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return [r for r in records if r is not None]
+
+
+def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str, source: str | None = None) -> Path:
+    """``dataset_description.json`` of the derivative dataset (BIDS 1.9, DatasetType derivative)."""
+    desc = {
+        "Name": "neurokit functional-connectivity derivatives",
+        "BIDSVersion": "1.9.0",
+        "DatasetType": "derivative",
+        "GeneratedBy": [
+            {
+                "Name": "neurokit",
+                "Version": __version__,
+                "Description": f"configuration hash {config_hash}",
+                "CodeURL": "https://pypi.org/project/neurokit-fc/",
+            }
+        ],
+        "ConfigHash": config_hash,
+    }
+    if source:
+        desc["SourceDatasets"] = [{"URL": Path(source).resolve().as_uri()}]
+    return atomic_write_json(Path(output_dir) / "dataset_description.json", desc)
+
+
+def write_failures(output_dir: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """``failures.tsv``: every failed or excluded run with its stage and reason."""
+    table = pd.DataFrame(list(rows), columns=list(FAILURE_COLUMNS))
+    table = table.sort_values(["run_id", "status"], kind="stable") if len(table) else table
+    return atomic_write_tsv(Path(output_dir) / "failures.tsv", table)
+
+
+def read_failures(output_dir: str | os.PathLike) -> pd.DataFrame:
+    """``failures.tsv`` as a table (empty with the right columns when absent)."""
+    path = Path(output_dir) / "failures.tsv"
+    if not path.is_file():
+        return pd.DataFrame(columns=list(FAILURE_COLUMNS))
+    return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype=str)
+
+
+def entities_of(path: str | os.PathLike) -> dict[str, str]:
+    """Entities of a derivative file name (thin wrapper kept for readers)."""
+    return parse_filename(Path(path).name).entities

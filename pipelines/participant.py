@@ -1,0 +1,527 @@
+"""Participant level: extract -> denoise -> connectivity -> QC -> write, one dask task per run.
+
+Each task is a pure function of (run record, atlas, resolved config); the graph is
+submitted once and results stream back as they finish. A run that raises is retried,
+then recorded in ``failures.tsv``; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from neurokit import __version__
+from neurokit.config import Config
+from neurokit.io import Run
+from neurokit.io._derivatives import (
+    DerivativeNames,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    atomic_write_tsv,
+    completed_runs,
+    input_fingerprint,
+    read_completion,
+    remove_temporaries,
+    write_completion,
+    write_dataset_description,
+    write_failures,
+)
+
+__all__ = ["ParticipantSummary", "RunFailure", "process_run", "run_participant", "exit_code"]
+
+log = logging.getLogger("neurokit.participant")
+
+#: Measures computed per run at the participant level; ``tangent`` needs a group
+#: reference, so a run stores its covariance and the group level projects it.
+_PER_RUN_KIND = {"tangent": "covariance"}
+
+
+class RunFailure(Exception):
+    """A run failed in one stage; carries what ``failures.tsv`` records (picklable for dask)."""
+
+    def __init__(self, stage: str, error_type: str, message: str):
+        super().__init__(f"[{stage}] {error_type}: {message}")
+        self.stage, self.error_type, self.message = stage, error_type, message
+
+    def __reduce__(self):
+        return (RunFailure, (self.stage, self.error_type, self.message))
+
+
+class _Stage:
+    """Context manager naming the stage in which a run fails."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None or isinstance(exc, (RunFailure, KeyboardInterrupt, SystemExit, MemoryError)):
+            return False
+        from neurokit.denoise import InsufficientVolumesError
+
+        if isinstance(exc, InsufficientVolumesError):
+            return False  # an exclusion, handled by the caller
+        raise RunFailure(self.name, type(exc).__name__, str(exc)) from exc
+
+
+def _fd(confounds: pd.DataFrame) -> np.ndarray | None:
+    if "framewise_displacement" not in confounds:
+        return None
+    return confounds["framewise_displacement"].to_numpy(dtype=float)
+
+
+def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
+    import gzip
+
+    return gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
+
+
+def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str) -> dict[str, Any]:
+    """Process one run and write its derivatives; the completion record is written last.
+
+    Parameters
+    ----------
+    run : Run
+        The run (from discovery).
+    atlas : neurokit.atlases.Atlas
+        The loaded atlas.
+    config : Config
+        The resolved configuration.
+    output_dir : str
+        Derivative dataset root.
+    fingerprint : str
+        Hash of the inputs and configuration, stored in the completion record.
+
+    Returns
+    -------
+    dict
+        The completion record: run id, status (``ok`` or ``excluded``), reasons, outputs.
+
+    Raises
+    ------
+    RunFailure
+        Naming the stage (atlas, extract, denoise, connectivity, qc, write) and the cause.
+    """
+    from neurokit.atlases import check_coverage, check_space
+    from neurokit.connectivity import connectivity_matrix, fisher_z, region_pfc_limbic_strength, summary_indices
+    from neurokit.denoise import (
+        InsufficientVolumesError,
+        check_confounds_length,
+        clean,
+        load_confounds_metadata,
+        load_confounds_table,
+        select_confounds,
+    )
+    from neurokit.extract import extract_signals
+    from neurokit.qc import exclusion_decision, motion_summary, region_tsnr
+
+    started = time.perf_counter()
+    names = DerivativeNames(Path(output_dir), run, config.atlas.name, config.denoise.strategy)
+    dn = config.denoise
+
+    with _Stage("atlas"):
+        check_space(atlas, run.entity_dict.get("space", ""), allow_resample=config.atlas.allow_resample)
+        header = nib.load(str(run.bold)).header
+        affine, shape = header.get_best_affine(), tuple(int(s) for s in header.get_data_shape()[:3])
+        mask_img = nib.load(str(run.mask))
+        if mask_img.shape[:3] != shape or not np.allclose(mask_img.affine, affine, atol=1e-3):
+            raise ValueError(
+                f"{run.mask.name} is on grid {mask_img.shape[:3]} but the BOLD run is on {shape}; "
+                "use the brain mask fMRIPrep wrote in the same space and resolution."
+            )
+        mask = np.asarray(mask_img.dataobj) > 0
+        coverage = check_coverage(
+            atlas, affine, shape, mask, min_voxels=config.atlas.min_voxels, drop_empty=config.atlas.drop_empty_regions
+        )
+        kept = coverage.kept_indices
+        table = atlas.regions.set_index("index").loc[kept]
+        region_names = [str(n) for n in table["name"]]
+        networks = [str(n) for n in table["network"]]
+
+    with _Stage("extract"):
+        extraction = extract_signals(run.bold, coverage.labels, mask, region_ids=kept, return_mean_image=True)
+
+    with _Stage("denoise"):
+        confounds = load_confounds_table(run.confounds)
+        check_confounds_length(confounds, extraction.n_volumes, run.confounds)
+        selection = select_confounds(
+            confounds,
+            strategy=dn.strategy,
+            motion=dn.motion,
+            wm_csf=dn.wm_csf,
+            global_signal=dn.global_signal,
+            compcor=dn.compcor,
+            n_compcor=dn.n_compcor,
+            fd_threshold=dn.fd_threshold,
+            std_dvars_threshold=dn.std_dvars_threshold,
+            scrub=dn.scrub,
+            demean=dn.demean,
+            metadata=load_confounds_metadata(run.confounds_json),
+            source=run.confounds,
+        )
+        n_censored = len(selection.censored)
+        cleaned = None
+        try:
+            cleaned = clean(
+                extraction.signals,
+                selection.confounds,
+                selection.sample_mask,
+                t_r=run.t_r,
+                detrend=dn.detrend,
+                standardize=None if dn.standardize == "none" else dn.standardize,
+                high_pass=dn.high_pass,
+                low_pass=dn.low_pass,
+                filter=dn.filter,
+                min_volumes=dn.min_volumes,
+            )
+        except InsufficientVolumesError as exc:
+            insufficient = str(exc)
+        else:
+            insufficient = None
+
+    with _Stage("qc"):
+        motion = motion_summary(_fd(confounds), selection.sample_mask, n_volumes=extraction.n_volumes)
+        n_remaining = extraction.n_volumes - n_censored
+        excluded, reasons = exclusion_decision(
+            mean_fd=motion["mean_fd"],
+            censored_fraction=n_censored / extraction.n_volumes,
+            n_remaining=n_remaining,
+            max_mean_fd=config.exclusion.max_mean_fd,
+            max_censored_fraction=config.exclusion.max_censored_fraction,
+            min_volumes=dn.min_volumes,
+        )
+        if insufficient and not reasons:
+            reasons = [insufficient]
+        excluded = excluded or insufficient is not None
+        tsnr = region_tsnr(extraction.signals)
+        qc = {
+            "RunID": run.run_id,
+            "Atlas": atlas.name,
+            "Strategy": dn.strategy,
+            "RepetitionTime": run.t_r,
+            "NumberOfVolumes": extraction.n_volumes,
+            "CensoredVolumes": [int(i) for i in selection.censored],
+            "NonSteadyStateVolumes": [int(i) for i in selection.non_steady_state],
+            **{f"{k}": v for k, v in motion.items()},
+            "tDOFLost": None if cleaned is None else int(cleaned.tdof_lost),
+            "tDOFRemaining": None if cleaned is None else int(cleaned.tdof_remaining),
+            "NumberOfRegressors": None if cleaned is None else int(cleaned.n_regressors),
+            "RegionTSNR": dict(zip(region_names, np.round(tsnr, 4).tolist())),
+            "RegionCoverage": coverage.to_dict(),
+            "ExcludedVoxels": {str(k): v for k, v in extraction.excluded_voxels.items()},
+            "Excluded": bool(excluded),
+            "ExclusionReasons": list(reasons),
+            "ConfoundNotes": list(selection.notes) + list(run.warnings),
+        }
+
+    outputs: dict[str, str] = {}
+    summary: dict[str, float] = {}
+    with _Stage("connectivity"):
+        matrices = {}
+        if cleaned is not None:
+            for measure in config.connectivity.measures:
+                kind = _PER_RUN_KIND.get(measure, measure)
+                matrices[measure] = connectivity_matrix(
+                    cleaned.signals, kind, covariance_estimator=config.connectivity.covariance_estimator
+                )
+            corr = matrices.get("correlation")
+            if corr is None:
+                corr = connectivity_matrix(cleaned.signals, "correlation")
+            z = fisher_z(corr)
+            summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}
+            strength = region_pfc_limbic_strength(z, networks)
+            qc["SummaryIndices"] = summary
+            qc["RegionPFCLimbicStrength"] = dict(zip(region_names, np.round(strength, 6).tolist()))
+
+    with _Stage("write"):
+        sidecar = {
+            "Atlas": atlas.name,
+            "AtlasSpace": atlas.space,
+            "Strategy": dn.strategy,
+            "StrategyDetails": selection.strategy,
+            "RepetitionTime": run.t_r,
+            "Regions": region_names,
+            "Networks": networks,
+            "Sources": [str(run.bold), str(run.confounds), str(run.mask)],
+            "SoftwareVersions": _versions(),
+            "ConfigHash": config.hash(),
+        }
+
+        def table(key: str, path: Path, values: np.ndarray, extra: dict) -> None:
+            atomic_write_tsv(path, pd.DataFrame(values, columns=region_names))
+            atomic_write_json(path.with_suffix(".json"), {**sidecar, **extra})
+            outputs[key] = str(path)
+            outputs[key + ":json"] = str(path.with_suffix(".json"))
+
+        table("timeseries_raw", names.raw_timeseries(), extraction.signals,
+              {"Description": "Region mean signals before denoising."})
+        atomic_write_bytes(names.mean_image(), _nifti_bytes(
+            nib.Nifti1Image(extraction.mean_image.astype(np.float32), affine)))
+        outputs["mean"] = str(names.mean_image())
+        if cleaned is not None:
+            table("timeseries", names.timeseries(), cleaned.signals, {
+                "Description": "Denoised region signals (censored volumes removed).",
+                "SampleMask": [int(i) for i in cleaned.sample_mask],
+                "CensoredVolumes": [int(i) for i in selection.censored],
+                "tDOFLost": int(cleaned.tdof_lost),
+                "tDOFRemaining": int(cleaned.tdof_remaining),
+            })
+            for measure, matrix in matrices.items():
+                table(f"relmat:{measure}", names.relmat(measure), matrix, {
+                    "Measure": measure,
+                    "ComputedAs": _PER_RUN_KIND.get(measure, measure),
+                    "CovarianceEstimator": config.connectivity.covariance_estimator,
+                    "NodeNames": region_names,
+                })
+        qc["ProcessingSeconds"] = round(time.perf_counter() - started, 3)
+        atomic_write_json(names.qc(), qc)
+        outputs["qc"] = str(names.qc())
+        record = {
+            "run_id": run.run_id,
+            "status": "excluded" if excluded else "ok",
+            "reasons": list(reasons),
+            "fingerprint": fingerprint,
+            "config_hash": config.hash(),
+            "entities": dict(run.entities),
+            "bold": str(run.bold),
+            "outputs": outputs,
+            "summary": summary,
+            "mean_fd": motion.get("mean_fd"),
+            "seconds": qc["ProcessingSeconds"],
+        }
+        write_completion(names.completion(), record)
+    return record
+
+
+def _versions() -> dict[str, str]:
+    import nilearn
+    import scipy
+    import sklearn
+
+    return {
+        "neurokit": __version__,
+        "nibabel": nib.__version__,
+        "nilearn": nilearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "pandas": pd.__version__,
+    }
+
+
+@dataclass
+class ParticipantSummary:
+    """What a participant-level invocation did.
+
+    Attributes
+    ----------
+    n_found, n_skipped, n_ok, n_excluded, n_failed : int
+        Runs discovered (incl. those with discovery problems), skipped as up to date,
+        processed fine, excluded by QC rules, failed.
+    failures : list of dict
+        Rows of ``failures.tsv`` (failed and excluded runs, discovery problems).
+    records : list of dict
+        Completion records of every usable run (this invocation's and earlier ones').
+    """
+
+    n_found: int = 0
+    n_skipped: int = 0
+    n_ok: int = 0
+    n_excluded: int = 0
+    n_failed: int = 0
+    failures: list[dict] = field(default_factory=list)
+    records: list[dict] = field(default_factory=list)
+
+
+def exit_code(summary: ParticipantSummary) -> int:
+    """0 if every run is usable, 1 if some failed, 2 if nothing usable came out."""
+    usable = sum(1 for r in summary.records if r.get("status") in ("ok", "excluded"))
+    if summary.n_failed == 0 and usable > 0:
+        return 0
+    return 2 if not any(r.get("status") == "ok" for r in summary.records) else 1
+
+
+def _up_to_date(run: Run, names: DerivativeNames, fingerprint: str) -> bool:
+    record = read_completion(names.completion())
+    if record is None or record.get("fingerprint") != fingerprint:
+        return False
+    return all(Path(p).is_file() for p in record.get("outputs", {}).values())
+
+
+def _remove_previous(names: DerivativeNames) -> None:
+    record = read_completion(names.completion())
+    names.completion().unlink(missing_ok=True)
+    for path in (record or {}).get("outputs", {}).values():
+        Path(path).unlink(missing_ok=True)
+
+
+def _setup_log_file(output_dir: Path) -> logging.Handler:
+    logs = output_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(logs / f"participant-{time.strftime('%Y%m%d-%H%M%S')}.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("neurokit").addHandler(handler)
+    logging.getLogger("neurokit").setLevel(logging.INFO)
+    return handler
+
+
+def run_participant(
+    bids_dir: str | Path,
+    output_dir: str | Path,
+    config: Config,
+    *,
+    client=None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+) -> ParticipantSummary:
+    """Run the participant level over every discovered run.
+
+    Parameters
+    ----------
+    bids_dir : str or Path
+        BIDS root (with ``derivatives/fmriprep`` or the folders in ``config.inputs.derivatives``).
+    output_dir : str or Path
+        Derivative dataset to write (created if needed).
+    config : Config
+        Resolved configuration (written to ``output_dir/config.yaml``).
+    client : distributed.Client, optional
+        Where to run; None starts a cluster from ``config.cluster`` for this call and closes it.
+    overwrite : bool
+        Recompute runs even when their outputs are complete and up to date.
+    progress : bool or None
+        Progress bar; None = only when stderr is a terminal (plain log lines otherwise).
+
+    Returns
+    -------
+    ParticipantSummary
+    """
+    from neurokit.atlases import load as load_atlas
+    from neurokit.io import discover_from_config
+
+    bids_dir, output_dir = Path(bids_dir), Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    handler = _setup_log_file(output_dir)
+    try:
+        removed = remove_temporaries(output_dir)
+        if removed:
+            log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
+        atomic_write_text(output_dir / "config.yaml", config.to_yaml())
+        write_dataset_description(output_dir, config_hash=config.hash(), source=bids_dir)
+        atomic_write_text(output_dir / ".bidsignore", "logs/\ngroup/\nfailures.tsv\nconfig.yaml\n*.html\n")
+
+        discovery = discover_from_config(bids_dir, config.inputs)
+        atlas = load_atlas(config.atlas.name)
+        summary = ParticipantSummary(n_found=len(discovery.runs) + len(discovery.problems))
+        for problem in discovery.problems:
+            log.warning("%s", problem.message)
+            summary.failures.append(
+                {"run_id": problem.run_id, "status": "failed", "stage": problem.stage,
+                 "error_type": "DiscoveryProblem", "message": problem.message, "bold": str(problem.path)}
+            )
+        todo, fingerprints = [], {}
+        for run in discovery.runs:
+            names = DerivativeNames(output_dir, run, config.atlas.name, config.denoise.strategy)
+            fingerprints[run.run_id] = fp = input_fingerprint(run, config.hash())
+            if not overwrite and _up_to_date(run, names, fp):
+                summary.n_skipped += 1
+                continue
+            _remove_previous(names)
+            todo.append(run)
+        log.info(
+            "%d run(s) found, %d up to date, %d to process, %d with discovery problems",
+            len(discovery.runs), summary.n_skipped, len(todo), len(discovery.problems),
+        )
+        if todo:
+            _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress)
+        done = {r["run_id"]: r for r in completed_runs(output_dir)}
+        current = {run.run_id for run in discovery.runs}
+        summary.records = [r for rid, r in sorted(done.items()) if rid in current]
+        for record in summary.records:
+            if record["status"] == "excluded":
+                summary.failures.append(
+                    {"run_id": record["run_id"], "status": "excluded", "stage": "qc",
+                     "error_type": "Exclusion", "message": "; ".join(record.get("reasons", [])),
+                     "bold": record.get("bold")}
+                )
+        summary.n_ok = sum(r["status"] == "ok" for r in summary.records)
+        summary.n_excluded = sum(r["status"] == "excluded" for r in summary.records)
+        summary.n_failed = sum(f["status"] == "failed" for f in summary.failures)
+        write_failures(output_dir, summary.failures)
+        log.info(
+            "participant level done: %d usable, %d excluded, %d failed (see %s)",
+            summary.n_ok, summary.n_excluded, summary.n_failed, output_dir / "failures.tsv",
+        )
+        return summary
+    finally:
+        logging.getLogger("neurokit").removeHandler(handler)
+        handler.close()
+
+
+def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress) -> None:
+    from distributed import as_completed
+
+    from neurokit.pipelines._progress import Progress
+
+    own = client is None
+    context = None
+    if own:
+        from neurokit.parallel import cluster_client
+
+        context = cluster_client(config.cluster)
+        client = context.__enter__()
+    try:
+        dashboard = getattr(client, "dashboard_link", None)
+        if dashboard:
+            log.info("dask dashboard: %s", dashboard)
+        [atlas_future] = client.scatter([atlas], broadcast=True)
+        futures = [
+            client.submit(
+                process_run, run, atlas_future, config, str(output_dir), fingerprints[run.run_id],
+                key=f"run-{run.run_id}-{fingerprints[run.run_id]}", retries=config.cluster.retries, pure=False,
+            )
+            for run in todo
+        ]
+        by_key = {f.key: run for f, run in zip(futures, todo)}
+        bar = Progress(len(futures), enabled=progress)
+        for future in as_completed(futures):
+            run = by_key[future.key]
+            if future.status == "finished":
+                record = future.result()
+                bar.update(ok=record["status"] == "ok")
+                if record["status"] == "excluded":
+                    log.info("%s excluded: %s", run.run_id, "; ".join(record["reasons"]))
+            else:
+                exc = future.exception()
+                stage, etype, message = _describe(exc)
+                bar.update(failed=True)
+                log.error("%s failed in %s: %s: %s", run.run_id, stage, etype, message)
+                log.debug("".join(traceback.format_exception(exc)))
+                summary.failures.append(
+                    {"run_id": run.run_id, "status": "failed", "stage": stage, "error_type": etype,
+                     "message": message, "bold": str(run.bold)}
+                )
+            future.release()
+        bar.close()
+    finally:
+        if context is not None:
+            context.__exit__(None, None, None)
+
+
+def _describe(exc: BaseException) -> tuple[str, str, str]:
+    if isinstance(exc, RunFailure):
+        return exc.stage, exc.error_type, exc.message
+    name = type(exc).__name__
+    if name == "KilledWorker":
+        return "worker", name, f"the worker running this run died repeatedly (out of memory?): {exc}"
+    return "unknown", name, str(exc)

@@ -1,0 +1,105 @@
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurokit.io import Run
+from neurokit.io._derivatives import (
+    DerivativeNames,
+    atomic_write_json,
+    atomic_write_text,
+    atomic_write_tsv,
+    bids_label,
+    input_fingerprint,
+    read_failures,
+    remove_temporaries,
+    write_failures,
+)
+
+
+def _run(tmp_path, ses="1"):
+    files = {}
+    for name in ("bold.nii.gz", "bold.json", "confounds.tsv", "confounds.json", "mask.nii.gz"):
+        path = tmp_path / name
+        path.write_text(name)
+        files[name] = path
+    entities = [("sub", "01")] + ([("ses", ses)] if ses else []) + [("task", "rest"), ("run", "1"),
+                                                                      ("space", "MNI152NLin2009cAsym")]
+    return Run(tuple(entities), files["bold.nii.gz"], files["bold.json"], files["confounds.tsv"],
+               files["confounds.json"], files["mask.nii.gz"], 2.0, 100)
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [("simple+gsr", "simpleGsr"), ("pfclimbic-spheres", "pfclimbicSpheres"),
+     ("partial correlation", "partialCorrelation"), ("compcor", "compcor")],
+)
+def test_bids_label(text, label):
+    assert bids_label(text) == label
+
+
+def test_bids_label_rejects_empty():
+    with pytest.raises(ValueError, match="no letters or digits"):
+        bids_label("+-")
+
+
+def test_names_follow_bep017_bep038(tmp_path):
+    names = DerivativeNames(tmp_path, _run(tmp_path), "pfclimbic", "simple+gsr")
+    assert names.timeseries().relative_to(tmp_path).as_posix() == (
+        "sub-01/ses-1/func/sub-01_ses-1_task-rest_run-1_space-MNI152NLin2009cAsym_seg-pfclimbic_desc-simpleGsr_timeseries.tsv"
+    )
+    assert names.relmat("partial correlation").name == (
+        "sub-01_ses-1_task-rest_run-1_space-MNI152NLin2009cAsym_seg-pfclimbic_meas-partialCorrelation_desc-simpleGsr_relmat.tsv"
+    )
+    assert names.qc().name == "sub-01_ses-1_task-rest_run-1_space-MNI152NLin2009cAsym_desc-qc_metrics.json"
+    assert names.completion() == tmp_path / "logs" / "runs" / f"{names.run.run_id}.json"
+    no_session = DerivativeNames(tmp_path, _run(tmp_path, ses=None), "pfclimbic", "simple")
+    assert no_session.folder == tmp_path / "sub-01" / "func"
+
+
+def test_atomic_writes_leave_no_temporaries(tmp_path):
+    atomic_write_text(tmp_path / "a" / "x.txt", "hello")
+    atomic_write_json(tmp_path / "a" / "x.json", {"v": np.float64(np.nan), "arr": np.arange(3), "i": np.int64(2)})
+    atomic_write_tsv(tmp_path / "a" / "x.tsv", pd.DataFrame({"a": [1.0, np.nan]}))
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["x.json", "x.tsv", "x.txt"]
+    assert json.loads((tmp_path / "a" / "x.json").read_text()) == {"v": None, "arr": [0, 1, 2], "i": 2}
+    assert (tmp_path / "a" / "x.tsv").read_text() == "a\n1\nn/a\n"
+
+
+def test_failed_write_keeps_old_file_and_cleans_up(tmp_path):
+    target = tmp_path / "x.json"
+    atomic_write_json(target, {"old": 1})
+    with pytest.raises(TypeError, match="cannot write object"):
+        atomic_write_json(target, {"bad": object()})
+    assert json.loads(target.read_text()) == {"old": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_remove_temporaries(tmp_path):
+    (tmp_path / "sub-01").mkdir()
+    stale = tmp_path / "sub-01" / ".x.tsv.abc.neurokit-tmp"
+    stale.write_text("half")
+    keep = tmp_path / "sub-01" / "x.tsv"
+    keep.write_text("whole")
+    assert remove_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and keep.exists()
+
+
+def test_fingerprint_tracks_inputs_and_config(tmp_path):
+    run = _run(tmp_path)
+    first = input_fingerprint(run, "cfg1")
+    assert input_fingerprint(run, "cfg1") == first
+    assert input_fingerprint(run, "cfg2") != first
+    stat = run.confounds.stat()
+    os.utime(run.confounds, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10_000_000))
+    assert input_fingerprint(run, "cfg1") != first
+
+
+def test_failures_roundtrip(tmp_path):
+    assert list(read_failures(tmp_path).columns) == ["run_id", "status", "stage", "error_type", "message", "bold"]
+    write_failures(tmp_path, [{"run_id": "sub-02_task-rest", "status": "failed", "stage": "extract",
+                               "error_type": "ExtractError", "message": "truncated", "bold": "b.nii.gz"}])
+    table = read_failures(tmp_path)
+    assert table.loc[0, "stage"] == "extract" and table.loc[0, "message"] == "truncated"
