@@ -349,3 +349,15 @@ def test_truncated_gzip_bold(layout):
     bold = make_run(layout / "derivatives" / "fmriprep", "03")
     bold.write_bytes(bold.read_bytes()[:30])
     assert "is not a readable NIfTI file" in _messages(discover_runs(layout))
+
+
+def test_raw_participant_without_derivatives(layout):
+    (layout / "sub-07" / "func").mkdir(parents=True)
+    (layout / "sub-08" / "anat").mkdir(parents=True)  # no functional data: nothing expected
+    (layout / "sub-01" / "func").mkdir(parents=True)
+    found = discover_runs(layout)
+    assert len(found.runs) == 3
+    (prob,) = found.problems
+    assert prob.run_id == "sub-07" and prob.path == layout / "sub-07"
+    assert "sub-07 has functional data in" in prob.message and "run fMRIPrep for it" in prob.message
+    assert discover_runs(layout, participant_label=["01"]).problems == []

@@ -151,7 +151,7 @@ def _scan_func(func: Path, problems: list[RunProblem]) -> _Folder:
             # fMRIPrep writes entities neurokit does not use (e.g. part-, hemi-); a BOLD
             # file neurokit cannot name is reported, companions are simply skipped.
             if kind == "bold" and "desc-preproc" in name:
-                problems.append(RunProblem(name.split("_desc-")[0], path, message=f"{path}: {exc}"))
+                problems.append(RunProblem(name, path, message=f"{path}: {exc}; rename the file or leave it out."))
             continue
         desc = parsed.entities.get("desc")
         if kind == "bold" and desc == "preproc":
@@ -236,9 +236,8 @@ def _check_run(
         return None, RunProblem(run_id, path, message=message)
 
     notes: list[str] = []
-    stem = bold.name[: -len(name.extension)] if name.extension else bold.name
-    bold_json = func / (stem + ".json")
-    bold_json = bold_json if bold_json.name in folder.names else None
+    expected_json = func / build_filename(name.entities, name.suffix, ".json")
+    bold_json = expected_json if expected_json.name in folder.names else None
 
     conf_key = _key(name.entities, drop=_SPACE_ENTITIES)
     if conf_key not in folder.confounds:
@@ -254,8 +253,7 @@ def _check_run(
             f"{confounds.name} uses the pre-20.2 fMRIPrep name (desc-confounds_regressors.tsv); "
             "accepted, but newer fMRIPrep writes desc-confounds_timeseries.tsv."
         )
-    conf_stem = confounds.name[: -len(conf_name.extension)]
-    confounds_json = func / (conf_stem + ".json")
+    confounds_json = func / build_filename(conf_name.entities, conf_name.suffix, ".json")
     confounds_json = confounds_json if confounds_json.name in folder.names else None
 
     mask_key = _key(name.entities)
@@ -302,7 +300,7 @@ def _check_run(
             json_tr = float(value)
     head_tr = _header_tr(header)
     if json_tr is None and head_tr is None:
-        where = bold_json if bold_json is not None else bold.with_name(stem + ".json")
+        where = expected_json
         return problem(
             bold,
             f"{bold.name} has no repetition time: {where.name} has no RepetitionTime and the NIfTI header's "
@@ -473,6 +471,17 @@ def discover_runs(
             )
         )
 
+    # participants with raw functional data that fMRIPrep never produced (e.g. it crashed for them)
+    raw = {func.relative_to(bids_dir).parts[0][4:] for func in _func_folders(bids_dir, subjects, sessions)}
+    for label in sorted(raw - seen_subjects - subjects):
+        problems.append(
+            RunProblem(
+                f"sub-{label}",
+                bids_dir / f"sub-{label}",
+                message=f"sub-{label} has functional data in {bids_dir} but no preprocessed BOLD in "
+                f"{', '.join(map(str, folders))}; run fMRIPrep for it, or leave it out with --participant-label.",
+            )
+        )
     problems.sort(key=lambda p: p.run_id)
     return Discovery(runs=found, problems=problems, excluded=sorted(excluded), derivatives=folders)
 
