@@ -128,19 +128,36 @@ StrategyName = Literal["simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "co
 
 
 class DenoiseConfig(_Section):
-    """Confound strategy (nilearn ``load_confounds_strategy`` presets) and signal cleaning."""
+    """Confound strategy (nilearn ``load_confounds_strategy`` presets) and signal cleaning.
+
+    The preset defines the defaults of ``motion``/``wm_csf``/``global_signal`` (None = the
+    preset's); ``compcor``/``n_compcor`` apply to the compcor presets and ``fd_threshold``/
+    ``std_dvars_threshold``/``scrub`` to the scrubbing presets only. Defaults equal nilearn
+    0.14's preset values (scrubbing: FD 0.5 mm, std-DVARS 1.5, segments >= 5 volumes).
+    """
 
     strategy: StrategyName = "simple"
     motion: Literal["basic", "power2", "derivatives", "full"] | None = Field(
         default=None, description="Override the preset's motion expansion; None = the preset's."
     )
-    wm_csf: Literal["basic", "power2", "derivatives", "full"] | None = None
-    global_signal: Literal["basic", "power2", "derivatives", "full"] | None = None
-    compcor: Literal["anat_combined", "anat_separated", "temporal", "temporal_anat_combined"] = "anat_combined"
-    n_compcor: int | Literal["all"] = "all"
-    fd_threshold: float = Field(default=0.5, gt=0, description="Framewise displacement (mm) above which a volume is censored.")
-    std_dvars_threshold: float | None = Field(default=1.5, gt=0, description="Standardised DVARS censoring threshold.")
-    scrub: int = Field(default=5, ge=0, description="Minimum length of an uncensored segment (volumes).")
+    wm_csf: Literal["basic", "power2", "derivatives", "full"] | None = Field(
+        default=None, description="Override the preset's WM/CSF expansion (not with compcor); None = the preset's."
+    )
+    global_signal: Literal["basic", "power2", "derivatives", "full"] | None = Field(
+        default=None, description="Add the global signal with this expansion; '+gsr' presets default to basic."
+    )
+    compcor: Literal[
+        "anat_combined", "anat_separated", "temporal", "temporal_anat_combined", "temporal_anat_separated"
+    ] = "anat_combined"
+    n_compcor: int | float | Literal["all"] = Field(
+        default="all",
+        description="Components per mask: 'all' (fMRIPrep's retained set), a count, or a variance fraction in (0, 1).",
+    )
+    fd_threshold: float | None = Field(
+        default=0.5, gt=0, description="Framewise displacement (mm) above which a volume is censored; None = off."
+    )
+    std_dvars_threshold: float | None = Field(default=1.5, gt=0, description="Standardised DVARS censoring threshold; None = off.")
+    scrub: int = Field(default=5, ge=0, description="Minimum length of an uncensored segment (volumes); 0 = off.")
     demean: bool = True
     detrend: bool = True
     standardize: Literal["zscore_sample", "zscore", "psc", "none"] = "zscore_sample"
@@ -149,13 +166,43 @@ class DenoiseConfig(_Section):
     filter: Literal["butterworth", "cosine"] = "butterworth"
     min_volumes: int = Field(default=50, ge=3, description="Fewest volumes left after censoring for a usable run.")
 
+    @field_validator("n_compcor")
+    @classmethod
+    def _check_n_compcor(cls, v: int | float | str) -> int | float | str:
+        if isinstance(v, bool) or (isinstance(v, int) and v < 1) or (isinstance(v, float) and not 0 < v < 1):
+            raise ValueError(f"denoise.n_compcor must be 'all', an integer >= 1 or a fraction in (0, 1); got {v!r}.")
+        return v
+
     @model_validator(mode="after")
     def _check_band(self) -> "DenoiseConfig":
         if self.high_pass is not None and self.low_pass is not None and self.high_pass >= self.low_pass:
             raise ValueError(
                 f"denoise.high_pass ({self.high_pass} Hz) must be below denoise.low_pass ({self.low_pass} Hz)."
             )
+        if self.wm_csf is not None and self.strategy.startswith("compcor"):
+            raise ValueError(
+                f"denoise.wm_csf is not part of the {self.strategy!r} preset; remove it or use simple/scrubbing."
+            )
+        if self.filter == "cosine" and self.high_pass is None:
+            raise ValueError("denoise.filter 'cosine' needs denoise.high_pass (Hz).")
         return self
+
+    def select_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`neurokit.denoise.select_confounds`."""
+        keys = ("strategy", "motion", "wm_csf", "global_signal", "compcor", "n_compcor", "fd_threshold",
+                "std_dvars_threshold", "scrub", "demean")
+        return {k: getattr(self, k) for k in keys}
+
+    def clean_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`neurokit.denoise.clean` (``t_r`` comes from the run)."""
+        return {
+            "detrend": self.detrend,
+            "standardize": None if self.standardize == "none" else self.standardize,
+            "high_pass": self.high_pass,
+            "low_pass": self.low_pass,
+            "filter": self.filter,
+            "min_volumes": self.min_volumes,
+        }
 
 
 MeasureName = Literal["correlation", "partial correlation", "covariance", "precision", "tangent"]

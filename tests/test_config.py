@@ -99,3 +99,24 @@ def test_override_none_keeps_file_value(tmp_path):
     config = load_config(path, overrides={"atlas.name": None, "denoise.strategy": "compcor"})
     assert config.atlas.name == "pfclimbic-spheres"
     assert config.denoise.strategy == "compcor"
+
+
+def test_denoise_n_compcor_validated():
+    assert Config().updated({"denoise.n_compcor": 0.5}).denoise.n_compcor == 0.5
+    assert Config().updated({"denoise.n_compcor": 6}).denoise.n_compcor == 6
+    with pytest.raises(ConfigError, match=r"denoise.n_compcor must be 'all', an integer >= 1 or a fraction"):
+        Config().updated({"denoise.n_compcor": 0})
+
+
+def test_denoise_wm_csf_not_with_compcor():
+    with pytest.raises(ConfigError, match=r"denoise.wm_csf is not part of the 'compcor' preset"):
+        Config().updated({"denoise.strategy": "compcor", "denoise.wm_csf": "basic"})
+
+
+def test_denoise_kwargs_feed_the_library():
+    from neurokit.denoise import clean, select_confounds  # noqa: F401  (names the kwargs target)
+
+    denoise = Config().updated({"denoise.standardize": "none", "denoise.strategy": "scrubbing+gsr"}).denoise
+    assert denoise.select_kwargs()["strategy"] == "scrubbing+gsr"
+    assert denoise.clean_kwargs()["standardize"] is None
+    assert set(denoise.clean_kwargs()) == {"detrend", "standardize", "high_pass", "low_pass", "filter", "min_volumes"}
