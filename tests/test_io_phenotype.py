@@ -213,3 +213,15 @@ def test_phenotype_for_runs(root):
     assert table["session_id"].iloc[2] == "ses-1"
     assert table.attrs["unmatched_runs"] == ["sub-09_task-rest"]
     np.testing.assert_array_equal(table["age"], [31.0, 31.0, np.nan, np.nan])
+
+
+def test_session_level_phenotype_joins_sessions_files(tmp_path):
+    _tsv(tmp_path / "sub-01" / "sub-01_sessions.tsv", [["session_id", "stage"], ["ses-1", "active"], ["ses-2", "active"]])
+    _tsv(tmp_path / "phenotype" / "ecg.tsv", [["participant_id", "session_id", "hrv"], ["sub-01", "ses-2", 50], ["sub-03", "ses-1", 70]])
+    df = load_phenotype(tmp_path)
+    assert list(df["participant_id"]) == ["sub-01", "sub-01", "sub-03"]
+    np.testing.assert_array_equal(df["hrv"], [np.nan, 50.0, 70.0])
+    assert df["stage"].isna().tolist() == [False, False, True]
+    _tsv(tmp_path / "phenotype" / "visits.tsv", [["participant_id", "session_id", "stage"], ["sub-01", "ses-2", "control"]])
+    with pytest.raises(PhenotypeError, match=r"give different values for 'stage' of sub-01 ses-2 \('control' vs 'active'\)"):
+        load_phenotype(tmp_path)
