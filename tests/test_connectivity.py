@@ -45,6 +45,13 @@ def test_matches_nilearn(timeseries, kind, estimator):
     np.testing.assert_allclose(ours, ref, atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.parametrize("kind", ["correlation", "partial correlation"])
+def test_matches_nilearn_more_regions_than_timepoints(rng, kind):
+    x = rng.normal(size=(30, 40)) + rng.normal(size=(30, 1))
+    ref = ConnectivityMeasure(kind=kind).fit_transform([x])[0]
+    np.testing.assert_allclose(connectivity_matrix(x, kind), ref, atol=1e-6)
+
+
 def test_default_estimator_matches_nilearn_default(timeseries):
     ref = ConnectivityMeasure(kind="partial correlation").fit_transform([timeseries])[0]
     np.testing.assert_allclose(connectivity_matrix(timeseries, "partial correlation"), ref, atol=1e-6)
@@ -112,6 +119,8 @@ def test_bad_kind_and_estimator(timeseries):
         connectivity_matrix(timeseries, "pearson")
     with pytest.raises(ConnectivityError, match="'covariance_estimator' must be one of .*got 'shrunk'"):
         connectivity_matrix(timeseries, covariance_estimator="shrunk")
+    with pytest.raises(ConnectivityError, match="'kind' 'tangent' is a group measure.*use TangentSpace"):
+        connectivity_matrix(timeseries, "tangent")
 
 
 def test_singular_covariance_error(rng):

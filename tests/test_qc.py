@@ -14,6 +14,7 @@ from neurokit.qc import (
     motion_summary,
     qc_fc,
     qc_fc_distance_dependence,
+    qc_fc_summary,
     region_distances,
     region_tsnr,
 )
@@ -210,3 +211,17 @@ def test_distance_dependence_planted(rng):
         qc_fc_distance_dependence(qcfc[:-1], d)
     with pytest.raises(QCError, match="must each vary across edges"):
         qc_fc_distance_dependence(np.zeros_like(d), d)
+
+
+def test_qc_fc_summary(motion_cohort):
+    edges, fd, _ = motion_cohort
+    r, p = qc_fc(edges, fd, return_pvalues=True)
+    out = qc_fc_summary(r, p)
+    assert out["n_edges"] == 30
+    assert out["median_abs_qcfc"] == pytest.approx(np.median(np.abs(r)))
+    assert 5 / 30 * 100 <= out["percent_significant"] <= 12 / 30 * 100  # 5 planted + age-confounded + chance
+    assert qc_fc_summary([0.1, -0.3], [0.5, 0.01]) == {"n_edges": 2, "median_abs_qcfc": pytest.approx(0.2), "percent_significant": 50.0}
+    with pytest.raises(QCError, match=r"'alpha' must be in \(0, 1\); got 5"):
+        qc_fc_summary(r, p, alpha=5)
+    with pytest.raises(QCError, match="same non-zero length; got shapes"):
+        qc_fc_summary(r, p[:-1])

@@ -148,6 +148,11 @@ def connectivity_matrix(timeseries, kind="correlation", *, covariance_estimator=
     Unlike nilearn, NaN and constant columns are errors rather than NaN or
     zero-filled results.
     """
+    if kind == "tangent":
+        raise ConnectivityError(
+            "'kind' 'tangent' is a group measure (relative to a reference fitted on training subjects); "
+            "compute kind='covariance' per run and use TangentSpace on the group."
+        )
     if kind not in KINDS:
         raise ConnectivityError(f"'kind' must be one of {KINDS}; got {kind!r}.")
     estimator = _make_estimator(covariance_estimator)

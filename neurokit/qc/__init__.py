@@ -4,7 +4,7 @@ Pure functions of arrays; the pipeline writes their results to ``desc-qc_metrics
 """
 
 from neurokit.qc._motion import exclusion_decision, motion_summary
-from neurokit.qc._qcfc import qc_fc, qc_fc_distance_dependence, region_distances
+from neurokit.qc._qcfc import qc_fc, qc_fc_distance_dependence, qc_fc_summary, region_distances
 from neurokit.qc._signal import region_tsnr
 from neurokit.qc._validation import QCError
 
@@ -14,6 +14,7 @@ __all__ = [
     "motion_summary",
     "qc_fc",
     "qc_fc_distance_dependence",
+    "qc_fc_summary",
     "region_distances",
     "region_tsnr",
 ]

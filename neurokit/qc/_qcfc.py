@@ -11,7 +11,7 @@ from scipy import stats
 from neurokit.connectivity import edge_indices
 from neurokit.qc._validation import QCError
 
-__all__ = ["qc_fc", "qc_fc_distance_dependence", "region_distances"]
+__all__ = ["qc_fc", "qc_fc_distance_dependence", "qc_fc_summary", "region_distances"]
 
 
 def _finite_2d(name, value, n_rows=None):
@@ -147,3 +147,37 @@ def region_distances(coords):
         raise QCError(f"'coords' has non-finite values in regions {np.flatnonzero(~np.isfinite(c).all(1)).tolist()}.")
     rows, cols = edge_indices(c.shape[0])
     return np.linalg.norm(c[rows] - c[cols], axis=1)
+
+
+def qc_fc_summary(qcfc, pvalues, *, alpha=0.05):
+    """Benchmarks of residual motion across edges (Ciric et al. 2017).
+
+    Parameters
+    ----------
+    qcfc : array-like of shape (n_edges,)
+        From :func:`qc_fc`.
+    pvalues : array-like of shape (n_edges,)
+        From ``qc_fc(..., return_pvalues=True)``.
+    alpha : float, default=0.05
+        Uncorrected significance level.
+
+    Returns
+    -------
+    summary : dict
+        ``n_edges``, ``median_abs_qcfc`` (median of ``|qcfc|``) and
+        ``percent_significant`` (percentage of edges with ``p < alpha``, uncorrected),
+        as plain Python numbers.
+    """
+    q = np.asarray(qcfc, dtype=float)
+    p = np.asarray(pvalues, dtype=float)
+    if q.ndim != 1 or q.shape != p.shape or q.size == 0:
+        raise QCError(f"'qcfc' and 'pvalues' must be 1D of the same non-zero length; got shapes {q.shape} and {p.shape}.")
+    if not (np.isfinite(q).all() and np.isfinite(p).all()):
+        raise QCError("'qcfc' and 'pvalues' must be finite.")
+    if not 0 < alpha < 1:
+        raise QCError(f"'alpha' must be in (0, 1); got {alpha!r}.")
+    return {
+        "n_edges": int(q.size),
+        "median_abs_qcfc": float(np.median(np.abs(q))),
+        "percent_significant": float(100.0 * np.mean(p < alpha)),
+    }
