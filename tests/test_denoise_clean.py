@@ -335,3 +335,19 @@ def test_band_pass_presets_match_masker(tmp_path, rng, preset):
     np.testing.assert_allclose(got.signals, expected, atol=1e-4, rtol=0)
     assert got.n_censored == n - nl_mask.size
     assert np.abs(got.signals).max() > 0.1  # non-degenerate residuals
+
+
+def test_config_kwargs_drive_select_and_clean(tmp_path, rng):
+    from neurokit.config import Config
+
+    denoise = Config().updated({"denoise.strategy": "compcor+gsr", "denoise.min_volumes": 10}).denoise
+    _, tsv, sidecar = copy_run(tmp_path, "regressors")
+    selection = select_confounds(
+        load_confounds_table(tsv), metadata=load_confounds_metadata(sidecar), source=tsv, **denoise.select_kwargs()
+    )
+    json.dumps(selection.strategy)  # serialisable for the timeseries sidecar
+    assert selection.strategy["global_signal"] == "basic" and selection.strategy["compcor"] == "anat_combined"
+    kwargs = denoise.clean_kwargs() | {"low_pass": None}  # 30 volumes: too short for the band-pass
+    got = clean(random_signals(rng, n=30), selection.confounds, selection.sample_mask, t_r=TR, **kwargs)
+    assert got.signals.shape == (29, 5)
+    assert got.tdof_remaining < 0  # 85 regressors for 29 volumes: the run carries no information
