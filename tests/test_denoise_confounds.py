@@ -256,6 +256,13 @@ def test_compcor_column_in_json_but_not_table(rng):
         select_confounds(table.drop(columns=["a_comp_cor_03"]), strategy="compcor", metadata=meta)
 
 
+def test_compcor_json_without_mask(rng):
+    table, meta = synthetic_table(rng)
+    meta["a_comp_cor_01"] = {"Retained": True}
+    with pytest.raises(DenoiseError, match=r"x.tsv has no 'Mask' for 'a_comp_cor_01'; aCompCor needs it"):
+        select_confounds(table, strategy="compcor", metadata=meta, source="x.tsv")
+
+
 def test_bad_options(rng):
     table, _ = synthetic_table(rng)
     with pytest.raises(DenoiseError, match=r"'strategy' must be one of .*got 'aroma'"):
