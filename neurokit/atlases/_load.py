@@ -359,6 +359,14 @@ def _load_spheres(folder: Path, meta: dict, table: pd.DataFrame, tsv: Path) -> p
     return table
 
 
+def read_description(folder: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """``atlas.json`` and the region table only (no image work): cheap, for listings."""
+    folder = Path(folder)
+    meta = _read_json(folder)
+    table, _ = _read_table(folder, meta)
+    return meta, table
+
+
 def read_atlas(folder: str | Path, name: str | None = None) -> tuple[Atlas, list[str]]:
     """Load and validate one atlas folder.
 

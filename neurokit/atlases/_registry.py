@@ -1,4 +1,4 @@
-"""Where atlases are found: bundled folder, NEUROKIT_ATLAS_PATH, entry points, ``register``.
+"""Where atlases are found: bundled, NEUROKIT_ATLAS_PATH, user folder, entry points, ``register``.
 
 A registry in the nibabel manner: look-ups loop over plain lists of folders.
 """
@@ -31,6 +31,16 @@ REGISTERED: list[Path] = []
 def bundled_root() -> Path:
     """Folder of the atlases that ship with neurokit (``neurokit._bundled_atlases``)."""
     return Path(str(importlib.resources.files("neurokit._bundled_atlases")))
+
+
+def user_atlas_dir() -> Path:
+    """Where ``neurokit atlases add`` copies atlases: the first ``NEUROKIT_ATLAS_PATH`` entry,
+    else ``$XDG_DATA_HOME/neurokit/atlases`` (default ``~/.local/share/neurokit/atlases``)."""
+    for part in os.environ.get(ENV_VAR, "").split(os.pathsep):
+        if part.strip():
+            return Path(part).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "neurokit" / "atlases"
 
 
 def _atlas_folders(root: Path) -> list[Path]:
@@ -66,6 +76,7 @@ def _sources() -> list[tuple[str, Path]]:
     for part in os.environ.get(ENV_VAR, "").split(os.pathsep):
         if part.strip():
             out.append((ENV_VAR, Path(part).expanduser()))
+    out.append(("user", user_atlas_dir()))
     out += _entry_point_roots()
     out += [("registered", p) for p in REGISTERED]
     return out
@@ -82,6 +93,12 @@ def _index() -> dict[str, tuple[str, Path]]:
                 continue
             found.setdefault(name, (origin, folder))
     return found
+
+
+def sources() -> dict[str, tuple[str, Path]]:
+    """``{name: (origin, folder)}`` of every findable atlas (origin: bundled, NEUROKIT_ATLAS_PATH,
+    user, entry point '<name>', registered)."""
+    return dict(_index())
 
 
 def available() -> list[str]:
