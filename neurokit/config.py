@@ -209,24 +209,57 @@ MeasureName = Literal["correlation", "partial correlation", "covariance", "preci
 
 
 class ConnectivityConfig(_Section):
-    """Connectivity measures computed per run."""
+    """Connectivity measures (``neurokit.connectivity``).
 
-    measures: tuple[MeasureName, ...] = ("correlation", "partial correlation")
-    covariance_estimator: Literal["ledoit_wolf", "empirical", "oas"] = "ledoit_wolf"
+    Every measure but "tangent" is a per-run matrix (``connectivity_matrix``). "tangent" is
+    relative to a group reference fitted on training subjects, so per run it means the
+    covariance matrix is written and the group models apply ``TangentSpace`` inside each fold.
+    """
+
+    measures: tuple[MeasureName, ...] = Field(
+        default=("correlation", "partial correlation"),
+        description="Matrices per run; 'tangent' = per-run covariance + group TangentSpace.",
+    )
+    covariance_estimator: Literal["ledoit_wolf", "empirical", "oas"] = Field(
+        default="ledoit_wolf", description="Covariance estimator for every measure (nilearn's default is Ledoit-Wolf)."
+    )
 
     @field_validator("measures")
     @classmethod
     def _nonempty(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if not v:
             raise ValueError("connectivity.measures needs at least one measure.")
+        if len(set(v)) != len(v):
+            raise ValueError(f"connectivity.measures has repeated measures: {list(v)}.")
         return v
+
+    def per_run_kinds(self) -> tuple[str, ...]:
+        """``kind`` values for ``connectivity_matrix`` per run ("tangent" becomes "covariance"), in order, unique."""
+        kinds = ["covariance" if m == "tangent" else m for m in self.measures]
+        return tuple(dict.fromkeys(kinds))
+
+    def matrix_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`neurokit.connectivity.connectivity_matrix` (besides ``kind``)."""
+        return {"covariance_estimator": self.covariance_estimator}
 
 
 class ExclusionConfig(_Section):
-    """Run exclusion rules applied after denoising (recorded with reasons)."""
+    """Run exclusion rules applied after denoising (recorded with reasons by ``neurokit.qc.exclusion_decision``)."""
 
-    max_mean_fd: float = Field(default=0.5, gt=0, description="mm; runs with a higher mean FD are excluded.")
-    max_censored_fraction: float = Field(default=0.5, ge=0, le=1, description="Largest fraction of censored volumes.")
+    max_mean_fd: float | None = Field(
+        default=0.5, gt=0, description="mm; runs with a higher mean FD are excluded; None = no limit."
+    )
+    max_censored_fraction: float | None = Field(
+        default=0.5, ge=0, le=1, description="Largest fraction of censored volumes; None = no limit."
+    )
+
+    def decision_kwargs(self, min_volumes: int | None) -> dict[str, Any]:
+        """Limits for :func:`neurokit.qc.exclusion_decision`; ``min_volumes`` is ``denoise.min_volumes``."""
+        return {
+            "max_mean_fd": self.max_mean_fd,
+            "max_censored_fraction": self.max_censored_fraction,
+            "min_volumes": min_volumes,
+        }
 
 
 class ModelsConfig(_Section):

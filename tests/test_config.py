@@ -120,3 +120,20 @@ def test_denoise_kwargs_feed_the_library():
     assert denoise.select_kwargs()["strategy"] == "scrubbing+gsr"
     assert denoise.clean_kwargs()["standardize"] is None
     assert set(denoise.clean_kwargs()) == {"detrend", "standardize", "high_pass", "low_pass", "filter", "min_volumes"}
+
+
+def test_connectivity_kwargs_feed_the_library(tmp_path):
+    from neurokit.connectivity import connectivity_matrix  # noqa: F401  (names the kwargs target)
+    from neurokit.qc import exclusion_decision
+
+    conn = Config().updated({"connectivity.measures": ["correlation", "tangent", "covariance"]}).connectivity
+    assert conn.per_run_kinds() == ("correlation", "covariance")
+    assert conn.matrix_kwargs() == {"covariance_estimator": "ledoit_wolf"}
+    with pytest.raises(ConfigError, match=r"connectivity.measures has repeated measures"):
+        Config().updated({"connectivity.measures": ["correlation", "correlation"]})
+    config = Config()
+    limits = config.exclusion.decision_kwargs(config.denoise.min_volumes)
+    assert exclusion_decision(mean_fd=0.7, censored_fraction=0.0, n_remaining=200, **limits)[0]
+    path = tmp_path / "c.yaml"
+    path.write_text("exclusion:\n  max_mean_fd: null\n")
+    assert load_config(path).exclusion.max_mean_fd is None
