@@ -271,7 +271,7 @@ def test_bad_options(rng):
         select_confounds(table, motion="all")
     with pytest.raises(DenoiseError, match=r"'wm_csf' is not part of the 'compcor' preset"):
         select_confounds(table, strategy="compcor", wm_csf="basic", metadata={"x": 1})
-    with pytest.raises(DenoiseError, match=r"'n_compcor' must be a positive integer, a variance fraction in \(0, 1\) or 'all'; got 0"):
+    with pytest.raises(DenoiseError, match=r"'n_compcor' must be a positive integer, a variance fraction .* got 0"):
         select_confounds(table, strategy="compcor", n_compcor=0)
     with pytest.raises(DenoiseError, match=r"'confounds' must be a pandas DataFrame"):
         select_confounds(table.to_numpy())

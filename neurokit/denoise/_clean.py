@@ -147,7 +147,9 @@ def _as_sample_mask(sample_mask, n_t: int) -> np.ndarray | None:
             raise DenoiseError(f"boolean 'sample_mask' must have shape ({n_t},); got {mask.shape}.")
         return np.flatnonzero(mask)
     if mask.ndim != 1 or (mask.size and not np.issubdtype(mask.dtype, np.integer)):
-        raise DenoiseError("'sample_mask' must be a 1D array of volume indices (or booleans), e.g. ConfoundSelection.sample_mask.")
+        raise DenoiseError(
+            "'sample_mask' must be a 1D array of volume indices (or booleans), e.g. ConfoundSelection.sample_mask."
+        )
     mask = mask.astype(np.int64)
     if mask.size and (mask.min() < 0 or mask.max() >= n_t):
         raise DenoiseError(
@@ -249,7 +251,9 @@ def clean(
     if standardize in ("none", False):
         standardize = None
     if standardize not in ("zscore_sample", "zscore", "psc", None):
-        raise DenoiseError(f"'standardize' must be one of ('zscore_sample', 'zscore', 'psc', None); got {standardize!r}.")
+        raise DenoiseError(
+            f"'standardize' must be one of ('zscore_sample', 'zscore', 'psc', None); got {standardize!r}."
+        )
     for name, value in (("high_pass", high_pass), ("low_pass", low_pass)):
         if value is not None and not value > 0:
             raise DenoiseError(f"'{name}' must be a positive frequency in Hz or None; got {value!r}.")
