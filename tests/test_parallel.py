@@ -8,6 +8,7 @@ from distributed import LocalCluster
 from neurokit.config import ClusterConfig, Config, ConfigError
 from neurokit.parallel import (
     BASELINE_MEMORY,
+    DEFAULT_CHUNK_BYTES,
     JOB_NAME,
     ClusterError,
     Plan,
@@ -165,8 +166,8 @@ def test_parse_and_format_sizes():
 
 
 def test_estimate_is_streamed_not_whole_run():
-    short = estimate_task_memory((10, 12, 14, 100), 4)
-    long = estimate_task_memory((10, 12, 14, 2000), 4)
+    short = estimate_task_memory((10, 12, 14, 100), 4, chunk_volumes=32)
+    long = estimate_task_memory((10, 12, 14, 2000), 4, chunk_volumes=32)
     n_voxels = 10 * 12 * 14
     # the chunk is bounded: a 20x longer run adds only its small region/confound arrays
     assert long - short == 4 * 1900 * (100 + 40) * 8
@@ -177,10 +178,22 @@ def test_estimate_is_streamed_not_whole_run():
     assert estimate_task_memory((10, 12, 14, 200), 4, chunk_volumes=64) > short
 
 
+def test_estimate_automatic_chunk_follows_the_extractor():
+    # the extractor's automatic chunk holds DEFAULT_CHUNK_BYTES of raw volumes
+    shape = (97, 115, 97, 300)
+    per_volume = 97 * 115 * 97 * 4
+    volumes = DEFAULT_CHUNK_BYTES // per_volume
+    assert estimate_task_memory(shape, 4) == estimate_task_memory(shape, 4, chunk_volumes=volumes)
+    # a volume larger than the chunk budget is still read whole
+    huge = (400, 400, 400, 10)
+    assert estimate_task_memory(huge, 4) == estimate_task_memory(huge, 4, chunk_volumes=1)
+
+
 def test_estimate_of_a_typical_run_is_below_a_gigabyte():
     # MNI 2 mm grid, 300 float32 volumes: ~1.3 GB uncompressed, but streamed
     estimate = estimate_task_memory((97, 115, 97, 300), 4)
-    assert BASELINE_MEMORY < estimate < GiB
+    assert BASELINE_MEMORY < estimate < 600 * MiB
+    assert estimate_task_memory((97, 115, 97, 300), 4, chunk_volumes=32) < GiB
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from neurokit.parallel._cluster import (
 from neurokit.parallel._errors import ClusterError
 from neurokit.parallel._sizing import (
     BASELINE_MEMORY,
-    DEFAULT_CHUNK_VOLUMES,
+    DEFAULT_CHUNK_BYTES,
     MEMORY_HEADROOM,
     Plan,
     estimate_task_memory,
@@ -26,7 +26,7 @@ from neurokit.parallel._sizing import (
 
 __all__ = [
     "BASELINE_MEMORY",
-    "DEFAULT_CHUNK_VOLUMES",
+    "DEFAULT_CHUNK_BYTES",
     "JOBQUEUE_CLASSES",
     "JOB_NAME",
     "MEMORY_HEADROOM",

@@ -15,7 +15,7 @@ from neurokit.parallel._errors import ClusterError
 
 __all__ = [
     "BASELINE_MEMORY",
-    "DEFAULT_CHUNK_VOLUMES",
+    "DEFAULT_CHUNK_BYTES",
     "MEMORY_HEADROOM",
     "Plan",
     "estimate_task_memory",
@@ -29,8 +29,9 @@ __all__ = [
 #: leaves room for neurokit's own modules and allocator slack.
 BASELINE_MEMORY = 300 * 2**20
 
-#: Volumes the streamed extractor decompresses at a time (DESIGN.md section 3).
-DEFAULT_CHUNK_VOLUMES = 32
+#: Raw bytes the streamed extractor decompresses at a time when it picks the chunk itself
+#: (``neurokit.extract``: ``chunk_volumes=None`` reads ~32 MiB of volumes, at least one).
+DEFAULT_CHUNK_BYTES = 32 * 2**20
 
 #: Workers pause at 80% of their memory limit and are restarted at 95% (distributed's
 #: defaults); a task's estimate must fit under the pause line, so the limit is estimate / 0.8.
@@ -75,14 +76,14 @@ def estimate_task_memory(
     shape: Sequence[int],
     dtype_itemsize: int = 4,
     *,
-    chunk_volumes: int = DEFAULT_CHUNK_VOLUMES,
+    chunk_volumes: int | None = None,
     n_regions: int = 100,
     n_confounds: int = 40,
     baseline: int = BASELINE_MEMORY,
 ) -> int:
     """Peak memory, in bytes, of one run's task (extract -> denoise -> connectivity -> QC -> write).
 
-    Extraction is streamed: only ``chunk_volumes`` volumes are decompressed at a time, read in
+    Extraction is streamed: only a chunk of volumes is decompressed at a time, read in
     the file's data type and converted to float64, then reduced to region sums by a sparse
     (region x voxel) matrix. Everything after extraction works on small
     ``(n_timepoints, n_regions)`` and ``(n_timepoints, n_confounds)`` arrays, of which a few
@@ -94,8 +95,9 @@ def estimate_task_memory(
         Shape of the BOLD image, ``(x, y, z, n_timepoints)``; a 3-D shape means one volume.
     dtype_itemsize : int
         Bytes per voxel value on disk (2 for int16, 4 for float32).
-    chunk_volumes : int
-        Volumes decompressed at a time by the streamed extractor.
+    chunk_volumes : int, optional
+        Volumes decompressed at a time by the streamed extractor; None = its automatic
+        choice, as many volumes as fit in :data:`DEFAULT_CHUNK_BYTES` of raw data (at least one).
     n_regions : int
         Atlas regions.
     n_confounds : int
@@ -116,13 +118,15 @@ def estimate_task_memory(
     shape = tuple(int(s) for s in shape)
     if len(shape) not in (3, 4) or min(shape) < 1:
         raise ClusterError(f"shape must be a BOLD image shape (x, y, z, n_timepoints) of positive sides; got {shape}.")
-    if dtype_itemsize < 1 or chunk_volumes < 1 or n_regions < 1 or n_confounds < 0:
+    if dtype_itemsize < 1 or (chunk_volumes is not None and chunk_volumes < 1) or n_regions < 1 or n_confounds < 0:
         raise ClusterError(
             "dtype_itemsize, chunk_volumes and n_regions must be positive and n_confounds non-negative; "
             f"got {dtype_itemsize}, {chunk_volumes}, {n_regions}, {n_confounds}."
         )
     n_voxels = shape[0] * shape[1] * shape[2]
     n_timepoints = shape[3] if len(shape) == 4 else 1
+    if chunk_volumes is None:
+        chunk_volumes = max(1, DEFAULT_CHUNK_BYTES // (n_voxels * dtype_itemsize))
     chunk = min(chunk_volumes, n_timepoints)
     # the raw chunk, its float64 copy, and the decompressed byte buffer it was read from
     streamed = chunk * n_voxels * (2 * dtype_itemsize + 8)
