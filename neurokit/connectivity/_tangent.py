@@ -8,7 +8,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy import linalg
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
@@ -20,8 +19,9 @@ __all__ = ["TangentSpace"]
 
 
 def _map_eigenvalues(function, symmetric):
-    values, vectors = linalg.eigh(symmetric)
-    return (vectors * function(values)) @ vectors.T
+    """``f(S)`` for a symmetric matrix or a stack of them (..., n, n), through the eigendecomposition."""
+    values, vectors = np.linalg.eigh(symmetric)
+    return (vectors * function(values)[..., None, :]) @ np.swapaxes(vectors, -1, -2)
 
 
 def _geometric_mean(covariances, max_iter, tol):
@@ -29,10 +29,9 @@ def _geometric_mean(covariances, max_iter, tol):
     gmean = covariances.mean(axis=0)
     norm_old, step, norm = np.inf, 1.0, np.inf
     for _ in range(max_iter):
-        vals, vecs = linalg.eigh(gmean)
+        vals, vecs = np.linalg.eigh(gmean)
         inv_sqrt = (vecs / np.sqrt(vals)) @ vecs.T
-        logs = np.array([_map_eigenvalues(np.log, inv_sqrt @ c @ inv_sqrt) for c in covariances])
-        logs_mean = logs.mean(axis=0)
+        logs_mean = _map_eigenvalues(np.log, inv_sqrt @ covariances @ inv_sqrt).mean(axis=0)
         if np.isnan(logs_mean).any():
             raise ConnectivityError("the geometric mean of the covariances diverged (NaN after the matrix logarithm).")
         norm = np.linalg.norm(logs_mean)
@@ -135,7 +134,7 @@ class TangentSpace(TransformerMixin, BaseEstimator):
         cov = np.zeros((arr.shape[0], n, n))
         cov[:, rows, cols] = arr
         cov[:, cols, rows] = arr
-        min_eig = np.array([linalg.eigvalsh(c)[0] for c in cov])
+        min_eig = np.linalg.eigvalsh(cov)[:, 0]
         bad = np.flatnonzero(min_eig <= 0)
         if bad.size:
             raise ConnectivityError(
@@ -192,10 +191,7 @@ class TangentSpace(TransformerMixin, BaseEstimator):
         cov = self._covariances(X, reset=False)
         w = self.whitening_
         rows, cols = edge_indices(self.n_regions_, include_diagonal=bool(self.include_diagonal))
-        out = np.empty((cov.shape[0], rows.size))
-        for k, c in enumerate(cov):
-            out[k] = _map_eigenvalues(np.log, w @ c @ w)[rows, cols]
-        return out
+        return _map_eigenvalues(np.log, w @ cov @ w)[:, rows, cols]
 
     def get_feature_names_out(self, input_features=None):
         """Output names ``"tangent_i--j"`` (region indices) in output column order.
