@@ -149,41 +149,24 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         region_names = [str(n) for n in table["name"]]
         networks = [str(n) for n in table["network"]]
 
+    with _Stage("confounds"):
+        # cheap checks first: a bad confounds file fails before the BOLD is decompressed
+        n_volumes = int(header.get_data_shape()[3]) if len(header.get_data_shape()) > 3 else 1
+        confounds = load_confounds_table(run.confounds)
+        check_confounds_length(confounds, n_volumes, run.confounds)
+        selection = select_confounds(
+            confounds, **dn.select_kwargs(), metadata=load_confounds_metadata(run.confounds_json), source=run.confounds
+        )
+
     with _Stage("extract"):
         extraction = extract_signals(run.bold, coverage.labels, mask, region_ids=kept, return_mean_image=True)
 
     with _Stage("denoise"):
-        confounds = load_confounds_table(run.confounds)
-        check_confounds_length(confounds, extraction.n_volumes, run.confounds)
-        selection = select_confounds(
-            confounds,
-            strategy=dn.strategy,
-            motion=dn.motion,
-            wm_csf=dn.wm_csf,
-            global_signal=dn.global_signal,
-            compcor=dn.compcor,
-            n_compcor=dn.n_compcor,
-            fd_threshold=dn.fd_threshold,
-            std_dvars_threshold=dn.std_dvars_threshold,
-            scrub=dn.scrub,
-            demean=dn.demean,
-            metadata=load_confounds_metadata(run.confounds_json),
-            source=run.confounds,
-        )
         n_censored = len(selection.censored)
         cleaned = None
         try:
             cleaned = clean(
-                extraction.signals,
-                selection.confounds,
-                selection.sample_mask,
-                t_r=run.t_r,
-                detrend=dn.detrend,
-                standardize=None if dn.standardize == "none" else dn.standardize,
-                high_pass=dn.high_pass,
-                low_pass=dn.low_pass,
-                filter=dn.filter,
-                min_volumes=dn.min_volumes,
+                extraction.signals, selection.confounds, selection.sample_mask, t_r=run.t_r, **dn.clean_kwargs()
             )
         except InsufficientVolumesError as exc:
             insufficient = str(exc)

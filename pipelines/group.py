@@ -1,0 +1,198 @@
+"""Group level: features table from the participant derivatives, then cross-validated models.
+
+Reads what the participant level wrote (never recomputes it), joins the phenotype roles,
+applies the exclusion rules with reasons, and writes ``group/features.tsv``; then fits
+the configured models and writes ``group/models/<target>/<feature set>/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from neurokit._errors import NeurokitError
+from neurokit.config import Config
+from neurokit.io._derivatives import (
+    atomic_write_json,
+    atomic_write_tsv,
+    completed_runs,
+)
+
+__all__ = ["GroupError", "RunRef", "build_features", "run_group"]
+
+log = logging.getLogger("neurokit.group")
+
+
+class GroupError(NeurokitError, ValueError):
+    """The participant-level outputs cannot make a group analysis; the message says why."""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The identity of a processed run (what phenotype joins need)."""
+
+    run_id: str
+    subject: str
+    session: str | None
+
+
+def _relmat_path(record: dict, measure: str) -> Path:
+    key = f"relmat:{'covariance' if measure == 'tangent' else measure}"
+    for candidate in (key, f"relmat:{measure}"):
+        if candidate in record["outputs"]:
+            return Path(record["outputs"][candidate])
+    raise GroupError(
+        f"run {record['run_id']} has no {measure!r} matrix; add {measure!r} to connectivity.measures and "
+        "rerun the participant level."
+    )
+
+
+def _read_qc(record: dict) -> dict:
+    import json
+
+    return json.loads(Path(record["outputs"]["qc"]).read_text())
+
+
+def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFrame | None = None):
+    """Assemble the group features table from the participant-level derivatives.
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        The participant-level derivative dataset.
+    config : Config
+        Resolved configuration (``models.measure`` chooses the matrices).
+    phenotype : pandas.DataFrame, optional
+        From :func:`neurokit.io.load_phenotype`; None leaves the roles missing.
+
+    Returns
+    -------
+    features : pandas.DataFrame, shape (n_included_runs, n_columns)
+        ``participant_id, session_id, run_id``, the roles, QC (``mean_fd``,
+        ``percent_censored``, ``tdof_remaining``), summary indices ``idx_*`` and Fisher-z
+        edges ``edge__<A>--<B>`` (for ``tangent``, vectorised covariances ``cov__<A>--<B>``).
+    exclusions : pandas.DataFrame
+        One row per run left out (``run_id``, ``reason``).
+    networks : dict of str to str
+        Region name -> network.
+    """
+    from neurokit.connectivity import fisher_z, vectorize
+
+    records = completed_runs(output_dir)
+    if not records:
+        raise GroupError(
+            f"{output_dir} has no completed participant-level runs; run "
+            f"`neurokit BIDS_DIR {output_dir} participant` first."
+        )
+    measure = config.models.measure
+    rows, excluded = [], []
+    for record in records:
+        if record.get("status") != "ok":
+            excluded.append({"run_id": record["run_id"], "reason": "; ".join(record.get("reasons", [])) or "excluded"})
+            continue
+        qc = _read_qc(record)
+        matrix_table = pd.read_csv(_relmat_path(record, measure), sep="\t")
+        names = list(matrix_table.columns)
+        matrix = matrix_table.to_numpy(dtype=float)
+        if measure == "tangent":
+            values, edges = vectorize(matrix, names, include_diagonal=True)
+            prefix = "cov__"
+        else:
+            values, edges = vectorize(fisher_z(matrix), names)
+            prefix = "edge__"
+        ent = record["entities"]
+        row = {
+            "participant_id": f"sub-{ent['sub']}",
+            "session_id": f"ses-{ent['ses']}" if "ses" in ent else None,
+            "run_id": record["run_id"],
+            "mean_fd": qc.get("mean_fd"),
+            "percent_censored": qc.get("percent_censored"),
+            "tdof_remaining": qc.get("tDOFRemaining"),
+            **record.get("summary", {}),
+            **{prefix + e: v for e, v in zip(edges, values)},
+        }
+        rows.append(row)
+    if not rows:
+        raise GroupError(
+            f"every completed run in {output_dir} was excluded by the QC rules (see failures.tsv); "
+            "relax exclusion.max_mean_fd / exclusion.max_censored_fraction or add data."
+        )
+    features = pd.DataFrame(rows)
+    edge_cols = [c for c in features.columns if c.startswith(("edge__", "cov__"))]
+    incomplete = [c for c in edge_cols if features[c].isna().any()]
+    if incomplete:
+        log.warning("%d edge(s) missing in some runs (regions dropped for low coverage) are left out", len(incomplete))
+        features = features.drop(columns=incomplete)
+    features.attrs["dropped_edges"] = incomplete
+    networks = _networks_from_sidecars(records, measure)
+
+    refs = [RunRef(r, p.removeprefix("sub-"), s.removeprefix("ses-") if isinstance(s, str) else None)
+            for r, p, s in zip(features["run_id"], features["participant_id"], features["session_id"])]
+    if phenotype is not None:
+        from neurokit.io import phenotype_for_runs
+
+        pheno = phenotype_for_runs(phenotype, refs)
+        unmatched = pheno.attrs.get("unmatched_runs", [])
+        if unmatched:
+            log.warning("%d run(s) have no phenotype row: %s", len(unmatched), ", ".join(unmatched[:5]))
+        pheno = pheno.drop(columns=["participant_id", "session_id"])
+        features = features.merge(pheno, on="run_id", how="left", suffixes=("", "_phenotype"))
+        front = ["participant_id", "session_id", "run_id"]
+        roles = [c for c in pheno.columns if c != "run_id"]
+        rest = [c for c in features.columns if c not in front and c not in roles]
+        features = features[front + roles + rest]
+        features.attrs["unmatched_runs"] = unmatched
+    return features, pd.DataFrame(excluded, columns=["run_id", "reason"]), networks
+
+
+def _networks_from_sidecars(records: list[dict], measure: str) -> dict[str, str]:
+    import json
+
+    networks: dict[str, str] = {}
+    for record in records:
+        if record.get("status") != "ok":
+            continue
+        sidecar = json.loads(_relmat_path(record, measure).with_suffix(".json").read_text())
+        networks.update(zip(sidecar["Regions"], sidecar["Networks"]))
+    return networks
+
+
+def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, client=None) -> int:
+    """Run the group level; returns the exit code (0 ok, 2 nothing to model).
+
+    Parameters
+    ----------
+    bids_dir : str or Path
+        BIDS root (for ``participants.tsv``, ``sessions.tsv``, ``phenotype/``).
+    output_dir : str or Path
+        The participant-level derivative dataset; results go to ``output_dir/group``.
+    config : Config
+        Resolved configuration.
+    client : distributed.Client, optional
+        For the permutation tests; None runs them in this process.
+    """
+    from neurokit.io import load_phenotype
+
+    output_dir = Path(output_dir)
+    group = output_dir / "group"
+    phenotype = load_phenotype(bids_dir, config.columns)
+    features, exclusions, networks = build_features(output_dir, config, phenotype)
+    atomic_write_tsv(group / "features.tsv", features)
+    atomic_write_json(
+        group / "features.json",
+        {
+            "Measure": config.models.measure,
+            "Networks": networks,
+            "DroppedEdges": features.attrs.get("dropped_edges", []),
+            "UnmatchedRuns": features.attrs.get("unmatched_runs", []),
+            "MissingRoles": list(phenotype.attrs.get("missing_roles", [])),
+            "ConfigHash": config.hash(),
+        },
+    )
+    atomic_write_tsv(group / "exclusions.tsv", exclusions)
+    log.info("features: %d runs x %d columns; %d run(s) excluded", len(features), features.shape[1], len(exclusions))
+    return 0
