@@ -278,6 +278,12 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "config_hash": config.hash(),
             "entities": dict(run.entities),
             "bold": str(run.bold),
+            "inputs": {
+                "bold": str(run.bold),
+                "confounds": str(run.confounds),
+                "mask": str(run.mask),
+                "t_r": run.t_r,
+            },
             "outputs": outputs,
             "summary": summary,
             "mean_fd": motion.get("mean_fd"),
