@@ -112,6 +112,9 @@ def test_region_tsnr_planted(rng):
     drift = np.outer(t - t.mean(), [0.5, -0.2, 1.0])  # linear drift must not count as noise
     x = mean + drift + noise * sd
     np.testing.assert_allclose(region_tsnr(x), mean / sd, rtol=1e-10)
+    from scipy.signal import detrend
+
+    np.testing.assert_allclose(region_tsnr(x), x.mean(0) / detrend(x, axis=0).std(0), rtol=1e-10)
     x[:, 1] = np.nan
     out = region_tsnr(x)
     assert np.isnan(out[1]) and np.isfinite(out[[0, 2]]).all()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import detrend
 
 from neurokit.qc._validation import QCError
 
@@ -56,7 +55,12 @@ def region_tsnr(raw_signals):
             f"'raw_signals' region columns {present[mean <= 0].tolist()} have a mean <= 0; "
             "tSNR needs raw intensities, not cleaned or demeaned signals."
         )
-    std = detrend(sub, axis=0, type="linear").std(axis=0)
+    # least-squares linear detrend in closed form (scipy.signal.detrend was ~20x slower here)
+    t = np.arange(sub.shape[0], dtype=float)
+    t -= t.mean()
+    centred = sub - mean
+    resid = centred - np.outer(t, (t @ centred) / (t @ t))
+    std = resid.std(axis=0)
     constant = std <= 1e-12 * mean
     if constant.any():
         raise QCError(f"'raw_signals' region columns {present[constant].tolist()} have no variance after removing a linear trend; their tSNR is undefined.")
