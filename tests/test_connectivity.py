@@ -172,6 +172,8 @@ def test_vectorize_errors():
         vectorize(np.eye(2), ["a", "a"])
     with pytest.raises(ConnectivityError, match=r"'values' must have 6 entries \(off-diagonal\) or 10 .*got 5"):
         unvectorize(np.zeros(5), 4)
+    with pytest.raises(ConnectivityError, match=r"'diagonal' must be a number or have n_regions=4 entries; got shape \(3,\)"):
+        unvectorize(np.zeros(6), 4, diagonal=[1.0, 1.0, 1.0])
     with pytest.raises(ConnectivityError, match="'n_regions' must be a positive integer; got 0"):
         edge_indices(0)
 

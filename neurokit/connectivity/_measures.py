@@ -307,7 +307,9 @@ def unvectorize(values, n_regions, *, diagonal=0.0):
     n = int(n_regions)
     if v.shape[-1] == n_off:
         out = np.zeros(v.shape[:-1] + (n, n))
-        d = np.broadcast_to(np.asarray(diagonal, dtype=float), (n,))
+        d = np.asarray(diagonal, dtype=float)
+        if d.ndim > 1 or (d.ndim == 1 and d.shape[0] != n):
+            raise ConnectivityError(f"'diagonal' must be a number or have n_regions={n} entries; got shape {d.shape}.")
         out[..., np.arange(n), np.arange(n)] = d
         rows, cols = rows_off, cols_off
     elif v.shape[-1] == n_off + n:
