@@ -58,12 +58,22 @@ def _queued(job_ids) -> dict[str, str]:
     return {i: s for i, s in (line.split() for line in out.splitlines()) if i in set(job_ids)}
 
 
-def _finished(job_ids, timeout=30.0) -> dict[str, str]:
-    """{job id: final state} from the job-completion log, waiting for every id to appear."""
+def _jobcomp_size() -> int:
+    return JOBCOMP.stat().st_size if JOBCOMP.is_file() else 0
+
+
+def _finished(job_ids, since: int, timeout=30.0) -> dict[str, str]:
+    """{job id: final state} from the job-completion log after byte ``since``, waiting for every id.
+
+    Job ids restart when the controller's state is cleared, so only this test's lines count.
+    """
     wanted, deadline, found = set(job_ids), time.monotonic() + timeout, {}
     while time.monotonic() < deadline:
         if JOBCOMP.is_file():
-            for line in JOBCOMP.read_text().splitlines():
+            with JOBCOMP.open("rb") as log:
+                log.seek(since)
+                lines = log.read().decode(errors="replace").splitlines()
+            for line in lines:
                 fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
                 if fields.get("JobId") in wanted:
                     found[fields["JobId"]] = fields.get("JobState", "?")
@@ -106,7 +116,7 @@ def test_dask_runs_in_slurm_jobs_and_survives_a_cancelled_job(slurm, tmp_path):
         time.sleep(0.25)
         return i * i, os.environ["SLURM_JOB_ID"]
 
-    messages = []
+    messages, since = [], _jobcomp_size()
     # a lost worker is forgotten after 2 s instead of 15 s, so its replacement comes sooner
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "2s"}):
         with cluster_client(_slurm_cluster(tmp_path), dashboard=False, log=messages.append) as client:
@@ -141,7 +151,7 @@ def test_dask_runs_in_slurm_jobs_and_survives_a_cancelled_job(slurm, tmp_path):
     while _queued(all_jobs) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not _queued(all_jobs)
-    states = _finished(all_jobs)
+    states = _finished(all_jobs, since)
     assert states.get(cancelled) == "CANCELLED", states
     assert set(states) == all_jobs
     # each job wrote its worker log where cluster.log_directory said
@@ -200,7 +210,7 @@ def test_participant_pipeline_on_slurm_equals_local_run(slurm, tmp_path):
         reference = participant.run_participant(bids, tmp_path / "local", config, client=client)
 
     cancelled: list[str] = []
-    done = threading.Event()
+    done, since = threading.Event(), _jobcomp_size()
 
     def cancel_one_job_mid_run(job_ids):
         # as soon as the first run's outputs exist, cancel one worker's job
@@ -228,7 +238,7 @@ def test_participant_pipeline_on_slurm_equals_local_run(slurm, tmp_path):
     assert (summary.n_ok, summary.n_excluded, summary.n_failed) == (
         reference.n_ok, reference.n_excluded, reference.n_failed
     )
-    assert _finished(jobs).get(cancelled[0]) == "CANCELLED"
+    assert _finished(jobs, since).get(cancelled[0]) == "CANCELLED"
     _assert_same_derivatives(tmp_path / "local", tmp_path / "slurm")
     local, remote = (sorted((tmp_path / d / "failures.tsv").read_text().splitlines()) for d in ("local", "slurm"))
     assert local == remote
