@@ -160,16 +160,21 @@ def _crop(labels: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return crop.astype(dtype), affine @ shift
 
 
-def _max_probability(probs: list[np.ndarray], indices: list[int], threshold: float) -> np.ndarray:
+def _max_probability(probs, indices: list[int], threshold: float) -> np.ndarray:
     """Labels from probability maps: the most probable region where it reaches ``threshold``.
 
-    ``probs`` are ``n_regions`` arrays of shape (i, j, k); ties go to the earlier region.
+    ``probs`` is an iterable of ``n_regions`` arrays of shape (i, j, k) (consumed one at a
+    time, so memory stays at two volumes); ties go to the earlier region.
     """
-    stack = np.stack([np.asarray(p, dtype=np.float32) for p in probs], axis=0)
-    best = stack.argmax(axis=0)
-    top = np.take_along_axis(stack, best[None], axis=0)[0]
-    labels = np.asarray(indices, dtype=np.int32)[best]
-    labels[~(top >= threshold) | (top <= 0)] = 0
+    best = labels = None
+    for p, index in zip(probs, indices):
+        p = np.asarray(p, dtype=np.float32)
+        if best is None:
+            best = np.zeros(p.shape, dtype=np.float32)
+            labels = np.zeros(p.shape, dtype=np.int32)
+        win = (p > best) & (p >= threshold)
+        best[win] = p[win]
+        labels[win] = index
     return labels
 
 
@@ -187,20 +192,21 @@ def _check_labels_agree(labels: np.ndarray, table: pd.DataFrame, image: Path, ts
 
 
 def _fill_centres(table: pd.DataFrame, labels: np.ndarray, affine: np.ndarray) -> pd.DataFrame:
-    """Fill missing x, y, z with each region's centre of mass (mm)."""
+    """Fill missing x, y, z with each region's centre of mass (mm, 0.1 mm precision)."""
     table = table.copy()
     need = table[["x", "y", "z"]].isna().any(axis=1)
     if need.any():
-        flat = labels.reshape(-1)
-        counts = np.bincount(flat, minlength=int(table["index"].max()) + 1)
-        ijk = np.indices(labels.shape).reshape(3, -1)
-        sums = np.stack([np.bincount(flat, weights=ijk[a], minlength=len(counts)) for a in range(3)], 1)
+        nz = np.flatnonzero(labels)
+        lab = labels.reshape(-1)[nz]
+        ijk = np.unravel_index(nz, labels.shape)
+        n = int(max(lab.max(initial=0), table["index"].max())) + 1
+        counts = np.bincount(lab, minlength=n)
+        sums = np.stack([np.bincount(lab, weights=ijk[a], minlength=n) for a in range(3)], axis=1)
         for row in table.index[need]:
-            lab = int(table.at[row, "index"])
-            if counts[lab] == 0:
-                continue
-            c = affine[:3, :3] @ (sums[lab] / counts[lab]) + affine[:3, 3]
-            table.loc[row, ["x", "y", "z"]] = np.round(c, 1)
+            k = int(table.at[row, "index"])
+            if counts[k]:
+                c = affine[:3, :3] @ (sums[k] / counts[k]) + affine[:3, 3]
+                table.loc[row, ["x", "y", "z"]] = np.round(c, 1)
     return table
 
 
@@ -233,7 +239,7 @@ def _load_probseg(folder: Path, meta: dict, table: pd.DataFrame, tsv: Path):
                          "volume k (1-based) is the region with index k, so indices must be 1..n_volumes.")
     vols, affine, _ = _read_volumes(image, [i - 1 for i in indices])
     threshold = float(meta.get("Threshold", 0.25))
-    labels = _max_probability([vols[i - 1] for i in indices], indices, threshold)
+    labels = _max_probability((vols[i - 1] for i in indices), indices, threshold)
     _check_labels_agree(labels, table, image, tsv)
     return labels, affine
 
@@ -256,26 +262,28 @@ def _source_file(source: dict, key: str, meta_path: Path) -> Path:
     return path
 
 
-def _region_mask(restrict: Any, affine: np.ndarray, shape: tuple, tsv: Path, region: str) -> np.ndarray | None:
-    """Boolean (i, j, k) mask from a ``restrict`` expression such as ``y>0`` (mm), or None."""
+def _region_mask(restrict: Any, mm: np.ndarray, tsv: Path, region: str) -> np.ndarray | None:
+    """Boolean mask over voxels from a ``restrict`` expression such as ``y>0``, or None.
+
+    ``mm`` holds the voxels' coordinates, shape (3, n_voxels).
+    """
     if not isinstance(restrict, str) or not restrict.strip():
         return None
-    mask = np.ones(shape, dtype=bool)
-    oblique = not np.allclose(affine[:3, :3], np.diag(np.diag(affine[:3, :3])))
+    mask = np.ones(mm.shape[1], dtype=bool)
     for part in restrict.split("&"):
         m = _RESTRICT.match(part)
         if not m:
             raise AtlasError(f"{tsv}: region {region!r} has restrict {restrict!r}; use mm bounds like "
                              "'y>0' or 'x<0&z>-10' (axis x/y/z, operator < <= > >=, number).")
-        ax, op, val = "xyz".index(m.group(1)), m.group(2), float(m.group(3))
-        if oblique:
-            coord = np.tensordot(affine[ax, :3], np.indices(shape[:3]), axes=1) + affine[ax, 3]
-        else:
-            sl = [None, None, None]
-            sl[ax] = slice(None)
-            coord = (affine[ax, ax] * np.arange(shape[ax]) + affine[ax, 3])[tuple(sl)]
+        coord, op, val = mm["xyz".index(m.group(1))], m.group(2), float(m.group(3))
         mask &= {"<": coord < val, "<=": coord <= val, ">": coord > val, ">=": coord >= val}[op]
     return mask
+
+
+def _mm(flat_idx: np.ndarray, shape: tuple, affine: np.ndarray) -> np.ndarray:
+    """mm coordinates, shape (3, n), of flat (C-order) voxel indices."""
+    ijk = np.stack(np.unravel_index(flat_idx, shape[:3])).astype(float)
+    return affine[:3, :3] @ ijk + affine[:3, 3:4]
 
 
 def _load_derived(folder: Path, meta: dict, table: pd.DataFrame, tsv: Path):
@@ -306,17 +314,30 @@ def _load_derived(folder: Path, meta: dict, table: pd.DataFrame, tsv: Path):
         wanted = sorted({v for vs in picks.values() for v in vs})
         vols, affine, n_vol = _read_volumes(image, wanted)
         shape = next(iter(vols.values())).shape
-        probs = []
-        for _, row in table.iterrows():
-            # source labels of one atlas are mutually exclusive, so their probabilities add
-            p = np.zeros(shape, dtype=np.float32)
-            for v in picks[int(row["index"])]:
-                p += vols[v]
-            mask = _region_mask(row.get("restrict"), affine, shape, tsv, row["name"])
-            if mask is not None:
-                p[~mask] = 0
-            probs.append(p)
-        labels = _max_probability(probs, table["index"].tolist(), threshold)
+        # only voxels where the selected labels together reach the threshold can be labelled:
+        # work on those (a small fraction of the grid) as 1-D arrays
+        total = np.zeros(shape, dtype=np.float32)
+        for v in wanted:
+            total += vols[v]
+        cand = np.flatnonzero((total >= threshold) & (total > 0))
+        flat = {v: vols[v].reshape(-1)[cand] for v in wanted}
+        del vols, total
+        mm = _mm(cand, shape, affine)
+
+        def region_probs():
+            for _, row in table.iterrows():
+                # source labels of one atlas are mutually exclusive, so their probabilities add
+                p = np.zeros(cand.size, dtype=np.float32)
+                for v in picks[int(row["index"])]:
+                    p += flat[v]
+                mask = _region_mask(row.get("restrict"), mm, tsv, row["name"])
+                if mask is not None:
+                    p[~mask] = 0
+                yield p
+
+        labels = np.zeros(int(np.prod(shape)), dtype=np.int32)
+        labels[cand] = _max_probability(region_probs(), table["index"].tolist(), threshold)
+        labels = labels.reshape(shape)
     else:
         import nibabel as nib
 
@@ -326,10 +347,13 @@ def _load_derived(folder: Path, meta: dict, table: pd.DataFrame, tsv: Path):
         labels = np.zeros(data.shape[:3], dtype=np.int32)
         for _, row in table.iterrows():
             sel = np.isin(data, picks[int(row["index"])])
-            mask = _region_mask(row.get("restrict"), affine, data.shape, tsv, row["name"])
+            idx = np.flatnonzero(sel)
+            mask = _region_mask(row.get("restrict"), _mm(idx, data.shape, affine), tsv, row["name"])
             if mask is not None:
-                sel &= mask
-            labels[sel & (labels == 0)] = int(row["index"])
+                idx = idx[mask]
+            flat = labels.reshape(-1)
+            free = idx[flat[idx] == 0]
+            flat[free] = int(row["index"])
     _check_labels_agree(labels, table, image, tsv)
     return labels, affine
 
