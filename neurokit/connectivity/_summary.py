@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurokit.connectivity._docs import fill_doc
 from neurokit.connectivity._measures import _region_names, edge_indices
 from neurokit.connectivity._validation import NETWORKS, ConnectivityError, check_networks, check_square
 
@@ -27,17 +28,14 @@ def _check(matrix_z, networks):
     return m, check_networks(networks, m.shape[0])
 
 
+@fill_doc
 def summary_indices(matrix_z, networks):
     """Mean within-prefrontal, within-limbic and prefrontal-limbic Fisher-z connectivity.
 
     Parameters
     ----------
-    matrix_z : array-like of shape (n_regions, n_regions)
-        Fisher-z connectivity of one run (e.g. ``fisher_z(connectivity_matrix(ts))``).
-        Rows and columns that are entirely NaN (missing regions, see
-        ``connectivity_matrix(allow_missing_regions=True)``) are left out.
-    networks : sequence of str of length n_regions
-        Each region's network: "prefrontal", "limbic" or "other".
+    %(matrix_z)s
+    %(networks)s
 
     Returns
     -------
@@ -78,15 +76,14 @@ def _finite_mean(vals: np.ndarray, key: str) -> float:
     return float(vals.mean())
 
 
+@fill_doc
 def region_pfc_limbic_strength(matrix_z, networks):
     """Each region's mean Fisher-z coupling with the other of the two networks.
 
     Parameters
     ----------
-    matrix_z : array-like of shape (n_regions, n_regions)
-        Fisher-z connectivity of one run; all-NaN rows mark missing regions.
-    networks : sequence of str of length n_regions
-        "prefrontal", "limbic" or "other" per region.
+    %(matrix_z)s
+    %(networks)s
 
     Returns
     -------
@@ -113,6 +110,7 @@ def region_pfc_limbic_strength(matrix_z, networks):
     return strength
 
 
+@fill_doc
 def edge_networks(edges, networks, *, region_names=None):
     """Network pair of each edge, e.g. "prefrontal-limbic", for selecting features.
 
@@ -122,8 +120,7 @@ def edge_networks(edges, networks, *, region_names=None):
         An int ``n_regions`` means every edge in :func:`vectorize` order (no
         diagonal); strings are edge names ``"A--B"`` as returned by :func:`vectorize`
         with the same ``region_names``; pairs are (row, column) region indices.
-    networks : sequence of str of length n_regions
-        "prefrontal", "limbic" or "other" per region.
+    %(networks)s
     region_names : sequence of str, optional
         Region names used in the edge names; default ``"0", "1", ...``.
 
