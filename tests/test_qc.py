@@ -228,3 +228,18 @@ def test_qc_fc_summary(motion_cohort):
         qc_fc_summary(r, p, alpha=5)
     with pytest.raises(QCError, match="same non-zero length; got shapes"):
         qc_fc_summary(r, p[:-1])
+
+
+def test_qc_fc_nan_policy_omit(motion_cohort):
+    edges, fd, age = motion_cohort
+    holes = edges.copy()
+    holes[:7, 3] = np.nan  # edge 3 missing in 7 runs (a region without voxels there)
+    r, p = qc_fc(holes, fd, covariates=age, return_pvalues=True, nan_policy="omit")
+    ref_r, ref_p = qc_fc(edges[7:, [3]], fd[7:], covariates=age[7:], return_pvalues=True)
+    assert r[3] == pytest.approx(ref_r[0]) and p[3] == pytest.approx(ref_p[0])
+    np.testing.assert_allclose(np.delete(r, 3), np.delete(qc_fc(edges, fd, covariates=age), 3))
+    holes[:197, 8] = np.nan
+    with pytest.raises(QCError, match="needs at least 5 runs for QC-FC with 1 covariates; got 3 with a value for edge 8"):
+        qc_fc(holes, fd, covariates=age, nan_policy="omit")
+    with pytest.raises(QCError, match=r"'nan_policy' must be one of \('raise', 'omit'\); got 'drop'"):
+        qc_fc(edges, fd, nan_policy="drop")

@@ -14,7 +14,7 @@ from neurokit.qc._validation import QCError
 __all__ = ["qc_fc", "qc_fc_distance_dependence", "qc_fc_summary", "region_distances"]
 
 
-def _finite_2d(name, value, n_rows=None):
+def _finite_2d(name, value, n_rows=None, allow_nan=False):
     try:
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
@@ -25,14 +25,14 @@ def _finite_2d(name, value, n_rows=None):
         raise QCError(f"'{name}' must be 2D (n_runs, ...); got shape {arr.shape}.")
     if n_rows is not None and arr.shape[0] != n_rows:
         raise QCError(f"'{name}' must have one row per run ({n_rows}); got {arr.shape[0]}.")
-    bad = ~np.isfinite(arr)
+    bad = np.isinf(arr) if allow_nan else ~np.isfinite(arr)
     if bad.any():
         rows = np.flatnonzero(bad.any(axis=1))
         raise QCError(f"'{name}' has NaN or infinite values in runs (rows) {rows[:10].tolist()}; drop or impute those runs first.")
     return arr
 
 
-def qc_fc(edges, mean_fd, covariates=None, *, return_pvalues=False):
+def qc_fc(edges, mean_fd, covariates=None, *, return_pvalues=False, nan_policy="raise"):
     """Correlation of each edge with mean framewise displacement across runs (QC-FC).
 
     Parameters
@@ -48,6 +48,10 @@ def qc_fc(edges, mean_fd, covariates=None, *, return_pvalues=False):
     return_pvalues : bool, default=False
         Also return two-sided p-values from the t distribution with
         ``n_runs - 2 - n_covariates`` degrees of freedom.
+    nan_policy : {"raise", "omit"}, default="raise"
+        NaN in ``edges`` (e.g. edges of a region missing in some runs) raise, or with
+        "omit" each such edge uses only the runs where it has a value (its own
+        degrees of freedom). ``mean_fd`` and ``covariates`` must always be finite.
 
     Returns
     -------
@@ -63,7 +67,9 @@ def qc_fc(edges, mean_fd, covariates=None, *, return_pvalues=False):
         (at least ``n_covariates + 4``), mean FD or an edge that is constant across
         runs (after covariates are removed).
     """
-    x = _finite_2d("edges", edges)
+    if nan_policy not in ("raise", "omit"):
+        raise QCError(f"'nan_policy' must be one of ('raise', 'omit'); got {nan_policy!r}.")
+    x = _finite_2d("edges", edges, allow_nan=nan_policy == "omit")
     n_runs = x.shape[0]
     fd = np.asarray(mean_fd, dtype=float)
     if fd.ndim != 1 or fd.shape[0] != n_runs:
@@ -74,8 +80,31 @@ def qc_fc(edges, mean_fd, covariates=None, *, return_pvalues=False):
     if covariates is not None:
         design = np.column_stack([design, _finite_2d("covariates", covariates, n_runs)])
     n_cov = design.shape[1] - 1
+    r = np.empty(x.shape[1])
+    df = np.full(x.shape[1], n_runs - 2 - n_cov)
+    has_nan = np.isnan(x).any(axis=0)
+    complete = np.flatnonzero(~has_nan)
+    if complete.size:
+        r[complete] = _partial_correlation(x[:, complete], fd, design, complete)
+    for k in np.flatnonzero(has_nan):
+        rows = ~np.isnan(x[:, k])
+        r[k] = _partial_correlation(x[rows, k : k + 1], fd[rows], design[rows], [k])[0]
+        df[k] = rows.sum() - 2 - n_cov
+    if not return_pvalues:
+        return r
+    with np.errstate(divide="ignore"):
+        t = r * np.sqrt(df / np.maximum(1 - r**2, 0))
+    return r, 2 * stats.t.sf(np.abs(t), df)
+
+
+def _partial_correlation(x, fd, design, columns):
+    """Correlation of each column of x with fd after regressing both on design; columns names them in errors."""
+    n_runs, n_cov = design.shape[0], design.shape[1] - 1
     if n_runs < n_cov + 4:
-        raise QCError(f"'edges' needs at least {n_cov + 4} runs for QC-FC with {n_cov} covariates; got {n_runs}.")
+        raise QCError(
+            f"'edges' needs at least {n_cov + 4} runs for QC-FC with {n_cov} covariates; "
+            f"got {n_runs}{'' if len(columns) > 1 else f' with a value for edge {columns[0]}'}."
+        )
     both = np.column_stack([fd, x])
     beta, *_ = np.linalg.lstsq(design, both, rcond=None)
     resid = both - design @ beta
@@ -86,15 +115,9 @@ def qc_fc(edges, mean_fd, covariates=None, *, return_pvalues=False):
     if tiny[0]:
         raise QCError("'mean_fd' is constant across runs (after removing covariates); QC-FC is undefined.")
     if tiny[1:].any():
-        raise QCError(f"'edges' columns {np.flatnonzero(tiny[1:])[:10].tolist()} are constant across runs (after removing covariates).")
-    r = (resid[:, 1:] * resid[:, :1]).sum(axis=0) / (norms[1:] * norms[0])
-    r = np.clip(r, -1.0, 1.0)
-    if not return_pvalues:
-        return r
-    df = n_runs - 2 - n_cov
-    with np.errstate(divide="ignore"):
-        t = r * np.sqrt(df / np.maximum(1 - r**2, 0))
-    return r, 2 * stats.t.sf(np.abs(t), df)
+        bad = np.asarray(columns)[tiny[1:]]
+        raise QCError(f"'edges' columns {bad[:10].tolist()} are constant across runs (after removing covariates).")
+    return np.clip((resid[:, 1:] * resid[:, :1]).sum(axis=0) / (norms[1:] * norms[0]), -1.0, 1.0)
 
 
 def qc_fc_distance_dependence(qcfc, distances):
