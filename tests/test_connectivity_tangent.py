@@ -127,8 +127,14 @@ def test_sklearn_api_on_valid_covariances(covs, vec_covs):
 
 def test_dataframe_input_records_names(vec_covs):
     names = vectorize(np.eye(N_REGIONS), list("abcde"), include_diagonal=True)[1]
-    est = TangentSpace().fit(pd.DataFrame(vec_covs, columns=names))
+    frame = pd.DataFrame(vec_covs, columns=names)
+    est = TangentSpace().fit(frame)
     assert list(est.feature_names_in_) == names
+    assert list(est.get_feature_names_out()) == vectorize(np.eye(N_REGIONS), list("abcde"))[1]
+    out = TangentSpace(include_diagonal=True).set_output(transform="pandas").fit_transform(frame)
+    assert list(out.columns) == names
+    with pytest.raises(ConnectivityError, match=r"'input_features' must have 15 names; got shape \(2,\)"):
+        est.get_feature_names_out(["x", "y"])
 
 
 def test_reference_fitted_on_training_folds_only(covs, vec_covs, rng):

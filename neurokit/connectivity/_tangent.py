@@ -194,16 +194,31 @@ class TangentSpace(TransformerMixin, BaseEstimator):
         return _map_eigenvalues(np.log, w @ cov @ w)[:, rows, cols]
 
     def get_feature_names_out(self, input_features=None):
-        """Output names ``"tangent_i--j"`` (region indices) in output column order.
+        """Names of the output columns.
 
         Parameters
         ----------
-        input_features : ignored
+        input_features : array-like of str, optional
+            Names of the input columns (vectorised covariance entries, e.g. ``"A--B"``);
+            default ``feature_names_in_`` when fitted on a DataFrame.
 
         Returns
         -------
         names : ndarray of str of shape (n_features_out,)
+            The input name of each output entry's (row, column) pair, so edge names
+            such as ``"A--B"`` carry over; ``"tangent_i--j"`` (region indices) when
+            no input names are known.
         """
         check_is_fitted(self)
         rows, cols = edge_indices(self.n_regions_, include_diagonal=bool(self.include_diagonal))
-        return np.asarray([f"tangent_{i}--{j}" for i, j in zip(rows, cols)], dtype=object)
+        if input_features is None:
+            input_features = getattr(self, "feature_names_in_", None)
+        if input_features is None:
+            return np.asarray([f"tangent_{i}--{j}" for i, j in zip(rows, cols)], dtype=object)
+        names = np.asarray(input_features, dtype=object)
+        if names.shape != (self.n_features_in_,):
+            raise ConnectivityError(f"'input_features' must have {self.n_features_in_} names; got shape {names.shape}.")
+        matrix = np.empty((self.n_regions_, self.n_regions_), dtype=object)
+        all_rows, all_cols = edge_indices(self.n_regions_, include_diagonal=True)
+        matrix[all_rows, all_cols] = names
+        return matrix[rows, cols]
