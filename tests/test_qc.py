@@ -56,6 +56,13 @@ def test_motion_summary_errors(fd, mask, match):
         motion_summary(fd, mask, n_volumes=4)
 
 
+def test_motion_summary_missing_or_text_fd():
+    with pytest.raises(QCError, match="'framewise_displacement' is None: the confounds table has no 'framewise_displacement' column"):
+        motion_summary(None, n_volumes=4)
+    with pytest.raises(QCError, match="'framewise_displacement' must be numeric"):
+        motion_summary(["n/a", "x", "0.1", "0.2"], n_volumes=4)
+
+
 def test_motion_summary_n_volumes_error():
     with pytest.raises(QCError, match="'n_volumes' must be an integer >= 2; got 1.5"):
         motion_summary([0.0, 0.1], n_volumes=1.5)

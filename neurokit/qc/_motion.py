@@ -67,7 +67,15 @@ def motion_summary(framewise_displacement, sample_mask=None, *, n_volumes):
     """
     if not isinstance(n_volumes, numbers.Integral) or n_volumes < 2:
         raise QCError(f"'n_volumes' must be an integer >= 2; got {n_volumes!r}.")
-    fd = np.asarray(framewise_displacement, dtype=float)
+    if framewise_displacement is None:
+        raise QCError(
+            "'framewise_displacement' is None: the confounds table has no 'framewise_displacement' column, "
+            "which fMRIPrep writes in every desc-confounds_timeseries.tsv; motion QC needs it."
+        )
+    try:
+        fd = np.asarray(framewise_displacement, dtype=float)
+    except (TypeError, ValueError):
+        raise QCError("'framewise_displacement' must be numeric (mm, 'n/a' read as NaN).") from None
     if fd.ndim != 1 or fd.shape[0] != n_volumes:
         raise QCError(
             f"'framewise_displacement' must have one value per volume (n_volumes={n_volumes}); got shape {fd.shape}."
