@@ -65,10 +65,12 @@ def spheres_dir(tmp_path):
 
 # --- dseg -------------------------------------------------------------------------------------
 
-def test_dseg_same_grid_is_exact(dseg_dir):
+def test_dseg_same_grid_is_exact(dseg_dir, caplog):
     atlas = load(dseg_dir)
     assert atlas.type == "dseg" and atlas.space == "MNI152NLin2009cAsym"
-    out = atlas.labels_on_grid(AFFINE, SHAPE)
+    with caplog.at_level(logging.INFO, logger="neurokit.atlases"):
+        out = atlas.labels_on_grid(AFFINE, SHAPE)
+    assert "resampling" not in caplog.text
     assert out.dtype == np.int32 and out.shape == SHAPE
     np.testing.assert_array_equal(out, _dseg_labels())
     # centres filled from the image (centre of mass, mm)
@@ -475,3 +477,94 @@ def test_register(tmp_path, spheres_dir, monkeypatch):
         register(other)
     with pytest.raises(AtlasError, match="holds no atlas folder"):
         register(tmp_path / "elsewhere" / "none")
+
+
+# --- the remaining error paths -------------------------------------------------------------------
+
+def _write_raw(folder, meta_text, tsv_text=None, name="x"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "atlas.json").write_text(meta_text)
+    if tsv_text is not None:
+        (folder / f"{name}_dseg.tsv").write_text(tsv_text)
+    return folder
+
+
+HEADER = "index\tname\tnetwork\themisphere\tx\ty\tz\n"
+SPH = '{"Name": "x", "Type": "spheres", "Space": "MNI152NLin6Asym", "Radius": 3}'
+
+
+@pytest.mark.parametrize(
+    ("meta", "tsv", "match"),
+    [
+        ("[1, 2]", None, "must hold a JSON object"),
+        (SPH, HEADER, "has no regions"),
+        (SPH, HEADER + "1\t\tlimbic\tL\t0\t0\t0\n", "region 1 has no name"),
+        (SPH, HEADER + "1\ta\tlimbic\tL\t0\t0\t0\n2\ta\tlimbic\tL\t9\t9\t9\n", r"name\(s\) \['a'\] appear more"),
+    ],
+)
+def test_more_table_and_json_errors(tmp_path, meta, tsv, match):
+    with pytest.raises(AtlasError, match=match):
+        validate(_write_raw(tmp_path / "x", meta, tsv))
+
+
+def test_dseg_image_must_be_3d_integers(tmp_path):
+    meta = {"Name": "d", "Type": "dseg", "Space": "MNI152NLin2009cAsym"}
+    folder = _write(tmp_path / "d", meta, _table(THREE), nib.Nifti1Image(np.zeros(SHAPE + (2,), np.int16), AFFINE))
+    with pytest.raises(AtlasError, match="must be a 3D label image"):
+        validate(folder)
+    for f in folder.glob("*.nii.gz"):
+        f.unlink()
+    nib.save(nib.Nifti1Image(_dseg_labels() + np.float32(0.5), AFFINE), folder / "d_space-x_dseg.nii.gz")
+    with pytest.raises(AtlasError, match="holds non-integer values"):
+        validate(folder)
+
+
+def test_probseg_image_must_be_4d(tmp_path):
+    rows = [(1, "a", "prefrontal", "L", 0, 0, 0)]
+    meta = {"Name": "p", "Type": "probseg", "Space": "MNI152NLin6Asym"}
+    folder = _write(tmp_path / "p", meta, _table(rows), nib.Nifti1Image(np.ones(SHAPE, np.float32), AFFINE), "probseg")
+    with pytest.raises(AtlasError, match="has 0 volumes"):
+        validate(folder)
+
+
+def test_truncated_probability_image(tmp_path):
+    from neurokit.atlases._load import _read_volumes
+
+    path = tmp_path / "p.nii"
+    nib.save(nib.Nifti1Image(np.ones(SHAPE + (3,), np.float32), AFFINE), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 100])
+    with pytest.raises(AtlasError, match="is truncated at volume 2"):
+        _read_volumes(path, [2])
+    nib.save(nib.Nifti1Image(np.ones(SHAPE, np.float32), AFFINE), tmp_path / "q.nii")
+    with pytest.raises(AtlasError, match="must be a 4D probability image"):
+        _read_volumes(tmp_path / "q.nii", [0])
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        ("not a dict", "needs a 'Source' object"),
+        ({"Package": "fakeatlaspkg", "Labels": "data/labels.csv"}, "'Source' needs 'Package' and 'Image'"),
+        ({"Package": "fakeatlaspkg", "Image": "data/nope.nii.gz", "Labels": "data/labels.csv"},
+         "'data/nope.nii.gz' is not in the installed package 'fakeatlaspkg'"),
+        ({"Package": "fakeatlaspkg", "Image": "data/prob.nii.gz", "Labels": "data/labels.csv", "Kind": "mesh"},
+         "Source 'Kind' must be 'probabilistic' or 'labels'"),
+        ({"Package": "fakeatlaspkg", "Image": "data/prob.nii.gz", "Labels": "__init__.py"},
+         "must have columns index,name"),
+    ],
+)
+def test_derived_source_errors(tmp_path, fake_source_pkg, source, match):
+    meta = {"Name": "der", "Type": "derived", "Space": "MNI152NLin6Asym", "Source": source}
+    folder = _write(tmp_path / "der", meta, _table([(1, "r", "limbic", "L", 0, 0, 0)], {"source": ["Left_Thing"]}))
+    with pytest.raises(AtlasError, match=match):
+        validate(folder)
+
+
+def test_validate_clean_and_name_mismatch_note(dseg_dir, tmp_path):
+    assert validate(dseg_dir) == []
+    import shutil
+
+    other = tmp_path / "renamed"
+    shutil.copytree(dseg_dir, other)
+    assert any("differs from the folder name" in n for n in validate(other))

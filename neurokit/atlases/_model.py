@@ -196,6 +196,10 @@ class Atlas:
             )
         if self._labels.shape == shape and np.allclose(self._affine, affine, atol=1e-4):
             return np.asarray(self._labels, dtype=np.int32)
+        m = np.linalg.inv(self._affine) @ affine
+        if np.allclose(m[:3, :3], np.eye(3), atol=1e-6) and np.allclose(m[:3, 3], np.rint(m[:3, 3]), atol=1e-4):
+            # the atlas's own grid: the stored image is only cropped to its labels, so this is exact
+            return resample_nearest(self._labels, self._affine, affine, shape)
         logger.info(
             "resampling atlas %s (grid %s, %s mm) to the run grid %s (%s mm) with nearest neighbour",
             self._name, self._labels.shape, _voxel_sizes(self._affine), shape, _voxel_sizes(affine),
