@@ -562,7 +562,7 @@ def test_derived_source_errors(tmp_path, fake_source_pkg, source, match):
 
 
 def test_validate_clean_and_name_mismatch_note(dseg_dir, tmp_path):
-    assert validate(dseg_dir) == []
+    assert validate(dseg_dir) == ["tiny_dseg.tsv: region centres computed from the image (centre of mass)."]
     import shutil
 
     other = tmp_path / "renamed"
