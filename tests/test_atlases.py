@@ -568,3 +568,12 @@ def test_validate_clean_and_name_mismatch_note(dseg_dir, tmp_path):
     other = tmp_path / "renamed"
     shutil.copytree(dseg_dir, other)
     assert any("differs from the folder name" in n for n in validate(other))
+
+
+def test_registered_name_wins_over_folder_in_working_directory(tmp_path, spheres_dir, monkeypatch):
+    import shutil
+
+    shutil.copytree(spheres_dir, tmp_path / "work" / "pfclimbic-spheres")
+    monkeypatch.chdir(tmp_path / "work")
+    assert load("pfclimbic-spheres").n_regions == 25
+    assert load("./pfclimbic-spheres").n_regions == 2

@@ -6,7 +6,6 @@ Every load validates; ``validate(path)`` is the same code returning the notes.
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import importlib.util
 import json
 import logging
@@ -233,7 +232,8 @@ def _load_probseg(folder: Path, meta: dict, table: pd.DataFrame, tsv: Path):
     indices = table["index"].tolist()
     import nibabel as nib
 
-    n_vol = nib.load(str(image)).shape[-1] if len(nib.load(str(image)).shape) == 4 else 0
+    img_shape = nib.load(str(image)).shape
+    n_vol = img_shape[3] if len(img_shape) == 4 else 0
     if sorted(indices) != list(range(1, len(indices) + 1)) or n_vol != len(indices):
         raise AtlasError(f"{image} has {n_vol} volumes but {tsv.name} lists indices {sorted(indices)}; "
                          "volume k (1-based) is the region with index k, so indices must be 1..n_volumes.")
@@ -312,7 +312,7 @@ def _load_derived(folder: Path, meta: dict, table: pd.DataFrame, tsv: Path):
     threshold = float(meta.get("Threshold", 0))
     if kind == "probabilistic":
         wanted = sorted({v for vs in picks.values() for v in vs})
-        vols, affine, n_vol = _read_volumes(image, wanted)
+        vols, affine, _ = _read_volumes(image, wanted)
         shape = next(iter(vols.values())).shape
         # only voxels where the selected labels together reach the threshold can be labelled:
         # work on those (a small fraction of the grid) as 1-D arrays

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np

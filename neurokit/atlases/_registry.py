@@ -142,14 +142,18 @@ def load(name_or_path: str | os.PathLike) -> Atlas:
         Unknown name, or a malformed atlas (the message names the file and region).
     """
     text = os.fspath(name_or_path)
+    bare = not any(sep and sep in text for sep in (os.sep, os.altsep)) and not text.startswith(".")
+    if bare:
+        index = _index()
+        if text in index:  # a registered name wins over a same-named folder in the working directory
+            return read_atlas(index[text][1], name=text)[0]
     path = Path(text).expanduser()
     if (path / "atlas.json").is_file():
         return read_atlas(path)[0]
-    if os.sep in text or text.startswith("."):
+    if not bare:
         raise AtlasError(f"{path} is not an atlas folder (no atlas.json); see atlases/README.md for the layout.")
-    _, folder = find(text)
-    atlas, _ = read_atlas(folder, name=text)
-    return atlas
+    find(text)  # raises with the available names and the nearest one
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def register(path: str | os.PathLike) -> list[str]:
