@@ -31,14 +31,21 @@ def bundled():
         return {name: load(name) for name in BUNDLED}
 
 
-@pytest.fixture(scope="module")
-def mask_4mm():
-    """nilearn's offline MNI152 brain mask on a 4 mm grid (nearest), as the simulator uses."""
+@pytest.fixture(scope="module", params=["nilearn-4mm", "simulated-4mm"])
+def mask_4mm(request):
+    """nilearn's offline MNI152 brain mask resampled (nearest) to 4 mm: on nilearn's own 4 mm
+    grid, and on the simulated dataset's grid (origin -96, -132, -78 mm; 49 x 58 x 49)."""
     from nilearn.datasets import load_mni152_brain_mask
     from nilearn.image import resample_img
 
-    return resample_img(load_mni152_brain_mask(), target_affine=np.diag([4.0, 4.0, 4.0]),
-                        interpolation="nearest", force_resample=True, copy_header=True)
+    if request.param == "nilearn-4mm":
+        kw = {"target_affine": np.diag([4.0, 4.0, 4.0])}
+    else:
+        aff = np.diag([4.0, 4.0, 4.0, 1.0])
+        aff[:3, 3] = [-96.0, -132.0, -78.0]
+        kw = {"target_affine": aff, "target_shape": (49, 58, 49)}
+    return resample_img(load_mni152_brain_mask(), interpolation="nearest", force_resample=True,
+                        copy_header=True, **kw)
 
 
 def test_no_atlas_load_touches_the_network(bundled):
