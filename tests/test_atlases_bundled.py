@@ -19,15 +19,23 @@ def _no_network(*args, **kwargs):
     raise AssertionError("an atlas load tried to open a network connection")
 
 
+class _NoNetworkSocket(socket.socket):
+    """A socket class (modules such as ssl subclass it on import) that cannot be created."""
+
+    def __init__(self, *args, **kwargs):
+        _no_network()
+
+
 @pytest.fixture(scope="module")
 def bundled():
     """Every bundled atlas, loaded with sockets disabled (no download may happen)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket, "socket", _no_network)
+        mp.setattr(socket, "socket", _NoNetworkSocket)
         mp.setattr(socket, "create_connection", _no_network)
         mp.setattr(socket, "getaddrinfo", _no_network)
-        with pytest.raises(AssertionError, match="network"):
-            socket.create_connection(("example.org", 80))
+        for attempt in (lambda: socket.create_connection(("example.org", 80)), socket.socket):
+            with pytest.raises(AssertionError, match="network"):
+                attempt()
         return {name: load(name) for name in BUNDLED}
 
 
