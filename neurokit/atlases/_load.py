@@ -155,7 +155,8 @@ def _crop(labels: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarra
     crop = labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     shift = np.eye(4)
     shift[:3, 3] = lo
-    dtype = np.int16 if crop.max() < 2**15 else np.int32
+    top = int(crop.max())
+    dtype = np.uint8 if top < 2**8 else np.int16 if top < 2**15 else np.int32
     return crop.astype(dtype), affine @ shift
 
 
