@@ -29,11 +29,12 @@ class RegionReducer:
 
     Notes
     -----
-    Each chunk ``(k, n_voxels)`` is gathered to the atlas voxels ``(k, n_atlas_voxels)``
+    Each chunk ``(k, n_voxels)`` is gathered to the atlas voxels ``(n_atlas_voxels, k)``
     in its own dtype and multiplied by a sparse ``(n_regions, n_atlas_voxels)`` CSR matrix
-    of ones (float64 accumulation, exact for integer data). That was measured faster
-    than ``np.add.reduceat`` over voxels sorted by region, whose gather is out of order
-    (2 mm MNI grid, 209k atlas voxels, 16 int16 volumes: 4.8 + 5.2 ms against 9.0 + 5.3 ms).
+    of ones (float64 accumulation, exact for integer data). ``np.add.reduceat`` over
+    voxels sorted by region sums faster but its out-of-order gather costs more; on an idle
+    machine (2 mm MNI grid, 209k atlas voxels, 16 int16 volumes) gather + CSR took 4.8 +
+    5.2 ms against 9.0 + 3.1 ms (``benchmarks/bench_extract.py`` prints both).
 
     Constant voxels: a voxel still equal to its first value in every volume seen so far
     is re-checked in each chunk (cheap: after the first chunk almost none remain); at
@@ -65,36 +66,36 @@ class RegionReducer:
 
     def add(self, t0: int, chunk: np.ndarray) -> None:
         """Add one chunk ``(k, n_voxels)`` of raw values starting at volume ``t0``."""
-        x = chunk[:, self.voxels]
+        # gathered straight into (n_atlas_voxels, k): the layout the sparse product wants
+        x = chunk.T[self.voxels]
         if not x.dtype.isnative:
             x = x.astype(x.dtype.newbyteorder("="))
         if self.first is None:
-            self.first = x[0].copy()
+            self.first = x[:, 0].copy()
         pending = np.flatnonzero(~self.varies)
         if pending.size:
-            self.varies[pending] = (x[:, pending] != self.first[pending]).any(axis=0)
+            self.varies[pending] = (x[pending] != self.first[pending, None]).any(axis=1)
         is_float = x.dtype.kind == "f"
         if is_float and self.bad.any():
-            x[:, self.bad] = 0
-        sums = (self.weights @ x.T).T
+            x[self.bad] = 0
+        sums = self.weights @ x
         if is_float and not np.isfinite(sums).all():
-            sums = self._drop_nonfinite(t0, x)
-        self.sums[t0 : t0 + x.shape[0]] = sums
+            sums = self._drop_nonfinite(t0, x, sums)
+        self.sums[t0 : t0 + x.shape[1]] = sums.T
         if self.sum_image is not None:
             acc_dtype = np.float64 if chunk.dtype.kind == "f" else np.int64
             self.sum_image += np.add.reduce(chunk, axis=0, dtype=acc_dtype)
 
-    def _drop_nonfinite(self, t0: int, x: np.ndarray) -> np.ndarray:
-        region_sums = (self.weights @ x.T).T
-        flagged = np.flatnonzero(~np.isfinite(region_sums).all(axis=0))
+    def _drop_nonfinite(self, t0: int, x: np.ndarray, sums: np.ndarray) -> np.ndarray:
+        flagged = np.flatnonzero(~np.isfinite(sums).all(axis=1))
         cols = np.flatnonzero(np.isin(self.region_index, flagged))
-        new_bad = cols[~np.isfinite(x[:, cols]).all(axis=0)]
+        new_bad = cols[~np.isfinite(x[cols]).all(axis=1)]
         self.bad[new_bad] = True
         if t0 > 0:
             for col in new_bad:
                 self.late_bad[int(col)] = t0
-        x[:, new_bad] = 0
-        return (self.weights @ x.T).T
+        x[new_bad] = 0
+        return self.weights @ x
 
     def finish(
         self, reread: Callable[[int], Iterable[tuple[int, np.ndarray]]]

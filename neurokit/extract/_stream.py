@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - exercised by monkeypatching in the tes
 
 _GZIP_MAGIC = b"\x1f\x8b"
 # About this many bytes of raw data per chunk when the caller does not choose.
-DEFAULT_CHUNK_BYTES = 32 * 2**20
+DEFAULT_CHUNK_BYTES = 16 * 2**20
 _TIME_UNIT_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
 
@@ -199,10 +199,15 @@ def open_byte_stream(path: str):
     return gzip.open(path, "rb")
 
 
+# Largest single readinto: gzip readers decompress into a temporary of the requested
+# size before copying, so one huge request would double the chunk's memory.
+_READ_BLOCK = 4 * 2**20
+
+
 def _readinto_exact(stream, view: memoryview) -> int:
     filled = 0
     while filled < len(view):
-        n = stream.readinto(view[filled:])
+        n = stream.readinto(view[filled : filled + _READ_BLOCK])
         if not n:
             break
         filled += n
