@@ -120,6 +120,11 @@ def test_labels_on_grid_is_cached_per_grid_and_returns_copies(dseg_dir):
     a[:] = 0
     assert atlas.labels_on_grid(AFFINE, SHAPE).any()
     assert len(atlas._cache) == 1
+    for k in range(10):  # ten shifted grids: the cache keeps the last eight
+        shifted = AFFINE.copy()
+        shifted[0, 3] += k
+        atlas.labels_on_grid(shifted, SHAPE)
+    assert len(atlas._cache) == 8
 
 
 def test_atlas_is_immutable_and_pickles(dseg_dir):

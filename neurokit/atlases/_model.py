@@ -22,6 +22,8 @@ ATLAS_TYPES = ("dseg", "probseg", "spheres", "derived")
 NETWORKS = ("prefrontal", "limbic", "other")
 #: Hemisphere tags.
 HEMISPHERES = ("L", "R", "bilateral")
+#: Grids whose labels one Atlas instance keeps (oldest dropped first).
+_CACHE_SIZE = 8
 #: Columns of :attr:`Atlas.regions`, in order.
 REGION_COLUMNS = ("index", "name", "network", "hemisphere", "x", "y", "z")
 
@@ -183,6 +185,8 @@ class Atlas:
             raise AtlasError(f"labels_on_grid needs a (4, 4) affine and a 3D shape; got {affine.shape} and {shape}.")
         key = (np.round(affine, 6).tobytes(), shape)
         if key not in self._cache:
+            if len(self._cache) >= _CACHE_SIZE:  # a few grids per study; keep memory bounded
+                self._cache.pop(next(iter(self._cache)))
             self._cache[key] = self._compute_labels(affine, shape)
         return self._cache[key].copy()
 
