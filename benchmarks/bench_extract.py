@@ -214,7 +214,7 @@ def _child_reducers(runs, labels, mask):
     import numpy as np
     import scipy.sparse as sp
 
-    from neurokit.extract._stream import iter_volume_chunks, read_bold_header
+    from neurokit.extract._stream import DEFAULT_CHUNK_BYTES, iter_volume_chunks, read_bold_header
 
     header = read_bold_header(runs[0])
     flat = np.asarray(nib.load(labels).dataobj).ravel(order="F").astype(np.int64)
@@ -227,9 +227,10 @@ def _child_reducers(runs, labels, mask):
     sorted_voxels = voxels[order]
     starts = np.searchsorted(region[order], np.arange(ids.size))
     spent = {"gather + CSR float64 matmul": 0.0, "gather by region + add.reduceat int64": 0.0}
-    for _, chunk in iter_volume_chunks(header, 15):
+    chunk_volumes = max(1, DEFAULT_CHUNK_BYTES // (header.n_voxels * header.dtype.itemsize))
+    for _, chunk in iter_volume_chunks(header, chunk_volumes):
         start = time.perf_counter()
-        a = weights @ chunk[:, voxels].T
+        a = weights @ chunk.T[voxels]  # as RegionReducer.add does
         mid = time.perf_counter()
         b = np.add.reduceat(chunk[:, sorted_voxels], starts, axis=1, dtype=np.int64)
         end = time.perf_counter()
