@@ -451,6 +451,20 @@ def test_atlas_does_not_overlap_mask(float_data, labels):
         extract_signals(img, labels, labels == 0)
 
 
+def test_atlas_only_on_empty_voxels(float_data, labels):
+    data = float_data.copy()
+    data[labels != 0] = 0.0  # the atlas lies where the run has no brain signal
+    with pytest.raises(ExtractError, match=r"none of the \d+ atlas voxels .* usable signal"):
+        extract_signals(nib.Nifti1Image(data, AFFINE), labels)
+
+
+def test_nifti2_file(tmp_path, float_data, labels):
+    path = tmp_path / "bold2.nii.gz"
+    nib.Nifti2Image(float_data, AFFINE).to_filename(path)
+    out = extract_signals(path, labels, chunk_volumes=4)
+    np.testing.assert_allclose(out.signals, reference(float_data, labels), atol=1e-9)
+
+
 @pytest.mark.parametrize("bad", [[1, 1], [0, 2], [1.5], [[1, 2]]])
 def test_bad_region_ids(float_data, labels, bad):
     img = nib.Nifti1Image(float_data, AFFINE)

@@ -228,7 +228,7 @@ def extract_signals(
     ExtractError
         For a missing, non-4D, single-volume, truncated or corrupt BOLD file; labels
         or mask on another grid; labels that are not integers; no atlas voxel inside
-        the mask; bad ``region_ids`` or ``chunk_volumes``.
+        the mask, or none with a usable signal; bad ``region_ids`` or ``chunk_volumes``.
 
     Notes
     -----
@@ -276,6 +276,13 @@ def extract_signals(
         lambda stop: iter_volume_chunks(header, chunk, stop=stop)
     )
 
+    if counts.sum() == 0 and voxels.size:
+        raise ExtractError(
+            f"{header.source}: none of the {voxels.size} atlas voxels inside the mask has a "
+            f"usable signal ({int(n_nonfinite.sum())} non-finite, {int(n_constant.sum())} "
+            "constant over time); the atlas does not overlap the brain in this run. Check that "
+            "the run, mask and atlas are in the same space."
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts[None, :]
     means[:, counts == 0] = np.nan
