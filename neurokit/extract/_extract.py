@@ -172,7 +172,8 @@ def _chunk_size(chunk_volumes, header: BoldHeader) -> int:
         chunk_volumes < 1
     ):
         raise ExtractError(
-            f"'chunk_volumes' must be a positive integer or None (automatic); got {chunk_volumes!r}."
+            "'chunk_volumes' must be a positive integer or None (automatic); "
+            f"got {chunk_volumes!r}."
         )
     return int(chunk_volumes)
 
@@ -235,7 +236,9 @@ def extract_signals(
     Voxels that are non-finite in any volume, or constant over time, are excluded
     from their region's mean and counted in ``excluded_voxels``; their contributions
     are removed exactly once the stream has shown them to be bad (see
-    ``neurokit.extract._reduce.RegionReducer``). Unlike nilearn's ``NiftiLabelsMasker``,
+    ``neurokit.extract._reduce.RegionReducer``). A float voxel that turns NaN only
+    after the first chunk is the one case that re-reads part of the file, to subtract
+    its earlier values exactly. Unlike nilearn's ``NiftiLabelsMasker``,
     which averages them in (zero-filling NaN), this keeps out-of-brain zeros and NaN
     holes from diluting a region's signal.
     """
@@ -286,9 +289,10 @@ def extract_signals(
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts[None, :]
     means[:, counts == 0] = np.nan
-    signals = header.slope * means + header.inter if (header.slope, header.inter) != (
-        1.0, 0.0
-    ) else means
+    # means of raw values, then the header's scaling: exact for integer data
+    signals = means if (header.slope, header.inter) == (1.0, 0.0) else (
+        header.slope * means + header.inter
+    )
 
     mean_image = None
     if return_mean_image:

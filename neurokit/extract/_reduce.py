@@ -32,9 +32,9 @@ class RegionReducer:
     Each chunk ``(k, n_voxels)`` is gathered to the atlas voxels ``(n_atlas_voxels, k)``
     in its own dtype and multiplied by a sparse ``(n_regions, n_atlas_voxels)`` CSR matrix
     of ones (float64 accumulation, exact for integer data). ``np.add.reduceat`` over
-    voxels sorted by region sums faster but its out-of-order gather costs more; on an idle
-    machine (2 mm MNI grid, 209k atlas voxels, 16 int16 volumes) gather + CSR took 4.8 +
-    5.2 ms against 9.0 + 3.1 ms (``benchmarks/bench_extract.py`` prints both).
+    voxels sorted by region sums faster, but its out-of-order gather costs about what it
+    saves: on the 2 mm benchmark (218k atlas voxels, int16) both took the same time
+    within noise; ``benchmarks/bench_extract.py`` prints both.
 
     Constant voxels: a voxel still equal to its first value in every volume seen so far
     is re-checked in each chunk (cheap: after the first chunk almost none remain); at

@@ -138,7 +138,8 @@ def read_bold_header(bold) -> BoldHeader:
         )
     if not isinstance(bold, (str, os.PathLike)):
         raise ExtractError(
-            f"'bold' must be a path to a 4D NIfTI file or a nibabel image; got {type(bold).__name__}."
+            "'bold' must be a path to a 4D NIfTI file or a nibabel image; "
+            f"got {type(bold).__name__}."
         )
     path = os.fspath(bold)
     if not os.path.isfile(path):
