@@ -6,14 +6,38 @@ Every step that learns from data is a scikit-learn estimator refit inside each f
 from neurokit.models._common import FEATURE_SETS, TARGETS, ModelError
 from neurokit.models._covariates import CovariateRegressor
 from neurokit.models._cpm import CPMClassifier, CPMRegressor
+from neurokit.models._cv import METRICS, ModelResult, cross_validate_model, permute_within_participants
+from neurokit.models._features import edge_network_pair, edge_regions, feature_columns
 from neurokit.models._harmonize import ComBatHarmonizer
+from neurokit.models._longitudinal import longitudinal_model
+from neurokit.models._patterns import activation_pattern, aggregate_patterns
+from neurokit.models._persist import FittedModel, load_model, predict, save_model
+from neurokit.models._pipeline import ESTIMATORS, build_pipeline
+from neurokit.models._testing import simulate_features
 
 __all__ = [
     "ModelError",
     "TARGETS",
     "FEATURE_SETS",
+    "ESTIMATORS",
+    "METRICS",
     "CovariateRegressor",
     "ComBatHarmonizer",
     "CPMRegressor",
     "CPMClassifier",
+    "build_pipeline",
+    "feature_columns",
+    "edge_regions",
+    "edge_network_pair",
+    "cross_validate_model",
+    "permute_within_participants",
+    "ModelResult",
+    "activation_pattern",
+    "aggregate_patterns",
+    "FittedModel",
+    "save_model",
+    "load_model",
+    "predict",
+    "longitudinal_model",
+    "simulate_features",
 ]

@@ -72,8 +72,8 @@ class CovariateRegressor(TransformerMixin, BaseEstimator):
         self.covariate_mean_ = covariates.mean(axis=0)
         centred = covariates - self.covariate_mean_
         if k:
-            # lstsq copes with a constant or collinear covariate (e.g. one sex only in a fold)
-            self.coef_, *_ = np.linalg.lstsq(centred, features - features.mean(axis=0), rcond=None)
+            # the pseudo-inverse copes with a constant or collinear covariate (e.g. one sex only in a fold)
+            self.coef_ = np.linalg.pinv(centred) @ (features - features.mean(axis=0))
         else:
             self.coef_ = np.zeros((0, features.shape[1]))
         return self

@@ -1,0 +1,430 @@
+"""Honest cross-validation of a whole model pipeline: grouped by participant, stratified by
+stage, repeated, with a permutation null of the whole pipeline (optionally on dask).
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    confusion_matrix,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+)
+from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
+from threadpoolctl import threadpool_limits
+
+from neurokit.models._common import ModelError
+from neurokit.models._features import _design
+from neurokit.models._patterns import _softmax, activation_pattern, aggregate_patterns
+from neurokit.models._persist import FittedModel
+from neurokit.models._pipeline import _target_kind, build_pipeline
+
+__all__ = ["ModelResult", "cross_validate_model", "permute_within_participants"]
+
+#: Metrics per kind; the first is the one the permutation p-value in ``metrics['p_value']`` is for.
+METRICS = {"regression": ("spearman", "r2", "mae"), "classification": ("balanced_accuracy", "roc_auc")}
+_LOWER_IS_BETTER = {"mae"}
+
+
+@dataclass
+class ModelResult:
+    """Cross-validated results of one target and feature set.
+
+    Attributes
+    ----------
+    metrics : dict
+        JSON-serialisable: ``scores`` (per metric: ``mean``, ``sd`` and ``per_repeat``
+        over repeats, ``p_value``, ``null_mean``, ``null_95``), ``primary_metric`` and its
+        ``p_value``, ``confusion_matrix`` (classification), row counts, ``excluded``
+        (rows left out, by reason), ``notes`` and the CV settings.
+    predictions : pandas.DataFrame of shape (n_rows, n_columns)
+        Out-of-fold predictions averaged over repeats, with ``participant_id``,
+        ``session_id``, ``run_id``, ``y_true``, ``y_pred``, ``proba_<class>`` for classes.
+    permutation_null : pandas.DataFrame of shape (n_permutations, n_metrics)
+        Each metric (mean over repeats) of the whole pipeline refitted on permuted targets.
+    patterns : pandas.DataFrame
+        Activation patterns per feature, region and network pair, see :func:`aggregate_patterns`.
+    model : FittedModel
+        The pipeline refitted on every usable row.
+    """
+
+    target: str
+    feature_set: str
+    metrics: dict
+    predictions: pd.DataFrame
+    permutation_null: pd.DataFrame
+    patterns: pd.DataFrame
+    model: FittedModel
+
+
+@dataclass
+class _Job:
+    """Everything a (permuted) cross-validation needs; plain data, so it ships to dask workers."""
+
+    X: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray  # participant code per row
+    strata: np.ndarray | None  # stratification labels for a continuous target
+    sites: np.ndarray | None  # site code per row, for leave-site-out
+    kind: str
+    n_classes: int
+    pipeline: object
+    cv_folds: int
+    seeds: tuple
+
+
+def permute_within_participants(groups, rng):
+    """Row order that gives each participant the target rows of another participant.
+
+    A participant's rows stay together (their sessions move as one block), so the null
+    keeps the within-participant structure; blocks are exchanged only between
+    participants with the same number of rows.
+
+    Parameters
+    ----------
+    groups : ndarray of shape (n_rows,)
+        Participant code per row; rows of a participant in session order.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int, shape (n_rows,)
+        ``y[perm]`` is the permuted target.
+    """
+    groups = np.asarray(groups)
+    members = {g: np.flatnonzero(groups == g) for g in pd.unique(groups)}
+    perm = np.arange(len(groups))
+    by_size = {}
+    for g, rows in members.items():
+        by_size.setdefault(len(rows), []).append(g)
+    for same in by_size.values():
+        donors = rng.permutation(len(same))
+        for g, d in zip(same, donors):
+            perm[members[g]] = members[same[d]]
+    return perm
+
+
+def _splits(job, y, seed):
+    if job.sites is not None:
+        return list(LeaveOneGroupOut().split(job.X, groups=job.sites))
+    strata = y if job.kind == "classification" else job.strata
+    cv = StratifiedGroupKFold(n_splits=job.cv_folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        return list(cv.split(job.X, strata, job.groups))
+
+
+def _predict_scores(model, X, n_classes):
+    """Regression predictions (n,) or class probabilities (n, n_classes) on code columns."""
+    if n_classes == 0:
+        return model.predict(X)
+    classes = model.classes_.astype(int)
+    if hasattr(model, "predict_proba"):
+        p = model.predict_proba(X)
+    else:
+        d = model.decision_function(X)
+        p = _softmax(np.column_stack([-d / 2, d / 2]) if d.ndim == 1 else d)
+    full = np.zeros((len(X), n_classes))
+    full[:, classes] = p
+    return full
+
+
+def _run_cv(job, y, *, with_patterns=False):
+    """Out-of-fold scores per repeat (list of arrays) and, optionally, one pattern per fit."""
+    # the matrices are small: multi-threaded BLAS only adds overhead, and permutations
+    # already run in parallel as dask tasks
+    with threadpool_limits(limits=1):
+        return _run_cv_serial(job, y, with_patterns)
+
+
+def _run_cv_serial(job, y, with_patterns):
+    oof, patterns = [], []
+    for seed in job.seeds:
+        pred = np.zeros((len(y), job.n_classes)) if job.n_classes else np.zeros(len(y))
+        for train, test in _splits(job, y, seed):
+            model = clone(job.pipeline)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model.fit(job.X[train], y[train])
+            pred[test] = _predict_scores(model, job.X[test], job.n_classes)
+            if with_patterns:
+                patterns.append(activation_pattern(model, job.X[train]))
+        oof.append(pred)
+    return oof, patterns
+
+
+def _score(kind, y, pred, n_classes):
+    if kind == "regression":
+        rho = stats.spearmanr(y, pred).statistic if np.ptp(pred) > 0 else 0.0  # constant prediction: no ranking
+        return {"spearman": float(rho), "r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred))}
+    y = y.astype(int)
+    labels = np.argmax(pred, axis=1)
+    out = {"balanced_accuracy": float(balanced_accuracy_score(y, labels))}
+    if n_classes == 2:
+        out["roc_auc"] = float(roc_auc_score(y, pred[:, 1]))
+    else:
+        out["roc_auc"] = float(roc_auc_score(y, pred, multi_class="ovr", average="macro", labels=np.arange(n_classes)))
+    return out
+
+
+def _mean_scores(job, y, oof):
+    per_repeat = [_score(job.kind, y, p, job.n_classes) for p in oof]
+    return {m: float(np.mean([r[m] for r in per_repeat])) for m in per_repeat[0]}, per_repeat
+
+
+def _permutation_scores(index, job, random_state):
+    """Metrics of the whole pipeline cross-validated on one permutation of the target."""
+    rng = np.random.default_rng([random_state, 7919, index])
+    y = job.y[permute_within_participants(job.groups, rng)]
+    oof, _ = _run_cv(job, y)
+    return _mean_scores(job, y, oof)[0]
+
+
+def _check_int(value, name, minimum):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ModelError(f"'{name}' must be an integer >= {minimum}; got {value!r}.")
+
+
+def cross_validate_model(
+    features,
+    target,
+    feature_set,
+    networks,
+    *,
+    estimator=None,
+    covariates=("age", "sex", "mean_fd"),
+    harmonize_site=True,
+    edge_selection=None,
+    cpm_threshold=0.01,
+    stage_levels=None,
+    control_level=None,
+    cv_folds=5,
+    cv_repeats=10,
+    site_out=False,
+    n_permutations=100,
+    random_state=0,
+    client=None,
+    atlas=None,
+    measure=None,
+    config_hash=None,
+):
+    """Cross-validate, permutation-test, interpret and refit one model.
+
+    Rows missing the target, a feature, a covariate or (when harmonising) the site are
+    left out and counted in ``metrics['excluded']``. Folds come from
+    StratifiedGroupKFold on participants (a participant's runs and sessions are never
+    split between training and test), stratified by the target's classes, or by stage
+    for severity; the split is repeated ``cv_repeats`` times with different seeds. With
+    ``site_out`` the folds are the sites instead (leave one site out, one repeat; test
+    sites pass through harmonisation unadjusted). The permutation test refits the whole
+    pipeline, including harmonisation, covariate regression and selection, on targets
+    permuted between participants (a participant's sessions move together); the p-value
+    is ``(count + 1) / (n_permutations + 1)``.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame of shape (n_runs, n_columns)
+        The group features table.
+    target : {'severity', 'stage', 'user_vs_control'}
+    feature_set : {'pfc_limbic_edges', 'all_edges', 'summary_indices', 'biomarkers', 'combined'}
+    networks : mapping of str to str
+        ``{region: 'prefrontal' | 'limbic' | 'other'}``.
+    estimator, edge_selection, cpm_threshold
+        See :func:`build_pipeline`.
+    covariates : sequence of str, default=('age', 'sex', 'mean_fd')
+        Columns regressed out of the features inside each fold; an all-missing one is
+        skipped with a note. Empty turns covariate regression off.
+    harmonize_site : bool, default=True
+        ComBat on the ``site`` column inside each fold (skipped, with a note, for one site).
+    stage_levels : sequence of str, optional
+        Recovery stages in order; default: the categories of the ``stage`` Categorical.
+    control_level : str, optional
+        Stage meaning 'not a user'; default: the first stage level.
+    cv_folds : int, default=5
+    cv_repeats : int, default=10
+    site_out : bool, default=False
+    n_permutations : int, default=100
+        0 skips the permutation test (p-values are then None).
+    random_state : int, default=0
+        Seeds the splits, the permutations and the estimators.
+    client : distributed.Client, optional
+        When given, permutations run as ``client.map`` tasks; the caller owns the client.
+    atlas, measure, config_hash : str, optional
+        Provenance stored with the fitted model and checked by :func:`predict`.
+
+    Returns
+    -------
+    ModelResult
+    """
+    kind = _target_kind(target)
+    _check_int(cv_folds, "cv_folds", 2)
+    _check_int(cv_repeats, "cv_repeats", 1)
+    _check_int(n_permutations, "n_permutations", 0)
+    _check_int(random_state, "random_state", 0)
+    if isinstance(covariates, str):
+        raise ModelError(f"'covariates' must be a sequence of column names; got the string {covariates!r}.")
+    design = _design(
+        features,
+        target,
+        feature_set,
+        networks,
+        covariates=tuple(covariates),
+        harmonize_site=harmonize_site,
+        stage_levels=stage_levels,
+        control_level=control_level,
+    )
+    harmonize = bool(design.site_levels)
+    y = design.y
+    classes = None
+    n_classes = 0
+    if kind == "classification":
+        present = np.unique(y).astype(int)
+        if len(present) < 2:
+            raise ModelError(f"target {target!r} has a single class among usable rows ({design.classes[present[0]]!r}); nothing to classify.")
+        classes = [design.classes[c] for c in present]
+        y = np.searchsorted(present, y.astype(int))
+        n_classes = len(classes)
+    groups = pd.factorize(design.ids["participant_id"])[0]
+    n_participants = int(groups.max()) + 1 if len(groups) else 0
+    if n_participants < cv_folds:
+        raise ModelError(f"'cv_folds'={cv_folds} exceeds the {n_participants} participants with usable rows; lower cv_folds.")
+    strata = None
+    if kind == "regression":
+        if "stage" in features.columns and features["stage"].iloc[design.rows].notna().all():
+            strata = pd.factorize(features["stage"].iloc[design.rows].astype(str))[0]
+        else:  # no stage to stratify by: quintiles of the target
+            strata = pd.qcut(y, q=min(5, cv_folds), labels=False, duplicates="drop")
+    sites = None
+    if site_out:
+        if "site" not in features.columns or features["site"].iloc[design.rows].isna().any():
+            raise ModelError("site_out=True needs a 'site' value on every usable row; fill the 'site' column or set site_out=False.")
+        site_labels = features["site"].iloc[design.rows].astype(str).to_numpy()
+        per_person = pd.Series(site_labels).groupby(groups).nunique()
+        if (per_person > 1).any():
+            raise ModelError("site_out=True needs each participant at one site, but some have runs at several sites; set site_out=False.")
+        sites = pd.factorize(site_labels)[0]
+        if sites.max() < 1:
+            raise ModelError("site_out=True needs at least two sites; set site_out=False.")
+    pipeline = build_pipeline(
+        kind,
+        estimator=estimator,
+        n_covariates=len(design.covariate_columns),
+        harmonize_site=harmonize,
+        edge_selection=edge_selection,
+        unseen_site="pooled" if site_out else "raise",
+        cpm_threshold=cpm_threshold,
+        random_state=random_state,
+    )
+    seeds = (random_state,) if site_out else tuple(random_state + r for r in range(cv_repeats))
+    job = _Job(design.X, y, groups, strata, sites, kind, n_classes, pipeline, cv_folds, seeds)
+
+    oof, fold_patterns = _run_cv(job, y, with_patterns=True)
+    observed, per_repeat = _mean_scores(job, y, oof)
+
+    if n_permutations and client is not None:
+        job_future = client.scatter(job, broadcast=True)
+        futures = client.map(_permutation_scores, range(n_permutations), job=job_future, random_state=random_state)
+        null_rows = client.gather(futures)
+    else:
+        null_rows = [_permutation_scores(i, job, random_state) for i in range(n_permutations)]
+    null = pd.DataFrame(null_rows, columns=list(METRICS[kind]))
+
+    scores = {}
+    for m in METRICS[kind]:
+        entry = {
+            "mean": observed[m],
+            "sd": float(np.std([r[m] for r in per_repeat], ddof=1)) if len(per_repeat) > 1 else 0.0,
+            "per_repeat": [r[m] for r in per_repeat],
+            "p_value": None,
+            "null_mean": None,
+            "null_95": None,
+        }
+        if n_permutations:
+            values = null[m].to_numpy()
+            extreme = values <= observed[m] if m in _LOWER_IS_BETTER else values >= observed[m]
+            entry["p_value"] = float((extreme.sum() + 1) / (n_permutations + 1))
+            entry["null_mean"] = float(values.mean())
+            entry["null_95"] = [float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))]
+        scores[m] = entry
+
+    predictions = design.ids.copy()
+    mean_pred = np.mean(oof, axis=0)
+    if kind == "regression":
+        predictions["y_true"] = y
+        predictions["y_pred"] = mean_pred
+    else:
+        predictions["y_true"] = [classes[c] for c in y]
+        predictions["y_pred"] = [classes[c] for c in np.argmax(mean_pred, axis=1)]
+        for j, c in enumerate(classes):
+            predictions[f"proba_{c}"] = mean_pred[:, j]
+    predictions["n_repeats"] = len(oof)
+
+    metrics = {
+        "target": target,
+        "feature_set": feature_set,
+        "kind": kind,
+        "estimator": _estimator_name(estimator, kind),
+        "cv": {
+            "scheme": "leave_site_out" if site_out else "repeated_stratified_group_kfold",
+            "folds": int(sites.max() + 1) if site_out else cv_folds,
+            "repeats": len(seeds),
+            "random_state": random_state,
+        },
+        "n_rows": int(len(y)),
+        "n_participants": n_participants,
+        "n_features": len(design.feature_names),
+        "covariates": design.covariates,
+        "harmonize_site": harmonize,
+        "edge_selection": edge_selection,
+        "excluded": design.excluded,
+        "notes": design.notes,
+        "primary_metric": METRICS[kind][0],
+        "p_value": scores[METRICS[kind][0]]["p_value"],
+        "n_permutations": n_permutations,
+        "scores": scores,
+    }
+    if kind == "classification":
+        metrics["classes"] = classes
+        metrics["chance"] = {"balanced_accuracy": 1.0 / n_classes, "roc_auc": 0.5}
+        cm = confusion_matrix(y, np.argmax(mean_pred, axis=1), labels=np.arange(n_classes))
+        metrics["confusion_matrix"] = {"labels": classes, "rows": "true", "matrix": cm.tolist()}
+
+    final = clone(pipeline)
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        final.fit(design.X, y)
+    if site_out:
+        final.set_params(harmonize__unseen_site="raise")
+    model = FittedModel(
+        pipeline=final,
+        target=target,
+        kind=kind,
+        feature_set=feature_set,
+        estimator=metrics["estimator"],
+        feature_names=design.feature_names,
+        covariates=design.covariates,
+        covariate_levels=design.covariate_levels,
+        site_levels=design.site_levels,
+        classes=classes,
+        atlas=atlas,
+        measure=measure,
+        config_hash=config_hash,
+    )
+    patterns = aggregate_patterns(np.array(fold_patterns), design.feature_names, networks)
+    return ModelResult(target, feature_set, metrics, predictions, null, patterns, model)
+
+
+def _estimator_name(estimator, kind):
+    if estimator is None:
+        return "ridge" if kind == "regression" else "logistic"
+    return estimator if isinstance(estimator, str) else type(estimator).__name__

@@ -1,0 +1,212 @@
+"""Fitted final models: saving, loading and applying them to new participants' features."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from neurokit._version import __version__
+from neurokit.models._common import ModelError
+from neurokit.models._features import ID_COLUMNS, _encode_covariates
+
+__all__ = ["FittedModel", "save_model", "load_model", "predict"]
+
+MODEL_FILE = "model.joblib"
+META_FILE = "model.json"
+
+
+@dataclass
+class FittedModel:
+    """A pipeline fitted on every usable row, with what is needed to apply it again.
+
+    Attributes
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted; input in the tail layout ``[features | covariates | site]``.
+    target, kind, feature_set, estimator : str
+    feature_names : list of str
+        Feature columns, in the order the pipeline expects them.
+    covariates : list of str
+        Covariate roles regressed out; ``covariate_levels`` codes the categorical ones.
+    site_levels : list of str
+        Site labels in code order; empty when the pipeline does not harmonise.
+    classes : list of str or None
+        Class labels in code order (None for regression).
+    atlas, measure, config_hash : str or None
+        Provenance checked by :func:`predict`.
+    """
+
+    pipeline: object
+    target: str
+    kind: str
+    feature_set: str
+    estimator: str
+    feature_names: list
+    covariates: list = field(default_factory=list)
+    covariate_levels: dict = field(default_factory=dict)
+    site_levels: list = field(default_factory=list)
+    classes: list | None = None
+    atlas: str | None = None
+    measure: str | None = None
+    config_hash: str | None = None
+    neurokit_version: str = __version__
+
+    def metadata(self):
+        """Everything but the pipeline, as a JSON-serialisable dict."""
+        meta = {k: v for k, v in self.__dict__.items() if k != "pipeline"}
+        return json.loads(json.dumps(meta))
+
+
+def _atomic_write(path, write):
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model(model, path):
+    """Save a fitted model to a folder: ``model.joblib`` (pipeline) and ``model.json`` (metadata).
+
+    Parameters
+    ----------
+    model : FittedModel or ModelResult
+        A result is saved through its ``model``.
+    path : str or Path
+        Folder, created if needed; existing model files are replaced atomically.
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    model = getattr(model, "model", model)
+    if not isinstance(model, FittedModel):
+        raise ModelError(f"'model' must be a FittedModel or a ModelResult; got {type(model).__name__}.")
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path / MODEL_FILE, lambda tmp: joblib.dump(model.pipeline, tmp))
+    text = json.dumps(model.metadata(), indent=2, sort_keys=True) + "\n"
+    _atomic_write(path / META_FILE, lambda tmp: Path(tmp).write_text(text))
+    return path
+
+
+def load_model(path):
+    """Load a model saved by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model folder.
+
+    Returns
+    -------
+    FittedModel
+    """
+    path = Path(path)
+    for name in (MODEL_FILE, META_FILE):
+        if not (path / name).is_file():
+            raise ModelError(f"{path / name} does not exist; MODEL_DIR must be a folder written by save_model (with {MODEL_FILE} and {META_FILE}).")
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path / META_FILE} is not valid JSON ({exc}); save the model again.") from None
+    known = set(FittedModel.__dataclass_fields__) - {"pipeline"}
+    unknown = set(meta) - known
+    if unknown:
+        raise ModelError(f"{path / META_FILE} has unknown keys {sorted(unknown)}; it was written by another neurokit version.")
+    return FittedModel(pipeline=joblib.load(path / MODEL_FILE), **meta)
+
+
+def _check_provenance(model, features, atlas, measure):
+    for key, given in (("atlas", atlas), ("measure", measure)):
+        given = given if given is not None else features.attrs.get(key)
+        expected = getattr(model, key)
+        if given is not None and expected is not None and str(given) != str(expected):
+            raise ModelError(
+                f"the model was trained on {key} {expected!r} but these features come from {key} {given!r}; "
+                f"recompute the features with {key} {expected!r} or use a model trained on {given!r}."
+            )
+
+
+def predict(model, features, *, atlas=None, measure=None, unseen_site="raise"):
+    """Apply a fitted model to a features table of new runs.
+
+    Parameters
+    ----------
+    model : FittedModel
+    features : pandas.DataFrame of shape (n_runs, n_columns)
+        Same layout as the group features table; must hold every column in
+        ``model.feature_names`` and the covariates.
+    atlas, measure : str, optional
+        Provenance of ``features`` (default: ``features.attrs``); a mismatch with the
+        model's is an error.
+    unseen_site : {'raise', 'pooled'}, default='raise'
+        For a harmonising model, what to do with sites it was not trained on: raise, or
+        predict from the unadjusted features (see :class:`ComBatHarmonizer`).
+
+    Returns
+    -------
+    pandas.DataFrame of shape (n_runs, n_columns)
+        The ids, ``y_pred`` (class label or value), class probabilities ``proba_<label>``
+        when available, and ``excluded_reason`` (rows with missing inputs get no prediction).
+    """
+    if not isinstance(model, FittedModel):
+        raise ModelError(f"'model' must be a FittedModel (see load_model); got {type(model).__name__}.")
+    if not isinstance(features, pd.DataFrame):
+        raise ModelError(f"'features' must be a pandas DataFrame; got {type(features).__name__}.")
+    if unseen_site not in ("raise", "pooled"):
+        raise ModelError(f"'unseen_site' must be one of ('raise', 'pooled'); got {unseen_site!r}.")
+    _check_provenance(model, features, atlas, measure)
+    missing = [c for c in model.feature_names + model.covariates if c not in features.columns]
+    if missing:
+        raise ModelError(
+            f"the features table lacks {len(missing)} column(s) the model was trained on, e.g. {missing[:5]}; "
+            f"the model needs feature set {model.feature_set!r} ({len(model.feature_names)} features) from atlas "
+            f"{model.atlas!r} and covariates {model.covariates}."
+        )
+    values = features[model.feature_names].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    cov_block, _, _ = _encode_covariates(features, model.covariates, levels=model.covariate_levels)
+    blocks = [values, cov_block]
+    pipeline = model.pipeline
+    if model.site_levels:
+        if "site" in features.columns:
+            site = features["site"].astype(object)
+            new = sorted(set(site.dropna().astype(str)) - set(model.site_levels))
+            codes = {s: i for i, s in enumerate(list(model.site_levels) + new)}
+            blocks.append(np.array([codes[str(v)] if pd.notna(v) else np.nan for v in site], dtype=float)[:, None])
+        elif unseen_site == "pooled":
+            blocks.append(np.full((len(features), 1), -1.0))
+        else:
+            raise ModelError("the model harmonises sites but the features table has no 'site' column; add it or pass unseen_site='pooled'.")
+        if unseen_site != pipeline.named_steps["harmonize"].unseen_site:
+            pipeline = copy.deepcopy(pipeline)
+            pipeline.set_params(harmonize__unseen_site=unseen_site)
+    X = np.hstack(blocks)
+    ok = ~np.isnan(X).any(axis=1)
+    out = pd.DataFrame({c: features[c].to_numpy() for c in ID_COLUMNS if c in features.columns})
+    out["y_pred"] = pd.Series([np.nan] * len(features), dtype=object if model.classes else float)
+    out["excluded_reason"] = np.where(ok, "", "missing features, covariates or site")
+    if ok.any():
+        pred = pipeline.predict(X[ok])
+        if model.classes:
+            out.loc[ok, "y_pred"] = [model.classes[int(c)] for c in pred]
+            if hasattr(pipeline, "predict_proba"):
+                proba = pipeline.predict_proba(X[ok])
+                for j, c in enumerate(pipeline.classes_):
+                    out[f"proba_{model.classes[int(c)]}"] = np.nan
+                    out.loc[ok, f"proba_{model.classes[int(c)]}"] = proba[:, j]
+        else:
+            out.loc[ok, "y_pred"] = pred
+    return out
