@@ -1,0 +1,518 @@
+"""Group report ``OUTPUT_DIR/group/group.html``: inclusion flow, motion, QC-FC, connectivity by stage, models.
+
+Renders whatever the group level has written so far; a missing part (no models yet, no
+phenotype) becomes a visible note instead of an error.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from neurokit._version import __version__
+from neurokit.report import _figures as F
+from neurokit.report._common import (
+    Figure,
+    Grid,
+    KeyValue,
+    Link,
+    Note,
+    ReportError,
+    Section,
+    Table,
+    Text,
+    fmt,
+    load_atlas,
+    load_config,
+    load_phenotype_table,
+    read_json,
+    read_tsv,
+    render,
+    report_name,
+    slug,
+)
+from neurokit.report._methods import methods_text
+
+__all__ = ["write_group_report"]
+
+log = logging.getLogger("neurokit.report")
+
+EDGE_PREFIX = "edge__"
+
+
+# ----------------------------------------------------------------------------- inputs
+def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFrame | None,
+               phenotype: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per run found: ids, status, reason, QC, stage and site."""
+    from neurokit.report._participant import _subject_of_failure
+
+    rows = []
+    for r in records:
+        ent = r.get("entities", {})
+        qc = read_json(r.get("outputs", {}).get("qc")) or {}
+        rows.append({"run_id": r["run_id"], "subject": str(ent.get("sub")), "session": ent.get("ses"),
+                     "status": r.get("status", "ok"), "reason": "; ".join(r.get("reasons") or []),
+                     "mean_fd": qc.get("mean_fd", r.get("mean_fd")), "percent_censored": qc.get("percent_censored"),
+                     "tdof_remaining": qc.get("tDOFRemaining"), "stage_failed": ""})
+    known = {r["run_id"] for r in records}
+    for _, f in failures.iterrows():
+        if f.get("status") != "failed" or f.get("run_id") in known:
+            continue
+        rows.append({"run_id": str(f["run_id"]), "subject": _subject_of_failure(f), "session": None,
+                     "status": "failed", "reason": f"{fmt(f.get('error_type'))} in {fmt(f.get('stage'))}: "
+                                                   f"{fmt(f.get('message'))}",
+                     "mean_fd": None, "percent_censored": None, "tdof_remaining": None,
+                     "stage_failed": fmt(f.get("stage"))})
+    table = pd.DataFrame(rows, columns=["run_id", "subject", "session", "status", "reason", "mean_fd",
+                                        "percent_censored", "tdof_remaining", "stage_failed"])
+    table["stage"], table["site"] = None, None
+    for i, row in table.iterrows():
+        source = None
+        if features is not None and "run_id" in features and (features["run_id"] == row["run_id"]).any():
+            source = features[features["run_id"] == row["run_id"]].iloc[0]
+        elif phenotype is not None:
+            pid = f"sub-{row['subject']}"
+            sid = f"ses-{row['session']}" if isinstance(row["session"], str) else None
+            sel = phenotype[(phenotype["participant_id"] == pid)
+                            & ((phenotype["session_id"] == sid) if sid else phenotype["session_id"].isna())]
+            if sel.empty:
+                sel = phenotype[(phenotype["participant_id"] == pid) & phenotype["session_id"].isna()]
+            source = sel.iloc[0] if len(sel) else None
+        if source is not None:
+            for col in ("stage", "site"):
+                if col in source.index and not pd.isna(source[col]):
+                    table.at[i, col] = str(source[col])
+    return table.sort_values("run_id", kind="stable").reset_index(drop=True)
+
+
+def _edge_columns(features: pd.DataFrame) -> list[str]:
+    return [c for c in features.columns if c.startswith(EDGE_PREFIX)]
+
+
+def _split_edge(column: str, names: list[str]) -> tuple[str, str] | None:
+    rest = column[len(EDGE_PREFIX):] if column.startswith(EDGE_PREFIX) else column
+    for a in names:
+        if rest.startswith(a + "--") and rest[len(a) + 2:] in names:
+            return a, rest[len(a) + 2:]
+    a, sep, b = rest.partition("--")
+    return (a, b) if sep else None
+
+
+def _edges_to_matrix(values: dict[str, float], names: list[str]) -> np.ndarray:
+    index = {n: i for i, n in enumerate(names)}
+    m = np.full((len(names), len(names)), np.nan)
+    for col, v in values.items():
+        pair = _split_edge(col, names)
+        if pair and pair[0] in index and pair[1] in index:
+            m[index[pair[0]], index[pair[1]]] = m[index[pair[1]], index[pair[0]]] = v
+    return m
+
+
+# ----------------------------------------------------------------------------- sections
+def _flow_section(runs: pd.DataFrame, features: pd.DataFrame | None) -> Section:
+    n_found = len(runs)
+    n_failed = int((runs["status"] == "failed").sum())
+    n_excluded = int((runs["status"] == "excluded").sum())
+    n_ok = int((runs["status"] == "ok").sum())
+    steps = [("found", n_found), ("processed", n_found - n_failed), ("passed QC", n_ok)]
+    if features is not None:
+        steps.append(("in features table", len(features)))
+    blocks: list = [Figure(F.to_data_uri(F.plot_inclusion_flow(steps)), "Inclusion flow",
+                           f"{n_found} runs found, {n_failed} failed, {n_excluded} excluded by the QC rules, "
+                           f"{n_ok} included.")]
+    failed = runs[runs["status"] == "failed"]
+    if len(failed):
+        blocks.append(Table(["run", "stage", "what went wrong"],
+                            [[r.run_id, r.stage_failed, r.reason] for r in failed.itertuples()],
+                            caption="Failed runs (from failures.tsv)", row_classes=["failed"] * len(failed)))
+    excluded = runs[runs["status"] == "excluded"]
+    if len(excluded):
+        counts = excluded["reason"].str.split("; ").explode().value_counts()
+        blocks.append(Table(["reason", "runs"], [[k, int(v)] for k, v in counts.items()],
+                            caption="Exclusion reasons"))
+        blocks.append(Table(["run", "mean FD (mm)", "% censored", "reason"],
+                            [[r.run_id, fmt(r.mean_fd), fmt(r.percent_censored), r.reason]
+                             for r in excluded.itertuples()], caption="Excluded runs",
+                            row_classes=["excluded"] * len(excluded)))
+    if not len(failed) and not len(excluded):
+        blocks.append(Note("No run failed and none was excluded."))
+    return Section("flow", "Inclusion flow", blocks)
+
+
+def _participants_section(runs: pd.DataFrame, output_dir: Path, phenotype: pd.DataFrame | None) -> Section:
+    rows, classes = [], []
+    for r in runs.itertuples():
+        name = report_name(r.subject) if r.subject else None
+        link = Link(f"sub-{r.subject}", f"../{name}") if name else fmt(None)
+        rows.append([link, fmt(r.session), r.run_id, r.status, fmt(r.stage), fmt(r.site), fmt(r.mean_fd),
+                     fmt(r.percent_censored), fmt(r.tdof_remaining)])
+        classes.append("" if r.status == "ok" else r.status)
+    blocks: list = [Table(["participant (report)", "session", "run", "status", "stage", "site", "mean FD (mm)",
+                           "% censored", "tDOF left"], rows, row_classes=classes)]
+    if phenotype is not None:
+        with_runs = {f"sub-{s}" for s in runs["subject"].dropna()}
+        orphans = sorted(set(phenotype["participant_id"]) - with_runs)
+        if orphans:
+            blocks.append(Note(f"{len(orphans)} participant(s) in the phenotype files have no processed run: "
+                               + ", ".join(orphans), "warn"))
+    return Section("participants", "Participants and runs", blocks)
+
+
+def _motion_section(runs: pd.DataFrame, config) -> Section:
+    usable = runs[runs["status"] != "failed"]
+    if usable.empty or usable["mean_fd"].isna().all():
+        return Section("motion", "Head motion", [Note("No run has a mean FD to show.", "warn")])
+    groupings = {"stage": usable["stage"].tolist(), "site": usable["site"].tolist()}
+    blocks = [Figure(F.to_data_uri(F.plot_motion_distributions(
+        usable["mean_fd"].to_numpy(float), groupings, threshold=config.exclusion.max_mean_fd)),
+        "Mean framewise displacement by stage and site",
+        f"Mean FD of the {len(usable)} processed runs (included and excluded) by recovery stage and site; "
+        "dashed: the exclusion limit.")]
+    if usable["percent_censored"].fillna(0).gt(0).any():
+        blocks.append(Figure(F.to_data_uri(F.plot_motion_distributions(
+            usable["percent_censored"].to_numpy(float), groupings, label="% volumes censored")),
+            "Percentage of censored volumes by stage and site", "Censored volumes per run, by stage and site."))
+    if usable["stage"].isna().all():
+        blocks.append(Note("No stage or site values: pass the BIDS directory or run the group level first."))
+    return Section("motion", "Head motion", blocks)
+
+
+def _qcfc_section(features: pd.DataFrame | None, names: list[str], atlas, config) -> Section:
+    from neurokit.qc import QCError, qc_fc, qc_fc_distance_dependence, qc_fc_summary, region_distances
+
+    title = f"QC-FC ({config.denoise.strategy})"
+    if features is None:
+        return Section("qcfc", title, [Note("group/features.tsv does not exist yet; run the group level.", "warn")])
+    cols = _edge_columns(features)
+    usable = features[["mean_fd"] + cols].dropna() if cols and "mean_fd" in features else pd.DataFrame()
+    if usable.empty:
+        return Section("qcfc", title, [Note("No Fisher-z edges in the features table (measure "
+                                            f"{config.models.measure!r}); QC-FC needs correlation edges.", "warn")])
+    try:
+        qcfc, p = qc_fc(usable[cols].to_numpy(float), usable["mean_fd"].to_numpy(float), return_pvalues=True)
+        summary = qc_fc_summary(qcfc, p)
+    except QCError as exc:
+        return Section("qcfc", title, [Note(f"QC-FC not computed: {exc}", "warn")])
+    distances = rho = None
+    if atlas is not None:
+        coords = atlas.regions.set_index("name")[["x", "y", "z"]]
+        if all(n in coords.index for n in names) and coords.loc[names].notna().all().all():
+            d = region_distances(coords.loc[names].to_numpy(float))
+            rows, cols_ = np.triu_indices(len(names), k=1)
+            lookup = {(names[i], names[j]): v for i, j, v in zip(rows, cols_, d)}
+            pairs = [_split_edge(c, names) for c in cols]
+            distances = np.array([lookup.get(pr, lookup.get(pr[::-1], np.nan)) if pr else np.nan for pr in pairs])
+            if np.isfinite(distances).all():
+                try:
+                    rho = qc_fc_distance_dependence(qcfc, distances)
+                except QCError:
+                    rho = None
+            else:
+                distances = None
+    items = [("Runs", len(usable)), ("Edges", summary["n_edges"]),
+             ("Median |QC-FC|", fmt(summary["median_abs_qcfc"])),
+             ("Edges with p < 0.05 (uncorrected)", f"{fmt(summary['percent_significant'])}%"),
+             ("Distance dependence (Spearman rho)", fmt(rho))]
+    blocks: list = [KeyValue(items), Figure(F.to_data_uri(F.plot_qcfc(qcfc, distances, rho=rho)),
+                                            "QC-FC distribution and distance dependence",
+                                            "Correlation across runs of each edge's Fisher z with mean FD (left) and "
+                                            "against the distance between the two regions (right). Near-zero "
+                                            "values and no distance trend mean residual motion is small.")]
+    if distances is None:
+        blocks.append(Note("Distance dependence not shown: region coordinates are not available for this atlas."))
+    if len(usable) < 20:
+        blocks.append(Note(f"Only {len(usable)} runs: QC-FC estimates are noisy at this size."))
+    return Section("qcfc", title, blocks)
+
+
+def _stage_section(features: pd.DataFrame | None, names: list[str], networks: list[str], config) -> Section:
+    title = "Connectivity by stage"
+    if features is None or "stage" not in features or features["stage"].isna().all():
+        return Section("stages", title, [Note("No stage labels in the features table; connectivity by stage needs "
+                                              "the phenotype's stage column.", "warn")])
+    cols = _edge_columns(features)
+    if not cols:
+        return Section("stages", title, [Note("No Fisher-z edges in the features table.", "warn")])
+    levels = [lv for lv in config.columns.stage_levels if (features["stage"] == lv).any()]
+    levels += sorted(set(features["stage"].dropna().astype(str)) - set(levels))
+    means, counts = {}, {}
+    for lv in levels:
+        sel = features[features["stage"] == lv]
+        counts[lv] = len(sel)
+        means[lv] = _edges_to_matrix(sel[cols].mean().to_dict(), names)
+    blocks: list = [Figure(F.to_data_uri(F.plot_matrices({f"{lv} (n={counts[lv]})": m for lv, m in means.items()},
+                                                         names, networks)),
+                           "Mean connectivity per stage",
+                           "Mean Fisher z per recovery stage; green outlines: prefrontal-limbic blocks.")]
+    control = config.columns.control
+    if control in means and len(means) > 1:
+        diffs = {f"{lv} - {control}": means[lv] - means[control] for lv in means if lv != control}
+        blocks.append(Figure(F.to_data_uri(F.plot_matrices(diffs, names, networks, label="difference in Fisher z")),
+                             "Difference from controls",
+                             f"Mean Fisher z of each stage minus that of {control} (red: stronger than controls)."))
+    else:
+        blocks.append(Note(f"No runs of the control stage {control!r}: differences from controls not shown."))
+    return Section("stages", title, blocks)
+
+
+def _scores_table(metrics: dict) -> Table:
+    rows = []
+    for name, s in (metrics.get("scores") or {}).items():
+        null95 = s.get("null_95")
+        rows.append([name + (" (primary)" if name == metrics.get("primary_metric") else ""), fmt(s.get("mean")),
+                     fmt(s.get("sd")), fmt(s.get("p_value")), fmt(s.get("null_mean")),
+                     f"{fmt(null95[0])} to {fmt(null95[1])}" if null95 else "n/a"])
+    return Table(["metric", "mean", "SD over repeats", "permutation p", "null mean", "null 95%"], rows)
+
+
+def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: list[str], atlas, top: int,
+                    label: str) -> list:
+    if patterns is None or patterns.empty:
+        return [Note("No patterns.tsv for this model.")]
+    value_col = next((c for c in ("mean", "weight", "pattern") if c in patterns), None)
+    if value_col is None or "name" not in patterns:
+        return [Note("patterns.tsv has no 'name' and 'mean' columns; not shown.", "warn")]
+    feats = patterns[patterns["level"] == "feature"] if "level" in patterns else patterns
+    strength = feats["abs_mean"] if "abs_mean" in feats else feats[value_col].abs()
+    feats = feats.assign(_s=strength.to_numpy()).sort_values("_s", ascending=False)
+    edges = feats[feats["name"].astype(str).str.startswith(EDGE_PREFIX)]
+    blocks: list = []
+    if len(edges) and names:
+        matrix = _edges_to_matrix(dict(zip(edges["name"], edges[value_col])), names)
+        vmax = float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 1.0
+        blocks.append(Figure(F.to_data_uri(F.plot_matrix(np.nan_to_num(matrix), names, networks, vmax=vmax or 1.0,
+                                                         label="pattern weight", title="all edges")),
+                             f"Pattern weights region by region, {label}",
+                             "Activation pattern of every edge (mean over cross-validation fits); blank: edge not "
+                             "in the feature set."))
+        if atlas is not None:
+            coords = atlas.regions.set_index("name")[["x", "y", "z"]]
+            if all(n in coords.index for n in names) and coords.loc[names].notna().all().all():
+                strongest = edges.head(top)
+                shown = np.nan_to_num(_edges_to_matrix(dict(zip(strongest["name"], strongest[value_col])), names))
+                blocks.append(Figure(F.to_data_uri(F.plot_pattern_connectome(shown, coords.loc[names].to_numpy(float))),
+                                     f"Top {len(strongest)} pattern edges on a glass brain, {label}",
+                                     f"The {len(strongest)} edges with the largest mean absolute pattern weight "
+                                     "(red: higher connectivity goes with a higher prediction)."))
+        rows = [[r.name[len(EDGE_PREFIX):], fmt(getattr(r, value_col)), fmt(getattr(r, "sd", None)),
+                 fmt(getattr(r, "sign_consistency", None))] for r in edges.head(10).itertuples()]
+        blocks.append(Table(["edge", "weight", "SD over fits", "sign consistency"], rows,
+                            caption="Strongest edges"))
+    others = feats[~feats["name"].astype(str).str.startswith(EDGE_PREFIX)].head(15)
+    if len(others):
+        errors = others["sd"].to_numpy(float) if "sd" in others else None
+        blocks.append(Figure(F.to_data_uri(F.plot_pattern_bars(others["name"].tolist(),
+                                                               others[value_col].to_numpy(float), errors)),
+                             f"Pattern weights of non-edge features, {label}",
+                             "Mean pattern weight over cross-validation fits (bars: SD)."))
+    return blocks or [Note("patterns.tsv has no feature rows.")]
+
+
+def _null_block(folder: Path, metrics: dict) -> Figure | Note:
+    null = read_tsv(folder / "permutation_null.tsv")
+    if null is None or null.empty:
+        return Note("No permutation null for this model.")
+    metric = metrics.get("primary_metric")
+    col = metric if metric in null else ("score" if "score" in null else null.select_dtypes("number").columns[0])
+    scores = metrics.get("scores") or {}
+    observed = (scores.get(col) or {}).get("mean", metrics.get("score"))
+    p = (scores.get(col) or {}).get("p_value", metrics.get("p_value"))
+    return Figure(F.to_data_uri(F.plot_null(null[col].to_numpy(float), observed, metric=col)),
+                  f"Permutation null of {col}",
+                  f"{len(null)} permutations of the whole pipeline (grey) and the observed score (red); "
+                  f"p = {fmt(p)}.")
+
+
+def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, index: int) -> Section:
+    target = str(metrics.get("target") or folder.parent.name)
+    feature_set = str(metrics.get("feature_set") or folder.name)
+    kind = metrics.get("kind") or ("classification" if metrics.get("classes") else "regression")
+    blocks: list = [KeyValue([
+        ("Estimator", fmt(metrics.get("estimator"))), ("Rows / participants",
+                                                       f"{fmt(metrics.get('n_rows'))} / {fmt(metrics.get('n_participants'))}"),
+        ("Features", fmt(metrics.get("n_features"))), ("Covariates", fmt(metrics.get("covariates"))),
+        ("Cross-validation", fmt(" ".join(f"{k}={v}" for k, v in (metrics.get("cv") or {}).items()) or None)),
+    ]), _scores_table(metrics)]
+    for note in metrics.get("notes") or []:
+        blocks.append(Note(str(note)))
+    excluded = metrics.get("excluded") or {}
+    if excluded:
+        blocks.append(Note("Rows left out: " + "; ".join(f"{k}: {fmt(v)}" for k, v in excluded.items())))
+    preds = read_tsv(folder / "predictions.tsv")
+    figures: list = []
+    if preds is None:
+        figures.append(Note("No predictions.tsv for this model."))
+    else:
+        y_true = next((c for c in ("y_true", "observed") if c in preds), None)
+        y_pred = next((c for c in ("y_pred", "predicted") if c in preds), None)
+        if kind == "classification":
+            classes = [str(c) for c in metrics.get("classes") or []] or \
+                [c[len("proba_"):] for c in preds.columns if c.startswith("proba_")]
+            proba_cols = [f"proba_{c}" for c in classes]
+            if y_true and all(c in preds for c in proba_cols):
+                figures.append(Figure(F.to_data_uri(F.plot_roc(preds[y_true].astype(str), preds[proba_cols].to_numpy(float),
+                                                               classes)),
+                                      f"ROC curves, {target} / {feature_set}",
+                                      "One-vs-rest ROC curves of the out-of-fold probabilities."))
+            cm = metrics.get("confusion_matrix")
+            if isinstance(cm, dict) and cm.get("matrix") is not None:
+                labels, matrix = cm.get("labels") or classes, cm["matrix"]
+            elif y_true and y_pred:
+                from sklearn.metrics import confusion_matrix
+
+                labels = classes
+                matrix = confusion_matrix(preds[y_true].astype(str), preds[y_pred].astype(str), labels=classes)
+            else:
+                labels = matrix = None
+            if matrix is not None:
+                figures.append(Figure(F.to_data_uri(F.plot_confusion(matrix, labels)),
+                                      f"Confusion matrix, {target} / {feature_set}",
+                                      "Out-of-fold predictions (rows: true class)."))
+        elif y_true and y_pred:
+            figures.append(Figure(F.to_data_uri(F.plot_predicted_observed(preds[y_true], preds[y_pred], label=target)),
+                                  f"Predicted against observed {target}",
+                                  "Out-of-fold predictions averaged over repeats; dotted: identity."))
+    figures.append(_null_block(folder, metrics))
+    blocks.append(Grid(figures))
+    blocks += _pattern_blocks(read_tsv(folder / "patterns.tsv"), names, networks, atlas, config.report.top_edges,
+                              f"{target} / {feature_set}")
+    return Section(f"model-{index}-{slug(target)}-{slug(feature_set)}", f"{target} / {feature_set}", blocks,
+                   level=3)
+
+
+def _models_section(group_dir: Path, names, networks, atlas, config) -> Section:
+    root = group_dir / "models"
+    found = []
+    for path in sorted(root.glob("*/*/metrics.json")) if root.is_dir() else []:
+        metrics = read_json(path)
+        if metrics is not None:
+            found.append((path.parent, metrics))
+    if not found:
+        return Section("models", "Models", [Note(f"No model results yet (nothing in {root.name}/<target>/<feature "
+                                                 "set>/metrics.json); this section fills in once the group level "
+                                                 "fits models.", "warn")])
+    summary = []
+    for folder, m in found:
+        primary = m.get("primary_metric")
+        s = (m.get("scores") or {}).get(primary) or {}
+        summary.append([str(m.get("target") or folder.parent.name), str(m.get("feature_set") or folder.name),
+                        fmt(primary), f"{fmt(s.get('mean'))} ± {fmt(s.get('sd'))}", fmt(m.get("p_value")),
+                        fmt(m.get("n_rows"))])
+    blocks: list = [Table(["target", "feature set", "primary metric", "mean ± SD", "permutation p", "rows"], summary,
+                          caption="Cross-validated performance (mean and SD over repeats)")]
+    blocks += [_model_section(folder, m, names, networks, atlas, config, i) for i, (folder, m) in enumerate(found)]
+    return Section("models", "Models", blocks)
+
+
+def _flatten(obj, prefix=""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _flatten(v, f"{prefix}{k}." if not isinstance(v, (dict,)) else f"{prefix}{k}.")
+    else:
+        yield prefix.rstrip("."), obj
+
+
+def _longitudinal_section(group_dir: Path) -> Section:
+    path = group_dir / "models" / "longitudinal.json"
+    data = read_json(path)
+    if data is None:
+        return Section("longitudinal", "Longitudinal model", [Note(
+            "No longitudinal model (models/longitudinal.json); it is fitted when participants have several sessions.")])
+    items = [(k, fmt(v if not isinstance(v, list) or len(v) <= 12 else f"{len(v)} values"))
+             for k, v in _flatten(data)]
+    return Section("longitudinal", "Longitudinal model", [KeyValue(items[:80])])
+
+
+# ----------------------------------------------------------------------------- entry point
+def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
+    """Write the group QC and model report ``output_dir/group/group.html``.
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        The derivative dataset (participant level done; group level optional).
+    bids_dir : str or Path, optional
+        BIDS root, for stage and site of runs not in the features table.
+    config : neurokit.config.Config, optional
+        The resolved configuration; default: ``output_dir/config.yaml``.
+
+    Returns
+    -------
+    Path
+        The report.
+
+    Raises
+    ------
+    ReportError
+        If ``output_dir`` holds no processed or failed runs.
+    """
+    from neurokit.io._derivatives import atomic_write_text, completed_runs, read_failures
+
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise ReportError(f"{output_dir} does not exist; run `neurokit BIDS_DIR {output_dir} participant` first.")
+    config = load_config(output_dir, config)
+    group_dir = output_dir / "group"
+    records = completed_runs(output_dir)
+    failures = read_failures(output_dir)
+    if not records and not len(failures):
+        raise ReportError(f"{output_dir} has no processed or failed runs to report; run "
+                          f"`neurokit BIDS_DIR {output_dir} participant` first.")
+    features = read_tsv(group_dir / "features.tsv")
+    features_meta = read_json(group_dir / "features.json") or {}
+    phenotype, pheno_note = load_phenotype_table(bids_dir, config)
+    atlas, atlas_note = load_atlas(config.atlas.name)
+    runs = _run_table(records, failures, features, phenotype)
+
+    net_map = dict(features_meta.get("Networks") or {})
+    if not net_map:
+        for r in records:
+            meta = read_json(r.get("outputs", {}).get("timeseries_raw:json")) or {}
+            net_map.update(zip(meta.get("Regions", []), meta.get("Networks", [])))
+    names = list(net_map)
+    networks = [net_map[n] for n in names]
+
+    sidecar = {}
+    for r in records:
+        sidecar = read_json(r.get("outputs", {}).get("timeseries:json")) or {}
+        if sidecar:
+            break
+    paragraphs, references = methods_text(
+        config, atlas_metadata=atlas.metadata if atlas is not None else None,
+        strategy_details=sidecar.get("StrategyDetails"), versions=sidecar.get("SoftwareVersions"), group=True)
+
+    overview: list = [KeyValue([
+        ("Runs found", len(runs)), ("Included", int((runs["status"] == "ok").sum())),
+        ("Participants", runs["subject"].nunique()), ("Atlas", config.atlas.name),
+        ("Denoising strategy", config.denoise.strategy), ("Measure (models)", config.models.measure),
+        ("Config hash", config.hash()),
+    ])]
+    if features is None:
+        overview.append(Note("group/features.tsv does not exist yet: run `neurokit BIDS_DIR OUTPUT_DIR group`; "
+                             "sections that need it say so.", "warn"))
+    for note in (pheno_note, None if atlas is not None else atlas_note):
+        if note:
+            overview.append(Note(note[0].upper() + note[1:] + "."))
+    sections = [
+        Section("overview", "Overview", overview),
+        _flow_section(runs, features),
+        _participants_section(runs, output_dir, phenotype),
+        _motion_section(runs, config),
+        _qcfc_section(features, names, atlas, config),
+        _stage_section(features, names, networks, config),
+        _models_section(group_dir, names, networks, atlas, config),
+        _longitudinal_section(group_dir),
+        Section("methods", "Methods", [Text(paragraphs), Text(references, ordered=True)]),
+    ]
+    html = render("group.html.j2", title="neurokit group report", sections=sections, version=__version__,
+                  subtitle=f"{len(runs)} runs of {runs['subject'].nunique()} participants; atlas "
+                           f"{config.atlas.name}, strategy {config.denoise.strategy}",
+                  config_hash=config.hash(),
+                  generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    path = atomic_write_text(group_dir / "group.html", html)
+    log.info("wrote the group report %s (%.1f MB)", path, path.stat().st_size / 1e6)
+    return path

@@ -1,0 +1,190 @@
+"""The methods paragraph: what was done, generated from the resolved configuration, with citations.
+
+Like fMRIPrep's boilerplate, it is meant to be pasted into a paper and edited.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+__all__ = ["REFERENCES", "methods_text"]
+
+#: Citations by key; ``methods_text`` returns those it used, in order of first use.
+REFERENCES = {
+    "fmriprep": "Esteban O, et al. (2019) fMRIPrep: a robust preprocessing pipeline for functional MRI. "
+                "Nat Methods 16:111-116, doi:10.1038/s41592-018-0235-4.",
+    "nilearn": "Abraham A, et al. (2014) Machine learning for neuroimaging with scikit-learn. "
+               "Front Neuroinform 8:14, doi:10.3389/fninf.2014.00014 (nilearn).",
+    "load_confounds": "Wang HT, et al. (2024) Continuous evaluation of denoising strategies in resting-state fMRI "
+                      "connectivity using fMRIPrep and Nilearn. PLoS Comput Biol 20:e1011942, "
+                      "doi:10.1371/journal.pcbi.1011942.",
+    "friston24": "Friston KJ, et al. (1996) Movement-related effects in fMRI time-series. Magn Reson Med 35:346-355.",
+    "compcor": "Behzadi Y, et al. (2007) A component based noise correction method (CompCor) for BOLD and "
+               "perfusion based fMRI. NeuroImage 37:90-101.",
+    "power2012": "Power JD, et al. (2012) Spurious but systematic correlations in functional connectivity MRI "
+                 "networks arise from subject motion. NeuroImage 59:2142-2154.",
+    "power2014": "Power JD, et al. (2014) Methods to detect, characterize, and remove motion artifact in resting "
+                 "state fMRI. NeuroImage 84:320-341.",
+    "ledoit_wolf": "Ledoit O, Wolf M (2004) A well-conditioned estimator for large-dimensional covariance "
+                   "matrices. J Multivar Anal 88:365-411.",
+    "oas": "Chen Y, et al. (2010) Shrinkage algorithms for MMSE covariance estimation. "
+           "IEEE Trans Signal Process 58:5016-5029.",
+    "tangent": "Varoquaux G, et al. (2010) Detection of brain functional-connectivity difference in post-stroke "
+               "patients using group-level covariance modeling. MICCAI 2010, LNCS 6361:200-208.",
+    "qcfc": "Ciric R, et al. (2017) Benchmarking of participant-level confound regression strategies for the "
+            "control of motion artifact in studies of functional connectivity. NeuroImage 154:174-187.",
+    "parkes": "Parkes L, et al. (2018) An evaluation of the efficacy, reliability, and sensitivity of motion "
+              "correction strategies for resting-state functional MRI. NeuroImage 171:415-436.",
+    "sklearn": "Pedregosa F, et al. (2011) Scikit-learn: machine learning in Python. J Mach Learn Res 12:2825-2830.",
+    "combat": "Johnson WE, et al. (2007) Adjusting batch effects in microarray expression data using empirical "
+              "Bayes methods. Biostatistics 8:118-127; Fortin JP, et al. (2018) Harmonization of cortical "
+              "thickness measurements across scanners and sites. NeuroImage 167:104-120.",
+    "haufe": "Haufe S, et al. (2014) On the interpretation of weight vectors of linear models in multivariate "
+             "neuroimaging. NeuroImage 87:96-110.",
+}
+
+_COV = {"ledoit_wolf": ("Ledoit-Wolf shrinkage", "ledoit_wolf"), "oas": ("oracle approximating shrinkage", "oas"),
+        "empirical": ("empirical (maximum-likelihood)", None)}
+_EXPANSION = {"basic": "", "derivatives": " with temporal derivatives", "power2": " with quadratic terms",
+              "full": " with temporal derivatives, quadratic terms and squared derivatives"}
+_MOTION = {"basic": "6 rigid-body motion parameters", "derivatives": "12 motion parameters (6 plus derivatives)",
+           "power2": "12 motion parameters (6 plus squares)",
+           "full": "24 motion parameters (6, their derivatives and squares of both)"}
+
+
+class _Cite:
+    def __init__(self):
+        self.keys: list[str] = []
+
+    def __call__(self, *keys: str) -> str:
+        numbers = []
+        for key in keys:
+            if key not in self.keys:
+                self.keys.append(key)
+            numbers.append(str(self.keys.index(key) + 1))
+        return "[" + ", ".join(numbers) + "]"
+
+
+def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
+                 strategy_details: Mapping[str, Any] | None = None,
+                 versions: Mapping[str, str] | None = None, group: bool = False) -> tuple[list[str], list[str]]:
+    """Methods paragraphs and their numbered references, from the resolved configuration.
+
+    Parameters
+    ----------
+    config : neurokit.config.Config
+        The resolved configuration that produced the derivatives.
+    atlas_metadata : mapping, optional
+        The atlas's ``atlas.json`` (``Description``, ``Reference``); without it only the name is given.
+    strategy_details : mapping, optional
+        ``StrategyDetails`` of a run's time-series sidecar (what the preset resolved to).
+    versions : mapping of str to str, optional
+        Software versions (``SoftwareVersions`` of a sidecar).
+    group : bool, default=False
+        Add the group-level paragraph (QC-FC, models).
+
+    Returns
+    -------
+    paragraphs : list of str
+        Plain text with bracketed citation numbers.
+    references : list of str
+        Reference ``i`` is cited as ``[i + 1]``.
+    """
+    cite = _Cite()
+    dn, cx, ex = config.denoise, config.connectivity, config.exclusion
+    details = dict(strategy_details or {})
+    versions = dict(versions or {})
+    meta = dict(atlas_metadata or {})
+    nk = versions.get("neurokit")
+    nl = versions.get("nilearn")
+
+    atlas_ref = ""
+    if meta.get("Reference"):
+        atlas_ref = " " + cite("atlas:" + str(meta["Reference"]))
+    desc = f" ({meta['Description'].rstrip('.')})" if meta.get("Description") else ""
+    p1 = (
+        f"Functional connectivity was computed with neurokit{f' {nk}' if nk else ''} from BOLD runs preprocessed "
+        f"with fMRIPrep {cite('fmriprep')} in {config.inputs.space} space. Mean signals of the regions of the "
+        f"'{config.atlas.name}' atlas{desc}{atlas_ref} were extracted within each run's brain mask; regions with "
+        f"fewer than {config.atlas.min_voxels} voxels inside the mask "
+        + ("were dropped and reported." if config.atlas.drop_empty_regions else "made the run fail.")
+    )
+
+    motion = details.get("motion") or dn.motion
+    wm_csf = details.get("wm_csf") or dn.wm_csf
+    gs = details.get("global_signal") or dn.global_signal
+    parts = []
+    if motion:
+        text = _MOTION.get(motion, f"motion parameters ({motion})")
+        parts.append(text + (f" {cite('friston24')}" if motion == "full" else ""))
+    if dn.strategy.startswith("compcor"):
+        n = dn.n_compcor
+        count = "all retained" if n == "all" else (f"components explaining {n:.0%} of variance" if isinstance(n, float)
+                                                    else f"{n}")
+        parts.append(f"{count} {dn.compcor.replace('_', ' ')} CompCor components {cite('compcor')}")
+    elif wm_csf:
+        parts.append(f"mean white-matter and CSF signals{_EXPANSION.get(wm_csf, '')}")
+    if gs or dn.strategy.endswith("+gsr"):
+        parts.append(f"the global signal{_EXPANSION.get(gs or 'basic', '')}")
+    if details.get("high_pass"):
+        parts.append(f"fMRIPrep's {details['high_pass']}")
+    p2 = (
+        f"Confounds were selected from fMRIPrep's confounds table with the '{dn.strategy}' strategy, equivalent to "
+        f"nilearn's load_confounds_strategy preset {cite('nilearn', 'load_confounds')}: "
+        + (", ".join(parts) if parts else "no regressors")
+        + (f" ({details['n_regressors']} regressors in a typical run)" if details.get("n_regressors") else "")
+        + ". Non-steady-state volumes flagged by fMRIPrep were removed."
+    )
+    if dn.strategy.startswith("scrubbing"):
+        crit = []
+        if dn.fd_threshold is not None:
+            crit.append(f"framewise displacement above {dn.fd_threshold:g} mm {cite('power2012')}")
+        if dn.std_dvars_threshold is not None:
+            crit.append(f"standardised DVARS above {dn.std_dvars_threshold:g}")
+        p2 += (" Volumes with " + " or ".join(crit) + " were censored" if crit else " No volume was censored") + (
+            f", together with uncensored segments shorter than {dn.scrub} volumes {cite('power2014')}." if dn.scrub
+            else ".")
+    steps = []
+    if dn.detrend:
+        steps.append("linearly detrended")
+    if dn.high_pass or dn.low_pass:
+        band = (f"band-pass filtered ({dn.high_pass:g}-{dn.low_pass:g} Hz" if dn.high_pass and dn.low_pass else
+                f"high-pass filtered ({dn.high_pass:g} Hz" if dn.high_pass else f"low-pass filtered ({dn.low_pass:g} Hz")
+        steps.append(band + f", {dn.filter})")
+    steps.append("regressed on the confounds (filtered alike) in one step")
+    if dn.standardize != "none":
+        steps.append(f"standardised ({dn.standardize})")
+    p2 += (f" Region signals were {', '.join(steps)}, as in nilearn's signal.clean"
+           f"{f' (nilearn {nl})' if nl else ''} {cite('nilearn')}; censored volumes were left out.")
+    rules = []
+    if ex.max_mean_fd is not None:
+        rules.append(f"mean framewise displacement above {ex.max_mean_fd:g} mm {cite('power2012')}")
+    if ex.max_censored_fraction is not None:
+        rules.append(f"more than {ex.max_censored_fraction:.0%} of volumes censored")
+    rules.append(f"fewer than {dn.min_volumes} volumes left")
+    p2 += " Runs were excluded for " + ", ".join(rules[:-1]) + (" or " if len(rules) > 1 else "") + rules[-1] + "."
+
+    est, key = _COV.get(cx.covariance_estimator, (cx.covariance_estimator, None))
+    measures = ", ".join(cx.measures)
+    p3 = (f"Connectivity ({measures}) was estimated with the {est} covariance estimator"
+          + (f" {cite(key)}" if key else "")
+          + (f"; tangent-space embedding {cite('tangent')} was fitted within each cross-validation training set"
+             if "tangent" in cx.measures else "")
+          + ". Correlations were Fisher z-transformed, and the prefrontal-limbic summary indices are the mean "
+            "Fisher z within the prefrontal network, within the limbic network and between the two.")
+    paragraphs = [p1, p2, p3]
+    if group:
+        md = config.models
+        p4 = (f"Residual motion was assessed with QC-FC, the correlation across runs of each edge with mean "
+              f"framewise displacement, and its dependence on the distance between regions {cite('qcfc', 'parkes')}. "
+              f"Predictive models ({', '.join(md.targets)}) were fitted with scikit-learn {cite('sklearn')} "
+              f"(estimator: {md.estimator or 'ridge / L2 logistic regression'}) on the feature sets "
+              f"{', '.join(md.feature_sets)}, in {md.cv_repeats} repeats of {md.cv_folds}-fold cross-validation "
+              f"grouped by participant and stratified by stage"
+              + (f", regressing out {', '.join(md.covariates)} within each fold" if md.covariates else "")
+              + (f", with ComBat site harmonisation within each fold {cite('combat')}" if md.harmonize_site else "")
+              + f". Significance came from {md.n_permutations} permutations of the whole pipeline, and model "
+                f"weights were read as activation patterns {cite('haufe')}.")
+        paragraphs.append(p4)
+    references = [k[len("atlas:"):] if k.startswith("atlas:") else REFERENCES[k] for k in cite.keys]
+    return paragraphs, references

@@ -1,0 +1,345 @@
+"""Participant reports: one self-contained ``OUTPUT_DIR/sub-<s>.html`` per participant, a section per run.
+
+Reads what the participant level wrote (completion records, QC JSON, time series,
+matrices, mean images) and arranges figures from ``_figures``; computes nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from neurokit._version import __version__
+from neurokit.report import _figures as F
+from neurokit.report._common import (
+    Figure,
+    Grid,
+    KeyValue,
+    Link,
+    Note,
+    ReportError,
+    Section,
+    Table,
+    Text,
+    fmt,
+    load_atlas,
+    load_config,
+    load_phenotype_table,
+    read_json,
+    read_tsv,
+    render,
+    report_name,
+)
+from neurokit.report._methods import methods_text
+
+__all__ = ["write_participant_reports"]
+
+log = logging.getLogger("neurokit.report")
+
+#: Summary indices shown against the group, with readable names.
+INDEX_LABELS = {
+    "idx_pfc_within": "within prefrontal",
+    "idx_limbic_within": "within limbic",
+    "idx_pfc_limbic": "prefrontal-limbic",
+}
+
+
+def _subject_of_failure(row: pd.Series) -> str | None:
+    from neurokit.io._bids import parse_filename
+
+    bold = row.get("bold")
+    if isinstance(bold, str) and bold:
+        try:
+            return parse_filename(Path(bold).name).entities["sub"]
+        except Exception:  # noqa: BLE001 - fall back to the run id
+            pass
+    match = re.match(r"sub-([^_]+)", str(row.get("run_id", "")))
+    return match.group(1) if match else None
+
+
+def _runs_by_subject(records: list[dict], failures: pd.DataFrame) -> dict[str, list[dict]]:
+    """Completion records and failed runs (as pseudo-records) grouped by participant label."""
+    by_subject: dict[str, list[dict]] = {}
+    for record in records:
+        by_subject.setdefault(str(record["entities"]["sub"]), []).append(record)
+    known = {r["run_id"] for r in records}
+    for _, row in failures.iterrows():
+        if row.get("status") != "failed" or row.get("run_id") in known:
+            continue
+        subject = _subject_of_failure(row)
+        if subject is None:
+            continue
+        by_subject.setdefault(subject, []).append({
+            "run_id": str(row["run_id"]), "status": "failed", "entities": {"sub": subject},
+            "failure": {k: fmt(row.get(k)) for k in ("stage", "error_type", "message")},
+        })
+    return dict(sorted(by_subject.items()))
+
+
+def _run_title(record: dict) -> str:
+    run_id = str(record["run_id"])
+    prefix = f"sub-{record['entities'].get('sub')}_"
+    return run_id[len(prefix):] if run_id.startswith(prefix) else run_id
+
+
+def _summary_block(record: dict, qc: dict) -> KeyValue:
+    n = qc.get("NumberOfVolumes")
+    censored = qc.get("CensoredVolumes") or []
+    reasons = record.get("reasons") or qc.get("ExclusionReasons") or []
+    decision = "included" if record.get("status") == "ok" else "excluded: " + ("; ".join(reasons) or "see failures.tsv")
+    items = [
+        ("Decision", decision),
+        ("Repetition time", f"{fmt(qc.get('RepetitionTime'))} s"),
+        ("Volumes", f"{fmt(n)} ({len(qc.get('NonSteadyStateVolumes') or [])} non-steady-state)"),
+        ("Censored volumes", f"{len(censored)} ({fmt(qc.get('percent_censored'))}%)"),
+        ("Confound regressors", fmt(qc.get("NumberOfRegressors"))),
+        ("tDOF lost / remaining", f"{fmt(qc.get('tDOFLost'))} / {fmt(qc.get('tDOFRemaining'))}"),
+        ("Mean / max FD", f"{fmt(qc.get('mean_fd'))} / {fmt(qc.get('max_fd'))} mm"),
+        ("Atlas / strategy", f"{fmt(qc.get('Atlas'))} / {fmt(qc.get('Strategy'))}"),
+    ]
+    notes = qc.get("ConfoundNotes") or []
+    if notes:
+        items.append(("Notes", "; ".join(map(str, notes))))
+    return KeyValue(items)
+
+
+def _motion_block(record: dict, qc: dict, config) -> Figure | Note:
+    path = record.get("inputs", {}).get("confounds")
+    confounds = read_tsv(path)
+    if confounds is None:
+        return Note(f"FD/DVARS trace not shown: the confounds file {path} is not readable from here.", "warn")
+    fd = confounds["framewise_displacement"].to_numpy(float) if "framewise_displacement" in confounds else None
+    dvars_col = "std_dvars" if "std_dvars" in confounds else ("dvars" if "dvars" in confounds else None)
+    dvars = confounds[dvars_col].to_numpy(float) if dvars_col else None
+    dn = config.denoise
+    scrubbing = dn.strategy.startswith("scrubbing")
+    fig = F.plot_motion(
+        fd, dvars, fd_threshold=dn.fd_threshold,
+        dvars_threshold=dn.std_dvars_threshold if (scrubbing and dvars_col == "std_dvars") else None,
+        censored=qc.get("CensoredVolumes") or [], non_steady=qc.get("NonSteadyStateVolumes") or [],
+        t_r=qc.get("RepetitionTime"), dvars_label=dvars_col.replace("_", " ") if dvars_col else "DVARS",
+    )
+    applied = ("censoring applied" if scrubbing else
+               f"the '{dn.strategy}' strategy does not censor on FD; the line shows the configured threshold")
+    return Figure(F.to_data_uri(fig), "Framewise displacement and DVARS over time",
+                  f"Framewise displacement (top) and DVARS (bottom) from fMRIPrep's confounds; dashed: threshold "
+                  f"({applied}); shaded volumes were censored.")
+
+
+def _carpet_block(record: dict) -> Figure | Note:
+    out = record.get("outputs", {})
+    raw = read_tsv(out.get("timeseries_raw"))
+    if raw is None:
+        return Note("Carpet plot not shown: the raw region time series is missing.", "warn")
+    meta = read_json(out.get("timeseries:json")) or read_json(out.get("timeseries_raw:json")) or {}
+    networks = meta.get("Networks") or ["other"] * raw.shape[1]
+    cleaned = read_tsv(out.get("timeseries"))
+    fig = F.plot_carpet(raw.to_numpy(float), None if cleaned is None else cleaned.to_numpy(float), networks,
+                        sample_mask=meta.get("SampleMask"))
+    caption = (f"{raw.shape[1]} region signals (rows, grouped by network) over {raw.shape[0]} volumes, before and "
+               "after denoising." + ("" if cleaned is not None else " No denoised signals (run not usable)."))
+    return Figure(F.to_data_uri(fig), "Carpet plot of region signals before and after denoising", caption)
+
+
+def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, threshold: float) -> list:
+    import nibabel as nib
+
+    blocks = []
+    mean_path = record.get("outputs", {}).get("mean")
+    if atlas is None:
+        blocks.append(Note(f"Atlas overlay not shown: {atlas_note}.", "warn"))
+    elif not mean_path or not Path(mean_path).is_file():
+        blocks.append(Note("Atlas overlay not shown: the run's mean image is missing.", "warn"))
+    else:
+        img = nib.load(mean_path)
+        labels = atlas.labels_on_grid(img.affine, img.shape)
+        labels_img = nib.Nifti1Image(labels.astype(np.int32), img.affine)
+        fig = F.plot_atlas_overlay(img, labels_img)
+        blocks.append(Figure(F.to_data_uri(fig), "Atlas regions over the run's mean image",
+                             f"The {atlas.name} regions (colours) drawn on the run's temporal mean image, axial "
+                             "slices; each region should sit on the anatomy it is named after."))
+    regions = (qc.get("RegionCoverage") or {}).get("regions") or {}
+    if regions:
+        names = list(regions)
+        fractions = [regions[n].get("fraction", np.nan) for n in names]
+        if atlas is not None:
+            nets = atlas.networks.to_dict()
+        else:
+            meta = read_json(record.get("outputs", {}).get("timeseries_raw:json")) or {}
+            nets = dict(zip(meta.get("Regions", []), meta.get("Networks", [])))
+        networks = [nets.get(n, "other") for n in names]
+        fig = F.plot_coverage(names, fractions, networks, threshold=threshold)
+        low = [(n, fmt(regions[n].get("fraction")), fmt(regions[n].get("n_voxels")))
+               for n in names if regions[n].get("fraction", 1.0) < threshold]
+        cov = [Figure(F.to_data_uri(fig), "Per-region coverage by the brain mask",
+                      f"Fraction of each region's voxels inside the brain mask (hatched: below {threshold:g}).")]
+        dropped = (qc.get("RegionCoverage") or {}).get("dropped_regions") or []
+        if dropped:
+            cov.append(Note(f"Regions dropped for too few voxels: {', '.join(map(str, dropped))}.", "warn"))
+        cov.append(Table(["region", "fraction in mask", "voxels"], low, caption=f"Regions below {threshold:g}")
+                   if low else Note(f"Every region has at least {threshold:.0%} of its voxels inside the mask."))
+        blocks.append(Grid(cov))
+    return blocks
+
+
+def _matrix_block(record: dict, config) -> Figure | Note:
+    out = record.get("outputs", {})
+    measure = next((m for m in config.connectivity.measures if f"relmat:{m}" in out), None)
+    if measure is None:
+        measure = next((k.split(":", 1)[1] for k in out if k.startswith("relmat:") and not k.endswith(":json")), None)
+    table = read_tsv(out.get(f"relmat:{measure}")) if measure else None
+    if table is None:
+        return Note("Connectivity matrix not shown: no matrix was written for this run.", "warn")
+    meta = read_json(out.get(f"relmat:{measure}:json")) or {}
+    names = list(table.columns)
+    nets = dict(zip(meta.get("Regions", []), meta.get("Networks", [])))
+    networks = [nets.get(n, "other") for n in names]
+    matrix = table.to_numpy(float)
+    off = np.abs(matrix[~np.eye(len(names), dtype=bool)])
+    vmax = 1.0 if measure in ("correlation", "partial correlation") else float(np.nanmax(off) or 1.0)
+    fig = F.plot_matrix(matrix, names, networks, title=measure, vmax=vmax, label=measure)
+    return Figure(F.to_data_uri(fig), f"{measure} matrix ordered by network",
+                  f"{measure.capitalize()} matrix, regions ordered prefrontal, limbic, other; green outlines: "
+                  "prefrontal-limbic blocks.")
+
+
+def _indices_block(record: dict, group_indices: dict[str, list[float]]) -> Figure | Note:
+    summary = record.get("summary") or {}
+    if not summary:
+        return Note("Summary indices not shown: no connectivity for this run.", "warn")
+    values = {INDEX_LABELS.get(k, k): v for k, v in summary.items()}
+    group = {INDEX_LABELS.get(k, k): v for k, v in group_indices.items()}
+    fig = F.plot_indices_vs_group(values, group)
+    n = max((len(v) for v in group_indices.values()), default=0)
+    return Figure(F.to_data_uri(fig), "Prefrontal-limbic summary indices against the group",
+                  f"This run's mean Fisher z within and between networks (red) against the {n} included runs "
+                  "of the dataset (grey points and box).")
+
+
+def _provenance_block(record: dict) -> KeyValue:
+    meta = read_json(record.get("outputs", {}).get("timeseries:json")) or \
+        read_json(record.get("outputs", {}).get("timeseries_raw:json")) or {}
+    items = [("Config hash", fmt(meta.get("ConfigHash") or record.get("config_hash")))]
+    items += [(k, fmt(v)) for k, v in (meta.get("SoftwareVersions") or {}).items()]
+    items += [("Inputs", ", ".join(Path(p).name for p in meta.get("Sources", [])) or "n/a")]
+    return KeyValue(items)
+
+
+def _run_section(record: dict, config, atlas, atlas_note, group_indices, section_id: str) -> Section:
+    title = _run_title(record)
+    if record["status"] == "failed":
+        f = record["failure"]
+        return Section(section_id, title, [
+            Note(f"This run failed in stage '{f['stage']}' ({f['error_type']}) and has no derivatives: "
+                 f"{f['message']}", "warn")], status="failed")
+    qc = read_json(record.get("outputs", {}).get("qc")) or {}
+    blocks: list = [Section(f"{section_id}-summary", "Summary", [_summary_block(record, qc)], level=3)]
+    blocks.append(Section(f"{section_id}-motion", "Head motion", [_motion_block(record, qc, config)], level=3))
+    blocks.append(Section(f"{section_id}-carpet", "Region signals", [_carpet_block(record)], level=3))
+    blocks.append(Section(f"{section_id}-atlas", "Atlas alignment and coverage",
+                          _atlas_blocks(record, qc, atlas, atlas_note, config.report.low_coverage_fraction), level=3))
+    blocks.append(Section(f"{section_id}-conn", "Connectivity", [
+        Grid([_matrix_block(record, config), _indices_block(record, group_indices)])], level=3))
+    blocks.append(Section(f"{section_id}-prov", "Software and configuration", [_provenance_block(record)], level=3))
+    return Section(section_id, title, blocks, status=record["status"])
+
+
+def _phenotype_section(subject: str, phenotype, note) -> Section:
+    if phenotype is None:
+        return Section("phenotype", "Phenotype", [Note(f"Phenotype not shown: {note}.")])
+    rows = phenotype[phenotype["participant_id"] == f"sub-{subject}"]
+    if rows.empty:
+        return Section("phenotype", "Phenotype", [Note(f"sub-{subject} has no row in the phenotype files.", "warn")])
+    cols = [c for c in rows.columns if c != "participant_id" and rows[c].notna().any()]
+    return Section("phenotype", "Phenotype", [Table(cols, [[fmt(v) for v in r] for r in rows[cols].to_numpy()])])
+
+
+def _overview_table(runs: list[dict]) -> Table:
+    rows, classes = [], []
+    for i, r in enumerate(runs):
+        qc = read_json(r.get("outputs", {}).get("qc")) or {}
+        reason = "; ".join(r.get("reasons") or []) if r["status"] != "failed" else r["failure"]["message"]
+        rows.append([Link(_run_title(r), f"#run-{i + 1}"), r["status"], fmt(qc.get("mean_fd")),
+                     fmt(qc.get("percent_censored")), fmt(qc.get("tDOFRemaining")), reason or ""])
+        classes.append("" if r["status"] == "ok" else r["status"])
+    return Table(["run", "status", "mean FD (mm)", "% censored", "tDOF left", "reason"], rows, row_classes=classes)
+
+
+def _first_sidecar(records: list[dict]) -> dict:
+    for r in records:
+        meta = read_json(r.get("outputs", {}).get("timeseries:json"))
+        if meta:
+            return meta
+    return {}
+
+
+def write_participant_reports(output_dir, *, bids_dir=None, config=None) -> list[Path]:
+    """Write one self-contained HTML QC report per participant.
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        The participant-level derivative dataset (with ``logs/runs`` and ``failures.tsv``).
+    bids_dir : str or Path, optional
+        BIDS root, for the phenotype values shown in each report.
+    config : neurokit.config.Config, optional
+        The resolved configuration; default: ``output_dir/config.yaml``.
+
+    Returns
+    -------
+    list of Path
+        ``output_dir/sub-<label>.html``, one per participant with a processed or failed run.
+
+    Raises
+    ------
+    ReportError
+        If ``output_dir`` holds no processed or failed runs.
+    """
+    from neurokit.io._derivatives import atomic_write_text, completed_runs, read_failures
+
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise ReportError(f"{output_dir} does not exist; run `neurokit BIDS_DIR {output_dir} participant` first.")
+    config = load_config(output_dir, config)
+    records = completed_runs(output_dir)
+    by_subject = _runs_by_subject(records, read_failures(output_dir))
+    if not by_subject:
+        raise ReportError(f"{output_dir} has no processed or failed runs to report; run "
+                          f"`neurokit BIDS_DIR {output_dir} participant` first.")
+    atlas, atlas_note = load_atlas(config.atlas.name)
+    phenotype, pheno_note = load_phenotype_table(bids_dir, config)
+    ok = [r for r in records if r.get("status") == "ok"]
+    group_indices = {k: [r["summary"][k] for r in ok if k in (r.get("summary") or {})] for k in INDEX_LABELS}
+    sidecar = _first_sidecar(records)
+    paragraphs, references = methods_text(
+        config, atlas_metadata=atlas.metadata if atlas is not None else None,
+        strategy_details=sidecar.get("StrategyDetails"), versions=sidecar.get("SoftwareVersions"))
+    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    limit = config.report.max_participant_report_mb * 1e6
+    written = []
+    for subject, runs in by_subject.items():
+        runs = sorted(runs, key=lambda r: r["run_id"])
+        sections = [Section("overview", "Runs", [_overview_table(runs)]),
+                    _phenotype_section(subject, phenotype, pheno_note)]
+        sections += [_run_section(r, config, atlas, atlas_note, group_indices, f"run-{i + 1}")
+                     for i, r in enumerate(runs)]
+        sections.append(Section("methods", "Methods", [Text(paragraphs), Text(references, ordered=True)]))
+        n_ok = sum(r["status"] == "ok" for r in runs)
+        html = render("participant.html.j2", title=f"sub-{subject}", sections=sections, version=__version__,
+                      subtitle=f"neurokit participant QC report: {len(runs)} run(s), {n_ok} included; "
+                               f"atlas {config.atlas.name}, strategy {config.denoise.strategy}",
+                      config_hash=config.hash(), generated=generated)
+        path = atomic_write_text(output_dir / report_name(subject), html)
+        size = path.stat().st_size
+        if size > limit:
+            log.warning("%s is %.1f MB, above report.max_participant_report_mb (%.1f MB)", path.name, size / 1e6,
+                        limit / 1e6)
+        written.append(path)
+    log.info("wrote %d participant report(s) to %s", len(written), output_dir)
+    return written
+
