@@ -367,7 +367,13 @@ class ReportConfig(_Section):
     """HTML reports."""
 
     enabled: bool = True
-    max_participant_report_mb: float = Field(default=5.0, gt=0)
+    max_participant_report_mb: float = Field(
+        default=5.0, gt=0, description="A participant report above this size is logged as a warning."
+    )
+    low_coverage_fraction: float = Field(
+        default=0.5, gt=0, le=1, description="Regions with less of their volume inside the brain mask are flagged."
+    )
+    top_edges: int = Field(default=20, ge=1, description="Strongest pattern edges drawn on the connectome plot.")
 
 
 class Config(_Section):
