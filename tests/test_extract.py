@@ -188,6 +188,16 @@ def test_memory_does_not_grow_with_run_length(tmp_path, rng):
     assert peaks[1] - peaks[0] < 1e6
 
 
+@pytest.mark.parametrize("high", [100, 32000])
+def test_int16_sums_are_exact(rng, high):
+    """Small int16 values are summed in float32 (exact below 2**24), large ones in float64."""
+    grid = (10, 11, 12)  # one region of 1320 voxels: 32000 * 1320 > 2**24
+    data = rng.integers(-high, high, size=grid + (9,)).astype(np.int16)
+    out = extract_signals(nib.Nifti1Image(data, AFFINE), np.ones(grid, int), chunk_volumes=4)
+    exact = data.astype(np.int64).reshape(-1, 9).sum(axis=0)
+    np.testing.assert_array_equal(out.signals[:, 0], exact / 1320)  # exact sum / count
+
+
 def test_in_memory_image_equals_file(tmp_path, float_data, labels, mask):
     path = write_nifti(tmp_path / "bold.nii.gz", float_data)
     from_file = extract_signals(path, labels, mask)

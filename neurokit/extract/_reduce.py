@@ -56,6 +56,9 @@ class RegionReducer:
         self.weights = sp.csr_matrix(
             (np.ones(n), (region_index, np.arange(n))), shape=(n_regions, n)
         )
+        # float32 weights for small integers, when every partial sum is exact (see add)
+        self.weights32 = self.weights.astype(np.float32)
+        self.largest_region = int(np.bincount(region_index).max()) if n else 0
         self.sums = np.zeros((n_volumes, n_regions))
         self.first: np.ndarray | None = None
         self.varies = np.zeros(n, dtype=bool)
@@ -78,13 +81,26 @@ class RegionReducer:
         is_float = x.dtype.kind == "f"
         if is_float and self.bad.any():
             x[self.bad] = 0
-        sums = self.weights @ x
+        sums = self._region_sums(x)
         if is_float and not np.isfinite(sums).all():
             sums = self._drop_nonfinite(t0, x, sums)
         self.sums[t0 : t0 + x.shape[1]] = sums.T
         if self.sum_image is not None:
             acc_dtype = np.float64 if chunk.dtype.kind == "f" else np.int64
             self.sum_image += np.add.reduce(chunk, axis=0, dtype=acc_dtype)
+
+    def _region_sums(self, x: np.ndarray) -> np.ndarray:
+        """``(n_regions, k)`` sums of ``x`` ``(n_atlas_voxels, k)``, exact for integers.
+
+        8- and 16-bit integers are summed in float32 (about 3x faster, half the memory)
+        when ``max |x| * largest region < 2**24``: every partial sum is then an integer
+        that float32 represents exactly. Otherwise float64.
+        """
+        if x.dtype.kind in "iu" and x.dtype.itemsize <= 2 and x.size:
+            bound = max(abs(int(x.min())), abs(int(x.max())))
+            if bound * self.largest_region < 2**24:
+                return (self.weights32 @ x).astype(np.float64)
+        return self.weights @ x
 
     def _drop_nonfinite(self, t0: int, x: np.ndarray, sums: np.ndarray) -> np.ndarray:
         flagged = np.flatnonzero(~np.isfinite(sums).all(axis=1))
