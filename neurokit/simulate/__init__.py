@@ -1,0 +1,23 @@
+"""Synthetic BIDS + fMRIPrep-style datasets with a planted prefrontal-limbic effect and a known
+answer, for tests, demos and methods work (DESIGN.md section 3, ``simulate`` stage).
+"""
+
+from neurokit.simulate._dataset import (
+    BROKEN_RUN_KINDS,
+    SimulationError,
+    SimulationResult,
+    default_truth_path,
+    simulate_dataset,
+)
+from neurokit.simulate._grid import PLANTED_REGIONS
+from neurokit.simulate._phenotype import STAGES
+
+__all__ = [
+    "simulate_dataset",
+    "SimulationResult",
+    "SimulationError",
+    "BROKEN_RUN_KINDS",
+    "PLANTED_REGIONS",
+    "STAGES",
+    "default_truth_path",
+]

