@@ -31,7 +31,8 @@ class RegionReducer:
     -----
     Each chunk ``(k, n_voxels)`` is gathered to the atlas voxels ``(n_atlas_voxels, k)``
     in its own dtype and multiplied by a sparse ``(n_regions, n_atlas_voxels)`` CSR matrix
-    of ones (float64 accumulation, exact for integer data). ``np.add.reduceat`` over
+    of ones (float64 accumulation; float32 for 8/16-bit integers when that is provably
+    exact, see :meth:`_region_sums`). ``np.add.reduceat`` over
     voxels sorted by region sums faster, but its out-of-order gather costs about what it
     saves: on the 2 mm benchmark (218k atlas voxels, int16) both took the same time
     within noise; ``benchmarks/bench_extract.py`` prints both.
