@@ -150,7 +150,8 @@ def _child_neurokit(runs, labels, mask):
         from neurokit.denoise import clean as nk_clean
 
         def clean(signals, confounds):
-            return nk_clean(signals, confounds, t_r=T_R, filter="butterworth",
+            # min_volumes=2: short --volumes runs are for trying the benchmark out
+            return nk_clean(signals, confounds, t_r=T_R, filter="butterworth", min_volumes=2,
                             **CLEANING).signals
 
         clean_name = "neurokit.denoise.clean"
