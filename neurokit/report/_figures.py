@@ -39,6 +39,7 @@ __all__ = [
     "plot_null",
     "plot_pattern_connectome",
     "plot_pattern_bars",
+    "plot_coefficients",
 ]
 
 #: Networks in the order matrices and carpets are drawn.
@@ -61,7 +62,9 @@ def to_data_uri(fig: Figure, *, dpi: int = _DPI) -> str:
     str
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    # constrained-layout figures are already trimmed; a second (tight) layout pass only costs time
+    tight = None if fig.get_layout_engine() is not None else "tight"
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=tight, metadata={"Software": None})
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
@@ -644,4 +647,29 @@ def plot_pattern_bars(names, values, errors=None, *, title=None):
     ax.tick_params(axis="x", labelsize=7)
     if title:
         ax.set_title(title, fontsize=9)
+    return fig
+
+
+def plot_coefficients(terms, coefs, ci_low, ci_high):
+    """Fixed-effect estimates with 95% confidence intervals (forest plot).
+
+    Parameters
+    ----------
+    terms : sequence of str, length n_terms
+    coefs, ci_low, ci_high : array-like of shape (n_terms,)
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    coefs = np.asarray(coefs, dtype=float)
+    low = np.asarray(ci_low, dtype=float)
+    high = np.asarray(ci_high, dtype=float)
+    fig, ax = _figure(4.8, 0.35 * len(terms) + 0.9)
+    y = np.arange(len(terms))[::-1]
+    ax.errorbar(coefs, y, xerr=[coefs - low, high - coefs], fmt="o", color="#1f77b4", capsize=3)
+    ax.axvline(0, color="k", lw=0.8, ls=":")
+    ax.set_yticks(y, [str(t) for t in terms], fontsize=7)
+    ax.set_xlabel("estimate (95% CI)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
     return fig

@@ -284,7 +284,7 @@ def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: l
     if len(edges) and names:
         matrix = _edges_to_matrix(dict(zip(edges["name"], edges[value_col])), names)
         vmax = float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 1.0
-        blocks.append(Figure(F.to_data_uri(F.plot_matrix(np.nan_to_num(matrix), names, networks, vmax=vmax or 1.0,
+        blocks.append(Figure(F.to_data_uri(F.plot_matrix(matrix, names, networks, vmax=vmax or 1.0,
                                                          label="pattern weight", title="all edges")),
                              f"Pattern weights region by region, {label}",
                              "Activation pattern of every edge (mean over cross-validation fits); blank: edge not "
@@ -408,12 +408,30 @@ def _models_section(group_dir: Path, names, networks, atlas, config) -> Section:
     return Section("models", "Models", blocks)
 
 
-def _flatten(obj, prefix=""):
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _flatten(v, f"{prefix}{k}." if not isinstance(v, (dict,)) else f"{prefix}{k}.")
-    else:
-        yield prefix.rstrip("."), obj
+_LONGITUDINAL_KEYS = ("outcome", "predictor", "formula", "n_observations", "n_participants", "n_multi_session",
+                     "converged", "random_intercept_var", "residual_var", "log_likelihood")
+
+
+def _longitudinal_blocks(result: dict, label: str) -> list:
+    blocks: list = [KeyValue([(k.replace("_", " "), fmt(result.get(k))) for k in _LONGITUDINAL_KEYS
+                              if k in result])]
+    if not result.get("fitted"):
+        blocks.append(Note(f"{label}: {fmt(result.get('message') or 'not fitted')}"))
+        return blocks
+    params = [p for p in result.get("params") or [] if isinstance(p, dict)]
+    if params:
+        blocks.append(Table(["term", "estimate", "SE", "z", "p", "95% CI"],
+                            [[p.get("term"), fmt(p.get("coef")), fmt(p.get("se")), fmt(p.get("z")), fmt(p.get("p")),
+                              f"{fmt(p.get('ci_low'))} to {fmt(p.get('ci_high'))}"] for p in params]))
+        shown = [p for p in params if p.get("term") != "Intercept"] or params
+        blocks.append(Figure(F.to_data_uri(F.plot_coefficients(
+            [p.get("term") for p in shown], [p.get("coef", np.nan) for p in shown],
+            [p.get("ci_low", np.nan) for p in shown], [p.get("ci_high", np.nan) for p in shown])),
+            f"Longitudinal model estimates, {label}", "Fixed effects with 95% confidence intervals (random intercept "
+                                                       "per participant)."))
+    for w in result.get("warnings") or []:
+        blocks.append(Note(str(w), "warn"))
+    return blocks
 
 
 def _longitudinal_section(group_dir: Path) -> Section:
@@ -422,9 +440,11 @@ def _longitudinal_section(group_dir: Path) -> Section:
     if data is None:
         return Section("longitudinal", "Longitudinal model", [Note(
             "No longitudinal model (models/longitudinal.json); it is fitted when participants have several sessions.")])
-    items = [(k, fmt(v if not isinstance(v, list) or len(v) <= 12 else f"{len(v)} values"))
-             for k, v in _flatten(data)]
-    return Section("longitudinal", "Longitudinal model", [KeyValue(items[:80])])
+    if "fitted" in data or not all(isinstance(v, dict) for v in data.values()):
+        return Section("longitudinal", "Longitudinal model", _longitudinal_blocks(data, "longitudinal model"))
+    subs = [Section(f"longitudinal-{slug(k)}", str(k), _longitudinal_blocks(v, str(k)), level=3)
+            for k, v in data.items()]
+    return Section("longitudinal", "Longitudinal model", subs)
 
 
 # ----------------------------------------------------------------------------- entry point

@@ -1,0 +1,264 @@
+"""Small fabricated derivatives in the exact layout the pipelines write, for fast report tests.
+
+Not a simulation of brains: random signals with a little network structure, written as
+completion records, QC JSON, time series, matrices, mean images, the group features table
+and model outputs, so report code can be exercised in a second instead of a pipeline run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from neurokit.atlases import load as load_atlas
+from neurokit.config import Config
+from neurokit.connectivity import fisher_z, summary_indices, vectorize
+
+__all__ = ["fabricate_outputs", "XSS"]
+
+#: A phenotype value that would run if it reached the page as markup.
+XSS = "<script>alert(1)</script>"
+
+_STAGES = ("control", "active", "early_abstinence", "sustained_remission")
+
+
+def _write_json(path: Path, obj) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1))
+    return str(path)
+
+
+def _write_tsv(path: Path, frame: pd.DataFrame) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, sep="\t", index=False, na_rep="n/a")
+    return str(path)
+
+
+def _grid_and_mean(rng):
+    shape = (30, 36, 30)
+    affine = np.array([[6.0, 0, 0, -90], [0, 6, 0, -126], [0, 0, 6, -72], [0, 0, 0, 1]])
+    ijk = np.indices(shape).reshape(3, -1).T
+    xyz = ijk @ affine[:3, :3].T + affine[:3, 3]
+    inside = ((xyz[:, 0] / 70) ** 2 + ((xyz[:, 1] + 18) / 95) ** 2 + ((xyz[:, 2] - 8) / 75) ** 2) <= 1
+    mean = np.where(inside, 800 + 200 * rng.random(len(xyz)), 0).reshape(shape).astype(np.float32)
+    return affine, shape, mean
+
+
+def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=True, with_models=True,
+                      xss_site=True):
+    """Write a tiny BIDS dataset (phenotype + confounds) and neurokit derivatives under ``root``.
+
+    Parameters
+    ----------
+    root : str or Path
+        Creates ``root/bids`` and ``root/out``.
+    n_subjects : int, default=6
+        Subjects 01 and 02 get two sessions; the last subject's second run fails and
+        subject 03 has one run excluded for motion.
+    n_volumes : int, default=100
+    seed : int, default=0
+    with_group : bool, default=True
+        Write ``group/features.tsv`` (+ ``.json``, ``exclusions.tsv``).
+    with_models : bool, default=True
+        Write ``group/models/<target>/<feature set>/`` results and ``longitudinal.json``.
+    xss_site : bool, default=True
+        Give one participant the site :data:`XSS` and add a phenotype-only participant
+        whose label is :data:`XSS`.
+
+    Returns
+    -------
+    bids_dir, output_dir : Path
+    config : Config
+    """
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    bids, out = root / "bids", root / "out"
+    config = Config().updated({"atlas.name": "pfclimbic-spheres", "denoise.strategy": "scrubbing",
+                               "models.n_permutations": 50})
+    atlas = load_atlas(config.atlas.name)
+    regions = atlas.regions
+    names = [str(n) for n in regions["name"]]
+    networks = [str(n) for n in regions["network"]]
+    n_regions = len(names)
+    affine, shape, mean = _grid_and_mean(rng)
+    mask = mean > 0
+
+    subjects = [f"{i + 1:02d}" for i in range(n_subjects)]
+    pheno = pd.DataFrame({
+        "participant_id": [f"sub-{s}" for s in subjects],
+        "age": rng.integers(20, 50, n_subjects),
+        "sex": rng.choice(["F", "M"], n_subjects),
+        "site": ["A" if i % 2 else "B" for i in range(n_subjects)],
+        "severity": np.round(rng.uniform(0, 30, n_subjects), 1),
+        "stage": [_STAGES[i % 4] for i in range(n_subjects)],
+    })
+    if xss_site:
+        pheno.loc[1, "site"] = XSS
+        pheno = pd.concat([pheno, pd.DataFrame([{"participant_id": f"sub-{XSS}", "age": 30, "sex": "F", "site": "A",
+                                                 "severity": 1.0, "stage": "control"}])], ignore_index=True)
+    _write_tsv(bids / "participants.tsv", pheno)
+    _write_json(bids / "dataset_description.json", {"Name": "fabricated", "BIDSVersion": "1.9.0"})
+    config_path = out / "config.yaml"
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    config_path.write_text(config.to_yaml())
+    _write_json(out / "dataset_description.json", {"Name": "neurokit", "DatasetType": "derivative"})
+
+    failures, features_rows = [], []
+    versions = {"neurokit": "0.0.test", "nilearn": "0.14.1", "numpy": np.__version__}
+    for si, sub in enumerate(subjects):
+        sessions = ["1", "2"] if si < 2 else [None]
+        for ses in sessions:
+            ent = {"sub": sub, **({"ses": ses} if ses else {}), "task": "rest", "space": "MNI152NLin2009cAsym"}
+            stem = "_".join(f"{k}-{v}" for k, v in ent.items())
+            run_id = stem
+            func = out / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "func"
+            raw_func = bids / "derivatives" / "fmriprep" / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "func"
+            bold = raw_func / f"{stem}_desc-preproc_bold.nii.gz"
+            if si == n_subjects - 1:
+                failures.append({"run_id": run_id, "status": "failed", "stage": "extract", "error_type": "ExtractError",
+                                 "message": f"{bold.name}: the compressed data are truncated or corrupt; re-copy it.",
+                                 "bold": str(bold)})
+                continue
+            high_motion = si == 2
+            fd = np.abs(rng.normal(0.12 if not high_motion else 0.6, 0.08, n_volumes))
+            fd[[20, 55]] += 0.9
+            fd[0] = np.nan
+            std_dvars = 1 + np.abs(rng.normal(0, 0.2, n_volumes)) + (fd > 0.5) * 0.8
+            std_dvars[0] = np.nan
+            confounds = _write_tsv(raw_func / f"sub-{sub}{'_ses-' + ses if ses else ''}_task-rest_desc-confounds_"
+                                   "timeseries.tsv", pd.DataFrame({"framewise_displacement": fd,
+                                                                  "std_dvars": std_dvars, "dvars": std_dvars * 20}))
+            censored = sorted({0, 1} | set(np.flatnonzero(np.nan_to_num(fd) > 0.5).tolist()))
+            kept = [i for i in range(n_volumes) if i not in censored]
+            latent = rng.normal(size=(n_volumes, 3))
+            load = np.array([[1.0 if n == net else 0.2 for net in ("prefrontal", "limbic", "other")]
+                             for n in networks])
+            raw = 1000 + 20 * (latent @ load.T + rng.normal(size=(n_volumes, n_regions)))
+            raw += np.linspace(0, 15, n_volumes)[:, None]
+            cleaned = raw[kept] - raw[kept].mean(0)
+            cleaned /= cleaned.std(0, ddof=1)
+            corr = np.corrcoef(cleaned.T)
+            z = fisher_z(corr)
+            summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}
+            mean_fd = float(np.nanmean(fd))
+            excluded = mean_fd > config.exclusion.max_mean_fd
+            reasons = [f"mean FD {mean_fd:.2f} mm > {config.exclusion.max_mean_fd} mm"] if excluded else []
+            side = {"Atlas": config.atlas.name, "Strategy": config.denoise.strategy, "Regions": names,
+                    "Networks": networks, "RepetitionTime": 2.0, "SoftwareVersions": versions,
+                    "ConfigHash": config.hash(), "Sources": [str(bold), confounds],
+                    "StrategyDetails": {"strategy": "scrubbing", "motion": "full", "wm_csf": "power2",
+                                        "n_regressors": 26, "high_pass": "cosine regressors"}}
+            outputs = {}
+            outputs["timeseries_raw"] = _write_tsv(func / f"{stem}_seg-x_desc-raw_timeseries.tsv",
+                                                   pd.DataFrame(raw, columns=names))
+            outputs["timeseries_raw:json"] = _write_json(func / f"{stem}_seg-x_desc-raw_timeseries.json", side)
+            outputs["timeseries"] = _write_tsv(func / f"{stem}_seg-x_desc-scrubbing_timeseries.tsv",
+                                               pd.DataFrame(cleaned, columns=names))
+            outputs["timeseries:json"] = _write_json(func / f"{stem}_seg-x_desc-scrubbing_timeseries.json",
+                                                     {**side, "SampleMask": kept, "CensoredVolumes": censored})
+            outputs["relmat:correlation"] = _write_tsv(func / f"{stem}_meas-correlation_relmat.tsv",
+                                                       pd.DataFrame(corr, columns=names))
+            outputs["relmat:correlation:json"] = _write_json(func / f"{stem}_meas-correlation_relmat.json", side)
+            img = mean * (1 + 0.02 * rng.standard_normal(shape).astype(np.float32))
+            outputs["mean"] = str(func / f"{stem}_desc-mean_boldref.nii.gz")
+            nib.save(nib.Nifti1Image(img, affine), outputs["mean"])
+            coverage = {n: {"n_voxels": int(rng.integers(8, 20)), "fraction": 1.0} for n in names}
+            coverage[names[-1]]["fraction"] = 0.4  # one poorly covered region, flagged in the report
+            qc = {"RunID": run_id, "Atlas": config.atlas.name, "Strategy": "scrubbing", "RepetitionTime": 2.0,
+                  "NumberOfVolumes": n_volumes, "CensoredVolumes": censored, "NonSteadyStateVolumes": [0, 1],
+                  "mean_fd": mean_fd, "max_fd": float(np.nanmax(fd)), "percent_censored": 100 * len(censored) / n_volumes,
+                  "tDOFLost": 40, "tDOFRemaining": max(len(kept) - 40, 0), "NumberOfRegressors": 26,
+                  "RegionTSNR": {n: 50.0 for n in names},
+                  "RegionCoverage": {"min_voxels": 5, "dropped_regions": [], "regions": coverage},
+                  "Excluded": excluded, "ExclusionReasons": reasons, "ConfoundNotes": [],
+                  "SummaryIndices": summary}
+            outputs["qc"] = _write_json(func / f"{stem}_desc-qc_metrics.json", qc)
+            record = {"run_id": run_id, "status": "excluded" if excluded else "ok", "reasons": reasons,
+                      "config_hash": config.hash(), "entities": ent, "bold": str(bold),
+                      "inputs": {"bold": str(bold), "confounds": confounds, "mask": "", "t_r": 2.0},
+                      "outputs": outputs, "summary": summary, "mean_fd": mean_fd}
+            _write_json(out / "logs" / "runs" / f"{run_id}.json", record)
+            if excluded:
+                failures.append({"run_id": run_id, "status": "excluded", "stage": "qc", "error_type": "Excluded",
+                                 "message": "; ".join(reasons), "bold": str(bold)})
+                continue
+            values, edges = vectorize(z, names)
+            p = pheno.iloc[si]
+            features_rows.append({"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}" if ses else None,
+                                  "run_id": run_id, "severity": p["severity"], "stage": p["stage"], "age": p["age"],
+                                  "sex": p["sex"], "site": p["site"], "mean_fd": mean_fd,
+                                  "percent_censored": qc["percent_censored"], "tdof_remaining": qc["tDOFRemaining"],
+                                  **summary, **{f"edge__{e}": v for e, v in zip(edges, values)}})
+    _write_tsv(out / "failures.tsv", pd.DataFrame(failures, columns=["run_id", "status", "stage", "error_type",
+                                                                     "message", "bold"]))
+    del mask
+    if with_group:
+        features = pd.DataFrame(features_rows)
+        _write_tsv(out / "group" / "features.tsv", features)
+        _write_json(out / "group" / "features.json", {"Measure": "correlation", "Networks": dict(zip(names, networks)),
+                                                      "ConfigHash": config.hash()})
+        _write_tsv(out / "group" / "exclusions.tsv",
+                   pd.DataFrame([{"run_id": f["run_id"], "reason": f["message"]} for f in failures
+                                 if f["status"] == "excluded"], columns=["run_id", "reason"]))
+        if with_models:
+            _fabricate_models(out / "group" / "models", features, names, rng)
+    return bids, out, config
+
+
+def _fabricate_models(models: Path, features: pd.DataFrame, names: list[str], rng) -> None:
+    ids = features[["participant_id", "session_id", "run_id"]]
+    edge_cols = [c for c in features.columns if c.startswith("edge__")]
+    for target, feature_set in (("severity", "pfc_limbic_edges"), ("stage", "summary_indices")):
+        folder = models / target / feature_set
+        if target == "severity":
+            y = features["severity"].to_numpy(float)
+            preds = ids.assign(y_true=y, y_pred=y + rng.normal(0, 5, len(y)), n_repeats=10)
+            scores = {m: {"mean": v, "sd": 0.05, "per_repeat": [v] * 10, "p_value": 0.04, "null_mean": 0.0,
+                          "null_95": [-0.3, 0.3]} for m, v in (("spearman", 0.42), ("r2", 0.1), ("mae", 4.2))}
+            extra = {"kind": "regression", "primary_metric": "spearman"}
+            null = pd.DataFrame({"spearman": rng.normal(0, 0.15, 50), "r2": rng.normal(-0.1, 0.1, 50),
+                                 "mae": rng.normal(6, 0.5, 50)})
+            feats = edge_cols[:40]
+        else:
+            classes = sorted(set(features["stage"]))
+            proba = rng.dirichlet(np.ones(len(classes)), len(features))
+            preds = ids.assign(y_true=features["stage"].to_numpy(),
+                               y_pred=[classes[i] for i in proba.argmax(1)], n_repeats=10)
+            for j, c in enumerate(classes):
+                preds[f"proba_{c}"] = proba[:, j]
+            scores = {m: {"mean": v, "sd": 0.04, "per_repeat": [v] * 10, "p_value": 0.3, "null_mean": 0.5,
+                          "null_95": [0.3, 0.7]} for m, v in (("balanced_accuracy", 0.55), ("roc_auc", 0.61))}
+            cm = np.zeros((len(classes), len(classes)), int)
+            for t, pr in zip(preds["y_true"], preds["y_pred"]):
+                cm[classes.index(t), classes.index(pr)] += 1
+            extra = {"kind": "classification", "primary_metric": "balanced_accuracy", "classes": classes,
+                     "confusion_matrix": {"labels": classes, "rows": "true", "matrix": cm.tolist()}}
+            null = pd.DataFrame({"balanced_accuracy": rng.normal(0.5, 0.08, 50), "roc_auc": rng.normal(0.5, 0.08, 50)})
+            feats = ["idx_pfc_within", "idx_limbic_within", "idx_pfc_limbic"]
+        metrics = {"target": target, "feature_set": feature_set, "estimator": "ridge",
+                   "cv": {"scheme": "repeated_stratified_group_kfold", "folds": 3, "repeats": 10},
+                   "n_rows": len(features), "n_participants": int(features["participant_id"].nunique()),
+                   "n_features": len(feats), "covariates": ["age", "sex", "mean_fd"], "excluded": {},
+                   "notes": ["fabricated for tests"], "p_value": scores[extra["primary_metric"]]["p_value"],
+                   "n_permutations": 50, "scores": scores, **extra}
+        _write_json(folder / "metrics.json", metrics)
+        _write_tsv(folder / "predictions.tsv", preds)
+        _write_tsv(folder / "permutation_null.tsv", null)
+        w = rng.normal(0, 1, len(feats))
+        _write_tsv(folder / "patterns.tsv", pd.DataFrame({
+            "level": "feature", "name": feats, "network": "", "n_features": 1, "mean": w, "sd": np.abs(w) / 4,
+            "abs_mean": np.abs(w), "sign_consistency": 0.9}))
+    _write_json(models / "longitudinal.json", {
+        "fitted": True, "message": "fitted", "outcome": "idx_pfc_limbic", "predictor": "stage", "covariates": [],
+        "n_observations": 7, "n_participants": 5, "n_multi_session": 2, "excluded": {},
+        "formula": "idx_pfc_limbic ~ C(stage, Treatment(reference='control'))",
+        "params": [{"term": "Intercept", "coef": 0.2, "se": 0.05, "z": 4.0, "p": 0.0001, "ci_low": 0.1,
+                    "ci_high": 0.3},
+                   {"term": "stage[T.active]", "coef": -0.1, "se": 0.06, "z": -1.7, "p": 0.09, "ci_low": -0.22,
+                    "ci_high": 0.02}],
+        "random_intercept_var": 0.01, "residual_var": 0.02, "converged": True, "log_likelihood": 3.2,
+        "warnings": []})

@@ -1,0 +1,221 @@
+"""The HTML reports in a real browser: headless Chromium loads each page over the DevTools
+protocol (``--remote-debugging-pipe``, no extra dependency), and the test asserts no console
+errors, no exceptions, no dialogs (an injected ``alert`` would open one) and no broken images,
+then saves a full-page screenshot as a test artefact (copied to ``$NEUROKIT_ARTIFACTS`` if set).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser]
+
+CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--hide-scrollbars", "--remote-debugging-pipe")
+
+
+def find_chromium() -> str | None:
+    """Path of a Chromium binary, or None."""
+    for name in CHROMIUM_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+class Browser:
+    """A minimal DevTools-protocol client over Chromium's pipe (fd 3: commands in, fd 4: messages out)."""
+
+    def __init__(self, binary: str, timeout: float = 60.0):
+        self.timeout = timeout
+        self._profile = tempfile.mkdtemp(prefix="nk-chromium-")
+        to_browser_r, self._to_browser = os.pipe()
+        self._from_browser, from_browser_w = os.pipe()
+
+        def _child_fds():  # chromium expects its pipe ends exactly at fd 3 and fd 4
+            os.dup2(to_browser_r, 3)  # dup2 makes them inheritable; every other fd is close-on-exec
+            os.dup2(from_browser_w, 4)
+
+        # close_fds=False: with True, subprocess would close fds 3 and 4 after preexec_fn has set them up
+        self.proc = subprocess.Popen(
+            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=False, preexec_fn=_child_fds,
+        )
+        os.close(to_browser_r)
+        os.close(from_browser_w)
+        self._buffer = b""
+        self._next_id = 0
+        self.events: list[dict] = []
+
+    def _read_message(self, deadline: float) -> dict:
+        while b"\0" not in self._buffer:
+            if time.monotonic() > deadline:
+                raise TimeoutError("no message from Chromium before the deadline")
+            chunk = os.read(self._from_browser, 1 << 20)
+            if not chunk:
+                raise RuntimeError("Chromium closed the DevTools pipe")
+            self._buffer += chunk
+        message, self._buffer = self._buffer.split(b"\0", 1)
+        return json.loads(message)
+
+    def send(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        self._next_id += 1
+        msg = {"id": self._next_id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        os.write(self._to_browser, json.dumps(msg).encode() + b"\0")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            reply = self._read_message(deadline)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method} failed: {reply['error']}")
+                return reply.get("result", {})
+            self._on_event(reply, session)
+
+    def _on_event(self, event: dict, session: str | None) -> None:
+        self.events.append(event)
+        if event.get("method") == "Page.javascriptDialogOpening" and session:
+            # answer it so the page does not hang; the test fails on the recorded event
+            os.write(self._to_browser, json.dumps({"id": -1, "sessionId": session, "method":
+                                                   "Page.handleJavaScriptDialog", "params": {"accept": True}}).encode()
+                     + b"\0")
+
+    def wait_for(self, method: str, session: str) -> dict:
+        deadline = time.monotonic() + self.timeout
+        for event in self.events:
+            if event.get("method") == method:
+                return event
+        while True:
+            event = self._read_message(deadline)
+            self._on_event(event, session)
+            if event.get("method") == method:
+                return event
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+        except Exception:  # noqa: BLE001 - closing anyway
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        os.close(self._to_browser)
+        os.close(self._from_browser)
+        shutil.rmtree(self._profile, ignore_errors=True)
+
+
+def inspect_page(browser: Browser, path: Path, screenshot: Path, width: int = 1280, max_height: int = 16000) -> dict:
+    """Load ``path``; return console errors, exceptions, dialogs, image states; save a screenshot."""
+    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    browser.events.clear()
+    for domain in ("Page", "Runtime", "Log"):
+        browser.send(f"{domain}.enable", session=session)
+    browser.send("Emulation.setDeviceMetricsOverride",
+                 {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
+    browser.send("Page.navigate", {"url": path.resolve().as_uri()}, session=session)
+    browser.wait_for("Page.loadEventFired", session)
+    images = browser.send("Runtime.evaluate", {"expression": (
+        "JSON.stringify(Array.from(document.images).map(i => ({src: i.src.slice(0, 40), complete: i.complete, "
+        "w: i.naturalWidth, h: i.naturalHeight})))"), "returnByValue": True}, session=session)
+    images = json.loads(images["result"]["value"])
+    height = browser.send("Runtime.evaluate", {"expression": "document.documentElement.scrollHeight",
+                                               "returnByValue": True}, session=session)["result"]["value"]
+    browser.send("Emulation.setDeviceMetricsOverride",
+                 {"width": width, "height": int(min(height, max_height)), "deviceScaleFactor": 1, "mobile": False},
+                 session=session)
+    shot = browser.send("Page.captureScreenshot", {"format": "png"}, session=session)
+    screenshot.write_bytes(base64.b64decode(shot["data"]))
+    errors = []
+    for e in browser.events:
+        method, params = e.get("method"), e.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            errors.append(f"console.{params['type']}: {params.get('args')}")
+        elif method == "Runtime.exceptionThrown":
+            errors.append(f"exception: {params.get('exceptionDetails', {}).get('text')}")
+        elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
+            errors.append(f"log: {params['entry'].get('text')} {params['entry'].get('url', '')}")
+    dialogs = [e["params"].get("message") for e in browser.events if e.get("method") == "Page.javascriptDialogOpening"]
+    browser.send("Target.closeTarget", {"targetId": target})
+    return {"errors": errors, "dialogs": dialogs, "images": images, "height": height}
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("headless Chromium not found (Debian: apt-get install chromium); the browser test needs it")
+    browser = Browser(binary)
+    try:
+        browser.send("Browser.getVersion")
+    except Exception as exc:  # noqa: BLE001
+        browser.close()
+        pytest.skip(f"Chromium at {binary} did not start a DevTools session: {exc}")
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    from neurokit.report import write_group_report, write_participant_reports
+    from neurokit.report._testing import fabricate_outputs
+
+    root = tmp_path_factory.mktemp("browser")
+    bids, out, config = fabricate_outputs(root, n_subjects=4, n_volumes=80)
+    participants = write_participant_reports(out, bids_dir=bids, config=config)
+    group = write_group_report(out, bids_dir=bids, config=config)
+    return participants, group
+
+
+def _artefact(path: Path) -> None:
+    target = os.environ.get("NEUROKIT_ARTIFACTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / path.name)
+
+
+def _check(result: dict) -> None:
+    assert result["errors"] == []
+    assert result["dialogs"] == [], "a script in the data ran: markup was not escaped"
+    assert result["images"], "the report has no images"
+    broken = [img for img in result["images"] if not img["complete"] or img["w"] == 0]
+    assert broken == []
+    assert all(img["src"].startswith("data:image/png;base64") for img in result["images"])
+
+
+def test_participant_reports_render_in_chromium(chromium, reports, tmp_path):
+    participants, _ = reports
+    for path in participants:
+        shot = tmp_path / f"{path.stem}.png"
+        result = inspect_page(chromium, path, shot)
+        if path.name == "sub-04.html":  # its only run failed: no figures, but still no errors
+            assert result["errors"] == [] and result["dialogs"] == [] and result["images"] == []
+        else:
+            _check(result)
+        assert shot.stat().st_size > 10_000
+        assert result["height"] > 900
+        _artefact(shot)
+
+
+def test_group_report_renders_in_chromium(chromium, reports, tmp_path):
+    _, group = reports
+    shot = tmp_path / "group_report.png"
+    result = inspect_page(chromium, group, shot)
+    _check(result)
+    assert len(result["images"]) >= 10
+    assert shot.stat().st_size > 50_000
+    _artefact(shot)
