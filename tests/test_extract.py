@@ -234,6 +234,22 @@ def test_stdlib_gzip_fallback_gives_same_result(tmp_path, monkeypatch, float_dat
     np.testing.assert_array_equal(stdlib.signals, fast.signals)
 
 
+def test_partial_read_stops_the_decompression_thread(tmp_path, float_data):
+    import threading
+
+    path = write_nifti(tmp_path / "bold.nii.gz", float_data)
+    header = _stream.read_bold_header(path)
+    before = threading.active_count()
+    chunks = list(_stream.iter_volume_chunks(header, 4, stop=10))
+    assert [t0 for t0, _ in chunks] == [0, 4, 8]
+    assert chunks[-1][1].shape == (2, np.prod(SHAPE))
+    np.testing.assert_array_equal(
+        chunks[-1][1].reshape((2,) + SHAPE[::-1]).transpose(3, 2, 1, 0),
+        float_data[..., 8:10],
+    )
+    assert threading.active_count() == before
+
+
 def test_stdlib_fallback_reports_truncation(tmp_path, monkeypatch, float_data, labels):
     path = write_nifti(tmp_path / "bold.nii.gz", float_data)
     raw = open(path, "rb").read()
