@@ -219,3 +219,13 @@ def test_group_report_renders_in_chromium(chromium, reports, tmp_path):
     assert len(result["images"]) >= 10
     assert shot.stat().st_size > 50_000
     _artefact(shot)
+
+
+def test_harness_detects_script_errors_and_broken_images(chromium, tmp_path):
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><body><img src="data:image/png;base64,AAAA">'
+                    "<script>console.error('boom'); alert(1);</script></body></html>")
+    result = inspect_page(chromium, page, tmp_path / "bad.png")
+    assert any("boom" in e for e in result["errors"])
+    assert result["dialogs"] == ["1"]
+    assert result["images"][0]["w"] == 0

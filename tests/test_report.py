@@ -1,0 +1,193 @@
+"""HTML QC reports: content, self-containment, escaping of user strings and graceful gaps."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+from neurokit.report import ReportError, write_group_report, write_participant_reports
+from neurokit.report._testing import XSS, fabricate_outputs
+
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reports")
+    bids, out, config = fabricate_outputs(root, n_subjects=4, n_volumes=60)
+    participants = write_participant_reports(out, bids_dir=bids, config=config)
+    group = write_group_report(out, bids_dir=bids, config=config)
+    return out, participants, group
+
+
+def _images(html: str) -> list[str]:
+    return re.findall(r'<img src="([^"]*)"', html)
+
+
+def _assert_self_contained(html: str) -> None:
+    assert all(src.startswith("data:image/png;base64,") for src in _images(html))
+    # no external resource or link of any kind: the page must open offline
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "<link" not in html and "<script" not in html
+
+
+def test_one_participant_report_per_participant(rendered):
+    out, participants, _ = rendered
+    assert [p.name for p in participants] == ["sub-01.html", "sub-02.html", "sub-03.html", "sub-04.html"]
+    assert all(p.parent == out for p in participants)
+    for path in participants:
+        assert path.stat().st_size < 5_000_000
+        _assert_self_contained(path.read_text())
+
+
+def test_participant_report_sections_per_run(rendered):
+    _, participants, _ = rendered
+    html = participants[0].read_text()  # sub-01: two sessions
+    for heading in ("Runs", "Phenotype", "Summary", "Head motion", "Region signals", "Atlas alignment and coverage",
+                    "Connectivity", "Software and configuration", "Methods"):
+        assert f">{heading}<" in html, heading
+    assert html.count('<span class="badge ok">ok</span>') == 2
+    assert "ses-1_task-rest" in html and "ses-2_task-rest" in html
+    # per run: FD/DVARS, carpet, atlas overlay, coverage, matrix, indices vs group
+    assert len(_images(html)) == 12
+    assert "Repetition time" in html and "tDOF lost / remaining" in html and "Censored volumes" in html
+    assert "Config hash" in html and "nilearn" in html
+    # the fabricated last region is 40 % inside the mask: flagged
+    assert "Regions below 0.5" in html and "R_calcarine" in html
+
+
+def test_participant_report_explains_exclusion_and_failure(rendered):
+    _, participants, _ = rendered
+    excluded = participants[2].read_text()
+    assert '<span class="badge excluded">excluded</span>' in excluded
+    assert "excluded: mean FD 0.6" in excluded
+    failed = participants[3].read_text()
+    assert '<span class="badge failed">failed</span>' in failed
+    assert "failed in stage &#39;extract&#39; (ExtractError)" in failed
+    assert _images(failed) == []
+
+
+def test_methods_paragraph_with_citations(rendered):
+    _, participants, _ = rendered
+    html = participants[0].read_text()
+    assert "&#39;scrubbing&#39; strategy" in html
+    assert "framewise displacement above 0.5 mm" in html
+    for citation in ("Power JD, et al. (2012)", "Esteban O, et al. (2019)", "Abraham A, et al. (2014)",
+                     "Ledoit O, Wolf M (2004)", "Dosenbach NUF"):
+        assert citation in html, citation
+
+
+def test_user_strings_are_escaped(rendered):
+    out, participants, group = rendered
+    sub02 = participants[1].read_text()  # its site is the script
+    assert ESCAPED in sub02 and XSS not in sub02
+    html = group.read_text()
+    assert ESCAPED in html and XSS not in html
+    assert f"sub-{ESCAPED}" in html  # the phenotype-only participant, listed as text
+
+
+def test_group_report_sections(rendered):
+    _, _, group = rendered
+    assert group.name == "group.html" and group.parent.name == "group"
+    html = group.read_text()
+    _assert_self_contained(html)
+    for section in ("overview", "flow", "participants", "motion", "qcfc", "stages", "models", "longitudinal",
+                    "methods"):
+        assert f'<section id="{section}">' in html, section
+    assert "6 runs found, 1 failed, 1 excluded by the QC rules, 4 included." in html
+    assert "Median |QC-FC|" in html and "Distance dependence (Spearman rho)" in html
+    assert "active - control" in html or "Difference from controls" in html
+    for alt in ("ROC curves, stage / summary_indices", "Confusion matrix, stage / summary_indices",
+                "Predicted against observed severity", "Permutation null of spearman",
+                "Permutation null of balanced_accuracy", "Top 20 pattern edges on a glass brain",
+                "Pattern weights region by region", "Longitudinal model estimates"):
+        assert alt in html, alt
+    assert "stage[T.active]" in html
+    assert len(_images(html)) >= 14
+    assert "Ciric R, et al. (2017)" in html and "Pedregosa F, et al. (2011)" in html
+
+
+def test_group_report_links_each_participant_report(rendered):
+    out, participants, group = rendered
+    html = group.read_text()
+    links = set(re.findall(r'href="(\.\./sub-[^"]+\.html)"', html))
+    assert links == {f"../{p.name}" for p in participants}
+    assert all((group.parent / link).resolve().is_file() for link in links)
+
+
+def test_group_report_before_group_level_and_models(tmp_path):
+    bids, out, config = fabricate_outputs(tmp_path, n_subjects=3, n_volumes=60, with_group=False)
+    html = write_group_report(out, bids_dir=bids, config=config).read_text()
+    assert "group/features.tsv does not exist yet" in html
+    assert "No model results yet" in html and "No longitudinal model" in html
+    assert '<section id="participants">' in html and "sub-01" in html
+
+
+def test_group_report_without_models(tmp_path):
+    bids, out, config = fabricate_outputs(tmp_path, n_subjects=3, n_volumes=60, with_models=False, xss_site=False)
+    html = write_group_report(out, config=config).read_text()  # no BIDS dir: roles come from features.tsv
+    assert "No model results yet" in html
+    assert "Median |QC-FC|" in html
+
+
+def test_missing_or_empty_output_dir(tmp_path):
+    with pytest.raises(ReportError, match="does not exist"):
+        write_participant_reports(tmp_path / "nowhere")
+    with pytest.raises(ReportError, match="no processed or failed runs"):
+        write_group_report(tmp_path)
+
+
+def test_report_name_is_one_safe_path_component():
+    from neurokit.report._common import report_name
+
+    assert report_name("01") == "sub-01.html"
+    name = report_name(XSS)
+    assert re.fullmatch(r"sub-[A-Za-z0-9]+\.html", name)
+    assert name != report_name("<script>alert(2)</script>")
+
+
+def test_blocks_escape_every_string():
+    from neurokit.report._common import KeyValue, Link, Note, Section, Table, render
+
+    section = Section("s", XSS, [Table([XSS], [[Link(XSS, "../sub-01.html")]], caption=XSS),
+                                 KeyValue([(XSS, XSS)]), Note(XSS)])
+    html = render("group.html.j2", title=XSS, subtitle=XSS, sections=[section], version="x", config_hash="h",
+                  generated="now")
+    assert "<script>" not in html
+    assert html.count(ESCAPED) >= 7
+
+
+def test_methods_text_follows_config():
+    from neurokit.config import Config
+    from neurokit.report._methods import methods_text
+
+    compcor = Config().updated({"denoise.strategy": "compcor"})
+    paragraphs, refs = methods_text(compcor, atlas_metadata={"Reference": "Atlas Ref (2020)", "Description": "d"})
+    text = " ".join(paragraphs)
+    assert "CompCor" in text and any("Behzadi" in r for r in refs)
+    assert refs[0] == "Atlas Ref (2020)" and "[1]" in text
+    assert "were censored" not in text  # censoring belongs to the scrubbing presets only
+    assert any("Power JD, et al. (2012)" in r for r in refs)  # still cited for the mean-FD exclusion rule
+    _, group_refs = methods_text(Config(), group=True)
+    assert any("Ciric" in r for r in group_refs) and any("Johnson WE" in r for r in group_refs)
+
+
+def test_figures_are_agg_and_mark_blocks(rng):
+    from neurokit.report import _figures as F
+
+    assert matplotlib.get_backend().lower() == "agg"
+    names = [f"r{i}" for i in range(6)]
+    networks = ["prefrontal", "limbic", "prefrontal", "other", "limbic", "other"]
+    m = rng.uniform(-1, 1, (6, 6))
+    fig = F.plot_matrix((m + m.T) / 2, names, networks)
+    outlines = [p for p in fig.axes[0].patches if not p.get_fill()]
+    assert len(outlines) == 2  # the two prefrontal-limbic blocks
+    assert [networks[i] for i in F.network_order(networks)] == ["prefrontal"] * 2 + ["limbic"] * 2 + ["other"] * 2
+    fd = rng.uniform(0, 1, 50)
+    fig = F.plot_motion(fd, fd, fd_threshold=0.5, censored=[3, 7], t_r=2.0)
+    assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 2
+    uri = F.to_data_uri(fig)
+    assert uri.startswith("data:image/png;base64,") and len(uri) < 200_000
