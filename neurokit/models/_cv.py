@@ -56,6 +56,8 @@ class ModelResult:
         Activation patterns per feature, region and network pair, see :func:`aggregate_patterns`.
     model : FittedModel
         The pipeline refitted on every usable row.
+    folds : ndarray of int, shape (n_repeats, n_rows)
+        Test fold of each row (rows as in ``predictions``) in each repeat.
     """
 
     target: str
@@ -65,6 +67,7 @@ class ModelResult:
     permutation_null: pd.DataFrame
     patterns: pd.DataFrame
     model: FittedModel
+    folds: np.ndarray
 
 
 @dataclass
@@ -140,7 +143,7 @@ def _predict_scores(model, X, n_classes):
 
 
 def _run_cv(job, y, *, with_patterns=False):
-    """Out-of-fold scores per repeat (list of arrays) and, optionally, one pattern per fit."""
+    """Out-of-fold scores per repeat (list of arrays), one pattern per fit (optional), test folds."""
     # the matrices are small: multi-threaded BLAS only adds overhead, and permutations
     # already run in parallel as dask tasks
     with threadpool_limits(limits=1):
@@ -148,10 +151,12 @@ def _run_cv(job, y, *, with_patterns=False):
 
 
 def _run_cv_serial(job, y, with_patterns):
-    oof, patterns = [], []
+    oof, patterns, folds = [], [], []
     for seed in job.seeds:
         pred = np.zeros((len(y), job.n_classes)) if job.n_classes else np.zeros(len(y))
-        for train, test in _splits(job, y, seed):
+        fold = np.full(len(y), -1)
+        for k, (train, test) in enumerate(_splits(job, y, seed)):
+            fold[test] = k
             model = clone(job.pipeline)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
@@ -160,7 +165,8 @@ def _run_cv_serial(job, y, with_patterns):
             if with_patterns:
                 patterns.append(activation_pattern(model, job.X[train]))
         oof.append(pred)
-    return oof, patterns
+        folds.append(fold)
+    return oof, patterns, np.array(folds)
 
 
 def _score(kind, y, pred, n_classes):
@@ -186,7 +192,7 @@ def _permutation_scores(index, job, random_state):
     """Metrics of the whole pipeline cross-validated on one permutation of the target."""
     rng = np.random.default_rng([random_state, 7919, index])
     y = job.y[permute_within_participants(job.groups, rng)]
-    oof, _ = _run_cv(job, y)
+    oof, _, _ = _run_cv(job, y)
     return _mean_scores(job, y, oof)[0]
 
 
@@ -328,7 +334,7 @@ def cross_validate_model(
     seeds = (random_state,) if site_out else tuple(random_state + r for r in range(cv_repeats))
     job = _Job(design.X, y, groups, strata, sites, kind, n_classes, pipeline, cv_folds, seeds)
 
-    oof, fold_patterns = _run_cv(job, y, with_patterns=True)
+    oof, fold_patterns, folds = _run_cv(job, y, with_patterns=True)
     observed, per_repeat = _mean_scores(job, y, oof)
 
     if n_permutations and client is not None:
@@ -421,7 +427,7 @@ def cross_validate_model(
         config_hash=config_hash,
     )
     patterns = aggregate_patterns(np.array(fold_patterns), design.feature_names, networks)
-    return ModelResult(target, feature_set, metrics, predictions, null, patterns, model)
+    return ModelResult(target, feature_set, metrics, predictions, null, patterns, model, folds)
 
 
 def _estimator_name(estimator, kind):

@@ -134,6 +134,7 @@ class ComBatHarmonizer(TransformerMixin, BaseEstimator):
         self.covariate_mean_ = covariates.mean(axis=0) if len(X) else np.zeros(k)
         m = len(self.sites_)
         if m < 2:
+            self.sites_ = self.sites_[:0]
             self.grand_mean_ = np.zeros(p)
             self.var_pooled_ = np.ones(p)
             self.beta_ = np.zeros((k, p))
