@@ -43,9 +43,16 @@ class Browser:
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
 
-        def _child_fds():  # chromium expects its pipe ends exactly at fd 3 and fd 4
-            os.dup2(to_browser_r, 3)  # dup2 makes them inheritable; every other fd is close-on-exec
-            os.dup2(from_browser_w, 4)
+        def _child_fds():  # chromium expects its pipe ends exactly at fd 3 (commands) and fd 4 (replies)
+            r, w = to_browser_r, from_browser_w
+            if w == 3:  # move it before fd 3 is overwritten
+                w = os.dup(w)
+            if r != 3:
+                os.dup2(r, 3)
+            if w != 4:
+                os.dup2(w, 4)
+            os.set_inheritable(3, True)  # every other fd stays close-on-exec
+            os.set_inheritable(4, True)
 
         # close_fds=False: with True, subprocess would close fds 3 and 4 after preexec_fn has set them up
         self.proc = subprocess.Popen(
