@@ -23,7 +23,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
-from neurokit.models._common import ModelError
+from neurokit.models._common import TARGETS, ModelError
 from neurokit.models._features import _design
 from neurokit.models._patterns import _softmax, activation_pattern, aggregate_patterns
 from neurokit.models._persist import FittedModel
@@ -272,6 +272,8 @@ def cross_validate_model(
     -------
     ModelResult
     """
+    if target not in TARGETS:
+        raise ModelError(f"'target' must be one of {TARGETS}; got {target!r}.")
     kind = _target_kind(target)
     _check_int(cv_folds, "cv_folds", 2)
     _check_int(cv_repeats, "cv_repeats", 1)

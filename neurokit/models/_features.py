@@ -79,7 +79,7 @@ def feature_columns(features, feature_set, networks):
     if feature_set not in FEATURE_SETS:
         raise ModelError(f"'feature_set' must be one of {FEATURE_SETS}; got {feature_set!r}.")
     edges = [c for c in features.columns if str(c).startswith(EDGE_PREFIX)]
-    if feature_set in ("pfc_limbic_edges", "combined"):
+    if feature_set in ("pfc_limbic_edges", "combined", "all_edges"):  # also checks every region has a network
         pfc_limbic = [c for c in edges if edge_network_pair(c, networks) == "limbic--prefrontal"]
     if feature_set == "all_edges":
         cols = edges

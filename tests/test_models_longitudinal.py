@@ -1,0 +1,64 @@
+"""The longitudinal mixed-effects model of neurokit.models."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neurokit.models import ModelError, longitudinal_model, simulate_features
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    return simulate_features(30, n_sessions=3, effect=1.0, random_state=2)[0]
+
+
+def test_stage_effect_recovered_with_random_intercept(sessions):
+    result = longitudinal_model(sessions)
+    assert result["fitted"] and result["n_multi_session"] == 30 and result["n_observations"] == 90
+    terms = {p["term"]: p for p in result["params"]}
+    active = terms["C(stage, Treatment(reference='control'))[T.active]"]
+    assert active["coef"] < 0 and active["p"] < 0.05  # the planted drop in prefrontal-limbic coupling
+    assert result["random_intercept_var"] >= 0
+    assert result["formula"] == "idx_pfc_limbic ~ C(stage, Treatment(reference='control')) + (1 | participant_id)"
+    json.dumps(result)
+
+
+def test_abstinence_days_with_covariates(sessions):
+    result = longitudinal_model(sessions, predictor="abstinence_days", covariates=("age", "sex"))
+    assert result["fitted"]
+    assert {p["term"] for p in result["params"]} == {"Intercept", "abstinence_days", "age", "sex[T.M]"}
+    assert result["formula"].startswith("idx_pfc_limbic ~ abstinence_days + age + sex")
+
+
+def test_runs_of_a_session_are_averaged(sessions):
+    doubled = sessions.assign(run_id=1)
+    twice = doubled.assign(run_id=2)
+    import pandas as pd
+
+    both = pd.concat([doubled, twice], ignore_index=True)
+    assert longitudinal_model(both)["n_observations"] == 90
+
+
+def test_not_fitted_without_repeated_sessions():
+    features, _ = simulate_features(20, random_state=0)
+    result = longitudinal_model(features)
+    assert result["fitted"] is False
+    assert "0 participant(s) have two or more usable sessions" in result["message"]
+
+
+def test_missing_sessions_are_counted(sessions):
+    f = sessions.copy()
+    f.loc[:4, "idx_pfc_limbic"] = np.nan
+    result = longitudinal_model(f)
+    assert result["excluded"] == {"sessions missing outcome, predictor or covariates": 5}
+    assert result["n_observations"] == 85
+
+
+def test_errors(sessions):
+    with pytest.raises(ModelError, match=r"'predictor' must be one of \('stage', 'abstinence_days'\); got 'severity'"):
+        longitudinal_model(sessions, predictor="severity")
+    with pytest.raises(ModelError, match=r"needs column\(s\) \['bmi'\] in the features table"):
+        longitudinal_model(sessions, covariates=("bmi",))
+    with pytest.raises(ModelError, match=r"'covariates' must be a sequence of column names; got the string 'age'"):
+        longitudinal_model(sessions, covariates="age")
