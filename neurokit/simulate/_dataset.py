@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from threadpoolctl import threadpool_limits
 
 from neurokit._errors import NeurokitError
 from neurokit._version import __version__
@@ -99,6 +102,7 @@ def _check(
     broken_runs,
     task,
     overwrite,
+    n_jobs,
 ) -> None:
     def need(ok: bool, message: str) -> None:
         if not ok:
@@ -133,6 +137,10 @@ def _check(
         isinstance(motion_severity_coupling, (int, float)) and 0 <= motion_severity_coupling <= 3,
         f"'motion_severity_coupling' must be between 0 (motion unrelated to severity) and 3; "
         f"got {motion_severity_coupling!r}.",
+    )
+    need(
+        n_jobs is None or (is_int(n_jobs) and n_jobs >= 1),
+        f"'n_jobs' must be None (all CPUs) or an integer >= 1; got {n_jobs!r}.",
     )
     label = re.compile(r"^[A-Za-z0-9]+$")
     need(
@@ -241,6 +249,7 @@ def simulate_dataset(
     task: str = "rest",
     truth_path: str | Path | None = None,
     overwrite: bool = False,
+    n_jobs: int | None = None,
 ) -> SimulationResult:
     """Write a synthetic BIDS dataset with fMRIPrep-style derivatives and a known answer.
 
@@ -304,6 +313,9 @@ def simulate_dataset(
         Ground-truth TSV outside ``out_dir``; default ``<out_dir>_truth.tsv``.
     overwrite : bool
         Replace an existing dataset previously written by this function.
+    n_jobs : int, optional
+        Runs simulated at once in threads; None = the number of CPUs (at most 8). The output
+        does not depend on it.
 
     Returns
     -------
@@ -327,7 +339,10 @@ def simulate_dataset(
         broken_runs=broken_runs,
         task=task,
         overwrite=overwrite,
+        n_jobs=n_jobs,
     )
+    if n_jobs is None:
+        n_jobs = min(8, os.cpu_count() or 1)
     if out.exists():
         shutil.rmtree(out)
     grid = build_grid(resolution_mm)
@@ -351,20 +366,30 @@ def simulate_dataset(
     site_index = {s: i for i, s in enumerate(sites)}
     rows = []
     statics = _voxel_tables(grid)
+    jobs = []  # (truth fields, _write_run keyword arguments), one per run
     for p_idx, person in enumerate(people.itertuples()):
         for ses in sessions[sessions.participant_id == person.participant_id].itertuples():
             kinds = broken_of.get(p_idx, []) if ses.session == 1 else []
             runs = [None] if not kinds else [1] + [2 + k for k in range(len(kinds))]
             for r_idx, run in enumerate(runs):
                 broken = None if r_idx == 0 else kinds[r_idx - 1]
-                rng = np.random.default_rng(np.random.SeedSequence([seed, 2, p_idx, ses.session, r_idx]))
                 s_i = site_index[person.site]
-                info = _write_run(
-                    out,
-                    fmriprep,
-                    grid,
-                    statics,
-                    rng,
+                fields = {
+                    "participant_id": person.participant_id,
+                    "session_id": f"ses-{ses.session}" if n_sessions > 1 else None,
+                    "run": run,
+                    "task": task,
+                    "site": person.site,
+                    "stage": ses.stage,
+                    "severity": person.severity,
+                    "abstinence_days": ses.abstinence_days,
+                    "coupling": round(ses.coupling, 6),
+                    "mean_fd": round(ses.mean_fd, 6),
+                    "broken": broken,
+                }
+                kwargs = dict(
+                    # every run has its own stream, so results do not depend on run order or n_jobs
+                    rng=np.random.default_rng(np.random.SeedSequence([seed, 2, p_idx, ses.session, r_idx])),
                     sub=person.participant_id,
                     ses=ses.session if n_sessions > 1 else None,
                     run=run,
@@ -377,22 +402,21 @@ def simulate_dataset(
                     site_noise=1.0 + 0.25 * s_i,
                     broken=broken,
                 )
-                rows.append(
-                    {
-                        "participant_id": person.participant_id,
-                        "session_id": f"ses-{ses.session}" if n_sessions > 1 else None,
-                        "run": run,
-                        "task": task,
-                        "site": person.site,
-                        "stage": ses.stage,
-                        "severity": person.severity,
-                        "abstinence_days": ses.abstinence_days,
-                        "coupling": round(ses.coupling, 6),
-                        "mean_fd": round(ses.mean_fd, 6),
-                        "broken": broken,
-                        **info,
-                    }
-                )
+                jobs.append((fields, kwargs))
+
+    def one(job):
+        fields, kwargs = job
+        return {**fields, **_write_run(out, fmriprep, grid, statics, **kwargs)}
+
+    # The per-run matrices are small: multithreaded BLAS only fights over the cores (a 150 x 150
+    # eigh took 100x longer on a busy machine), so BLAS gets one thread and runs go in parallel.
+    # Threads suffice: numpy, BLAS and isal's gzip release the GIL for the heavy work.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n_jobs == 1:
+            rows = [one(job) for job in jobs]
+        else:
+            with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+                rows = list(pool.map(one, jobs))
     truth = pd.DataFrame(rows)
     regions = pd.DataFrame(grid.regions)
     _write_truth(truth_file, truth, regions, grid, params={
@@ -518,7 +542,7 @@ _COLUMN_DOCS = {
 
 
 def _write_run(
-    out, fmriprep, grid: Grid, statics, rng, *, sub, ses, run, task, t_r, n_volumes, coupling, mean_fd,
+    out, fmriprep, grid: Grid, statics, *, rng, sub, ses, run, task, t_r, n_volumes, coupling, mean_fd,
     site_gain, site_noise, broken,
 ) -> dict:
     """Simulate and write one run (raw + derivatives); returns its truth-table fields."""
