@@ -281,12 +281,24 @@ class ModelsConfig(_Section):
     edge_selection: float | None = Field(
         default=None, gt=0, le=1, description="Keep this fraction of edges by univariate test, inside each fold."
     )
+    cpm_threshold: float = Field(
+        default=0.01, gt=0, le=1, description="Edge-selection p-value of connectome-based predictive modelling."
+    )
     cv_folds: int = Field(default=5, ge=2)
     cv_repeats: int = Field(default=10, ge=1)
     site_out: bool = False
     n_permutations: int = Field(default=100, ge=0)
     random_state: int = 0
     longitudinal: bool = True
+
+    @model_validator(mode="after")
+    def _check_estimator(self) -> "ModelsConfig":
+        if self.estimator == "logistic" and "severity" in self.targets:
+            raise ValueError(
+                "models.estimator 'logistic' cannot model the continuous target 'severity'; use null (ridge for "
+                "severity, logistic for classes), 'ridge', 'svm' or 'cpm', or drop severity from models.targets."
+            )
+        return self
 
 
 class ClusterConfig(_Section):

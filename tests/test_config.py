@@ -137,3 +137,10 @@ def test_connectivity_kwargs_feed_the_library(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("exclusion:\n  max_mean_fd: null\n")
     assert load_config(path).exclusion.max_mean_fd is None
+
+
+def test_models_estimator_must_fit_every_target():
+    with pytest.raises(ConfigError, match=r"models.estimator 'logistic' cannot model the continuous target 'severity'"):
+        Config().updated({"models.estimator": "logistic"})
+    config = Config().updated({"models.estimator": "logistic", "models.targets": ["stage", "user_vs_control"]})
+    assert config.models.cpm_threshold == 0.01

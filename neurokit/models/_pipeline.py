@@ -10,7 +10,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.feature_selection import SelectPercentile, f_classif, f_regression
-from sklearn.linear_model import LogisticRegressionCV, RidgeCV
+from sklearn.linear_model import LogisticRegressionCV, RidgeClassifierCV, RidgeCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC, LinearSVR
@@ -52,9 +52,8 @@ def _make_estimator(kind, estimator, random_state, cpm_threshold):
             "svm": lambda: LinearSVR(C=0.1, max_iter=20000, random_state=random_state),
             "cpm": lambda: CPMRegressor(threshold=cpm_threshold),
         }[name]()
-    if name == "ridge":
-        raise ModelError("'estimator'='ridge' is for continuous targets; use 'logistic', 'svm' or 'cpm' for classes.")
     return {
+        "ridge": lambda: RidgeClassifierCV(alphas=np.logspace(-2, 4, 13), class_weight="balanced"),
         # a small C grid chosen by inner 3-fold log-loss (kept small: it runs in every fold of
         # every permutation); class weights balance unequal stages
         "logistic": lambda: LogisticRegressionCV(
@@ -96,7 +95,8 @@ def build_pipeline(
         ``'severity'`` means regression; ``'stage'`` and ``'user_vs_control'`` classification.
     estimator : {'ridge', 'logistic', 'svm', 'cpm'}, estimator or None, default=None
         None = RidgeCV (regression) or L2 LogisticRegressionCV with balanced class
-        weights (classification); 'svm' = LinearSVR / LinearSVC; 'cpm' =
+        weights (classification); 'ridge' for classes = RidgeClassifierCV (balanced);
+        'svm' = LinearSVR / LinearSVC; 'cpm' =
         :class:`CPMRegressor` / :class:`CPMClassifier`. An estimator instance is cloned.
     n_covariates : int, default=0
         Number of covariate columns in X (after the features, before the site code).
