@@ -217,8 +217,8 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def test_deterministic_for_a_seed(tmp_path):
-    a = simulate_dataset(tmp_path / "a", seed=7, broken_runs=("corrupt_gzip",), **SMALL)
-    b = simulate_dataset(tmp_path / "b", seed=7, broken_runs=("corrupt_gzip",), **SMALL)
+    a = simulate_dataset(tmp_path / "a", seed=7, broken_runs=("corrupt_gzip",), n_jobs=1, **SMALL)
+    b = simulate_dataset(tmp_path / "b", seed=7, broken_runs=("corrupt_gzip",), n_jobs=2, **SMALL)
     c = simulate_dataset(tmp_path / "c", seed=8, broken_runs=("corrupt_gzip",), **SMALL)
     tree_a, tree_b, tree_c = _tree(a.root), _tree(b.root), _tree(c.root)
     assert tree_a == tree_b
@@ -259,6 +259,7 @@ def test_sessions(sim_sessions):
         ({"sites": ("A", "A")}, "'sites' must be a non-empty sequence of distinct"),
         ({"task": "resting state"}, "'task' must be an alphanumeric BIDS label"),
         ({"broken_runs": ("bad_kind",)}, r"'broken_runs' entries must be among .*got 'bad_kind'"),
+        ({"n_jobs": 0}, r"'n_jobs' must be None \(all CPUs\) or an integer >= 1"),
     ],
 )
 def test_parameter_errors(tmp_path, kwargs, match):

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--task", default="rest", help="BIDS task label (default rest)")
     parser.add_argument("--truth", default=None, help="ground-truth TSV path (default OUT_truth.tsv beside OUT)")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="runs simulated at once (default: number of CPUs, at most 8)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset simulated earlier in OUT")
 
 
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.task,
         truth_path=args.truth,
         overwrite=args.overwrite,
+        n_jobs=args.jobs,
     )
     n_runs = len(result.truth)
     n_broken = int(result.truth["broken"].notna().sum())
