@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import nibabel as nib
+from distributed.diagnostics.plugin import WorkerPlugin
 import numpy as np
 import pandas as pd
 
@@ -39,10 +40,6 @@ from neurokit.io._derivatives import (
 __all__ = ["ParticipantSummary", "RunFailure", "process_run", "run_participant", "exit_code"]
 
 log = logging.getLogger("neurokit.participant")
-
-#: Measures computed per run at the participant level; ``tangent`` needs a group
-#: reference, so a run stores its covariance and the group level projects it.
-_PER_RUN_KIND = {"tangent": "covariance"}
 
 
 class RunFailure(Exception):
@@ -180,9 +177,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             mean_fd=motion["mean_fd"],
             censored_fraction=n_censored / extraction.n_volumes,
             n_remaining=n_remaining,
-            max_mean_fd=config.exclusion.max_mean_fd,
-            max_censored_fraction=config.exclusion.max_censored_fraction,
-            min_volumes=dn.min_volumes,
+            **config.exclusion.decision_kwargs(dn.min_volumes),
         )
         if insufficient and not reasons:
             reasons = [insufficient]
@@ -208,16 +203,15 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "ConfoundNotes": list(selection.notes) + list(run.warnings),
         }
 
+    # ``tangent`` needs a group reference: a run stores its covariance (config.per_run_kinds)
+    # and the group level projects it inside each cross-validation fold.
     outputs: dict[str, str] = {}
     summary: dict[str, float] = {}
     with _Stage("connectivity"):
         matrices = {}
         if cleaned is not None:
-            for measure in config.connectivity.measures:
-                kind = _PER_RUN_KIND.get(measure, measure)
-                matrices[measure] = connectivity_matrix(
-                    cleaned.signals, kind, covariance_estimator=config.connectivity.covariance_estimator
-                )
+            for kind in config.connectivity.per_run_kinds():
+                matrices[kind] = connectivity_matrix(cleaned.signals, kind, **config.connectivity.matrix_kwargs())
             corr = matrices.get("correlation")
             if corr is None:
                 corr = connectivity_matrix(cleaned.signals, "correlation")
@@ -263,7 +257,6 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             for measure, matrix in matrices.items():
                 table(f"relmat:{measure}", names.relmat(measure), matrix, {
                     "Measure": measure,
-                    "ComputedAs": _PER_RUN_KIND.get(measure, measure),
                     "CovarianceEstimator": config.connectivity.covariance_estimator,
                     "NodeNames": region_names,
                 })
@@ -334,11 +327,10 @@ class ParticipantSummary:
 
 
 def exit_code(summary: ParticipantSummary) -> int:
-    """0 if every run is usable, 1 if some failed, 2 if nothing usable came out."""
-    usable = sum(1 for r in summary.records if r.get("status") in ("ok", "excluded"))
-    if summary.n_failed == 0 and usable > 0:
-        return 0
-    return 2 if not any(r.get("status") == "ok" for r in summary.records) else 1
+    """0 if every run is usable, 1 if some failed, 2 if no run is usable (failed or excluded)."""
+    if not any(r.get("status") == "ok" for r in summary.records):
+        return 2
+    return 1 if summary.n_failed else 0
 
 
 def _up_to_date(run: Run, names: DerivativeNames, fingerprint: str) -> bool:
@@ -457,26 +449,43 @@ def run_participant(
         handler.close()
 
 
-def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress) -> None:
+class _QuietWorkerLogs(WorkerPlugin):
+    """Worker plugin: silence ``distributed.worker``'s per-task failure dumps (also on restarted workers)."""
+
+    def setup(self, worker):
+        logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
+
+
+def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task=None) -> None:
     from distributed import as_completed
 
     from neurokit.pipelines._progress import Progress
 
-    own = client is None
+    task = task or process_run
     context = None
-    if own:
-        from neurokit.parallel import cluster_client
+    if client is None:
+        from neurokit.parallel import cluster_client, estimate_task_memory, plan_for_cluster
 
-        context = cluster_client(config.cluster)
+        sizes = [estimate_task_memory(_shape(run), _itemsize(run)) for run in todo]
+        plan = plan_for_cluster(config.cluster, sizes)
+        kwargs = {}
+        if plan is not None:
+            log.info("plan: %s", plan.describe())
+            kwargs = {"n_workers": plan.n_workers, "memory_limit": plan.memory_limit}
+        context = cluster_client(config.cluster, **kwargs)
         client = context.__enter__()
     try:
         dashboard = getattr(client, "dashboard_link", None)
         if dashboard:
             log.info("dask dashboard: %s", dashboard)
+        if not log.isEnabledFor(logging.DEBUG):
+            # neurokit logs each failed run once, with its stage; the worker's own
+            # "Compute Failed" dump of the same exception is noise on the terminal.
+            client.register_plugin(_QuietWorkerLogs(), name="neurokit-quiet-worker-logs")
         [atlas_future] = client.scatter([atlas], broadcast=True)
         futures = [
             client.submit(
-                process_run, run, atlas_future, config, str(output_dir), fingerprints[run.run_id],
+                task, run, atlas_future, config, str(output_dir), fingerprints[run.run_id],
                 key=f"run-{run.run_id}-{fingerprints[run.run_id]}", retries=config.cluster.retries, pure=False,
             )
             for run in todo
@@ -505,6 +514,14 @@ def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, pro
     finally:
         if context is not None:
             context.__exit__(None, None, None)
+
+
+def _shape(run: Run) -> tuple[int, ...]:
+    return tuple(int(n) for n in nib.load(str(run.bold)).header.get_data_shape())
+
+
+def _itemsize(run: Run) -> int:
+    return int(nib.load(str(run.bold)).header.get_data_dtype().itemsize)
 
 
 def _describe(exc: BaseException) -> tuple[str, str, str]:

@@ -46,6 +46,16 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_dask() -> None:
+    """Keep dask's own chatter out of the terminal: neurokit reports each run's fate itself."""
+    import dask
+
+    levels = {"distributed": "warning", "distributed.worker": "critical", "distributed.nanny": "error"}
+    dask.config.set({"logging": levels})  # inherited by worker processes started after this
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level.upper())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``neurokit`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -64,10 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=prog, description=module.__doc__)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    verbose = getattr(args, "verbose", 0)
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "verbose", 0) else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not verbose:
+        _quiet_dask()
     try:
         return int(module.run(args) or 0)
     except NeurokitError as exc:

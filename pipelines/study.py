@@ -1,0 +1,58 @@
+"""The whole study: participant level, group level and the HTML reports, on one dask client."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from neurokit.config import Config
+
+__all__ = ["run_study"]
+
+log = logging.getLogger("neurokit.study")
+
+
+def run_study(bids_dir: str | Path, output_dir: str | Path, config: Config, *, client=None,
+              progress: bool | None = None) -> int:
+    """Run participant and group levels, then write the reports.
+
+    Parameters
+    ----------
+    bids_dir, output_dir : str or Path
+        BIDS root and derivative dataset.
+    config : Config
+        Resolved configuration.
+    client : distributed.Client, optional
+        None starts a cluster from ``config.cluster`` for the whole study.
+    progress : bool or None
+        Progress bar (None: only on a terminal).
+
+    Returns
+    -------
+    int
+        Exit code: the participant level's (0, 1 or 2), or 2 when the group level cannot run.
+    """
+    from neurokit.pipelines.group import run_group
+    from neurokit.pipelines.participant import exit_code, run_participant
+
+    if client is None:
+        from neurokit.parallel import cluster_client
+
+        with cluster_client(config.cluster) as own:
+            return run_study(bids_dir, output_dir, config, client=own, progress=progress)
+    summary = run_participant(bids_dir, output_dir, config, client=client, progress=progress)
+    code = exit_code(summary)
+    if code == 2:
+        log.error("no usable run: the group level and reports are skipped (see %s)", Path(output_dir) / "failures.tsv")
+        return code
+    group_code = run_group(bids_dir, output_dir, config, client=client)
+    if config.report.enabled:
+        try:
+            from neurokit.report import write_group_report, write_participant_reports
+        except ImportError:  # pragma: no cover - report package not installed
+            log.warning("neurokit.report is not available; no HTML reports written")
+        else:
+            pages = write_participant_reports(output_dir, bids_dir=bids_dir, config=config)
+            group_page = write_group_report(output_dir, bids_dir=bids_dir, config=config)
+            log.info("reports: %d participant page(s) and %s", len(pages), group_page)
+    return max(code, group_code)
