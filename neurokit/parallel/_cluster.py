@@ -9,13 +9,17 @@ import importlib
 import logging
 import math
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+import dask
 import dask.system
 from distributed.system import MEMORY_LIMIT
 from distributed import Client, LocalCluster
+from distributed.core import Status
+from distributed.diagnostics.plugin import SchedulerPlugin
 
 from neurokit.config import ClusterConfig
 from neurokit.parallel._errors import ClusterError
@@ -31,8 +35,8 @@ JOBQUEUE_CLASSES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGEClu
 #: Name of the HPC jobs, so `squeue -n neurokit-worker` finds them.
 JOB_NAME = "neurokit-worker"
 
-#: Seconds between checks that lost HPC jobs are replaced (see `_keep_jobs`).
-_KEEPER_INTERVAL_MS = 5000
+#: Milliseconds between checks that lost HPC jobs are replaced (see `_keep_jobs`).
+_KEEPER_INTERVAL_MS = 2000
 
 
 def _dashboard_available() -> bool:
@@ -85,8 +89,11 @@ def jobqueue_kwargs(cluster: ClusterConfig, *, python: str | None = None, dashbo
         "job_name": JOB_NAME,
         # a worker whose scheduler is gone exits instead of holding its allocation
         "death_timeout": 120,
-        "scheduler_options": {"dashboard": dashboard and _dashboard_available()}
-        | ({"dashboard_address": ":8787"} if dashboard else {}),
+        # without a dashboard the scheduler still serves health/metrics routes: on any free port
+        "scheduler_options": {
+            "dashboard": dashboard and _dashboard_available(),
+            "dashboard_address": ":8787" if dashboard else ":0",
+        },
     }
     # SLURM and PBS call the charged account 'account'; SGE and LSF call it 'project'
     kwargs["account" if cluster.type in ("slurm", "pbs") else "project"] = cluster.account
@@ -112,6 +119,24 @@ def _check_job_memory(cluster: ClusterConfig, memory_limit: int | str | None) ->
             f"{format_size(per_worker)} per worker, below the {format_size(wanted)} each worker needs; "
             f"set cluster.memory to at least {format_size(wanted * cluster.processes)}."
         )
+
+
+def _job_class(cluster_class):
+    """The cluster's job class, whose ``close`` also marks the job closed.
+
+    dask-jobqueue's ``Job.close`` cancels the job but leaves its status 'running', and
+    distributed's SpecCluster then refuses to finish closing (AssertionError) once it has
+    created any job; closing would leave the cluster's resources behind.
+    """
+    base = cluster_class.job_cls
+
+    async def close(self):
+        try:
+            await base.close(self)
+        finally:
+            self.status = Status.closed
+
+    return type(base.__name__, (base,), {"close": close, "__module__": __name__})
 
 
 def make_cluster(
@@ -157,7 +182,7 @@ def make_cluster(
             processes=True,
             memory_limit=_local_memory_limit(cluster, memory_limit),
             local_directory=cluster.local_directory,
-            dashboard_address=":8787" if dashboard and _dashboard_available() else None,
+            dashboard_address=":8787" if dashboard and _dashboard_available() else ":0",
         )
     _check_job_memory(cluster, memory_limit)
     import dask_jobqueue
@@ -167,7 +192,7 @@ def make_cluster(
     if kwargs["log_directory"]:
         Path(kwargs["log_directory"]).mkdir(parents=True, exist_ok=True)
     try:
-        return cls(**kwargs)
+        return cls(**kwargs, job_cls=_job_class(cls))
     except (OSError, ValueError) as exc:
         raise ClusterError(f"cannot start the {cls.__name__} scheduler: {exc}; check the cluster: settings.") from exc
 
@@ -186,25 +211,83 @@ def _scale_jobs(hpc, cluster: ClusterConfig, n_workers: int | None) -> str:
     return f"{jobs} job{'s' if jobs != 1 else ''}"
 
 
+class _WorkerNames(SchedulerPlugin):
+    """Scheduler plugin remembering the name of every worker that connected, however briefly."""
+
+    name = "neurokit-worker-names"
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def add_worker(self, scheduler, worker):
+        state = scheduler.workers.get(worker)
+        if state is not None:
+            self.seen.add(str(state.name))
+
+
 def _keep_jobs(hpc):
     """Resubmit HPC jobs that vanished (cancelled, pre-empted, out of walltime).
 
     dask's SpecCluster forgets a job once its worker has been gone for
-    ``distributed.deploy.lost-worker-timeout``, but only starts a replacement the next time
-    the cluster is scaled; with a fixed number of jobs, or adaptive scaling at its maximum,
-    that never happens. Re-asserting the current size every few seconds does it.
+    ``distributed.deploy.lost-worker-timeout``, but only for one-process jobs (a job of
+    several processes has workers named ``<job>-0``, ``<job>-1``, ... that it does not match),
+    and it only starts a replacement the next time the cluster is scaled: with a fixed number
+    of jobs, or adaptive scaling at its maximum, that never happens. Every few seconds this
+    forgets each job whose workers connected once and have all been gone for that timeout,
+    and re-asserts the number of jobs, which submits the replacements. A job still waiting in
+    the queue (no worker of it ever connected) is left alone.
+
+    Returns
+    -------
+    tornado.ioloop.PeriodicCallback
+        Started on the cluster's event loop; stop it before closing the cluster.
     """
+    import asyncio
+
+    from dask.utils import parse_timedelta
     from tornado.ioloop import PeriodicCallback
+
+    # one interval later than SpecCluster's own clean-up, so that one-process jobs are its business
+    timeout = parse_timedelta(dask.config.get("distributed.deploy.lost-worker-timeout")) + _KEEPER_INTERVAL_MS / 1000
+    names = _WorkerNames()
+    current: dict[str, object] = {}  # job name -> the job object last seen under that name
+    lost_since: dict[str, float] = {}
 
     def reassert():
         try:
-            if hpc.status.name == "running":
-                hpc.scale(jobs=len(hpc.worker_spec))
+            if hpc.status.name != "running":
+                return
+            present = {str(w["name"]) for w in hpc.scheduler_info.get("workers", {}).values()}
+            now = time.monotonic()
+            for job, spec in list(hpc.worker_spec.items()):
+                workers = {f"{job}{suffix}" for suffix in spec.get("group", [""])}
+                obj = hpc.workers.get(job)
+                if job in current and current[job] is not obj:
+                    # a new job under an old name: the old one's workers say nothing about it
+                    names.seen.difference_update(workers - present)
+                    lost_since.pop(job, None)
+                current[job] = obj
+                if obj is None or workers & present or not workers & names.seen:
+                    lost_since.pop(job, None)
+                    continue
+                if now - lost_since.setdefault(job, now) >= timeout:
+                    logger.info("HPC job %s lost its workers; submitting a replacement", obj.job_id)
+                    asyncio.ensure_future(hpc.workers.pop(job).close())
+                    names.seen.difference_update(workers)
+                    lost_since.pop(job, None)
+                    current[job] = None
+            hpc.scale(jobs=len(hpc.worker_spec))
         except Exception:  # pragma: no cover - a failed check must never kill the loop
             logger.debug("could not re-assert the number of HPC jobs", exc_info=True)
 
     keeper = PeriodicCallback(reassert, _KEEPER_INTERVAL_MS)
-    hpc.loop.add_callback(keeper.start)
+
+    def start():
+        hpc.scheduler.add_plugin(names, name=names.name)
+        keeper.start()
+
+    hpc.loop.add_callback(start)
     return keeper
 
 
