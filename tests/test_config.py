@@ -12,7 +12,7 @@ def test_defaults_load_and_are_frozen():
         config.atlas.name = "other"
 
 
-@pytest.mark.parametrize("name", ["default.yaml", "demo.yaml"])
+@pytest.mark.parametrize("name", ["default.yaml", "demo.yaml", "slurm.yaml", "pbs.yaml"])
 def test_shipped_configs_are_valid(name):
     from pathlib import Path
 

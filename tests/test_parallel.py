@@ -316,3 +316,19 @@ def test_missing_scheduler_file(tmp_path):
                        r"`dask scheduler --scheduler-file"):
         with cluster_client(ClusterConfig(scheduler_file=str(tmp_path / "nope.json"))):
             pass
+
+
+@pytest.mark.parametrize(
+    ("name", "directive"), [("slurm.yaml", "#SBATCH --cpus-per-task=4"), ("pbs.yaml", "#PBS -l select=1:ncpus=4")]
+)
+def test_hpc_presets_build_job_scripts(name, directive):
+    from pathlib import Path
+
+    from neurokit.config import load_config
+
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / name)
+    assert config.cluster.type == name.removesuffix(".yaml")
+    with make_cluster(config.cluster, dashboard=False) as hpc:
+        script = hpc.job_script()
+    assert any(line.startswith(directive) for line in script.splitlines())
+    assert "--nworkers 4" in script and "--memory-limit 3.73GiB" in script
