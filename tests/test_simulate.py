@@ -171,6 +171,7 @@ def test_planted_effect_is_recoverable(sim):
     assert np.corrcoef(measured, runs["coupling"])[0, 1] > 0.5
 
 
+@pytest.mark.slow
 def test_planted_coupling_orders_stages(tmp_path):
     result = simulate_dataset(tmp_path / "ds", n_subjects=16, n_volumes=30, seed=3)
     means = result.truth.groupby("stage")["coupling"].mean()
@@ -181,6 +182,7 @@ def test_planted_coupling_orders_stages(tmp_path):
     assert (users["coupling"] < means["control"]).all()
 
 
+@pytest.mark.slow
 def test_null_dataset_with_motion_tracking_severity(tmp_path):
     result = simulate_dataset(
         tmp_path / "ds", n_subjects=12, n_volumes=30, seed=4, effect_size=0.0, motion_severity_coupling=2.0
@@ -216,6 +218,7 @@ def _tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 def test_deterministic_for_a_seed(tmp_path):
     a = simulate_dataset(tmp_path / "a", seed=7, broken_runs=("corrupt_gzip",), n_jobs=1, **SMALL)
     b = simulate_dataset(tmp_path / "b", seed=7, broken_runs=("corrupt_gzip",), n_jobs=2, **SMALL)
@@ -281,6 +284,7 @@ def test_output_location_errors(tmp_path):
     assert (foreign / "notes.txt").exists()
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_own_dataset(tmp_path):
     simulate_dataset(tmp_path / "ds", seed=1, **SMALL)
     again = simulate_dataset(tmp_path / "ds", seed=2, overwrite=True, **SMALL)

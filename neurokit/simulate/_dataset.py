@@ -468,6 +468,7 @@ def _write_top_level(out: Path, fmriprep: Path, people, sessions, *, n_sessions:
             "BIDSVersion": _BIDS_VERSION,
             "DatasetType": "raw",
             "License": "CC0",
+            "Authors": ["neurokit.simulate (synthetic data)", "neurokit developers"],
             "GeneratedBy": [generated],
         },
     )
