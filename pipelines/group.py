@@ -195,4 +195,65 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
     )
     atomic_write_tsv(group / "exclusions.tsv", exclusions)
     log.info("features: %d runs x %d columns; %d run(s) excluded", len(features), features.shape[1], len(exclusions))
+    rows = fit_models(features, networks, config, group / "models", client=client)
+    fitted = [r for r in rows if r["status"] == "fitted"]
+    if rows and not fitted:
+        log.error("no model could be fitted (see %s)", group / "models" / "summary.tsv")
+        return 2
     return 0
+
+
+def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_dir: Path, *, client=None) -> list[dict]:
+    """Cross-validate every configured target x feature set and write their results.
+
+    Writes ``<models_dir>/<target>/<feature set>/`` (``metrics.json``, ``predictions.tsv``,
+    ``permutation_null.tsv``, ``patterns.tsv``, ``model/``), ``longitudinal.json`` when
+    participants have several sessions, and ``summary.tsv`` (one row per model, with the
+    reason when a model could not be fitted, e.g. a role missing from the phenotype).
+
+    Returns
+    -------
+    list of dict
+        The rows of ``summary.tsv``.
+    """
+    from neurokit.models import ModelError, cross_validate_model, longitudinal_model, save_model
+
+    m = config.models
+    rows = []
+    for target in m.targets:
+        for feature_set in m.feature_sets:
+            folder = models_dir / target / feature_set
+            row = {"target": target, "feature_set": feature_set}
+            try:
+                result = cross_validate_model(
+                    features, target, feature_set, networks,
+                    estimator=m.estimator, covariates=m.covariates, harmonize_site=m.harmonize_site,
+                    edge_selection=m.edge_selection, cpm_threshold=m.cpm_threshold,
+                    stage_levels=config.columns.stage_levels, control_level=config.columns.control,
+                    cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
+                    n_permutations=m.n_permutations, random_state=m.random_state, client=client,
+                    atlas=config.atlas.name, measure=m.measure, config_hash=config.hash(),
+                )
+            except ModelError as exc:
+                log.warning("model %s/%s not fitted: %s", target, feature_set, exc)
+                rows.append({**row, "status": "not fitted", "reason": str(exc)})
+                continue
+            atomic_write_json(folder / "metrics.json", result.metrics)
+            atomic_write_tsv(folder / "predictions.tsv", result.predictions)
+            atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
+            atomic_write_tsv(folder / "patterns.tsv", result.patterns)
+            save_model(result, folder / "model")
+            primary = result.metrics.get("primary_metric")
+            score = result.metrics.get("scores", {}).get(primary, {})
+            rows.append({**row, "status": "fitted", "reason": None, "metric": primary,
+                         "mean": score.get("mean"), "sd": score.get("sd"), "p_value": score.get("p_value"),
+                         "n_rows": result.metrics.get("n_rows")})
+            log.info("model %s/%s: %s = %.3f +/- %.3f (permutation p = %s)", target, feature_set, primary,
+                     score.get("mean", float("nan")), score.get("sd", float("nan")), score.get("p_value"))
+    if m.longitudinal and features["session_id"].notna().any():
+        result = longitudinal_model(features, stage_levels=config.columns.stage_levels,
+                                    control_level=config.columns.control)
+        atomic_write_json(models_dir / "longitudinal.json", result)
+    columns = ["target", "feature_set", "status", "reason", "metric", "mean", "sd", "p_value", "n_rows"]
+    atomic_write_tsv(models_dir / "summary.tsv", pd.DataFrame(rows, columns=columns))
+    return rows

@@ -1,0 +1,146 @@
+"""Group pipeline: features from participant derivatives, models, predict (on fabricated derivatives)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neurokit.cli import main
+from neurokit.config import Config
+from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
+from neurokit.pipelines.group import GroupError, build_features, run_group
+
+REGIONS = ["L_dlPFC", "R_dlPFC", "L_vmPFC", "R_vmPFC", "L_amygdala", "R_amygdala", "L_hippocampus",
+           "R_hippocampus", "L_M1", "R_M1"]
+NETWORKS = ["prefrontal"] * 4 + ["limbic"] * 4 + ["other"] * 2
+STAGES = ["control", "active", "early_abstinence", "sustained_remission"]
+COUPLING = {"control": 0.6, "active": 0.0, "early_abstinence": 0.2, "sustained_remission": 0.4}
+
+
+def _matrix(rng, coupling):
+    """A correlation matrix from 200 samples with planted prefrontal-limbic coupling."""
+    n = len(REGIONS)
+    latent = rng.standard_normal((200, 2))
+    pfc = latent[:, 0]
+    limbic = coupling * latent[:, 0] + np.sqrt(1 - coupling**2) * latent[:, 1]
+    base = np.column_stack([pfc] * 4 + [limbic] * 4 + [rng.standard_normal(200)] * 2)
+    ts = base + 0.8 * rng.standard_normal((200, n))
+    return np.corrcoef(ts.T)
+
+
+def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("sub-03",)):
+    """Participant-level derivatives + participants.tsv with a planted stage/severity effect."""
+    rng = np.random.default_rng(seed)
+    bids, out = root / "bids", root / "out"
+    bids.mkdir(parents=True)
+    people = []
+    for i in range(n_subjects):
+        sub = f"{i + 1:02d}"
+        stage = STAGES[i % 4]
+        severity = 0.0 if stage == "control" else 10 - 3 * STAGES.index(stage) + rng.normal(0, 0.5)
+        people.append({"participant_id": f"sub-{sub}", "age": 20 + i % 30, "sex": "FM"[i % 2],
+                       "site": "AB"[(i // 4) % 2], "severity": severity, "stage": stage,
+                       "bdnf": 20 + 2 * STAGES.index(stage) + rng.normal(), "hrv": rng.normal(50, 5),
+                       "abstinence_days": "n/a"})
+        matrix = _matrix(rng, COUPLING[stage])
+        func = out / f"sub-{sub}" / "func"
+        stem = f"sub-{sub}_task-rest_space-MNI152NLin2009cAsym"
+        relmat = func / f"{stem}_seg-{atlas}_meas-correlation_desc-simple_relmat.tsv"
+        atomic_write_tsv(relmat, pd.DataFrame(matrix, columns=REGIONS))
+        atomic_write_json(relmat.with_suffix(".json"), {"Regions": REGIONS, "Networks": NETWORKS})
+        qc = func / f"{stem}_desc-qc_metrics.json"
+        atomic_write_json(qc, {"mean_fd": float(rng.uniform(0.05, 0.3)), "percent_censored": 1.0,
+                               "tDOFRemaining": 60})
+        status = "excluded" if f"sub-{sub}" in excluded else "ok"
+        atomic_write_json(out / "logs" / "runs" / f"{stem}.json", {
+            "run_id": stem, "status": status, "reasons": ["mean FD 0.9 mm > 0.5 mm"] if status != "ok" else [],
+            "entities": {"sub": sub, "task": "rest", "space": "MNI152NLin2009cAsym"},
+            "outputs": {"relmat:correlation": str(relmat), "qc": str(qc)},
+            "summary": {"idx_pfc_limbic": float(np.arctanh(matrix[:4, 4:8]).mean())},
+        })
+    pd.DataFrame(people).to_csv(bids / "participants.tsv", sep="\t", index=False)
+    (bids / "dataset_description.json").write_text(json.dumps({"Name": "x", "BIDSVersion": "1.9.0"}))
+    config = Config().updated({"atlas.name": atlas})
+    (out / "config.yaml").write_text(config.to_yaml())
+    return bids, out
+
+
+def small_models(config, **extra):
+    return config.updated({"models.cv_folds": 4, "models.cv_repeats": 2, "models.n_permutations": 9,
+                           "models.targets": ["severity", "stage"],
+                           "models.feature_sets": ["pfc_limbic_edges", "biomarkers"], **extra})
+
+
+def test_build_features_joins_roles_and_lists_exclusions(tmp_path):
+    from neurokit.io import load_phenotype
+
+    bids, out = fabricate(tmp_path, n_subjects=8)
+    config = Config()
+    features, exclusions, networks = build_features(out, config, load_phenotype(bids, config.columns))
+    assert len(features) == 7 and list(exclusions["run_id"]) == ["sub-03_task-rest_space-MNI152NLin2009cAsym"]
+    assert "mean FD" in exclusions.loc[0, "reason"]
+    assert networks == dict(zip(REGIONS, NETWORKS))
+    assert list(features.columns[:3]) == ["participant_id", "session_id", "run_id"]
+    assert str(features["stage"].dtype) == "category" and features["stage"].cat.ordered
+    n_edges = len(REGIONS) * (len(REGIONS) - 1) // 2
+    assert sum(c.startswith("edge__") for c in features.columns) == n_edges
+    row = features.iloc[0]
+    matrix = pd.read_csv(next(out.glob("sub-01/func/*relmat.tsv")), sep="\t").to_numpy()
+    assert row["edge__L_dlPFC--L_amygdala"] == pytest.approx(np.arctanh(matrix[0, 4]))
+    assert row["participant_id"] == "sub-01" and row["sex"] == "F"
+
+
+def test_build_features_errors(tmp_path):
+    with pytest.raises(GroupError, match="has no completed participant-level runs; run `neurokit BIDS_DIR"):
+        build_features(tmp_path, Config())
+    bids, out = fabricate(tmp_path, n_subjects=2, excluded=("sub-01", "sub-02"))
+    with pytest.raises(GroupError, match="every completed run .* was excluded by the QC rules"):
+        build_features(out, Config())
+    bids, out = fabricate(tmp_path / "b", n_subjects=2, excluded=())
+    with pytest.raises(GroupError, match="has no 'partial correlation' matrix; add 'partial correlation'"):
+        build_features(out, Config().updated({"models.measure": "partial correlation"}))
+
+
+@pytest.mark.slow
+def test_run_group_writes_models_and_predict_applies_them(tmp_path, capsys):
+    bids, out = fabricate(tmp_path, n_subjects=32)
+    config = small_models(Config())
+    assert run_group(bids, out, config) == 0
+    group = out / "group"
+    assert (group / "features.tsv").is_file() and (group / "exclusions.tsv").is_file()
+    summary = pd.read_csv(group / "models" / "summary.tsv", sep="\t")
+    assert set(summary["status"]) == {"fitted"} and len(summary) == 4
+    folder = group / "models" / "stage" / "pfc_limbic_edges"
+    for name in ("metrics.json", "predictions.tsv", "permutation_null.tsv", "patterns.tsv", "model/model.json"):
+        assert (folder / name).is_file(), name
+    predictions = pd.read_csv(folder / "predictions.tsv", sep="\t")
+    assert len(predictions) == 31  # one run excluded by QC
+    null = pd.read_csv(folder / "permutation_null.tsv", sep="\t")
+    assert len(null) == 9
+    severity = json.loads((group / "models" / "severity" / "pfc_limbic_edges" / "metrics.json").read_text())
+    assert severity["primary_metric"] in severity["scores"]
+
+    # the saved model predicts new participants' derivatives ...
+    code = main(["predict", str(folder / "model"), str(bids), str(out)])
+    assert code == 0
+    assert "31 of 31 run(s) predicted" in capsys.readouterr().out
+    table = pd.read_csv(out / "group" / "predictions" / "stage_pfc_limbic_edges.tsv", sep="\t")
+    assert set(table["y_pred"]) <= set(STAGES)
+    # ... and refuses derivatives made with another atlas
+    bids2, out2 = fabricate(tmp_path / "other", n_subjects=8, atlas="power2011")
+    code = main(["predict", str(folder / "model"), str(bids2), str(out2)])
+    assert code == 2
+    assert "trained on atlas 'pfclimbic' but these features come from atlas 'power2011'" in capsys.readouterr().err
+
+
+def test_missing_role_model_is_reported_not_fatal(tmp_path):
+    bids, out = fabricate(tmp_path, n_subjects=16)
+    table = pd.read_csv(bids / "participants.tsv", sep="\t").drop(columns=["bdnf", "hrv"])
+    table.to_csv(bids / "participants.tsv", sep="\t", index=False)
+    config = small_models(Config(), **{"models.targets": ["stage"], "models.n_permutations": 0})
+    assert run_group(bids, out, config) == 0
+    summary = pd.read_csv(out / "group" / "models" / "summary.tsv", sep="\t")
+    row = summary.set_index("feature_set").loc["biomarkers"]
+    assert row["status"] == "not fitted" and "biomarkers" in row["reason"] and "all missing" in row["reason"]
