@@ -145,6 +145,20 @@ def test_nilearn_load_confounds_strategy(sim, strategy):
     assert kept <= 100 - row.n_nonsteady
 
 
+@pytest.mark.parametrize(
+    ("compcor", "prefixes"),
+    [("anat_separated", ("c_comp_cor", "w_comp_cor")), ("temporal", ("t_comp_cor",)),
+     ("temporal_anat_combined", ("t_comp_cor", "a_comp_cor"))],
+)
+def test_nilearn_compcor_variants(sim, compcor, prefixes):
+    from nilearn.interfaces.fmriprep import load_confounds
+
+    row = _intact(sim).iloc[0]
+    confounds, _ = load_confounds(str(sim.root / row.bold), strategy=("high_pass", "compcor"), compcor=compcor)
+    for prefix in prefixes:
+        assert any(c.startswith(prefix) for c in confounds.columns)
+
+
 def _network_coupling(result, row) -> float:
     """Prefrontal-limbic correlation after plain-numpy confound regression."""
     labels = np.asarray(nib.load(result.dseg_path).dataobj)

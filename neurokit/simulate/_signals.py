@@ -95,7 +95,7 @@ def _cosines(n: int, t_r: float) -> np.ndarray:
     return np.column_stack(cols) if cols else np.zeros((n, 0))
 
 
-def _compcor(data: np.ndarray, basis: np.ndarray, skip: int) -> tuple[np.ndarray, np.ndarray]:
+def _compcor(data: np.ndarray, basis: np.ndarray, skip: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """aCompCor like nipype: remove the drift basis, variance-normalise, SVD.
 
     ``data`` (n, v), ``basis`` (n, k). The first ``skip`` (non-steady) volumes are left out and
@@ -116,7 +116,7 @@ def _compcor(data: np.ndarray, basis: np.ndarray, skip: int) -> tuple[np.ndarray
     n_kept = int(np.searchsorted(np.cumsum(var), COMPCOR_VARIANCE) + 1)
     comps = np.zeros((n, n_kept))
     comps[skip:] = u[:, :n_kept]
-    return comps, var[:n_kept]
+    return comps, var[:n_kept], np.sqrt(evals[:n_kept])
 
 
 def _dvars(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,7 +198,7 @@ def confounds(
         ("w", "aCompCor", "WM", wm),
         ("a", "aCompCor", "combined", csf | wm),
     ):
-        comps, var = _compcor(data[:, voxels], basis, n_nonsteady)
+        comps, var, singular = _compcor(data[:, voxels], basis, n_nonsteady)
         for i in range(comps.shape[1]):
             name = f"{prefix}_comp_cor_{i:02d}"
             df[name] = comps[:, i]
@@ -206,6 +206,7 @@ def confounds(
                 "CumulativeVarianceExplained": float(np.sum(var[: i + 1])),
                 "Method": method,
                 "Retained": True,
+                "SingularValue": float(singular[i]),
                 "VarianceExplained": float(var[i]),
             }
             if mask_name is not None:
