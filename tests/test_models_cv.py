@@ -181,6 +181,8 @@ def test_predict_refuses_mismatches(planted, tmp_path):
     other.attrs["atlas"] = "aal"
     with pytest.raises(ModelError, match=r"trained on atlas 'pfclimbic'"):
         predict(model, other)
+    other.attrs["measure"] = "tangent"
+    assert cross_validate_model(other, "severity", "summary_indices", networks, **FAST).model.measure == "tangent"
     with pytest.raises(ModelError, match=r"lacks 1 column\(s\) the model was trained on, e.g. \['edge__pfc00--lim00'\]"):
         predict(model, features.drop(columns=["edge__pfc00--lim00"]))
     new_site = features.iloc[:4].assign(site="site9")

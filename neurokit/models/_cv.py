@@ -266,7 +266,8 @@ def cross_validate_model(
     client : distributed.Client, optional
         When given, permutations run as ``client.map`` tasks; the caller owns the client.
     atlas, measure, config_hash : str, optional
-        Provenance stored with the fitted model and checked by :func:`predict`.
+        Provenance stored with the fitted model and checked by :func:`predict`; atlas
+        and measure default to ``features.attrs['atlas']`` / ``['measure']`` when set.
 
     Returns
     -------
@@ -275,6 +276,9 @@ def cross_validate_model(
     if target not in TARGETS:
         raise ModelError(f"'target' must be one of {TARGETS}; got {target!r}.")
     kind = _target_kind(target)
+    attrs = features.attrs if isinstance(features, pd.DataFrame) else {}
+    atlas = atlas if atlas is not None else attrs.get("atlas")
+    measure = measure if measure is not None else attrs.get("measure")
     _check_int(cv_folds, "cv_folds", 2)
     _check_int(cv_repeats, "cv_repeats", 1)
     _check_int(n_permutations, "n_permutations", 0)
@@ -298,7 +302,10 @@ def cross_validate_model(
     if kind == "classification":
         present = np.unique(y).astype(int)
         if len(present) < 2:
-            raise ModelError(f"target {target!r} has a single class among usable rows ({design.classes[present[0]]!r}); nothing to classify.")
+            raise ModelError(
+                f"target {target!r} has a single class among usable rows ({design.classes[present[0]]!r}); "
+                "nothing to classify."
+            )
         classes = [design.classes[c] for c in present]
         y = np.searchsorted(present, y.astype(int))
         n_classes = len(classes)
@@ -315,11 +322,16 @@ def cross_validate_model(
     sites = None
     if site_out:
         if "site" not in features.columns or features["site"].iloc[design.rows].isna().any():
-            raise ModelError("site_out=True needs a 'site' value on every usable row; fill the 'site' column or set site_out=False.")
+            raise ModelError(
+                "site_out=True needs a 'site' value on every usable row; fill the 'site' column or set site_out=False."
+            )
         site_labels = features["site"].iloc[design.rows].astype(str).to_numpy()
         per_person = pd.Series(site_labels).groupby(groups).nunique()
         if (per_person > 1).any():
-            raise ModelError("site_out=True needs each participant at one site, but some have runs at several sites; set site_out=False.")
+            raise ModelError(
+                "site_out=True needs each participant at one site, but some have runs at several sites; "
+                "set site_out=False."
+            )
         sites = pd.factorize(site_labels)[0]
         if sites.max() < 1:
             raise ModelError("site_out=True needs at least two sites; set site_out=False.")

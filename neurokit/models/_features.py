@@ -30,7 +30,9 @@ def edge_regions(column):
     body = column[len(EDGE_PREFIX) :] if column.startswith(EDGE_PREFIX) else None
     parts = body.split("--") if body else []
     if len(parts) != 2 or not all(parts):
-        raise ModelError(f"edge column {column!r} does not follow 'edge__<RegionA>--<RegionB>', e.g. 'edge__dlPFC_L--amygdala_L'.")
+        raise ModelError(
+            f"edge column {column!r} does not follow 'edge__<RegionA>--<RegionB>', e.g. 'edge__dlPFC_L--amygdala_L'."
+        )
     return parts[0], parts[1]
 
 

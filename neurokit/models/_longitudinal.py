@@ -16,7 +16,9 @@ __all__ = ["longitudinal_model"]
 _PREDICTORS = ("stage", "abstinence_days")
 
 
-def longitudinal_model(features, *, outcome="idx_pfc_limbic", predictor="stage", covariates=(), stage_levels=None, control_level=None):
+def longitudinal_model(
+    features, *, outcome="idx_pfc_limbic", predictor="stage", covariates=(), stage_levels=None, control_level=None
+):
     """Mixed-effects model ``outcome ~ predictor (+ covariates)`` with a random intercept per participant.
 
     Runs of one session are averaged first, so each observation is a participant's
@@ -111,7 +113,8 @@ def longitudinal_model(features, *, outcome="idx_pfc_limbic", predictor="stage",
         return result
     if predictor == "stage":
         present = [s for s in stage_levels if s in set(data["x"])]
-        reference = control_level if control_level in present else (stage_levels[0] if stage_levels[0] in present else present[0])
+        default = stage_levels[0] if stage_levels[0] in present else present[0]
+        reference = control_level if control_level in present else default
         if len(present) < 2:
             result["message"] = f"not fitted: only one stage ({present[0]!r}) among usable sessions."
             return result

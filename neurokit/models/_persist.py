@@ -117,7 +117,10 @@ def load_model(path):
     path = Path(path)
     for name in (MODEL_FILE, META_FILE):
         if not (path / name).is_file():
-            raise ModelError(f"{path / name} does not exist; MODEL_DIR must be a folder written by save_model (with {MODEL_FILE} and {META_FILE}).")
+            raise ModelError(
+                f"{path / name} does not exist; MODEL_DIR must be a folder written by save_model "
+                f"(with {MODEL_FILE} and {META_FILE})."
+            )
     try:
         meta = json.loads((path / META_FILE).read_text())
     except json.JSONDecodeError as exc:
@@ -189,7 +192,10 @@ def predict(model, features, *, atlas=None, measure=None, unseen_site="raise"):
         elif unseen_site == "pooled":
             blocks.append(np.full((len(features), 1), -1.0))
         else:
-            raise ModelError("the model harmonises sites but the features table has no 'site' column; add it or pass unseen_site='pooled'.")
+            raise ModelError(
+                "the model harmonises sites but the features table has no 'site' column; add it or pass "
+                "unseen_site='pooled'."
+            )
         if unseen_site != pipeline.named_steps["harmonize"].unseen_site:
             pipeline = copy.deepcopy(pipeline)
             pipeline.set_params(harmonize__unseen_site=unseen_site)
