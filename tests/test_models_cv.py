@@ -145,6 +145,27 @@ def test_cross_validate_errors(planted):
         cross_validate_model(features.assign(site="a"), "severity", "summary_indices", networks, site_out=True)
 
 
+def test_site_confounded_with_target_is_noted(planted):
+    features, networks = planted
+    confounded = features.assign(site=np.where(features["stage"] == "control", "siteA", "siteB"))
+    result = cross_validate_model(confounded, "user_vs_control", "summary_indices", networks, estimator="svm", **FAST)
+    assert any("site is confounded with 'user_vs_control'" in note for note in result.metrics["notes"])
+    plain = cross_validate_model(features, "user_vs_control", "summary_indices", networks, estimator="svm", **FAST)
+    assert not any("confounded" in note for note in plain.metrics["notes"])
+
+
+@pytest.mark.parametrize("estimator", ["cpm", "svm", "ridge"])
+@pytest.mark.parametrize("target", ["severity", "user_vs_control"])
+def test_other_estimators_and_edge_selection_run(planted, estimator, target):
+    features, networks = planted
+    result = cross_validate_model(
+        features, target, "all_edges", networks, estimator=estimator, edge_selection=0.1, **FAST
+    )
+    assert "select" in result.model.pipeline.named_steps
+    assert len(result.patterns[result.patterns["level"] == "feature"]) == 190  # every edge gets a pattern
+    assert np.isfinite(result.metrics["scores"][result.metrics["primary_metric"]]["mean"])
+
+
 def test_site_out_validation(planted):
     features, networks = planted
     result = cross_validate_model(features, "severity", "pfc_limbic_edges", networks, site_out=True, n_permutations=0)

@@ -335,6 +335,14 @@ def cross_validate_model(
         sites = pd.factorize(site_labels)[0]
         if sites.max() < 1:
             raise ModelError("site_out=True needs at least two sites; set site_out=False.")
+    notes = list(design.notes)
+    if harmonize:
+        association = _site_association(design.X[:, -1], y, kind)
+        if association > 0.5:
+            notes.append(
+                f"site is confounded with {target!r} (association {association:.2f} on a 0-1 scale): harmonisation "
+                "removes site differences and with them part of any real effect; read site_out=True results too"
+            )
     pipeline = build_pipeline(
         kind,
         estimator=estimator,
@@ -407,7 +415,7 @@ def cross_validate_model(
         "harmonize_site": harmonize,
         "edge_selection": edge_selection,
         "excluded": design.excluded,
-        "notes": design.notes,
+        "notes": notes,
         "primary_metric": METRICS[kind][0],
         "p_value": scores[METRICS[kind][0]]["p_value"],
         "n_permutations": n_permutations,
@@ -442,6 +450,19 @@ def cross_validate_model(
     )
     patterns = aggregate_patterns(np.array(fold_patterns), design.feature_names, networks)
     return ModelResult(target, feature_set, metrics, predictions, null, patterns, model, folds)
+
+
+def _site_association(site, y, kind):
+    """Cramer's V of site and class (classification) or eta squared of the target by site (regression)."""
+    if kind == "regression":
+        total = ((y - y.mean()) ** 2).sum()
+        between = sum((site == s).sum() * (y[site == s].mean() - y.mean()) ** 2 for s in np.unique(site))
+        return float(between / total) if total > 0 else 0.0
+    table = pd.crosstab(site, y).to_numpy()
+    if min(table.shape) < 2:
+        return 0.0
+    chi2 = stats.chi2_contingency(table, correction=False)[0]
+    return float(np.sqrt(chi2 / (table.sum() * (min(table.shape) - 1))))
 
 
 def _estimator_name(estimator, kind):
