@@ -62,3 +62,19 @@ def test_errors(sessions):
         longitudinal_model(sessions, covariates=("bmi",))
     with pytest.raises(ModelError, match=r"'covariates' must be a sequence of column names; got the string 'age'"):
         longitudinal_model(sessions, covariates="age")
+
+
+def test_fit_models_runs_everything_and_skips_with_reasons(sessions):
+    from neurokit.models import fit_models
+
+    features = sessions.assign(bdnf=np.nan, hrv=np.nan)
+    networks = simulate_features(30, n_sessions=3, random_state=2)[1]
+    suite = fit_models(
+        features, networks, targets=("severity", "user_vs_control"), feature_sets=("summary_indices", "biomarkers"),
+        estimator="svm", cv_folds=3, cv_repeats=1, n_permutations=0,
+    )
+    assert set(suite.results) == {("severity", "summary_indices"), ("user_vs_control", "summary_indices")}
+    assert "every column of feature set 'biomarkers' is all missing" in suite.skipped[("severity", "biomarkers")]
+    assert suite.longitudinal["stage"]["fitted"] and suite.longitudinal["abstinence_days"]["fitted"]
+    with pytest.raises(ModelError, match=r"unknown target\(s\) \['craving'\]"):
+        fit_models(features, networks, targets=("craving",))

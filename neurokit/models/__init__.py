@@ -13,6 +13,7 @@ from neurokit.models._longitudinal import longitudinal_model
 from neurokit.models._patterns import activation_pattern, aggregate_patterns
 from neurokit.models._persist import FittedModel, load_model, predict, save_model
 from neurokit.models._pipeline import ESTIMATORS, build_pipeline
+from neurokit.models._suite import ModelSuite, fit_models
 from neurokit.models._testing import simulate_features
 
 __all__ = [
@@ -39,5 +40,7 @@ __all__ = [
     "load_model",
     "predict",
     "longitudinal_model",
+    "fit_models",
+    "ModelSuite",
     "simulate_features",
 ]

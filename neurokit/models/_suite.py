@@ -1,0 +1,98 @@
+"""Every model the group level reports, in one call: targets x feature sets, plus the
+longitudinal model; a model the data cannot support is skipped with its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from neurokit.models._common import FEATURE_SETS, TARGETS, ModelError
+from neurokit.models._cv import cross_validate_model
+from neurokit.models._longitudinal import longitudinal_model
+
+__all__ = ["ModelSuite", "fit_models"]
+
+
+@dataclass
+class ModelSuite:
+    """Results of :func:`fit_models`.
+
+    Attributes
+    ----------
+    results : dict of (str, str) to ModelResult
+        ``{(target, feature_set): result}`` for every model that could be fitted.
+    skipped : dict of (str, str) to str
+        ``{(target, feature_set): reason}`` for models the data cannot support (e.g. no
+        BDNF or HRV values, one class only).
+    longitudinal : dict of str to dict
+        ``{predictor: longitudinal_model(...) result}``; empty when not requested.
+    """
+
+    results: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
+    longitudinal: dict = field(default_factory=dict)
+
+
+def fit_models(
+    features,
+    networks,
+    *,
+    targets=TARGETS,
+    feature_sets=("pfc_limbic_edges", "summary_indices", "biomarkers", "combined"),
+    longitudinal=True,
+    longitudinal_outcome="idx_pfc_limbic",
+    **kwargs,
+):
+    """Cross-validate every target on every feature set, and fit the longitudinal model.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame of shape (n_runs, n_columns)
+        The group features table.
+    networks : mapping of str to str
+        ``{region: network}``.
+    targets : sequence of str, default=('severity', 'stage', 'user_vs_control')
+    feature_sets : sequence of str, default=('pfc_limbic_edges', 'summary_indices', 'biomarkers', 'combined')
+    longitudinal : bool, default=True
+        Also fit :func:`longitudinal_model` on stage and on abstinence days (when present).
+    longitudinal_outcome : str, default='idx_pfc_limbic'
+    **kwargs
+        Passed to :func:`cross_validate_model` (estimator, covariates, cv_folds,
+        n_permutations, client, stage_levels, atlas, ...).
+
+    Returns
+    -------
+    ModelSuite
+    """
+    unknown_targets = [t for t in targets if t not in TARGETS]
+    unknown_sets = [f for f in feature_sets if f not in FEATURE_SETS]
+    if unknown_targets or unknown_sets:
+        raise ModelError(
+            f"unknown target(s) {unknown_targets} or feature set(s) {unknown_sets}; "
+            f"targets are {TARGETS} and feature sets {FEATURE_SETS}."
+        )
+    suite = ModelSuite()
+    for target in targets:
+        for feature_set in feature_sets:
+            try:
+                result = cross_validate_model(features, target, feature_set, networks, **kwargs)
+            except ModelError as err:  # the data cannot support this model: say so, go on
+                suite.skipped[(target, feature_set)] = str(err)
+                continue
+            suite.results[(target, feature_set)] = result
+    if longitudinal:
+        for predictor in ("stage", "abstinence_days"):
+            if predictor in features.columns and features[predictor].notna().any():
+                try:
+                    suite.longitudinal[predictor] = longitudinal_model(
+                        features,
+                        outcome=longitudinal_outcome,
+                        predictor=predictor,
+                        stage_levels=kwargs.get("stage_levels"),
+                        control_level=kwargs.get("control_level"),
+                    )
+                except ModelError as err:
+                    suite.longitudinal[predictor] = {"fitted": False, "message": f"not fitted: {err}"}
+    return suite
+
+
