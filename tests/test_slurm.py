@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -216,14 +217,21 @@ def _assert_same_derivatives(local: Path, remote: Path) -> None:
             assert _scrub(json.loads(path.read_text())) == _scrub(json.loads(theirs[name].read_text())), name
 
 
-@pytest.mark.slow
-def test_participant_pipeline_on_slurm_equals_local_run(slurm, tmp_path):
-    participant = pytest.importorskip("neurokit.pipelines.participant", reason="participant pipeline not merged yet")
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A small simulated BIDS + fMRIPrep dataset (4 participants, one run each), made once."""
     pytest.importorskip("neurokit.cli._simulate", reason="`neurokit simulate` not merged yet")
     from neurokit.cli import main
 
-    bids = tmp_path / "bids"
+    bids = tmp_path_factory.mktemp("study") / "bids"
     main(["simulate", str(bids), "--subjects", "4", "--seed", "3"])
+    return bids
+
+
+@pytest.mark.slow
+def test_participant_pipeline_on_slurm_equals_local_run(slurm, study, tmp_path):
+    participant = pytest.importorskip("neurokit.pipelines.participant", reason="participant pipeline not merged yet")
+    bids = study
     config_file = tmp_path / "slurm.yaml"
     config_file.write_text(
         "cluster:\n  type: slurm\n  cores: 1\n  memory: 2GB\n  n_jobs: 2\n  walltime: '00:20:00'\n"
@@ -268,3 +276,27 @@ def test_participant_pipeline_on_slurm_equals_local_run(slurm, tmp_path):
     _assert_same_derivatives(tmp_path / "local", tmp_path / "slurm")
     local, remote = (sorted((tmp_path / d / "failures.tsv").read_text().splitlines()) for d in ("local", "slurm"))
     assert local == remote
+
+
+@pytest.mark.slow
+def test_study_batch_script_runs_in_one_allocation(slurm, study, tmp_path):
+    """pipelines/hpc/run_study.sbatch: scheduler + workers as job steps, both levels, one job."""
+    pytest.importorskip("neurokit.pipelines.participant", reason="participant pipeline not merged yet")
+    script = Path(__file__).resolve().parents[1] / "pipelines" / "hpc" / "run_study.sbatch"
+    config = tmp_path / "small.yaml"
+    config.write_text("models:\n  cv_folds: 2\n  cv_repeats: 1\n  n_permutations: 0\nreport:\n  enabled: false\n")
+    out = tmp_path / "out"
+    env = dict(os.environ, NEUROKIT_ENV=str(Path(sys.executable).parents[1]))
+    submitted = subprocess.run(
+        ["sbatch", "--wait", "--parsable", "--ntasks-per-node=2", "--mem-per-cpu=2G", "--time=00:15:00",
+         f"--output={tmp_path / 'study-%j.out'}", str(script), str(study), str(out), str(config)],
+        capture_output=True, text=True, env=env, timeout=600, cwd=tmp_path,
+    )
+    job = submitted.stdout.strip().split(";")[0]
+    log = (tmp_path / f"study-{job}.out").read_text()
+    assert f"neurokit study: job {job}, 2 workers of 2048 MB" in log, log
+    # the participant level ran on the allocation's workers and succeeded; the group level ran after it
+    assert "participant level exit status 0, group level exit status" in log, log
+    assert "joined the dask scheduler at tcp://" in log
+    assert len(list(out.glob("sub-*/func/*_desc-qc_metrics.json"))) == 4
+    assert (out / "logs" / f"slurm-{job}" / "workers.log").read_text().count("Starting Worker plugin") >= 2
