@@ -117,6 +117,12 @@ def permute_within_participants(groups, rng):
     return perm
 
 
+def _quiet_fit_warnings():
+    # repeated in every fold of every permutation; small classes in the inner C search are expected
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+
+
 def _splits(job, y, seed):
     if job.sites is not None:
         return list(LeaveOneGroupOut().split(job.X, groups=job.sites))
@@ -159,7 +165,7 @@ def _run_cv_serial(job, y, with_patterns):
             fold[test] = k
             model = clone(job.pipeline)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
+                _quiet_fit_warnings()
                 model.fit(job.X[train], y[train])
             pred[test] = _predict_scores(model, job.X[test], job.n_classes)
             if with_patterns:
@@ -429,7 +435,7 @@ def cross_validate_model(
 
     final = clone(pipeline)
     with warnings.catch_warnings(), threadpool_limits(limits=1):
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        _quiet_fit_warnings()
         final.fit(design.X, y)
     if site_out:
         final.set_params(harmonize__unseen_site="raise")
