@@ -23,8 +23,11 @@ class Coverage:
     ----------
     table : DataFrame
         One row per region: ``index, name, network, n_grid`` (voxels on the grid),
-        ``n_voxels`` (of those, inside the mask), ``fraction`` (n_voxels / n_grid, 0 when
-        the region misses the grid), ``kept`` (bool).
+        ``n_voxels`` (of those, inside the mask), ``n_region`` (voxels of the whole region
+        at this grid's spacing, i.e. on the grid extended beyond the image's field of view),
+        ``n_outside_fov`` (``n_region - n_grid``), ``fraction`` (n_voxels / n_region: the
+        part of the region actually measured; 0 when the region misses the grid),
+        ``kept`` (bool).
     dropped : tuple of str
         Names of regions below ``min_voxels`` that were dropped (``drop_empty=True``).
     min_voxels : int
@@ -48,7 +51,8 @@ class Coverage:
             "min_voxels": self.min_voxels,
             "dropped_regions": list(self.dropped),
             "regions": {
-                str(r["name"]): {"n_voxels": int(r["n_voxels"]), "fraction": round(float(r["fraction"]), 4)}
+                str(r["name"]): {"n_voxels": int(r["n_voxels"]), "fraction": round(float(r["fraction"]), 4),
+                                 "outside_fov": int(r["n_outside_fov"])}
                 for _, r in self.table.iterrows()
             },
         }
@@ -118,19 +122,59 @@ def check_coverage(
         "n_grid": on_grid[idx],
         "n_voxels": in_mask[idx],
     })
-    table["fraction"] = np.where(table["n_grid"] > 0, table["n_voxels"] / np.maximum(table["n_grid"], 1), 0.0)
+    # a region cut off by the run's field of view must not look fully covered: count it on
+    # the grid extended to hold the whole atlas (same spacing), and measure against that
+    whole = _unbounded_counts(atlas, affine, shape, n_lab)
+    table["n_region"] = on_grid[idx] if whole is None else np.maximum(whole[idx], on_grid[idx])
+    table["n_outside_fov"] = table["n_region"] - table["n_grid"]
+    table["fraction"] = np.where(table["n_region"] > 0, table["n_voxels"] / np.maximum(table["n_region"], 1), 0.0)
     low = table["n_voxels"] < min_voxels
     table["kept"] = ~low
     if low.any() and not drop_empty:
-        listed = ", ".join(f"{n} ({v} voxels)" for n, v in zip(table.loc[low, "name"], table.loc[low, "n_voxels"]))
+        def describe(row) -> str:
+            cut = f"; {row.n_outside_fov} of {row.n_region} outside the image" if row.n_outside_fov else ""
+            return f"{row.name} ({row.n_voxels} voxels{cut})"
+
+        listed = ", ".join(describe(r) for r in table.loc[low].itertuples())
         sizes = "x".join(f"{v:g}" for v in np.round(np.linalg.norm(affine[:3, :3], axis=0), 2))
+        fov = ""
+        if (table.loc[low, "n_outside_fov"] > 0).any():
+            fov = (" Part of these regions lies outside the BOLD image's field of view (a cropped or partial-brain "
+                   "acquisition): a finer grid will not help; drop them or use an atlas your acquisition covers.")
         raise AtlasError(
             f"atlas {atlas.name!r} ({atlas.source}): region(s) {listed} keep fewer than min_voxels={min_voxels} "
             f"voxels inside the brain mask on the run grid {shape} ({sizes} mm); lower atlas.min_voxels, set "
-            "atlas.drop_empty_regions: true to drop them (reported in QC), or use a finer grid."
+            f"atlas.drop_empty_regions: true to drop them (reported in QC), or use a finer grid.{fov}"
         )
     out = np.where(inside, labels, 0).astype(np.int32)
     dropped = tuple(table.loc[low, "name"].tolist())
     if dropped:
         out[np.isin(out, table.loc[low, "index"].to_numpy(int))] = 0
     return Coverage(table=table, dropped=dropped, min_voxels=int(min_voxels), labels=out)
+
+
+#: Largest extended grid (voxels) built to count regions beyond a run's field of view.
+_MAX_EXTENDED_VOXELS = 64_000_000
+
+
+def _unbounded_counts(atlas: Atlas, affine: np.ndarray, shape: tuple[int, int, int], n_lab: int):
+    """Voxels of each label on the run's grid extended to hold the whole atlas, or None.
+
+    None when the atlas lies inside the grid (the usual case: nothing extra is computed)
+    or the extended grid would be unreasonably large.
+    """
+    lo, hi = atlas.world_bounds()
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    inv = np.linalg.inv(affine)
+    ijk = corners @ inv[:3, :3].T + inv[:3, 3]
+    start = np.minimum(np.floor(ijk.min(axis=0)).astype(int) - 1, 0)
+    stop = np.maximum(np.ceil(ijk.max(axis=0)).astype(int) + 2, shape)
+    if (start == 0).all() and (stop == np.asarray(shape)).all():
+        return None
+    ext_shape = tuple(int(n) for n in stop - start)
+    if np.prod(ext_shape, dtype=float) > _MAX_EXTENDED_VOXELS:
+        return None
+    ext_affine = affine.copy()
+    ext_affine[:3, 3] = affine[:3, :3] @ start + affine[:3, 3]
+    labels = atlas.labels_on_grid(ext_affine, ext_shape)
+    return np.bincount(labels.reshape(-1), minlength=n_lab)

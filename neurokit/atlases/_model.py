@@ -190,6 +190,22 @@ class Atlas:
             self._cache[key] = self._compute_labels(affine, shape)
         return self._cache[key].copy()
 
+    def world_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Corners (mm) of a box holding every region: ``(lowest xyz, highest xyz)``.
+
+        Image atlases are stored cropped to their labels, so this is the extent of that
+        image; spheres span their centres +/- radius. Used to tell a region that falls
+        outside a run's field of view from one that falls outside its brain mask.
+        """
+        if self._type == "spheres":
+            centres = self._regions[["x", "y", "z"]].to_numpy(float)
+            radii = self._regions["radius"].to_numpy(float)[:, None]
+            return (centres - radii).min(axis=0), (centres + radii).max(axis=0)
+        ijk = np.array([[i, j, k] for i in (-0.5, self._labels.shape[0] - 0.5)
+                        for j in (-0.5, self._labels.shape[1] - 0.5) for k in (-0.5, self._labels.shape[2] - 0.5)])
+        xyz = ijk @ self._affine[:3, :3].T + self._affine[:3, 3]
+        return xyz.min(axis=0), xyz.max(axis=0)
+
     def _compute_labels(self, affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
         reg = self._regions
         if self._type == "spheres":
