@@ -98,6 +98,7 @@ def test_group_report_sections(rendered):
                     "methods"):
         assert f'<section id="{section}">' in html, section
     assert "6 runs found, 1 failed, 1 excluded by the QC rules, 4 included." in html
+    assert html.index('id="flow"') < html.index('id="motion"') < html.index('id="participants"')
     assert "Median |QC-FC|" in html and "Distance dependence (Spearman rho)" in html
     assert "active - control" in html or "Difference from controls" in html
     for alt in ("ROC curves, stage / summary_indices", "Confusion matrix, stage / summary_indices",
@@ -191,3 +192,17 @@ def test_figures_are_agg_and_mark_blocks(rng):
     assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 2
     uri = F.to_data_uri(fig)
     assert uri.startswith("data:image/png;base64,") and len(uri) < 200_000
+
+
+@pytest.mark.slow
+def test_participant_reports_on_a_dask_client(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    bids, out, config = fabricate_outputs(tmp_path, n_subjects=2, n_volumes=40, with_group=False)
+    # threads in one process: the figures use no pyplot state, so concurrent drawing is safe
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        paths = write_participant_reports(out, bids_dir=bids, config=config, client=client)
+    assert [p.name for p in paths] == ["sub-01.html", "sub-02.html"]
+    html = paths[0].read_text()
+    assert len(_images(html)) == 12 and ESCAPED not in html
+    assert ESCAPED in paths[1].read_text() and "failed in stage" in paths[1].read_text()

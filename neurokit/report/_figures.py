@@ -65,7 +65,7 @@ def to_data_uri(fig: Figure, *, dpi: int = _DPI) -> str:
     # constrained-layout figures are already trimmed; a second (tight) layout pass only costs time
     tight = None if fig.get_layout_engine() is not None else "tight"
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=tight, metadata={"Software": None})
-    plt.close(fig)
+    plt.close(fig)  # a no-op for bare Figures; closes any pyplot figure a caller passes
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -86,7 +86,8 @@ def network_order(networks) -> np.ndarray:
 
 
 def _figure(width: float, height: float, **kwargs) -> tuple[Figure, object]:
-    fig = plt.figure(figsize=(width, height), layout="constrained")
+    # a bare Figure, not pyplot: no global figure registry, so figures can be drawn in threads
+    fig = Figure(figsize=(width, height), layout="constrained")
     return fig, fig.subplots(**kwargs)
 
 
@@ -218,7 +219,7 @@ def plot_atlas_overlay(mean_img, labels_img, *, title=None):
     if k.size:
         ks = np.linspace(k.min(), k.max(), 8)[1:-1]
         cuts = sorted({float((labels_img.affine @ [0, 0, kk, 1])[2]) for kk in ks})
-    fig = plt.figure(figsize=(9, 2.4))
+    fig = Figure(figsize=(9, 2.4))
     plotting.plot_roi(labels_img, bg_img=mean_img, display_mode="z", cut_coords=cuts, figure=fig,
                       cmap="tab20", alpha=0.55, black_bg=True, draw_cross=False, annotate=True, title=title,
                       resampling_interpolation="nearest")
@@ -243,7 +244,7 @@ def plot_coverage(names, fractions, networks, *, threshold=None):
     """
     fractions = np.asarray(fractions, dtype=float)
     order = network_order(networks)[::-1]
-    fig, ax = _figure(4.2, 0.16 * len(names) + 0.8)
+    fig, ax = _figure(3.8, 0.12 * len(names) + 0.7)
     colors = [NETWORK_COLORS.get(str(networks[i]), "#7f7f7f") for i in order]
     bars = ax.barh(np.arange(len(order)), fractions[order], color=colors, height=0.75)
     if threshold is not None:
@@ -408,7 +409,7 @@ def plot_inclusion_flow(steps):
     return fig
 
 
-def plot_motion_distributions(values, groupings, *, threshold=None, label="mean FD (mm)"):
+def plot_motion_distributions(values, groupings, *, threshold=None, label="mean FD (mm)", orders=None):
     """Distributions of a motion measure per level of each grouping (e.g. stage, site).
 
     Parameters
@@ -419,6 +420,8 @@ def plot_motion_distributions(values, groupings, *, threshold=None, label="mean 
     threshold : float, optional
         Exclusion limit, dashed.
     label : str
+    orders : mapping of str to sequence of str, optional
+        Panel title -> level order (e.g. the recovery stages); other levels follow.
 
     Returns
     -------
@@ -426,11 +429,14 @@ def plot_motion_distributions(values, groupings, *, threshold=None, label="mean 
     """
     values = np.asarray(values, dtype=float)
     items = list(groupings.items())
+    orders = dict(orders or {})
     fig, axes = _figure(4.2 * len(items) + 0.2, 2.8, ncols=len(items), squeeze=False)
     rng = np.random.default_rng(0)
     for ax, (title, groups) in zip(axes[0], items):
         groups = np.array(["n/a" if g is None or (isinstance(g, float) and np.isnan(g)) else str(g) for g in groups])
-        levels = list(dict.fromkeys(groups))
+        present = list(dict.fromkeys(groups))
+        levels = [lv for lv in orders.get(title, ()) if lv in present]
+        levels += sorted(lv for lv in present if lv not in levels)
         data = [values[(groups == lv) & np.isfinite(values)] for lv in levels]
         ax.boxplot(data, positions=np.arange(len(levels)), widths=0.5, showfliers=False, medianprops={"color": "k"})
         for i, d in enumerate(data):
@@ -614,7 +620,7 @@ def plot_pattern_connectome(matrix, coords, *, title=None):
 
     m = np.nan_to_num(np.asarray(matrix, dtype=float))
     vmax = float(np.abs(m).max()) or 1.0
-    fig = plt.figure(figsize=(6.5, 2.4))
+    fig = Figure(figsize=(6.5, 2.4))
     plotting.plot_connectome(m, np.asarray(coords, dtype=float), figure=fig, display_mode="ortho", title=title,
                              edge_cmap="RdBu_r", edge_vmin=-vmax, edge_vmax=vmax, node_size=12, colorbar=True,
                              node_color="#444444")

@@ -113,7 +113,7 @@ def _edges_to_matrix(values: dict[str, float], names: list[str]) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- sections
-def _flow_section(runs: pd.DataFrame, features: pd.DataFrame | None) -> Section:
+def _flow_section(runs: pd.DataFrame, features: pd.DataFrame | None) -> tuple[Section, Figure]:
     n_found = len(runs)
     n_failed = int((runs["status"] == "failed").sum())
     n_excluded = int((runs["status"] == "excluded").sum())
@@ -121,9 +121,8 @@ def _flow_section(runs: pd.DataFrame, features: pd.DataFrame | None) -> Section:
     steps = [("found", n_found), ("processed", n_found - n_failed), ("passed QC", n_ok)]
     if features is not None:
         steps.append(("in features table", len(features)))
-    blocks: list = [Figure(F.to_data_uri(F.plot_inclusion_flow(steps)), "Inclusion flow",
-                           f"{n_found} runs found, {n_failed} failed, {n_excluded} excluded by the QC rules, "
-                           f"{n_ok} included.")]
+    blocks: list = [Note(f"{n_found} runs found, {n_failed} failed, {n_excluded} excluded by the QC rules, "
+                         f"{n_ok} included.")]
     failed = runs[runs["status"] == "failed"]
     if len(failed):
         blocks.append(Table(["run", "stage", "what went wrong"],
@@ -140,7 +139,9 @@ def _flow_section(runs: pd.DataFrame, features: pd.DataFrame | None) -> Section:
                             row_classes=["excluded"] * len(excluded)))
     if not len(failed) and not len(excluded):
         blocks.append(Note("No run failed and none was excluded."))
-    return Section("flow", "Inclusion flow", blocks)
+    figure = Figure(F.to_data_uri(F.plot_inclusion_flow(steps)), "Inclusion flow",
+                    "Runs remaining at each step: found, processed without error, passing the QC rules, modelled.")
+    return Section("flow", "Inclusion flow", blocks), figure
 
 
 def _participants_section(runs: pd.DataFrame, output_dir: Path, phenotype: pd.DataFrame | None) -> Section:
@@ -167,14 +168,15 @@ def _motion_section(runs: pd.DataFrame, config) -> Section:
     if usable.empty or usable["mean_fd"].isna().all():
         return Section("motion", "Head motion", [Note("No run has a mean FD to show.", "warn")])
     groupings = {"stage": usable["stage"].tolist(), "site": usable["site"].tolist()}
+    orders = {"stage": list(config.columns.stage_levels)}
     blocks = [Figure(F.to_data_uri(F.plot_motion_distributions(
-        usable["mean_fd"].to_numpy(float), groupings, threshold=config.exclusion.max_mean_fd)),
+        usable["mean_fd"].to_numpy(float), groupings, threshold=config.exclusion.max_mean_fd, orders=orders)),
         "Mean framewise displacement by stage and site",
         f"Mean FD of the {len(usable)} processed runs (included and excluded) by recovery stage and site; "
         "dashed: the exclusion limit.")]
     if usable["percent_censored"].fillna(0).gt(0).any():
         blocks.append(Figure(F.to_data_uri(F.plot_motion_distributions(
-            usable["percent_censored"].to_numpy(float), groupings, label="% volumes censored")),
+            usable["percent_censored"].to_numpy(float), groupings, label="% volumes censored", orders=orders)),
             "Percentage of censored volumes by stage and site", "Censored volumes per run, by stage and site."))
     if usable["stage"].isna().all():
         blocks.append(Note("No stage or site values: pass the BIDS directory or run the group level first."))
@@ -505,12 +507,13 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         config, atlas_metadata=atlas.metadata if atlas is not None else None,
         strategy_details=sidecar.get("StrategyDetails"), versions=sidecar.get("SoftwareVersions"), group=True)
 
-    overview: list = [KeyValue([
+    flow, flow_figure = _flow_section(runs, features)
+    overview: list = [Grid([KeyValue([
         ("Runs found", len(runs)), ("Included", int((runs["status"] == "ok").sum())),
         ("Participants", runs["subject"].nunique()), ("Atlas", config.atlas.name),
         ("Denoising strategy", config.denoise.strategy), ("Measure (models)", config.models.measure),
         ("Config hash", config.hash()),
-    ])]
+    ]), flow_figure])]
     if features is None:
         overview.append(Note("group/features.tsv does not exist yet: run `neurokit BIDS_DIR OUTPUT_DIR group`; "
                              "sections that need it say so.", "warn"))
@@ -519,13 +522,13 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
             overview.append(Note(note[0].upper() + note[1:] + "."))
     sections = [
         Section("overview", "Overview", overview),
-        _flow_section(runs, features),
-        _participants_section(runs, output_dir, phenotype),
+        flow,
         _motion_section(runs, config),
         _qcfc_section(features, names, atlas, config),
         _stage_section(features, names, networks, config),
         _models_section(group_dir, names, networks, atlas, config),
         _longitudinal_section(group_dir),
+        _participants_section(runs, output_dir, phenotype),
         Section("methods", "Methods", [Text(paragraphs), Text(references, ordered=True)]),
     ]
     html = render("group.html.j2", title="neurokit group report", sections=sections, version=__version__,

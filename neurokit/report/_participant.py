@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -278,7 +279,43 @@ def _first_sidecar(records: list[dict]) -> dict:
     return {}
 
 
-def write_participant_reports(output_dir, *, bids_dir=None, config=None) -> list[Path]:
+@dataclass(frozen=True)
+class _Context:
+    """What every participant's report shares (shipped once to dask workers)."""
+
+    output_dir: Path
+    config: object
+    atlas: object
+    atlas_note: str | None
+    group_indices: dict
+    paragraphs: list
+    references: list
+    generated: str
+
+
+def _write_one(subject: str, runs: list[dict], phenotype_section: Section, context: _Context) -> Path:
+    """Render and write one participant's report (a pure function of its arguments)."""
+    from neurokit.io._derivatives import atomic_write_text
+
+    config = context.config
+    sections = [Section("overview", "Runs", [_overview_table(runs)]), phenotype_section]
+    sections += [_run_section(r, config, context.atlas, context.atlas_note, context.group_indices, f"run-{i + 1}")
+                 for i, r in enumerate(runs)]
+    sections.append(Section("methods", "Methods", [Text(context.paragraphs), Text(context.references, ordered=True)]))
+    n_ok = sum(r["status"] == "ok" for r in runs)
+    html = render("participant.html.j2", title=f"sub-{subject}", sections=sections, version=__version__,
+                  subtitle=f"neurokit participant QC report: {len(runs)} run(s), {n_ok} included; "
+                           f"atlas {config.atlas.name}, strategy {config.denoise.strategy}",
+                  config_hash=config.hash(), generated=context.generated)
+    path = atomic_write_text(Path(context.output_dir) / report_name(subject), html)
+    limit = config.report.max_participant_report_mb * 1e6
+    if path.stat().st_size > limit:
+        log.warning("%s is %.1f MB, above report.max_participant_report_mb (%.1f MB)", path.name,
+                    path.stat().st_size / 1e6, limit / 1e6)
+    return path
+
+
+def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=None) -> list[Path]:
     """Write one self-contained HTML QC report per participant.
 
     Parameters
@@ -289,6 +326,9 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None) -> list
         BIDS root, for the phenotype values shown in each report.
     config : neurokit.config.Config, optional
         The resolved configuration; default: ``output_dir/config.yaml``.
+    client : distributed.Client, optional
+        Render participants as parallel tasks on this client (the caller owns it);
+        None renders them one after another in this process.
 
     Returns
     -------
@@ -300,7 +340,7 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None) -> list
     ReportError
         If ``output_dir`` holds no processed or failed runs.
     """
-    from neurokit.io._derivatives import atomic_write_text, completed_runs, read_failures
+    from neurokit.io._derivatives import completed_runs, read_failures
 
     output_dir = Path(output_dir)
     if not output_dir.is_dir():
@@ -319,27 +359,17 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None) -> list
     paragraphs, references = methods_text(
         config, atlas_metadata=atlas.metadata if atlas is not None else None,
         strategy_details=sidecar.get("StrategyDetails"), versions=sidecar.get("SoftwareVersions"))
-    generated = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    limit = config.report.max_participant_report_mb * 1e6
-    written = []
-    for subject, runs in by_subject.items():
-        runs = sorted(runs, key=lambda r: r["run_id"])
-        sections = [Section("overview", "Runs", [_overview_table(runs)]),
-                    _phenotype_section(subject, phenotype, pheno_note)]
-        sections += [_run_section(r, config, atlas, atlas_note, group_indices, f"run-{i + 1}")
-                     for i, r in enumerate(runs)]
-        sections.append(Section("methods", "Methods", [Text(paragraphs), Text(references, ordered=True)]))
-        n_ok = sum(r["status"] == "ok" for r in runs)
-        html = render("participant.html.j2", title=f"sub-{subject}", sections=sections, version=__version__,
-                      subtitle=f"neurokit participant QC report: {len(runs)} run(s), {n_ok} included; "
-                               f"atlas {config.atlas.name}, strategy {config.denoise.strategy}",
-                      config_hash=config.hash(), generated=generated)
-        path = atomic_write_text(output_dir / report_name(subject), html)
-        size = path.stat().st_size
-        if size > limit:
-            log.warning("%s is %.1f MB, above report.max_participant_report_mb (%.1f MB)", path.name, size / 1e6,
-                        limit / 1e6)
-        written.append(path)
+    context = _Context(output_dir=output_dir, config=config, atlas=atlas, atlas_note=atlas_note,
+                       group_indices=group_indices, paragraphs=paragraphs, references=references,
+                       generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    subjects = list(by_subject)
+    runs = [sorted(by_subject[s], key=lambda r: r["run_id"]) for s in subjects]
+    tables = [_phenotype_section(s, phenotype, pheno_note) for s in subjects]
+    if client is None:
+        written = [_write_one(s, r, t, context) for s, r, t in zip(subjects, runs, tables)]
+    else:  # one task per participant; the caller owns the client
+        shared = client.scatter(context, broadcast=True)
+        written = client.gather(client.map(_write_one, subjects, runs, tables, context=shared, pure=False))
     log.info("wrote %d participant report(s) to %s", len(written), output_dir)
     return written
 

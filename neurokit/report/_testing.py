@@ -125,7 +125,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
                 continue
             high_motion = si == 2
             fd = np.abs(rng.normal(0.12 if not high_motion else 0.6, 0.08, n_volumes))
-            fd[[20, 55]] += 0.9
+            fd[[n_volumes // 4, (2 * n_volumes) // 3]] += 0.9
             fd[0] = np.nan
             std_dvars = 1 + np.abs(rng.normal(0, 0.2, n_volumes)) + (fd > 0.5) * 0.8
             std_dvars[0] = np.nan
