@@ -178,8 +178,8 @@ def test_estimate_is_streamed_not_whole_run():
     assert estimate_task_memory((10, 12, 14, 200), 4, chunk_volumes=64) > short
 
 
-def test_estimate_automatic_chunk_follows_the_extractor():
-    # the extractor's automatic chunk holds DEFAULT_CHUNK_BYTES of raw volumes
+def test_estimate_automatic_chunk_is_bounded_in_bytes():
+    # the automatic chunk holds at most DEFAULT_CHUNK_BYTES of raw volumes
     shape = (97, 115, 97, 300)
     per_volume = 97 * 115 * 97 * 4
     volumes = DEFAULT_CHUNK_BYTES // per_volume
