@@ -432,11 +432,12 @@ def select_confounds(
 
     cosine = [c for c in confounds.columns if "cosine" in c]
     if not cosine:
-        if resolved["preset"] == "compcor":
-            _require(confounds, ["cosine00"], f"strategy={strategy!r} (CompCor is computed after "
-                     "fMRIPrep's cosine high-pass, so the cosine regressors must be removed too)", "cosine", source)
-        notes.append(f"{_name(source)} has no 'cosine*' columns; no high-pass regressors added "
-                     "(clean()'s high_pass filter still applies).")
+        # fMRIPrep (>= 1.4) writes floor(2 * duration / 128 s) - 1 cosines: none for a run
+        # shorter than 128 s (e.g. 60 volumes at TR 2 s), whose CompCor was then computed
+        # without a cosine high-pass, so there is nothing to remove alongside it (nilearn
+        # proceeds the same way). Older releases lack the CompCor JSON, which is checked below.
+        notes.append(f"{_name(source)} has no 'cosine*' columns (fMRIPrep writes none for runs shorter than "
+                     "128 s); no high-pass regressors added (clean()'s high_pass filter still applies).")
     columns += cosine
 
     motion_cols = _expand(_MOTION, resolved["motion"])
