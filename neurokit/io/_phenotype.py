@@ -6,6 +6,8 @@ A lab's own column names are mapped to neurokit's roles (``severity``, ``stage``
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 from pathlib import Path
 from typing import Iterable
@@ -23,6 +25,8 @@ __all__ = ["PhenotypeError", "load_phenotype", "phenotype_for_runs", "NUMERIC_RO
 NUMERIC_ROLES = ("severity", "abstinence_days", "bdnf", "hrv", "age")
 _MISSING = {"n/a", ""}
 _KEYS = ("participant_id", "session_id")
+
+log = logging.getLogger("neurokit.io")
 
 
 class PhenotypeError(BIDSError):
@@ -256,7 +260,45 @@ def load_phenotype(bids_dir: str | os.PathLike, columns: ColumnsConfig | None = 
     per_participant = _combine(participant_frames)
     per_session = _combine(session_frames)
     df = _assemble(per_participant, per_session)
-    return _finish(df, columns, sources)
+    result = _finish(df, columns, sources)
+    hints = _role_hints(result.attrs["missing_roles"], columns, sources, bids_dir)
+    for hint in hints.values():
+        log.warning("%s", hint)
+    result.attrs["role_hints"] = hints
+    return result
+
+
+def _role_hints(missing: list[str], columns: ColumnsConfig, sources: list[Path], bids_dir: Path) -> dict[str, str]:
+    """For each missing role, a sentence naming a column that looks like it and the config fix.
+
+    A lab's ``ket_severity`` next to neurokit's expected ``severity`` would otherwise leave the
+    role silently empty, and every model that needs it unfitted.
+    """
+    if not missing or not sources:
+        return {}
+    seen: dict[str, Path] = {}
+    for path in sources:
+        for col in _read_tsv(path).header:
+            seen.setdefault(col, path)
+    keys = {columns.participant_id, columns.session_id}
+    taken = set(columns.role_columns().values())
+    candidates = [c for c in seen if c not in keys and c not in taken]
+    hints = {}
+    for role in missing:
+        wanted = columns.role_columns()[role]
+        lowered = {c.lower(): c for c in candidates}
+        close = [c for c in candidates if wanted.lower() in c.lower() or c.lower() in wanted.lower()]
+        close += [lowered[c] for c in difflib.get_close_matches(wanted.lower(), list(lowered), n=2, cutoff=0.6)]
+        close = list(dict.fromkeys(close))
+        if not close:
+            continue
+        where = seen[close[0]].relative_to(bids_dir) if seen[close[0]].is_relative_to(bids_dir) else seen[close[0]]
+        hints[role] = (
+            f"phenotype role {role!r} is empty: no participants/sessions/phenotype TSV has a column {wanted!r}, "
+            f"but {where} has {close[0]!r}; if that is the {role}, set 'columns: {{{role}: {close[0]}}}' in the "
+            "config. Models that need this role are skipped."
+        )
+    return hints
 
 
 def _assemble(per_participant: pd.DataFrame | None, per_session: pd.DataFrame | None) -> pd.DataFrame:

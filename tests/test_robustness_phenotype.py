@@ -1,0 +1,33 @@
+"""Phenotype files from labs the project has not seen: their own column names."""
+
+import logging
+
+from neurokit.config import ColumnsConfig
+from neurokit.io import load_phenotype
+
+
+def _write(root, text):
+    (root / "participants.tsv").write_text(text)
+    return root
+
+
+def test_lab_column_name_without_mapping_gets_a_hint(tmp_path, caplog):
+    root = _write(tmp_path, "participant_id\tket_severity\tAge\tstage\nsub-01\t3.5\t30\tactive\nsub-02\t0\t41\tcontrol\n")
+    with caplog.at_level(logging.WARNING, logger="neurokit.io"):
+        table = load_phenotype(root)
+    assert table["severity"].isna().all() and "severity" in table.attrs["missing_roles"]
+    hints = table.attrs["role_hints"]
+    assert set(hints) == {"severity", "age"}  # 'Age' differs only by case
+    assert "'ket_severity'" in hints["severity"] and "columns: {severity: ket_severity}" in hints["severity"]
+    assert "participants.tsv" in hints["severity"]
+    assert any("ket_severity" in r.getMessage() for r in caplog.records)
+
+
+def test_mapped_lab_columns_give_no_hint(tmp_path, caplog):
+    root = _write(tmp_path, "participant_id\tket_severity\tphase\nsub-01\t3.5\tusing\nsub-02\t0\thc\n")
+    columns = ColumnsConfig(severity="ket_severity", stage="phase", stage_levels=("hc", "using"))
+    with caplog.at_level(logging.WARNING, logger="neurokit.io"):
+        table = load_phenotype(root, columns)
+    assert table["severity"].tolist() == [3.5, 0.0]
+    assert table["stage"].tolist() == ["using", "hc"]
+    assert table.attrs["role_hints"] == {} and not caplog.records
