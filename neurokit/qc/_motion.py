@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from pathlib import Path
 
 import numpy as np
 
@@ -36,7 +37,7 @@ def _kept_mask(sample_mask, n_volumes: int) -> np.ndarray:
     return mask
 
 
-def motion_summary(framewise_displacement, sample_mask=None, *, n_volumes):
+def motion_summary(framewise_displacement, sample_mask=None, *, n_volumes, source=None):
     """Mean and maximum framewise displacement and how many volumes were censored.
 
     Parameters
@@ -51,6 +52,8 @@ def motion_summary(framewise_displacement, sample_mask=None, *, n_volumes):
     n_volumes : int
         Number of volumes of the BOLD run; must equal the length of
         ``framewise_displacement``.
+    source : str or Path, optional
+        The confounds TSV the values come from, named in error messages.
 
     Returns
     -------
@@ -67,10 +70,14 @@ def motion_summary(framewise_displacement, sample_mask=None, *, n_volumes):
     """
     if not isinstance(n_volumes, numbers.Integral) or n_volumes < 2:
         raise QCError(f"'n_volumes' must be an integer >= 2; got {n_volumes!r}.")
+    where = f"{Path(source).name}: " if source is not None else ""
+    fix = ("re-run fMRIPrep for this run, fix the column (mm; 'n/a' only in the first row), "
+           "or leave the run out with --exclude")
     if framewise_displacement is None:
         raise QCError(
-            "'framewise_displacement' is None: the confounds table has no 'framewise_displacement' column, "
-            "which fMRIPrep writes in every desc-confounds_timeseries.tsv; motion QC needs it."
+            f"{where}'framewise_displacement' is None: the confounds table has no 'framewise_displacement' column, "
+            "which fMRIPrep writes in every desc-confounds_timeseries.tsv; motion QC (mean FD, "
+            f"exclusion.max_mean_fd) needs it: {fix}."
         )
     try:
         fd = np.asarray(framewise_displacement, dtype=float)
@@ -85,7 +92,8 @@ def motion_summary(framewise_displacement, sample_mask=None, *, n_volumes):
     if bad.any():
         first = int(np.flatnonzero(bad)[0]) + (n_volumes - defined.shape[0])
         raise QCError(
-            f"'framewise_displacement' must be finite except for its first value; got {fd[first]} at volume {first}."
+            f"{where}'framewise_displacement' must be finite except for its first value; got {fd[first]} at volume "
+            f"{first} (row {first + 2} of the file): {fix}."
         )
     if (defined < 0).any():
         raise QCError(f"'framewise_displacement' must be >= 0 mm; got {defined.min():.4g}.")
