@@ -98,9 +98,13 @@ def _butterworth(x: np.ndarray, t_r: float, low_pass, high_pass) -> np.ndarray:
     try:
         return sp_signal.sosfiltfilt(sos, x, axis=0, padtype="odd")
     except ValueError as exc:
+        # scipy's default padding for sosfiltfilt (as nilearn uses it)
+        padlen = 3 * (2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum())))
         raise DenoiseError(
-            f"{x.shape[0]} volumes are too few for the order-5 Butterworth filter "
-            f"(high_pass={high_pass}, low_pass={low_pass}): {exc}. Use filter='cosine' or fewer cut-offs."
+            f"{x.shape[0]} volumes are too few for the order-5 Butterworth filter (high_pass={high_pass}, "
+            f"low_pass={low_pass}), which needs at least {padlen + 1} (scipy: {str(exc).rstrip('.')}). "
+            "Set denoise.filter: cosine (filter='cosine', drift regressors instead), drop a cut-off "
+            "(denoise.low_pass: null), or leave runs this short out with --exclude."
         ) from None
 
 
