@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
 import yaml
 from neurokit._errors import NeurokitError
@@ -388,6 +388,12 @@ class ReportConfig(_Section):
     top_edges: int = Field(default=20, ge=1, description="Strongest pattern edges drawn on the connectome plot.")
 
 
+#: Sections that only say where and how the work runs or is shown; not part of :meth:`Config.hash`.
+_EXECUTION_SECTIONS = ("cluster", "report")
+#: Sections that shape a run's participant-level outputs (its fingerprint).
+RUN_SECTIONS = ("atlas", "denoise", "connectivity", "exclusion")
+
+
 class Config(_Section):
     """The whole, resolved neurokit configuration."""
 
@@ -409,10 +415,31 @@ class Config(_Section):
         """The fully resolved configuration as YAML text."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
 
-    def hash(self) -> str:
-        """Stable short hash of the resolved configuration (identifies results)."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+    def hash(self, sections: Iterable[str] | None = None) -> str:
+        """Stable short hash of the settings that shape results.
+
+        Parameters
+        ----------
+        sections : iterable of str, optional
+            Sections to include; None = all but ``cluster`` and ``report``, which change
+            where and how results are computed or shown, never what they are.
+
+        Returns
+        -------
+        str
+            16 hexadecimal characters.
+        """
+        data = self.to_dict()
+        keep = set(data) - set(_EXECUTION_SECTIONS) if sections is None else set(sections)
+        unknown = keep - set(data)
+        if unknown:
+            raise ConfigError(f"unknown configuration section(s) {sorted(unknown)}; sections are {list(data)}.")
+        text = json.dumps({k: data[k] for k in sorted(keep)}, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def run_hash(self) -> str:
+        """Hash of the sections that shape one run's participant-level results."""
+        return self.hash(RUN_SECTIONS)
 
     def updated(self, overrides: Mapping[str, Any]) -> "Config":
         """A new, validated config with ``{"section.key": value}`` overrides applied."""

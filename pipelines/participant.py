@@ -232,7 +232,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "Networks": networks,
             "Sources": [str(run.bold), str(run.confounds), str(run.mask)],
             "SoftwareVersions": _versions(),
-            "ConfigHash": config.hash(),
+            "ConfigHash": config.run_hash(),
         }
 
         def table(key: str, path: Path, values: np.ndarray, extra: dict) -> None:
@@ -243,8 +243,9 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
 
         table("timeseries_raw", names.raw_timeseries(), extraction.signals,
               {"Description": "Region mean signals before denoising."})
-        atomic_write_bytes(names.mean_image(), _nifti_bytes(
-            nib.Nifti1Image(extraction.mean_image.astype(np.float32), affine)))
+        mean_img = nib.Nifti1Image(extraction.mean_image.astype(np.float32), affine)
+        mean_img.header.set_xyzt_units("mm", "sec")
+        atomic_write_bytes(names.mean_image(), _nifti_bytes(mean_img))
         outputs["mean"] = str(names.mean_image())
         if cleaned is not None:
             table("timeseries", names.timeseries(), cleaned.signals, {
@@ -268,7 +269,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "status": "excluded" if excluded else "ok",
             "reasons": list(reasons),
             "fingerprint": fingerprint,
-            "config_hash": config.hash(),
+            "config_hash": config.run_hash(),
             "entities": dict(run.entities),
             "bold": str(run.bold),
             "inputs": {
@@ -310,7 +311,9 @@ class ParticipantSummary:
     ----------
     n_found, n_skipped, n_ok, n_excluded, n_failed : int
         Runs discovered (incl. those with discovery problems), skipped as up to date,
-        processed fine, excluded by QC rules, failed.
+        processed fine, excluded by QC rules, failed (now or before).
+    n_failed_before : int
+        Of the failed, those not retried: they failed before with the same inputs and configuration.
     failures : list of dict
         Rows of ``failures.tsv`` (failed and excluded runs, discovery problems).
     records : list of dict
@@ -322,6 +325,7 @@ class ParticipantSummary:
     n_ok: int = 0
     n_excluded: int = 0
     n_failed: int = 0
+    n_failed_before: int = 0
     failures: list[dict] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
 
@@ -347,6 +351,11 @@ def _remove_previous(names: DerivativeNames) -> None:
         Path(path).unlink(missing_ok=True)
 
 
+def _failure_path(output_dir: Path, run: Run) -> Path:
+    """Record of a run that failed (its fingerprint and failures.tsv row)."""
+    return Path(output_dir) / "logs" / "failed" / f"{run.run_id}.json"
+
+
 def _setup_log_file(output_dir: Path) -> logging.Handler:
     logs = output_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -364,6 +373,7 @@ def run_participant(
     *,
     client=None,
     overwrite: bool = False,
+    retry_failed: bool = False,
     progress: bool | None = None,
 ) -> ParticipantSummary:
     """Run the participant level over every discovered run.
@@ -380,6 +390,9 @@ def run_participant(
         Where to run; None starts a cluster from ``config.cluster`` for this call and closes it.
     overwrite : bool
         Recompute runs even when their outputs are complete and up to date.
+    retry_failed : bool
+        Retry runs that failed in an earlier invocation although their inputs and the
+        configuration are unchanged (by default they are listed again, not recomputed).
     progress : bool or None
         Progress bar; None = only when stderr is a terminal (plain log lines otherwise).
 
@@ -413,15 +426,22 @@ def run_participant(
         todo, fingerprints = [], {}
         for run in discovery.runs:
             names = DerivativeNames(output_dir, run, config.atlas.name, config.denoise.strategy)
-            fingerprints[run.run_id] = fp = input_fingerprint(run, config.hash())
+            fingerprints[run.run_id] = fp = input_fingerprint(run, config.run_hash())
             if not overwrite and _up_to_date(run, names, fp):
                 summary.n_skipped += 1
+                continue
+            failure = read_completion(_failure_path(output_dir, run))
+            if not (overwrite or retry_failed) and failure and failure.get("fingerprint") == fp:
+                # same inputs, same configuration: it would fail the same way again
+                summary.failures.append(failure["row"])
+                summary.n_failed_before += 1
                 continue
             _remove_previous(names)
             todo.append(run)
         log.info(
-            "%d run(s) found, %d up to date, %d to process, %d with discovery problems",
-            len(discovery.runs), summary.n_skipped, len(todo), len(discovery.problems),
+            "%d run(s) found, %d up to date, %d to process, %d failed before with unchanged inputs "
+            "(--retry-failed retries them), %d with discovery problems",
+            len(discovery.runs), summary.n_skipped, len(todo), summary.n_failed_before, len(discovery.problems),
         )
         if todo:
             _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress)
@@ -496,6 +516,7 @@ def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, pro
             run = by_key[future.key]
             if future.status == "finished":
                 record = future.result()
+                _failure_path(output_dir, run).unlink(missing_ok=True)
                 bar.update(ok=record["status"] == "ok")
                 if record["status"] == "excluded":
                     log.info("%s excluded: %s", run.run_id, "; ".join(record["reasons"]))
@@ -505,10 +526,11 @@ def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, pro
                 bar.update(failed=True)
                 log.error("%s failed in %s: %s: %s", run.run_id, stage, etype, message)
                 log.debug("".join(traceback.format_exception(exc)))
-                summary.failures.append(
-                    {"run_id": run.run_id, "status": "failed", "stage": stage, "error_type": etype,
-                     "message": message, "bold": str(run.bold)}
-                )
+                row = {"run_id": run.run_id, "status": "failed", "stage": stage, "error_type": etype,
+                       "message": message, "bold": str(run.bold)}
+                summary.failures.append(row)
+                atomic_write_json(_failure_path(output_dir, run),
+                                  {"fingerprint": fingerprints[run.run_id], "row": row})
             future.release()
         bar.close()
     finally:

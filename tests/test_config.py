@@ -144,3 +144,14 @@ def test_models_estimator_must_fit_every_target():
         Config().updated({"models.estimator": "logistic"})
     config = Config().updated({"models.estimator": "logistic", "models.targets": ["stage", "user_vs_control"]})
     assert config.models.cpm_threshold == 0.01
+
+
+def test_hash_ignores_execution_settings():
+    base = Config()
+    assert base.updated({"cluster.n_workers": 1, "report.enabled": False}).hash() == base.hash()
+    assert base.updated({"models.cv_repeats": 2}).hash() != base.hash()
+    # a run's fingerprint depends only on what shapes its outputs
+    assert base.updated({"models.cv_repeats": 2}).run_hash() == base.run_hash()
+    assert base.updated({"denoise.strategy": "compcor"}).run_hash() != base.run_hash()
+    with pytest.raises(ConfigError, match=r"unknown configuration section\(s\) \['denose'\]"):
+        base.hash(["denose"])

@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip runs whose outputs are complete and up to date (default)",
     )
     par.add_argument("--overwrite", dest="overwrite", action="store_true", help="recompute every run")
+    par.add_argument("--retry-failed", action="store_true",
+                     help="retry runs that failed before even though their inputs are unchanged")
     par.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
 
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
         summary = run_participant(
             args.bids_dir, args.output_dir, config, overwrite=args.overwrite,
-            progress=False if args.no_progress else None,
+            retry_failed=args.retry_failed, progress=False if args.no_progress else None,
         )
         print(
             f"neurokit participant: {summary.n_ok} usable, {summary.n_excluded} excluded, "

@@ -1,0 +1,299 @@
+"""Participant pipeline: complete derivatives, failure isolation, resume, interruption, worker death."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+from neurokit.config import Config
+from neurokit.io._derivatives import completed_runs, read_failures
+from neurokit.pipelines import participant as pp
+
+pytestmark = pytest.mark.slow
+
+BROKEN = ("corrupt_gzip", "confounds_length", "missing_tr")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from neurokit.simulate import simulate_dataset
+
+    root = tmp_path_factory.mktemp("sim") / "bids"
+    simulate_dataset(root, n_subjects=4, n_volumes=60, seed=3, broken_runs=BROKEN)
+    return root
+
+
+@pytest.fixture(scope="module")
+def client():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with Client(cluster) as c:
+            yield c
+
+
+@pytest.fixture(scope="module")
+def config():
+    return Config().updated({"denoise.min_volumes": 30})
+
+
+@pytest.fixture(scope="module")
+def reference(dataset, client, config, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "out"
+    summary = pp.run_participant(dataset, out, config, client=client, progress=False)
+    return out, summary
+
+
+def _good_runs(dataset):
+    """Discovered runs whose BOLD decompresses (discovery cannot see a corrupt gzip stream)."""
+    import gzip
+    import zlib
+
+    from neurokit.io import discover_runs
+
+    good = []
+    for run in discover_runs(dataset).runs:
+        try:
+            with gzip.open(run.bold) as handle:
+                while handle.read(1 << 20):
+                    pass
+        except (OSError, EOFError, zlib.error):
+            continue
+        good.append(run)
+    return good
+
+
+def _snapshot(out: Path) -> dict[str, bytes]:
+    """Every output file's content, with volatile fields (timings, absolute paths) removed."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if path.is_dir() or rel.startswith("logs/participant-"):
+            continue
+        data = path.read_bytes()
+        if path.suffix == ".json":
+            doc = json.loads(data)
+            for key in ("ProcessingSeconds", "seconds"):
+                doc.pop(key, None)
+            data = json.dumps(doc, sort_keys=True).encode()
+        files[rel] = data.replace(str(out).encode(), b"OUT")
+    return files
+
+
+def test_outputs_complete_and_failures_listed(dataset, reference):
+    out, summary = reference
+    good = _good_runs(dataset)
+    assert summary.n_ok + summary.n_excluded == len(good) == 4
+    assert summary.n_failed == len(BROKEN)
+    assert pp.exit_code(summary) == 1
+    failures = read_failures(out)
+    assert len(failures) == len(BROKEN)
+    stages = dict(zip(failures["message"].str.contains("truncated or corrupt"), failures["stage"]))
+    assert stages[True] == "extract"
+    assert set(failures["stage"]) == {"extract", "discover"}
+    assert failures["message"].str.contains("rows but the BOLD run has").any()
+    assert failures["message"].str.contains("repetition time").any()
+    for record in completed_runs(out):
+        for key, path in record["outputs"].items():
+            assert Path(path).is_file(), key
+        assert {"timeseries", "relmat:correlation", "relmat:partial correlation", "qc"} <= set(record["outputs"])
+    description = json.loads((out / "dataset_description.json").read_text())
+    assert description["DatasetType"] == "derivative"
+    assert description["ConfigHash"] == Config().updated({"denoise.min_volumes": 30}).hash()
+    assert (out / "config.yaml").read_text() == Config().updated({"denoise.min_volumes": 30}).to_yaml()
+    assert not list(out.rglob("*.neurokit-tmp"))
+
+
+def test_pybids_indexes_the_derivatives(reference):
+    import bids
+
+    out, summary = reference
+    layout = bids.BIDSLayout(out, validate=False, is_derivative=True)
+    relmats = layout.get(suffix="relmat", extension=".tsv")
+    assert len(relmats) == 2 * summary.n_ok  # correlation + partial correlation per usable run
+    assert {f.entities["segmentation"] for f in relmats} == {"pfclimbic"}
+    assert len(layout.get(suffix="timeseries", extension=".tsv", desc="simple")) == summary.n_ok
+    assert len(layout.get_subjects()) == 4
+
+
+def test_values_equal_nilearn(dataset, reference, config):
+    """End to end: the written time series equal nilearn's masker + load_confounds_strategy."""
+    from nilearn.interfaces.fmriprep import load_confounds_strategy
+    from nilearn.maskers import NiftiLabelsMasker
+
+    from neurokit.atlases import check_coverage, load
+
+    out, _ = reference
+    record = completed_runs(out)[0]
+    bold = record["inputs"]["bold"]
+    img = nib.load(bold)
+    mask = nib.load(record["inputs"]["mask"])
+    coverage = check_coverage(load("pfclimbic"), img.affine, img.shape, np.asarray(mask.dataobj) > 0)
+    labels = nib.Nifti1Image(coverage.labels.astype(np.int32), img.affine)
+    confounds, sample_mask = load_confounds_strategy(bold, denoise_strategy="simple")
+    masker = NiftiLabelsMasker(
+        labels, mask_img=mask, standardize="zscore_sample", detrend=True, low_pass=0.08, high_pass=0.01,
+        t_r=record["inputs"]["t_r"],
+    )
+    expected = masker.fit_transform(img, confounds=confounds, sample_mask=sample_mask)
+    ours = pd.read_csv(record["outputs"]["timeseries"], sep="\t").to_numpy()
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+    matrix = pd.read_csv(record["outputs"]["relmat:correlation"], sep="\t").to_numpy()
+    from nilearn.connectome import ConnectivityMeasure
+
+    reference_matrix = ConnectivityMeasure(kind="correlation").fit_transform([expected])[0]
+    np.testing.assert_allclose(matrix, reference_matrix, atol=1e-4)
+
+
+def test_rerun_does_no_work_and_changed_input_is_recomputed(dataset, reference, client, config, tmp_path):
+    out, _ = reference
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    # the copied records point at the reference folder; a rerun in place is what matters
+    summary = pp.run_participant(dataset, out, config, client=client, progress=False)
+    assert summary.n_skipped == 4 and summary.n_ok + summary.n_excluded == 4
+    assert summary.n_failed == len(BROKEN)  # still listed in failures.tsv ...
+    assert summary.n_failed_before == 1  # ... but the corrupt run is not decompressed again
+    assert len(read_failures(out)) == len(BROKEN)
+    retried = pp.run_participant(dataset, out, config, client=client, progress=False, retry_failed=True)
+    assert retried.n_failed_before == 0 and retried.n_failed == len(BROKEN)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.tsv") if p.name != "failures.tsv"}
+
+    run = _good_runs(dataset)[1]
+    stat = run.confounds.stat()
+    os.utime(run.confounds, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    summary = pp.run_participant(dataset, out, config, client=client, progress=False)
+    assert summary.n_skipped == 3
+    changed = {p for p, t in before.items() if p.stat().st_mtime_ns != t}
+    assert changed and all(run.run_id.split("_space")[0] in p.name for p in changed)
+
+
+def test_config_change_and_overwrite_recompute(dataset, reference, client, config, tmp_path):
+    out, _ = reference
+    work = tmp_path / "out"
+    pp.run_participant(dataset, work, config, client=client, progress=False)
+    summary = pp.run_participant(dataset, work, config, client=client, progress=False, overwrite=True)
+    assert summary.n_skipped == 0
+    gsr = config.updated({"denoise.strategy": "simple+gsr"})
+    summary = pp.run_participant(dataset, work, gsr, client=client, progress=False)
+    assert summary.n_skipped == 0
+    names = [p.name for p in work.rglob("*_relmat.tsv")]
+    assert names and all("desc-simpleGsr" in n for n in names), "outputs of the old strategy are removed"
+
+
+def test_region_empty_in_mask_fails_that_run_only(dataset, client, config, tmp_path):
+    data = tmp_path / "bids"
+    shutil.copytree(dataset, data)
+    run = _good_runs(data)[0]
+    mask = nib.load(run.mask)
+    arr = np.asarray(mask.dataobj).copy()
+    arr[:, :, : arr.shape[2] // 2] = 0  # the lower half of the brain (amygdala, hippocampus...) is gone
+    nib.save(nib.Nifti1Image(arr, mask.affine, mask.header), run.mask)
+    summary = pp.run_participant(data, tmp_path / "out", config, client=client, progress=False)
+    failures = read_failures(tmp_path / "out")
+    row = failures[failures["run_id"] == run.run_id].iloc[0]
+    assert row["stage"] == "atlas" and row["error_type"] == "AtlasError"
+    assert summary.n_ok + summary.n_excluded == 3
+
+
+def test_failed_task_is_retried_once(dataset, client, config, tmp_path, monkeypatch):
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+
+    real = pp.process_run
+
+    def flaky(run, atlas, config, output_dir, fingerprint):
+        marker = attempts / run.run_id
+        if not marker.exists():
+            marker.write_text("1")
+            raise OSError("transient network filesystem hiccup")
+        return real(run, atlas, config, output_dir, fingerprint)
+
+    monkeypatch.setattr(pp, "process_run", flaky)
+    summary = pp.run_participant(dataset, tmp_path / "out", config, client=client, progress=False)
+    assert summary.n_ok + summary.n_excluded == 4
+    assert len(list(attempts.iterdir())) >= 4
+
+
+def _cli(dataset, out, *extra):
+    cmd = [sys.executable, "-m", "neurokit", str(dataset), str(out), "participant", "--no-progress",
+           "--n-workers", "1", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_batch_resumes_to_identical_outputs(dataset, reference, tmp_path, sig):
+    ref_out, _ = reference
+    out = tmp_path / "out"
+    config = tmp_path / "c.yaml"
+    config.write_text("denoise:\n  min_volumes: 30\n")
+    proc = _cli(dataset, out, "--config", str(config))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list((out / "logs" / "runs").glob("*.json")):
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stdout.read().decode()
+    if sig == signal.SIGKILL:
+        os.killpg(proc.pid, sig)  # the whole process group: workers die too
+    else:
+        proc.send_signal(sig)
+    proc.wait(timeout=60)
+    partial = len(completed_runs(out))
+    assert 1 <= partial < 4 or sig == signal.SIGINT
+    rerun = _cli(dataset, out, "--config", str(config))
+    output = rerun.communicate(timeout=300)[0].decode()
+    assert rerun.returncode == 1, output  # broken runs remain broken
+    assert not list(out.rglob("*.neurokit-tmp"))
+    ours, theirs = _snapshot(out), _snapshot(ref_out)
+    assert set(ours) == set(theirs)
+    for name in ours:
+        if name.startswith(("logs/runs/", "logs/failed/")) or name in ("failures.tsv", "config.yaml"):
+            continue  # absolute input paths; config.yaml also records --n-workers
+        assert ours[name] == theirs[name], name
+
+
+def _die_once(run, atlas, config, output_dir, fingerprint, marker_dir):
+    marker = Path(marker_dir) / run.run_id
+    if not marker.exists():
+        marker.write_text("died")
+        os._exit(1)  # like the OOM killer: the worker process vanishes mid-task
+    return pp.process_run(run, atlas, config, output_dir, fingerprint)
+
+
+def test_worker_death_loses_no_result(dataset, config, tmp_path):
+    import functools
+
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    task = functools.partial(_die_once, marker_dir=str(markers))
+    out = tmp_path / "out"
+    summary = pp.ParticipantSummary()
+    from neurokit.atlases import load
+    from neurokit.io._derivatives import input_fingerprint
+
+    runs = _good_runs(dataset)[:2]
+    fps = {r.run_id: input_fingerprint(r, config.run_hash()) for r in runs}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster) as c:
+            pp._compute(runs, load("pfclimbic"), config, out, fps, summary, c, False, task=task)
+    assert summary.failures == []
+    assert {r["run_id"] for r in completed_runs(out)} == {r.run_id for r in runs}
+    assert len(list(markers.iterdir())) == 2
+
+
+def test_exit_codes():
+    ok = {"status": "ok"}
+    assert pp.exit_code(pp.ParticipantSummary(records=[ok])) == 0
+    assert pp.exit_code(pp.ParticipantSummary(records=[ok], n_failed=1)) == 1
+    assert pp.exit_code(pp.ParticipantSummary(records=[], n_failed=3)) == 2
+    assert pp.exit_code(pp.ParticipantSummary(records=[{"status": "excluded"}])) == 2
