@@ -18,3 +18,18 @@ def test_fd_gap_gives_the_file_row():
     fd = np.r_[np.nan, 0.1, 0.2, np.nan, 0.1, 0.1, 0.1]
     with pytest.raises(QCError, match=r"sub-07_task-gng.*volume 3 \(row 5 of the file\).*re-run fMRIPrep"):
         motion_summary(fd, n_volumes=7, source=TSV)
+
+
+def test_run_without_degrees_of_freedom_can_be_excluded():
+    from neurokit.qc import exclusion_decision
+
+    common = dict(mean_fd=0.1, censored_fraction=0.0, n_remaining=60, max_mean_fd=0.5,
+                  max_censored_fraction=0.5, min_volumes=50)
+    # 60 volumes at TR 2 s, 26 regressors and a 0.01-0.08 Hz band-pass: tDOF -11 (the default config)
+    excluded, reasons = exclusion_decision(**common, tdof_remaining=-11, min_tdof=1)
+    assert excluded and len(reasons) == 1
+    assert reasons[0].startswith("-11 temporal degrees of freedom") and "exclusion.min_tdof" in reasons[0]
+    assert exclusion_decision(**common, tdof_remaining=-11) == (False, [])  # off unless asked
+    assert exclusion_decision(**common, tdof_remaining=None, min_tdof=1) == (False, [])  # not cleaned
+    with pytest.raises(QCError, match="'min_tdof' must be a number or None"):
+        exclusion_decision(**common, tdof_remaining=3, min_tdof="many")

@@ -118,7 +118,10 @@ def _check_number(name, value, *, allow_none):
         raise QCError(f"'{name}' must be a number{' or None' if allow_none else ''}; got {value!r}.")
 
 
-def exclusion_decision(*, mean_fd, censored_fraction, n_remaining, max_mean_fd, max_censored_fraction, min_volumes):
+def exclusion_decision(
+    *, mean_fd, censored_fraction, n_remaining, max_mean_fd, max_censored_fraction, min_volumes,
+    tdof_remaining=None, min_tdof=None,
+):
     """Decide whether a run is excluded, with a human-readable reason per broken rule.
 
     Parameters
@@ -136,6 +139,13 @@ def exclusion_decision(*, mean_fd, censored_fraction, n_remaining, max_mean_fd, 
         (config ``exclusion.max_censored_fraction``); None disables.
     min_volumes : int or None
         Exclude when ``n_remaining < min_volumes`` (config ``denoise.min_volumes``); None disables.
+    tdof_remaining : int or None
+        Temporal degrees of freedom left after denoising (``Cleaned.tdof_remaining``); None
+        when the run was not cleaned.
+    min_tdof : int or None
+        Exclude when ``tdof_remaining < min_tdof``; None disables. A short run with a band-pass
+        filter and many regressors can keep enough volumes yet have no degrees of freedom
+        left (``tdof_remaining <= 0``): its correlations then describe nothing but noise.
 
     Returns
     -------
@@ -151,6 +161,8 @@ def exclusion_decision(*, mean_fd, censored_fraction, n_remaining, max_mean_fd, 
         ("max_mean_fd", max_mean_fd, True),
         ("max_censored_fraction", max_censored_fraction, True),
         ("min_volumes", min_volumes, True),
+        ("tdof_remaining", tdof_remaining, True),
+        ("min_tdof", min_tdof, True),
     ):
         _check_number(name, value, allow_none=allow_none)
     if not 0 <= censored_fraction <= 1:
@@ -168,5 +180,11 @@ def exclusion_decision(*, mean_fd, censored_fraction, n_remaining, max_mean_fd, 
     if min_volumes is not None and n_remaining < min_volumes:
         reasons.append(
             f"{int(n_remaining)} volumes remain after censoring, fewer than the minimum of {int(min_volumes)} (denoise.min_volumes)"
+        )
+    if min_tdof is not None and tdof_remaining is not None and tdof_remaining < min_tdof:
+        reasons.append(
+            f"{int(tdof_remaining)} temporal degrees of freedom remain after denoising, fewer than the minimum of "
+            f"{int(min_tdof)} (exclusion.min_tdof); use fewer regressors (denoise.motion: basic), a wider band "
+            "(denoise.low_pass: null) or longer runs"
         )
     return bool(reasons), reasons
