@@ -144,7 +144,7 @@ def _flow_section(runs: pd.DataFrame, features: pd.DataFrame | None) -> tuple[Se
     return Section("flow", "Inclusion flow", blocks), figure
 
 
-def _participants_section(runs: pd.DataFrame, output_dir: Path, phenotype: pd.DataFrame | None) -> Section:
+def _participants_section(runs: pd.DataFrame, phenotype: pd.DataFrame | None) -> Section:
     rows, classes = [], []
     for r in runs.itertuples():
         name = report_name(r.subject) if r.subject else None
@@ -528,7 +528,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         _stage_section(features, names, networks, config),
         _models_section(group_dir, names, networks, atlas, config),
         _longitudinal_section(group_dir),
-        _participants_section(runs, output_dir, phenotype),
+        _participants_section(runs, phenotype),
         Section("methods", "Methods", [Text(paragraphs), Text(references, ordered=True)]),
     ]
     html = render("group.html.j2", title="neurokit group report", sections=sections, version=__version__,

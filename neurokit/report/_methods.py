@@ -110,8 +110,11 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
         + ("were dropped and reported." if config.atlas.drop_empty_regions else "made the run fail.")
     )
 
-    motion = details.get("motion") or dn.motion
-    wm_csf = details.get("wm_csf") or dn.wm_csf
+    from neurokit.denoise._confounds import PRESETS
+
+    preset = PRESETS.get(dn.strategy.split("+")[0], {})
+    motion = details.get("motion") or dn.motion or preset.get("motion")
+    wm_csf = details.get("wm_csf") or dn.wm_csf or preset.get("wm_csf")
     gs = details.get("global_signal") or dn.global_signal
     parts = []
     if motion:
@@ -126,12 +129,11 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
         parts.append(f"mean white-matter and CSF signals{_EXPANSION.get(wm_csf, '')}")
     if gs or dn.strategy.endswith("+gsr"):
         parts.append(f"the global signal{_EXPANSION.get(gs or 'basic', '')}")
-    if details.get("high_pass"):
-        parts.append(f"fMRIPrep's {details['high_pass']}")
+    parts.append(f"fMRIPrep's {details.get('high_pass') or 'cosine regressors'} (high-pass)")
     p2 = (
         f"Confounds were selected from fMRIPrep's confounds table with the '{dn.strategy}' strategy, equivalent to "
         f"nilearn's load_confounds_strategy preset {cite('nilearn', 'load_confounds')}: "
-        + (", ".join(parts) if parts else "no regressors")
+        + ", ".join(parts)
         + (f" ({details['n_regressors']} regressors in a typical run)" if details.get("n_regressors") else "")
         + ". Non-steady-state volumes flagged by fMRIPrep were removed."
     )

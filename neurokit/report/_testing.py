@@ -85,7 +85,6 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
     networks = [str(n) for n in regions["network"]]
     n_regions = len(names)
     affine, shape, mean = _grid_and_mean(rng)
-    mask = mean > 0
 
     subjects = [f"{i + 1:02d}" for i in range(n_subjects)]
     pheno = pd.DataFrame({
@@ -195,7 +194,6 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
                                   **summary, **{f"edge__{e}": v for e, v in zip(edges, values)}})
     _write_tsv(out / "failures.tsv", pd.DataFrame(failures, columns=["run_id", "status", "stage", "error_type",
                                                                      "message", "bold"]))
-    del mask
     if with_group:
         features = pd.DataFrame(features_rows)
         _write_tsv(out / "group" / "features.tsv", features)
