@@ -59,7 +59,8 @@ def summary_indices(matrix_z, networks):
     for name, idx in (("prefrontal", pfc), ("limbic", lim)):
         if idx.size < 2:
             raise ConnectivityError(
-                f"'networks' must have at least 2 {name} regions with signal for the within-{name} index; got {idx.size}."
+                f"'networks' must have at least 2 {name} regions with signal for the within-{name} index; got "
+                f"{idx.size}{_which(labels, present)}"
             )
     out = {}
     for key, idx in (("pfc_within", pfc), ("limbic_within", lim)):
@@ -68,6 +69,14 @@ def summary_indices(matrix_z, networks):
         out[key] = _finite_mean(vals, key)
     out["pfc_limbic"] = _finite_mean(m[np.ix_(pfc, lim)].ravel(), "pfc_limbic")
     return out
+
+
+def _which(labels: np.ndarray, present: np.ndarray) -> str:
+    """What the regions are tagged, and the fix, for the undefined-index errors."""
+    counts = ", ".join(f"{(labels[present] == n).sum()} {n}" for n in NETWORKS)
+    return (f" (regions with signal: {counts}). The prefrontal-limbic summaries need an atlas whose 'network' "
+            "column tags prefrontal and limbic regions (e.g. pfclimbic); regions dropped for low coverage "
+            "(atlas.drop_empty_regions) also count against this.")
 
 
 def _finite_mean(vals: np.ndarray, key: str) -> float:
@@ -103,7 +112,7 @@ def region_pfc_limbic_strength(matrix_z, networks):
     lim = np.flatnonzero((labels == "limbic") & present)
     for name, idx in (("prefrontal", pfc), ("limbic", lim)):
         if idx.size == 0:
-            raise ConnectivityError(f"'networks' must have at least 1 {name} region with signal; got 0.")
+            raise ConnectivityError(f"'networks' must have at least 1 {name} region with signal; got 0{_which(labels, present)}")
     strength = np.full(m.shape[0], np.nan)
     strength[pfc] = m[np.ix_(pfc, lim)].mean(axis=1)
     strength[lim] = m[np.ix_(lim, pfc)].mean(axis=1)
