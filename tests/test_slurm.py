@@ -161,6 +161,32 @@ def test_dask_runs_in_slurm_jobs_and_survives_a_cancelled_job(slurm, tmp_path):
     assert {f"{JOB_NAME}-{job}.err" for job in all_jobs} <= logs
 
 
+def test_adaptive_scaling_submits_jobs_on_demand_and_replaces_a_cancelled_one(slurm, tmp_path):
+    def square_slowly(i):
+        time.sleep(0.25)
+        return i * i, os.environ["SLURM_JOB_ID"]
+
+    config = _slurm_cluster(tmp_path, adaptive_minimum=0, adaptive_maximum=2)
+    messages, since = [], _jobcomp_size()
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "2s"}):
+        with cluster_client(config, dashboard=False, log=messages.append) as client:
+            assert messages[0].startswith("asked SLURM for adaptive 0-2 jobs of 1 core")
+            assert not client.scheduler_info()["workers"]  # nothing to do, no job
+            futures = client.map(square_slowly, range(60))
+            results, used, cancelled = {}, set(), None
+            for n, future in enumerate(as_completed(futures, timeout=180)):
+                value, job = future.result()
+                results[int(round(value**0.5))] = value
+                used.add(job)
+                if n == 10:
+                    cancelled = job
+                    subprocess.run(["scancel", cancelled], check=True)
+            assert results == {i: i * i for i in range(60)}
+    # the work brought up jobs, and a third one replaced the cancelled job while work remained
+    assert cancelled in used and len(used) >= 3, used
+    assert _finished(used, since).get(cancelled) == "CANCELLED"
+
+
 def test_a_cancelled_multi_worker_job_is_replaced(slurm, tmp_path):
     """One job of two worker processes: cancelling it leaves no worker until its replacement runs."""
 

@@ -16,10 +16,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 import dask
 import dask.system
-from distributed.system import MEMORY_LIMIT
 from distributed import Client, LocalCluster
 from distributed.core import Status
 from distributed.diagnostics.plugin import SchedulerPlugin
+from distributed.system import MEMORY_LIMIT
 
 from neurokit.config import ClusterConfig
 from neurokit.parallel._errors import ClusterError
