@@ -205,3 +205,34 @@ def test_participant_reports_on_a_dask_client(tmp_path):
     html = paths[0].read_text()
     assert len(_images(html)) == 12 and ESCAPED not in html
     assert ESCAPED in paths[1].read_text() and "failed in stage" in paths[1].read_text()
+
+
+@pytest.mark.slow
+def test_group_report_renders_real_model_results(tmp_path):
+    """Model outputs written from neurokit.models' own result object, in the documented layout."""
+    import json
+
+    import pandas as pd
+
+    from neurokit.models._cv import cross_validate_model
+
+    bids, out, config = fabricate_outputs(tmp_path, n_subjects=9, n_volumes=40, with_models=False, xss_site=False)
+    features = pd.read_csv(out / "group" / "features.tsv", sep="\t", na_values=["n/a"], keep_default_na=False)
+    networks = json.loads((out / "group" / "features.json").read_text())["Networks"]
+    for target, feature_set in (("severity", "pfc_limbic_edges"), ("user_vs_control", "summary_indices")):
+        result = cross_validate_model(features, target, feature_set, networks, covariates=(), harmonize_site=False,
+                                      stage_levels=config.columns.stage_levels, cv_folds=2, cv_repeats=1,
+                                      n_permutations=3)
+        folder = out / "group" / "models" / target / feature_set
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(result.metrics, default=str))
+        result.predictions.to_csv(folder / "predictions.tsv", sep="\t", index=False, na_rep="n/a")
+        result.permutation_null.to_csv(folder / "permutation_null.tsv", sep="\t", index=False)
+        result.patterns.to_csv(folder / "patterns.tsv", sep="\t", index=False)
+    html = write_group_report(out, config=config).read_text()
+    for alt in ("Predicted against observed severity", "Permutation null of spearman",
+                "ROC curves, user_vs_control / summary_indices", "Confusion matrix, user_vs_control / summary_indices",
+                "Pattern weights region by region, severity / pfc_limbic_edges",
+                "Pattern weights of non-edge features, user_vs_control / summary_indices"):
+        assert alt in html, alt
+    assert "spearman (primary)" in html and "balanced_accuracy (primary)" in html
