@@ -394,6 +394,8 @@ def cluster_client(
         client = Client(dask_cluster)
         if dashboard and _dashboard_available():
             say(f"dask dashboard: {client.dashboard_link}")
+        elif dashboard:
+            say("no dask dashboard: install bokeh (pip install 'bokeh>=3.1') to serve one")
         yield client
     finally:
         if keeper is not None:
