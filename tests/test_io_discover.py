@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import nibabel as nib
@@ -305,8 +306,11 @@ def test_several_derivative_folders(layout, tmp_path):
     assert [r.subject for r in found.runs] == ["01", "02", "02", "05"]
     assert found.runs[-1].bold.is_relative_to(other)
     make_run(other, "01")
-    with pytest.raises(BIDSError, match=r"sub-01_task-rest_space-\S+ is found in two derivative folders: .*fmriprep.*fmriprep_batch2"):
-        discover_runs(layout, [default, other])
+    found = discover_runs(layout, [default, other])  # the duplicate is left out, the others go on
+    assert [r.subject for r in found.runs] == ["02", "02", "05"]
+    (prob,) = [p for p in found.problems if p.run_id.startswith("sub-01_task-rest")]
+    assert re.search(r"sub-01_task-rest_space-\S+ is found in two derivative folders: .*fmriprep.*fmriprep_batch2.*"
+                     r"left out", prob.message)
 
 
 def test_discover_from_config(layout):

@@ -385,8 +385,8 @@ def discover_runs(
     ------
     BIDSError
         If ``bids_dir`` or a derivative folder is missing, lacks ``dataset_description.json``,
-        the same run is found in two derivative folders, or no run matches the filters (the
-        message lists what was found instead).
+        or no run matches the filters (the message lists what was found instead). A run found
+        in two derivative folders is a problem of that run (neither copy is used).
 
     Notes
     -----
@@ -413,6 +413,7 @@ def discover_runs(
     patterns = tuple(exclude)
 
     runs: dict[str, tuple[Run, Path]] = {}
+    duplicated: set[str] = set()
     problems: list[RunProblem] = []
     excluded: list[Path] = []
     seen = {"task": set(), "space": set(), "res": set()}
@@ -436,11 +437,21 @@ def discover_runs(
                     continue
                 run, prob = _check_run(name, bold, scanned, func)
                 run_id = run.run_id if run is not None else prob.run_id
+                if run_id in duplicated:
+                    continue
                 if run_id in runs:
-                    raise BIDSError(
-                        f"run {run_id} is found in two derivative folders: {runs[run_id][1]} and {bold}; "
-                        "pass only one of the folders with --derivatives or remove the duplicate."
-                    )
+                    # ambiguous, so neither copy is used; the other runs go on (one subject
+                    # re-run by fMRIPrep into a second folder must not stop the batch)
+                    first = runs[run_id][1]
+                    runs[run_id] = (None, first)
+                    duplicated.add(run_id)
+                    problems[:] = [p for p in problems if p.run_id != run_id]
+                    problems.append(RunProblem(
+                        run_id, bold,
+                        message=f"run {run_id} is found in two derivative folders: {first} and {bold}; it is left "
+                        "out: pass only one of the folders with --derivatives or remove the duplicate.",
+                    ))
+                    continue
                 runs[run_id] = (run, bold)
                 if prob is not None:
                     problems.append(prob)
