@@ -23,7 +23,7 @@ def run_study(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
     config : Config
         Resolved configuration.
     client : distributed.Client, optional
-        None starts a cluster from ``config.cluster`` for the whole study.
+        None starts clusters from ``config.cluster`` as each level needs them.
     progress : bool or None
         Progress bar (None: only on a terminal).
 
@@ -35,17 +35,20 @@ def run_study(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
     from neurokit.pipelines.group import run_group
     from neurokit.pipelines.participant import exit_code, run_participant
 
-    if client is None:
-        from neurokit.parallel import cluster_client
-
-        with cluster_client(config.cluster) as own:
-            return run_study(bids_dir, output_dir, config, client=own, progress=progress)
+    # Without a client, each level sizes its own cluster: the participant level from the
+    # runs it finds (memory plan), the group level for its permutation tests.
     summary = run_participant(bids_dir, output_dir, config, client=client, progress=progress)
     code = exit_code(summary)
     if code == 2:
         log.error("no usable run: the group level and reports are skipped (see %s)", Path(output_dir) / "failures.tsv")
         return code
-    group_code = run_group(bids_dir, output_dir, config, client=client)
+    if client is None:
+        from neurokit.parallel import cluster_client
+
+        with cluster_client(config.cluster) as own:
+            group_code = run_group(bids_dir, output_dir, config, client=own)
+    else:
+        group_code = run_group(bids_dir, output_dir, config, client=client)
     if config.report.enabled:
         try:
             from neurokit.report import write_group_report, write_participant_reports

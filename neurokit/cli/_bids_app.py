@@ -63,7 +63,9 @@ def resolve_config(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the requested level; returns the exit code."""
+    """Run the requested level (and its HTML reports); returns the exit code."""
+    from neurokit.parallel import cluster_client
+
     config = resolve_config(args)
     if args.analysis_level == "participant":
         from neurokit.pipelines.participant import exit_code, run_participant
@@ -76,7 +78,19 @@ def run(args: argparse.Namespace) -> int:
             f"neurokit participant: {summary.n_ok} usable, {summary.n_excluded} excluded, "
             f"{summary.n_failed} failed, {summary.n_skipped} already up to date -> {args.output_dir}"
         )
+        if config.report.enabled and summary.records:
+            from neurokit.report import write_participant_reports
+
+            pages = write_participant_reports(args.output_dir, bids_dir=args.bids_dir, config=config)
+            print(f"neurokit participant: {len(pages)} participant report(s) in {args.output_dir}")
         return exit_code(summary)
     from neurokit.pipelines.group import run_group
 
-    return run_group(args.bids_dir, args.output_dir, config)
+    with cluster_client(config.cluster) as client:  # the permutation tests run on it
+        code = run_group(args.bids_dir, args.output_dir, config, client=client)
+    if config.report.enabled:
+        from neurokit.report import write_group_report
+
+        page = write_group_report(args.output_dir, bids_dir=args.bids_dir, config=config)
+        print(f"neurokit group: report {page}")
+    return code
