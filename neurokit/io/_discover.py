@@ -466,6 +466,14 @@ def discover_runs(
         def listed(key: str) -> str:
             return str(sorted(v for v in seen[key] if v is not None)) if seen[key] else "none"
 
+        available = sorted({e.name[4:] for folder in folders for e in _subdirs(folder, "sub-")})
+        if subjects and not subjects & set(available):
+            shown = ", ".join(available[:20]) + (f", ... ({len(available)} in all)" if len(available) > 20 else "")
+            raise BIDSError(
+                f"none of the requested participants {sorted(subjects)} has a folder in "
+                f"{', '.join(map(str, folders))}; the participants there are: {shown or 'none'}. "
+                "Check --participant-label (labels without 'sub-', e.g. 01)."
+            )
         raise BIDSError(
             f"no preprocessed BOLD runs (*_desc-preproc_bold.nii.gz) in {', '.join(map(str, folders))} match "
             f"the filters ({filters}); found {n_candidates} preprocessed BOLD file(s) with tasks {listed('task')}, "
