@@ -33,3 +33,16 @@ def test_run_without_degrees_of_freedom_can_be_excluded():
     assert exclusion_decision(**common, tdof_remaining=None, min_tdof=1) == (False, [])  # not cleaned
     with pytest.raises(QCError, match="'min_tdof' must be a number or None"):
         exclusion_decision(**common, tdof_remaining=3, min_tdof="many")
+
+
+def test_tsnr_leaves_out_non_steady_state_volumes(rng):
+    from neurokit.qc import region_tsnr
+
+    signals = 1000 + rng.standard_normal((60, 3)) * 10  # tSNR about 100
+    bright = signals.copy()
+    bright[0] *= 1.5  # the non-steady-state onset fMRIPrep leaves in the preprocessed BOLD
+    assert region_tsnr(bright).max() < 50  # misleading: halved by one volume
+    np.testing.assert_allclose(region_tsnr(bright, exclude_volumes=[0]), region_tsnr(signals[1:]))
+    assert region_tsnr(bright, exclude_volumes=np.array([], dtype=int)).max() < 50
+    with pytest.raises(QCError, match=r"'exclude_volumes' must be integer volume indices in \[0, 59\]; got \[60\]"):
+        region_tsnr(bright, exclude_volumes=[60])

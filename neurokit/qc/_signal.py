@@ -9,7 +9,7 @@ from neurokit.qc._validation import QCError
 __all__ = ["region_tsnr"]
 
 
-def region_tsnr(raw_signals):
+def region_tsnr(raw_signals, exclude_volumes=None):
     """Temporal SNR of each region's raw mean signal.
 
     Parameters
@@ -18,6 +18,11 @@ def region_tsnr(raw_signals):
         Region means of the preprocessed BOLD before any cleaning (positive
         intensities). A column that is entirely NaN (a region without voxels)
         gives NaN.
+    exclude_volumes : array-like of int, optional
+        Volumes to leave out, typically the non-steady-state volumes
+        (``ConfoundSelection.non_steady_state``): one bright initial volume of a
+        60-volume run halves the tSNR, which then reflects the scanner's
+        equilibration rather than the data's noise (MRIQC also drops them).
 
     Returns
     -------
@@ -37,6 +42,14 @@ def region_tsnr(raw_signals):
     x = np.asarray(raw_signals, dtype=float)
     if x.ndim != 2:
         raise QCError(f"'raw_signals' must be 2D (n_timepoints, n_regions); got shape {x.shape}.")
+    if exclude_volumes is not None:
+        drop = np.asarray(exclude_volumes)
+        if drop.size and (drop.ndim != 1 or not np.issubdtype(drop.dtype, np.integer)
+                          or drop.min() < 0 or drop.max() >= x.shape[0]):
+            raise QCError(
+                f"'exclude_volumes' must be integer volume indices in [0, {x.shape[0] - 1}]; got {drop.tolist()!r}."
+            )
+        x = np.delete(x, drop.astype(int), axis=0)
     if x.shape[0] < 3:
         raise QCError(f"'raw_signals' needs at least 3 timepoints to detrend; got {x.shape[0]}.")
     if np.isinf(x).any():
