@@ -51,3 +51,17 @@ def test_region_outside_brain_mask_only_is_not_blamed_on_field_of_view():
     with pytest.raises(AtlasError, match=r"r2 \(0 voxels\)") as info:
         check_coverage(atlas, AFFINE, SHAPE, mask, min_voxels=1)
     assert "field of view" not in str(info.value)
+
+
+def test_empty_brain_mask_is_named_as_the_cause():
+    atlas = _spheres([(12, 16, 16), (16, 16, 24)])
+    with pytest.raises(AtlasError, match=r"brain mask .* is all zero.*re-run fMRIPrep"):
+        check_coverage(atlas, AFFINE, SHAPE, np.zeros(SHAPE, bool))
+
+
+def test_mask_away_from_every_region_points_at_the_affine():
+    atlas = _spheres([(4, 4, 4), (8, 8, 8)])
+    mask = np.zeros(SHAPE, bool)
+    mask[5:, 5:, 6:] = True  # brain voxels exist, but none where the atlas is
+    with pytest.raises(AtlasError, match=r"no region of atlas 'toy' .* overlaps the brain mask.*affines"):
+        check_coverage(atlas, AFFINE, SHAPE, mask)

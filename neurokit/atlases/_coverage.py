@@ -110,6 +110,18 @@ def check_coverage(
     shape = tuple(int(s) for s in shape[:3])
     labels = atlas.labels_on_grid(affine, shape)
     inside = _mask_array(mask, affine, shape)
+    if not inside.any():
+        # otherwise every region is listed with 0 voxels and "lower atlas.min_voxels" is suggested
+        raise AtlasError(
+            f"the brain mask on the run grid {shape} has no brain voxel (it is all zero), so no atlas region can be "
+            "measured; the mask file is broken: re-run fMRIPrep for this run or drop it with --exclude."
+        )
+    if mask is not None and labels.any() and not (labels[inside] > 0).any():
+        raise AtlasError(
+            f"no region of atlas {atlas.name!r} ({atlas.source}) overlaps the brain mask on the run grid {shape}: "
+            "the run is not where the atlas expects the brain; check that the BOLD and mask affines are in "
+            f"{atlas.space}-like mm coordinates (fMRIPrep's space-<template> outputs are)."
+        )
     regions = atlas.regions
     n_lab = int(max(labels.max(), regions["index"].max())) + 1
     on_grid = np.bincount(labels.reshape(-1), minlength=n_lab)
