@@ -478,7 +478,7 @@ def discover_runs(
             f"no preprocessed BOLD runs (*_desc-preproc_bold.nii.gz) in {', '.join(map(str, folders))} match "
             f"the filters ({filters}); found {n_candidates} preprocessed BOLD file(s) with tasks {listed('task')}, "
             f"spaces {listed('space')}, resolutions {listed('res')}, {len(excluded)} excluded. "
-            "Change --task/--space/--res/--participant-label or check the derivatives folder."
+            "Change --task/--space/--participant-label (or inputs.res in the config) or check the derivatives folder."
         )
     for label in sorted(subjects - seen_subjects):
         problems.append(
