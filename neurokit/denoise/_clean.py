@@ -279,6 +279,15 @@ def clean(
     if n_nonfinite:
         if not ensure_finite:
             cols = np.flatnonzero(nonfinite.any(axis=0))
+            empty = np.flatnonzero(nonfinite.all(axis=0))
+            if empty.size:
+                # what extraction returns for a region none of whose voxels has signal
+                raise DenoiseError(
+                    f"'signals' columns {empty[:10].tolist()} are non-finite in every volume: those regions have no "
+                    "usable voxel in this run (every voxel NaN or constant in the BOLD, e.g. outside the acquired "
+                    "field of view or in signal dropout). Drop those regions before cleaning; zero-filling them "
+                    "(ensure_finite=True) would make a meaningless signal."
+                )
             raise DenoiseError(
                 f"'signals' has {n_nonfinite} non-finite values (regions {cols[:5].tolist()}); fix the "
                 "extraction or pass ensure_finite=True to zero-fill them (counted in Cleaned.n_nonfinite)."
