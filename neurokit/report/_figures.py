@@ -243,6 +243,15 @@ def plot_coverage(names, fractions, networks, *, threshold=None):
     matplotlib.figure.Figure
     """
     fractions = np.asarray(fractions, dtype=float)
+    if len(names) > 60:  # one bar per region would be unreadable: a histogram instead
+        fig, ax = _figure(3.8, 2.4)
+        ax.hist(fractions[np.isfinite(fractions)], bins=20, range=(0, 1), color="#4c72b0")
+        if threshold is not None:
+            ax.axvline(threshold, color="k", ls="--", lw=0.8)
+        ax.set_xlabel("fraction of region voxels inside the brain mask", fontsize=7)
+        ax.set_ylabel("regions", fontsize=7)
+        ax.tick_params(labelsize=7)
+        return fig
     order = network_order(networks)[::-1]
     fig, ax = _figure(3.8, 0.12 * len(names) + 0.7)
     colors = [NETWORK_COLORS.get(str(networks[i]), "#7f7f7f") for i in order]

@@ -70,6 +70,8 @@ def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFra
     table = pd.DataFrame(rows, columns=["run_id", "subject", "session", "status", "reason", "mean_fd",
                                         "percent_censored", "tdof_remaining", "stage_failed"])
     table["stage"], table["site"] = None, None
+    if features is not None and "run_id" in features:  # only the few id/role columns, not the edges
+        features = features[[c for c in ("run_id", "stage", "site") if c in features]]
     for i, row in table.iterrows():
         source = None
         if features is not None and "run_id" in features and (features["run_id"] == row["run_id"]).any():
@@ -93,20 +95,21 @@ def _edge_columns(features: pd.DataFrame) -> list[str]:
     return [c for c in features.columns if c.startswith(EDGE_PREFIX)]
 
 
-def _split_edge(column: str, names: list[str]) -> tuple[str, str] | None:
-    rest = column[len(EDGE_PREFIX):] if column.startswith(EDGE_PREFIX) else column
-    for a in names:
-        if rest.startswith(a + "--") and rest[len(a) + 2:] in names:
-            return a, rest[len(a) + 2:]
-    a, sep, b = rest.partition("--")
-    return (a, b) if sep else None
+def _edge_pairs(columns, names: list[str]) -> list[tuple[str, str] | None]:
+    """Region pair of each ``edge__A--B`` column (names may themselves contain '--')."""
+    known = {f"{a}--{b}": (a, b) for a in names for b in names if a != b}
+    pairs = []
+    for column in columns:
+        rest = column[len(EDGE_PREFIX):] if column.startswith(EDGE_PREFIX) else column
+        a, sep, b = rest.partition("--")
+        pairs.append(known.get(rest, (a, b) if sep else None))
+    return pairs
 
 
 def _edges_to_matrix(values: dict[str, float], names: list[str]) -> np.ndarray:
     index = {n: i for i, n in enumerate(names)}
     m = np.full((len(names), len(names)), np.nan)
-    for col, v in values.items():
-        pair = _split_edge(col, names)
+    for (col, v), pair in zip(values.items(), _edge_pairs(values, names)):
         if pair and pair[0] in index and pair[1] in index:
             m[index[pair[0]], index[pair[1]]] = m[index[pair[1]], index[pair[0]]] = v
     return m
@@ -190,12 +193,14 @@ def _qcfc_section(features: pd.DataFrame | None, names: list[str], atlas, config
     if features is None:
         return Section("qcfc", title, [Note("group/features.tsv does not exist yet; run the group level.", "warn")])
     cols = _edge_columns(features)
-    usable = features[["mean_fd"] + cols].dropna() if cols and "mean_fd" in features else pd.DataFrame()
-    if usable.empty:
+    if not cols or "mean_fd" not in features:
         return Section("qcfc", title, [Note("No Fisher-z edges in the features table (measure "
                                             f"{config.models.measure!r}); QC-FC needs correlation edges.", "warn")])
+    edges = features[cols].to_numpy(float)  # numpy, not pandas: tens of thousands of columns
+    fd = features["mean_fd"].to_numpy(float)
+    keep = np.isfinite(fd) & np.isfinite(edges).all(axis=1)
     try:
-        qcfc, p = qc_fc(usable[cols].to_numpy(float), usable["mean_fd"].to_numpy(float), return_pvalues=True)
+        qcfc, p = qc_fc(edges[keep], fd[keep], return_pvalues=True)
         summary = qc_fc_summary(qcfc, p)
     except QCError as exc:
         return Section("qcfc", title, [Note(f"QC-FC not computed: {exc}", "warn")])
@@ -206,7 +211,7 @@ def _qcfc_section(features: pd.DataFrame | None, names: list[str], atlas, config
             d = region_distances(coords.loc[names].to_numpy(float))
             rows, cols_ = np.triu_indices(len(names), k=1)
             lookup = {(names[i], names[j]): v for i, j, v in zip(rows, cols_, d)}
-            pairs = [_split_edge(c, names) for c in cols]
+            pairs = _edge_pairs(cols, names)
             distances = np.array([lookup.get(pr, lookup.get(pr[::-1], np.nan)) if pr else np.nan for pr in pairs])
             if np.isfinite(distances).all():
                 try:
@@ -215,7 +220,7 @@ def _qcfc_section(features: pd.DataFrame | None, names: list[str], atlas, config
                     rho = None
             else:
                 distances = None
-    items = [("Runs", len(usable)), ("Edges", summary["n_edges"]),
+    items = [("Runs", int(keep.sum())), ("Edges", summary["n_edges"]),
              ("Median |QC-FC|", fmt(summary["median_abs_qcfc"])),
              ("Edges with p < 0.05 (uncorrected)", f"{fmt(summary['percent_significant'])}%"),
              ("Distance dependence (Spearman rho)", fmt(rho))]
@@ -226,8 +231,8 @@ def _qcfc_section(features: pd.DataFrame | None, names: list[str], atlas, config
                                             "values and no distance trend mean residual motion is small.")]
     if distances is None:
         blocks.append(Note("Distance dependence not shown: region coordinates are not available for this atlas."))
-    if len(usable) < 20:
-        blocks.append(Note(f"Only {len(usable)} runs: QC-FC estimates are noisy at this size."))
+    if keep.sum() < 20:
+        blocks.append(Note(f"Only {int(keep.sum())} runs: QC-FC estimates are noisy at this size."))
     return Section("qcfc", title, blocks)
 
 
@@ -242,10 +247,12 @@ def _stage_section(features: pd.DataFrame | None, names: list[str], networks: li
     levels = [lv for lv in config.columns.stage_levels if (features["stage"] == lv).any()]
     levels += sorted(set(features["stage"].dropna().astype(str)) - set(levels))
     means, counts = {}, {}
+    edges = features[cols].to_numpy(float)
+    stage = features["stage"].astype(str).to_numpy()
     for lv in levels:
-        sel = features[features["stage"] == lv]
-        counts[lv] = len(sel)
-        means[lv] = _edges_to_matrix(sel[cols].mean().to_dict(), names)
+        rows = stage == lv
+        counts[lv] = int(rows.sum())
+        means[lv] = _edges_to_matrix(dict(zip(cols, np.nanmean(edges[rows], axis=0))), names)
     blocks: list = [Figure(F.to_data_uri(F.plot_matrices({f"{lv} (n={counts[lv]})": m for lv, m in means.items()},
                                                          names, networks)),
                            "Mean connectivity per stage",

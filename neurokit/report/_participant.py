@@ -178,7 +178,9 @@ def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, thresho
         low = [(n, fmt(regions[n].get("fraction")), fmt(regions[n].get("n_voxels")))
                for n in names if regions[n].get("fraction", 1.0) < threshold]
         cov = [Figure(F.to_data_uri(fig), "Per-region coverage by the brain mask",
-                      f"Fraction of each region's voxels inside the brain mask (hatched: below {threshold:g}).")]
+                      f"Fraction of each region's voxels inside the brain mask ("
+                      + (f"hatched: below {threshold:g})." if len(names) <= 60 else
+                         f"histogram over {len(names)} regions; dashed: {threshold:g})."))]
         dropped = (qc.get("RegionCoverage") or {}).get("dropped_regions") or []
         if dropped:
             cov.append(Note(f"Regions dropped for too few voxels: {', '.join(map(str, dropped))}.", "warn"))
@@ -212,7 +214,8 @@ def _matrix_block(record: dict, config) -> Figure | Note:
 def _indices_block(record: dict, group_indices: dict[str, list[float]]) -> Figure | Note:
     summary = record.get("summary") or {}
     if not summary:
-        return Note("Summary indices not shown: no connectivity for this run.", "warn")
+        return Note("No prefrontal-limbic summary indices for this run: it has no connectivity, or the atlas tags "
+                    "no prefrontal and limbic regions.", "warn")
     values = {INDEX_LABELS.get(k, k): v for k, v in summary.items()}
     group = {INDEX_LABELS.get(k, k): v for k, v in group_indices.items()}
     fig = F.plot_indices_vs_group(values, group)

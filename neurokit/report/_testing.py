@@ -49,7 +49,7 @@ def _grid_and_mean(rng):
 
 
 def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=True, with_models=True,
-                      xss_site=True):
+                      xss_site=True, atlas="pfclimbic-spheres"):
     """Write a tiny BIDS dataset (phenotype + confounds) and neurokit derivatives under ``root``.
 
     Parameters
@@ -68,6 +68,8 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
     xss_site : bool, default=True
         Give one participant the site :data:`XSS` and add a phenotype-only participant
         whose label is :data:`XSS`.
+    atlas : str, default="pfclimbic-spheres"
+        A registered atlas with region coordinates (a sphere atlas loads instantly).
 
     Returns
     -------
@@ -77,7 +79,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
     rng = np.random.default_rng(seed)
     root = Path(root)
     bids, out = root / "bids", root / "out"
-    config = Config().updated({"atlas.name": "pfclimbic-spheres", "denoise.strategy": "scrubbing",
+    config = Config().updated({"atlas.name": atlas, "denoise.strategy": "scrubbing",
                                "models.n_permutations": 50})
     atlas = load_atlas(config.atlas.name)
     regions = atlas.regions
@@ -142,7 +144,10 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
             cleaned /= cleaned.std(0, ddof=1)
             corr = np.corrcoef(cleaned.T)
             z = fisher_z(corr)
-            summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}
+            try:
+                summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}
+            except ValueError:  # an atlas without prefrontal/limbic tags: no summary indices
+                summary = {}
             mean_fd = float(np.nanmean(fd))
             excluded = mean_fd > config.exclusion.max_mean_fd
             reasons = [f"mean FD {mean_fd:.2f} mm > {config.exclusion.max_mean_fd} mm"] if excluded else []
