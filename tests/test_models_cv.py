@@ -68,7 +68,7 @@ def test_build_pipeline_steps_and_errors():
         build_pipeline("stage", estimator="forest")
     with pytest.raises(ModelError, match=r"'estimator'='logistic' cannot predict a continuous target"):
         build_pipeline("severity", estimator="logistic")
-    assert type(build_pipeline("stage", estimator="ridge").named_steps["model"]).__name__ == "RidgeClassifierCV"
+    assert type(build_pipeline("stage", estimator="ridge").named_steps["model"]).__name__ == "GroupRidgeClassifierCV"
     with pytest.raises(ModelError, match=r"'edge_selection' must be a fraction in \(0, 1\] or None; got 2"):
         build_pipeline("stage", edge_selection=2)
 

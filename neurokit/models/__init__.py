@@ -9,11 +9,13 @@ from neurokit.models._cpm import CPMClassifier, CPMRegressor
 from neurokit.models._cv import METRICS, ModelResult, cross_validate_model, permute_within_participants
 from neurokit.models._features import edge_network_pair, edge_regions, feature_columns
 from neurokit.models._harmonize import ComBatHarmonizer
+from neurokit.models._inner import GroupLogisticRegressionCV, GroupRidgeClassifierCV, GroupRidgeCV
 from neurokit.models._longitudinal import longitudinal_model
 from neurokit.models._patterns import activation_pattern, aggregate_patterns
 from neurokit.models._persist import FittedModel, load_model, predict, save_model
 from neurokit.models._pipeline import ESTIMATORS, build_pipeline
 from neurokit.models._suite import ModelSuite, fit_models
+from neurokit.models._tangent import TangentProjector
 from neurokit.models._testing import simulate_features
 
 __all__ = [
@@ -26,6 +28,10 @@ __all__ = [
     "ComBatHarmonizer",
     "CPMRegressor",
     "CPMClassifier",
+    "GroupRidgeCV",
+    "GroupRidgeClassifierCV",
+    "GroupLogisticRegressionCV",
+    "TangentProjector",
     "build_pipeline",
     "feature_columns",
     "edge_regions",

@@ -4,6 +4,7 @@ stage, repeated, with a permutation null of the whole pipeline (optionally on da
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -148,6 +149,13 @@ def _predict_scores(model, X, n_classes):
     return full
 
 
+def _fit(pipeline, X, y, groups):
+    """Fit a pipeline, giving the participant codes to a final estimator whose inner search uses them."""
+    if "groups" in inspect.signature(pipeline.steps[-1][1].fit).parameters:
+        return pipeline.fit(X, y, **{f"{pipeline.steps[-1][0]}__groups": groups})
+    return pipeline.fit(X, y)
+
+
 def _run_cv(job, y, *, with_patterns=False):
     """Out-of-fold scores per repeat (list of arrays), one pattern per fit (optional), test folds."""
     # the matrices are small: multi-threaded BLAS only adds overhead, and permutations
@@ -166,7 +174,7 @@ def _run_cv_serial(job, y, with_patterns):
             model = clone(job.pipeline)
             with warnings.catch_warnings():
                 _quiet_fit_warnings()
-                model.fit(job.X[train], y[train])
+                _fit(model, job.X[train], y[train], job.groups[train])
             pred[test] = _predict_scores(model, job.X[test], job.n_classes)
             if with_patterns:
                 patterns.append(activation_pattern(model, job.X[train]))
@@ -238,7 +246,11 @@ def cross_validate_model(
     split between training and test), stratified by the target's classes, or by stage
     for severity; the split is repeated ``cv_repeats`` times with different seeds. With
     ``site_out`` the folds are the sites instead (leave one site out, one repeat; test
-    sites pass through harmonisation unadjusted). The permutation test refits the whole
+    sites pass through harmonisation unadjusted). A features table of covariances
+    (``cov__`` columns, the tangent measure) is projected to tangent space first in every
+    fold, around the geometric mean of that fold's training runs; edges are picked after
+    the projection and everything downstream (ComBat, covariates) acts on tangent edges,
+    reported as ``edge__A--B``. The permutation test refits the whole
     pipeline, including harmonisation, covariate regression and selection, on targets
     permuted between participants (a participant's sessions move together); the p-value
     is ``(count + 1) / (n_permutations + 1)``.
@@ -301,6 +313,15 @@ def cross_validate_model(
         stage_levels=stage_levels,
         control_level=control_level,
     )
+    uses_edges = any(n.startswith("edge__") for n in design.model_features)
+    if uses_edges and measure is not None and (measure == "tangent") != bool(design.tangent_regions):
+        raise ModelError(
+            f"measure {measure!r} does not match the features table, which holds "
+            + ("'cov__' covariances (tangent measure)" if design.tangent_regions else "'edge__' edges, not 'cov__' covariances")
+            + "; rebuild the features table with models.measure "
+            + ("'tangent'" if design.tangent_regions else f"{measure!r}")
+            + " or pass the measure it was built with."
+        )
     harmonize = bool(design.site_levels)
     y = design.y
     classes = None
@@ -358,6 +379,8 @@ def cross_validate_model(
         unseen_site="pooled" if site_out else "raise",
         cpm_threshold=cpm_threshold,
         random_state=random_state,
+        tangent_regions=design.tangent_regions,
+        tangent_edges=design.tangent_edges,
     )
     seeds = (random_state,) if site_out else tuple(random_state + r for r in range(cv_repeats))
     job = _Job(design.X, y, groups, strata, sites, kind, n_classes, pipeline, cv_folds, seeds)
@@ -416,7 +439,7 @@ def cross_validate_model(
         },
         "n_rows": int(len(y)),
         "n_participants": n_participants,
-        "n_features": len(design.feature_names),
+        "n_features": len(design.model_features),
         "covariates": design.covariates,
         "harmonize_site": harmonize,
         "edge_selection": edge_selection,
@@ -436,7 +459,7 @@ def cross_validate_model(
     final = clone(pipeline)
     with warnings.catch_warnings(), threadpool_limits(limits=1):
         _quiet_fit_warnings()
-        final.fit(design.X, y)
+        _fit(final, design.X, y, groups)
     if site_out:
         final.set_params(harmonize__unseen_site="raise")
     model = FittedModel(
@@ -446,6 +469,7 @@ def cross_validate_model(
         feature_set=feature_set,
         estimator=metrics["estimator"],
         feature_names=design.feature_names,
+        model_features=design.model_features,
         covariates=design.covariates,
         covariate_levels=design.covariate_levels,
         site_levels=design.site_levels,
@@ -454,7 +478,7 @@ def cross_validate_model(
         measure=measure,
         config_hash=config_hash,
     )
-    patterns = aggregate_patterns(np.array(fold_patterns), design.feature_names, networks)
+    patterns = aggregate_patterns(np.array(fold_patterns), design.model_features, networks)
     return ModelResult(target, feature_set, metrics, predictions, null, patterns, model, folds)
 
 

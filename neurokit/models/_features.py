@@ -14,6 +14,7 @@ from neurokit.models._common import FEATURE_SETS, NETWORKS, TARGETS, ModelError
 __all__ = ["feature_columns", "edge_regions", "edge_network_pair"]
 
 EDGE_PREFIX = "edge__"
+COV_PREFIX = "cov__"
 SUMMARY_INDICES = ("idx_pfc_within", "idx_limbic_within", "idx_pfc_limbic")
 BIOMARKERS = ("bdnf", "hrv")
 ID_COLUMNS = ("participant_id", "session_id", "run_id")
@@ -54,13 +55,99 @@ def edge_network_pair(column, networks):
     return "--".join(sorted((_network(a, networks), _network(b, networks))))
 
 
+def _covariance_block(features):
+    """The ``cov__`` columns of a tangent features table and their regions, checked for a whole matrix."""
+    cov = [c for c in features.columns if str(c).startswith(COV_PREFIX)]
+    if not cov:
+        return [], []
+    regions = []
+    for c in cov:
+        parts = c[len(COV_PREFIX) :].split("--")
+        if len(parts) != 2 or not all(parts):
+            raise ModelError(f"covariance column {c!r} does not follow 'cov__<RegionA>--<RegionB>', e.g. 'cov__dlPFC_L--amygdala_L'.")
+        if parts[0] == parts[1]:
+            regions.append(parts[0])
+    expected = [f"{COV_PREFIX}{a}--{b}" for i, a in enumerate(regions) for b in regions[i:]]
+    if cov != expected or len(regions) < 2:
+        raise ModelError(
+            f"the {len(cov)} 'cov__' columns are not one covariance matrix of {len(regions)} region(s) vectorised with "
+            "its diagonal in neurokit.connectivity.vectorize order (upper triangle, row by row: 'cov__A--A', "
+            "'cov__A--B', ..., 'cov__B--B', ...); rebuild the features table with `neurokit ... group`."
+        )
+    return cov, regions
+
+
+@dataclass(frozen=True)
+class _FeaturePlan:
+    """Input columns of a feature set and the names of the features the model sees."""
+
+    columns: list  # columns of the features table, in X order
+    names: list  # model features (tangent edges 'edge__A--B' replace the 'cov__' block)
+    tangent_regions: int = 0  # regions of the leading covariance block, 0 when none
+    tangent_edges: tuple | None = None  # positions of the kept tangent edges (None = all)
+
+
+def _feature_plan(features, feature_set, networks):
+    if feature_set not in FEATURE_SETS:
+        raise ModelError(f"'feature_set' must be one of {FEATURE_SETS}; got {feature_set!r}.")
+    edges = [c for c in features.columns if str(c).startswith(EDGE_PREFIX)]
+    cov, regions = _covariance_block(features)
+    if cov and edges:
+        raise ModelError(
+            "the features table holds both 'edge__' columns (a correlation-type measure) and 'cov__' columns "
+            "(covariances for the tangent measure); keep one measure per table."
+        )
+    if cov:  # the tangent edges the projection will produce, in TangentSpace order
+        edges = [f"{EDGE_PREFIX}{a}--{b}" for i, a in enumerate(regions) for b in regions[i + 1 :]]
+    if feature_set in ("pfc_limbic_edges", "combined", "all_edges"):  # also checks every region has a network
+        pfc_limbic = [c for c in edges if edge_network_pair(c, networks) == "limbic--prefrontal"]
+    extra = []
+    if feature_set == "all_edges":
+        names = edges
+    elif feature_set == "pfc_limbic_edges":
+        names = pfc_limbic
+    elif feature_set == "summary_indices":
+        names = [c for c in SUMMARY_INDICES if c in features.columns]
+    elif feature_set == "biomarkers":
+        names = [c for c in BIOMARKERS if c in features.columns]
+    else:
+        names = pfc_limbic
+        extra = [c for c in SUMMARY_INDICES + BIOMARKERS if c in features.columns]
+        names = names + extra
+    if not names:
+        raise ModelError(
+            f"feature set {feature_set!r} has no columns in the features table; it needs "
+            + {
+                "all_edges": "'edge__<A>--<B>' columns (or 'cov__<A>--<B>' for the tangent measure)",
+                "pfc_limbic_edges": "edges joining a 'prefrontal' and a 'limbic' region (check 'networks')",
+                "summary_indices": f"one of {SUMMARY_INDICES}",
+                "biomarkers": f"one of {BIOMARKERS}",
+                "combined": "prefrontal-limbic edges, summary indices or biomarkers",
+            }[feature_set]
+            + "."
+        )
+    tangent_edges = [n for n in names if n.startswith(EDGE_PREFIX)]
+    if not cov or not tangent_edges:
+        return _FeaturePlan(columns=list(names), names=list(names))
+    position = {e: i for i, e in enumerate(edges)}
+    keep = tuple(position[e] for e in tangent_edges)
+    return _FeaturePlan(
+        columns=cov + [n for n in names if not n.startswith(EDGE_PREFIX)],
+        names=list(names),
+        tangent_regions=len(regions),
+        tangent_edges=None if len(keep) == len(edges) else keep,
+    )
+
+
 def feature_columns(features, feature_set, networks):
     """Columns of the features table that make up a feature set.
 
     Parameters
     ----------
     features : pandas.DataFrame of shape (n_runs, n_columns)
-        The group features table (ids, roles, QC, summary indices, ``edge__A--B`` columns).
+        The group features table (ids, roles, QC, summary indices and either Fisher-z
+        ``edge__A--B`` columns or, for the tangent measure, vectorised covariances
+        ``cov__A--B`` with the diagonal ``cov__A--A``).
     feature_set : {'pfc_limbic_edges', 'all_edges', 'summary_indices', 'biomarkers', 'combined'}
         ``pfc_limbic_edges``: edges joining a prefrontal and a limbic region; ``all_edges``;
         ``summary_indices``: ``idx_pfc_within``, ``idx_limbic_within``, ``idx_pfc_limbic``;
@@ -71,41 +158,19 @@ def feature_columns(features, feature_set, networks):
     Returns
     -------
     list of str
-        Column names in table order, present in ``features`` (they may still hold missing values).
+        Column names in table order, present in ``features`` (they may still hold missing
+        values). For a tangent table the edge feature sets return every ``cov__`` column:
+        the tangent projection needs the whole matrix, and the model picks the feature
+        set's edges after it (a model's features are then the tangent edges, named
+        ``edge__A--B``; see ``FittedModel.model_features``).
 
     Raises
     ------
     ModelError
-        For an unknown feature set, a region without a network, or a feature set with no columns.
+        For an unknown feature set, a region without a network, a feature set with no
+        columns, or ``cov__`` columns that do not make one whole covariance matrix.
     """
-    if feature_set not in FEATURE_SETS:
-        raise ModelError(f"'feature_set' must be one of {FEATURE_SETS}; got {feature_set!r}.")
-    edges = [c for c in features.columns if str(c).startswith(EDGE_PREFIX)]
-    if feature_set in ("pfc_limbic_edges", "combined", "all_edges"):  # also checks every region has a network
-        pfc_limbic = [c for c in edges if edge_network_pair(c, networks) == "limbic--prefrontal"]
-    if feature_set == "all_edges":
-        cols = edges
-    elif feature_set == "pfc_limbic_edges":
-        cols = pfc_limbic
-    elif feature_set == "summary_indices":
-        cols = [c for c in SUMMARY_INDICES if c in features.columns]
-    elif feature_set == "biomarkers":
-        cols = [c for c in BIOMARKERS if c in features.columns]
-    else:
-        cols = pfc_limbic + [c for c in SUMMARY_INDICES + BIOMARKERS if c in features.columns]
-    if not cols:
-        raise ModelError(
-            f"feature set {feature_set!r} has no columns in the features table; it needs "
-            + {
-                "all_edges": "'edge__<A>--<B>' columns",
-                "pfc_limbic_edges": "edges joining a 'prefrontal' and a 'limbic' region (check 'networks')",
-                "summary_indices": f"one of {SUMMARY_INDICES}",
-                "biomarkers": f"one of {BIOMARKERS}",
-                "combined": "prefrontal-limbic edges, summary indices or biomarkers",
-            }[feature_set]
-            + "."
-        )
-    return cols
+    return _feature_plan(features, feature_set, networks).columns
 
 
 def _stage_levels(features, stage_levels):
@@ -154,7 +219,8 @@ class _Design:
     y: np.ndarray  # (n_rows,)
     ids: pd.DataFrame  # participant_id, session_id, run_id of the rows
     rows: np.ndarray  # positions of the rows in the features table
-    feature_names: list
+    feature_names: list  # columns of the features table that make up X's feature block
+    model_features: list  # features the model sees (tangent edges instead of the 'cov__' block)
     covariates: list  # covariate roles used
     covariate_columns: list  # encoded covariate columns (e.g. 'sex[M]')
     covariate_levels: dict  # {covariate: [levels]} for categorical covariates
@@ -162,6 +228,8 @@ class _Design:
     classes: tuple | None
     excluded: dict = field(default_factory=dict)  # {reason: count}
     notes: list = field(default_factory=list)
+    tangent_regions: int = 0
+    tangent_edges: tuple | None = None
 
 
 def _encode_covariates(frame, covariates, levels=None):
@@ -198,9 +266,17 @@ def _design(features, target, feature_set, networks, *, covariates, harmonize_si
     if "participant_id" not in features.columns:
         raise ModelError("the features table needs a 'participant_id' column: runs are grouped by participant.")
     notes = []
-    cols = feature_columns(features, feature_set, networks)
+    plan = _feature_plan(features, feature_set, networks)
+    cols = plan.columns
     values = features[cols].apply(pd.to_numeric, errors="coerce")
     empty = [c for c in cols if values[c].isna().all()]
+    empty_cov = [c for c in empty if c.startswith(COV_PREFIX)]
+    if empty_cov:
+        raise ModelError(
+            f"covariance column(s) {empty_cov[:5]} are all missing, so no covariance matrix is whole; rebuild the "
+            "features table (regions missing in some runs are dropped with all their 'cov__' entries)."
+        )
+    model_features = [n for n in plan.names if n not in empty]
     if empty:
         notes.append(f"feature column(s) {empty} are all missing and were left out")
         cols = [c for c in cols if c not in empty]
@@ -250,6 +326,7 @@ def _design(features, target, feature_set, networks, *, covariates, harmonize_si
         ids=ids.reset_index(drop=True),
         rows=rows,
         feature_names=list(cols),
+        model_features=model_features,
         covariates=used_covs,
         covariate_columns=cov_names,
         covariate_levels=cov_levels,
@@ -257,4 +334,6 @@ def _design(features, target, feature_set, networks, *, covariates, harmonize_si
         classes=classes,
         excluded=excluded,
         notes=notes,
+        tangent_regions=plan.tangent_regions,
+        tangent_edges=plan.tangent_edges,
     )

@@ -33,7 +33,12 @@ class FittedModel:
         Fitted; input in the tail layout ``[features | covariates | site]``.
     target, kind, feature_set, estimator : str
     feature_names : list of str
-        Feature columns, in the order the pipeline expects them.
+        Columns of the features table the pipeline reads, in order (for the tangent
+        measure, the whole ``cov__`` block).
+    model_features : list of str
+        Features the model weighs, as in ``patterns.tsv``: ``feature_names``, except that
+        for the tangent measure the tangent edges ``edge__A--B`` (off-diagonal, projected
+        around the training reference) replace the ``cov__`` block.
     covariates : list of str
         Covariate roles regressed out; ``covariate_levels`` codes the categorical ones.
     site_levels : list of str
@@ -50,6 +55,7 @@ class FittedModel:
     feature_set: str
     estimator: str
     feature_names: list
+    model_features: list = field(default_factory=list)
     covariates: list = field(default_factory=list)
     covariate_levels: dict = field(default_factory=dict)
     site_levels: list = field(default_factory=list)

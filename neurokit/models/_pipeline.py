@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.feature_selection import SelectPercentile, f_classif, f_regression
-from sklearn.linear_model import LogisticRegressionCV, RidgeClassifierCV, RidgeCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC, LinearSVR
@@ -19,6 +17,8 @@ from neurokit.models._common import TARGETS, ModelError
 from neurokit.models._covariates import CovariateRegressor
 from neurokit.models._cpm import CPMClassifier, CPMRegressor
 from neurokit.models._harmonize import ComBatHarmonizer
+from neurokit.models._inner import GroupLogisticRegressionCV, GroupRidgeClassifierCV, GroupRidgeCV
+from neurokit.models._tangent import TangentProjector
 
 __all__ = ["build_pipeline", "ESTIMATORS"]
 
@@ -48,23 +48,15 @@ def _make_estimator(kind, estimator, random_state, cpm_threshold):
         if name == "logistic":
             raise ModelError("'estimator'='logistic' cannot predict a continuous target; use 'ridge', 'svm' or 'cpm'.")
         return {
-            "ridge": lambda: RidgeCV(alphas=np.logspace(-2, 4, 13)),
+            "ridge": lambda: GroupRidgeCV(),
             "svm": lambda: LinearSVR(C=0.1, max_iter=20000, random_state=random_state),
             "cpm": lambda: CPMRegressor(threshold=cpm_threshold),
         }[name]()
     return {
-        "ridge": lambda: RidgeClassifierCV(alphas=np.logspace(-2, 4, 13), class_weight="balanced"),
-        # a small C grid chosen by inner 3-fold log-loss (kept small: it runs in every fold of
-        # every permutation); class weights balance unequal stages
-        "logistic": lambda: LogisticRegressionCV(
-            Cs=(0.01, 0.1, 1.0),
-            cv=3,
-            l1_ratios=(0.0,),
-            scoring="neg_log_loss",
-            class_weight="balanced",
-            max_iter=2000,
-            use_legacy_attributes=False,
-        ),
+        "ridge": lambda: GroupRidgeClassifierCV(),
+        # a small C grid chosen by inner 3-fold log-loss, grouped by participant (kept small: it
+        # runs in every fold of every permutation); class weights balance unequal stages
+        "logistic": lambda: GroupLogisticRegressionCV(),
         "svm": lambda: LinearSVC(C=0.1, class_weight="balanced", max_iter=20000, random_state=random_state),
         "cpm": lambda: CPMClassifier(threshold=cpm_threshold),
     }[name]()
@@ -80,10 +72,15 @@ def build_pipeline(
     unseen_site="raise",
     cpm_threshold=0.01,
     random_state=0,
+    tangent_regions=0,
+    tangent_edges=None,
 ):
     """The model pipeline for X in the tail layout ``[features | covariates | site]``.
 
-    Steps, each refit in every training fold: ``harmonize`` (:class:`ComBatHarmonizer`,
+    Steps, each refit in every training fold: ``tangent`` (:class:`TangentProjector`, only
+    when ``tangent_regions``; the features then start with the vectorised covariances,
+    projected around the training fold's geometric mean, and ``tangent_edges`` picks the
+    edges kept after projection), ``harmonize`` (:class:`ComBatHarmonizer`,
     only when ``harmonize_site``; X then ends with the site code column), ``covariates``
     (:class:`CovariateRegressor`, removes the ``n_covariates`` covariate columns from the
     features), ``scale`` (StandardScaler), ``select`` (SelectPercentile with an F-test,
@@ -94,8 +91,10 @@ def build_pipeline(
     target_kind : {'regression', 'classification'} or a target name
         ``'severity'`` means regression; ``'stage'`` and ``'user_vs_control'`` classification.
     estimator : {'ridge', 'logistic', 'svm', 'cpm'}, estimator or None, default=None
-        None = RidgeCV (regression) or L2 LogisticRegressionCV with balanced class
-        weights (classification); 'ridge' for classes = RidgeClassifierCV (balanced);
+        None = :class:`GroupRidgeCV` (regression) or L2 :class:`GroupLogisticRegressionCV`
+        with balanced class weights (classification), their penalty chosen by an inner CV
+        grouped by participant (fit with ``model__groups``); 'ridge' for classes =
+        :class:`GroupRidgeClassifierCV` (balanced);
         'svm' = LinearSVR / LinearSVC; 'cpm' =
         :class:`CPMRegressor` / :class:`CPMClassifier`. An estimator instance is cloned.
     n_covariates : int, default=0
@@ -110,6 +109,10 @@ def build_pipeline(
         Edge-selection p-value of the CPM estimators.
     random_state : int, default=0
         Seed of the estimators that use one.
+    tangent_regions : int, default=0
+        Regions of the covariance matrices at the start of X (tangent measure); 0: none.
+    tangent_edges : sequence of int or None, default=None
+        Tangent edges kept after projection, see :class:`TangentProjector`.
 
     Returns
     -------
@@ -119,6 +122,8 @@ def build_pipeline(
     if not isinstance(n_covariates, numbers.Integral) or n_covariates < 0:
         raise ModelError(f"'n_covariates' must be a non-negative integer; got {n_covariates!r}.")
     steps = []
+    if tangent_regions:
+        steps.append(("tangent", TangentProjector(n_regions=tangent_regions, edges=tangent_edges)))
     if harmonize_site:
         steps.append(("harmonize", ComBatHarmonizer(n_covariates=int(n_covariates), unseen_site=unseen_site)))
     steps.append(("covariates", CovariateRegressor(n_covariates=int(n_covariates))))

@@ -1,0 +1,90 @@
+"""Inner hyperparameter searches grouped by participant (GroupRidgeCV, GroupRidgeClassifierCV,
+GroupLogisticRegressionCV): conformance, known answers, and no participant split in the inner folds.
+"""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
+
+from neurokit.models import (
+    GroupLogisticRegressionCV,
+    GroupRidgeClassifierCV,
+    GroupRidgeCV,
+    ModelError,
+    cross_validate_model,
+    simulate_features,
+)
+from neurokit.models import _inner
+
+
+# two Cs and two inner folds keep the logistic checks quick; one BLAS thread avoids oversubscription
+@parametrize_with_checks([GroupRidgeCV(), GroupRidgeClassifierCV(), GroupLogisticRegressionCV(Cs=(0.1, 1.0), n_splits=2)])
+def test_sklearn_compatible(estimator, check):
+    with threadpool_limits(limits=1):
+        check(estimator)
+
+
+def test_ridge_refits_the_chosen_alpha(rng):
+    X = rng.normal(size=(40, 6))
+    y = X @ [1.0, -0.5, 0, 0, 0, 0.3] + rng.normal(size=40)
+    model = GroupRidgeCV().fit(X, y, groups=np.repeat(np.arange(20), 2))
+    assert model.alpha_ in GroupRidgeCV().alphas and model.cv_error_.shape == (13,)
+    np.testing.assert_allclose(model.predict(X), Ridge(alpha=model.alpha_).fit(X, y).predict(X), atol=1e-10)
+    clf = GroupRidgeClassifierCV().fit(X, np.where(y > 0, "hi", "lo"), groups=np.repeat(np.arange(20), 2))
+    assert set(clf.predict(X)) <= {"hi", "lo"} and clf.decision_function(X).shape == (40,)
+
+
+def test_logistic_refits_the_chosen_c(rng):
+    X = rng.normal(size=(60, 5))
+    y = np.repeat([0, 1, 2], 20)
+    X[:, 0] += y
+    with threadpool_limits(limits=1):
+        model = GroupLogisticRegressionCV().fit(X, y, groups=np.repeat(np.arange(30), 2))
+    reference = LogisticRegression(C=model.C_, class_weight="balanced", max_iter=2000).fit(X, y)
+    np.testing.assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-6)
+    assert model.n_splits_ == 3 and model.cv_log_loss_.shape == (3,)
+
+
+def test_inner_search_never_splits_a_participant(monkeypatch):
+    """The default ridge and logistic models choose alpha / C on folds of whole participants."""
+    features, networks = simulate_features(24, n_sessions=2, random_state=1)
+    seen = []
+    real = _inner._inner_splitter
+
+    class Recording:
+        def __init__(self, splitter):
+            self.splitter = splitter
+
+        def split(self, X, y, groups):
+            for train, test in self.splitter.split(X, y, groups):
+                seen.append((groups[train], groups[test]))
+                yield train, test
+
+    monkeypatch.setattr(_inner, "_inner_splitter", lambda kind, n: Recording(real(kind, n)))
+    for target in ("severity", "stage"):
+        cross_validate_model(features, target, "summary_indices", networks, cv_folds=3, cv_repeats=1, n_permutations=0)
+    assert len(seen) >= 2 * 3 * 3  # inner splits of every outer fit (and the final refits)
+    for train_groups, test_groups in seen:
+        assert not set(train_groups) & set(test_groups)
+        # the codes are participants (both sessions of each), not one code per row
+        assert (np.unique(test_groups, return_counts=True)[1] == 2).all()
+
+
+def test_inner_search_errors(rng):
+    X, y = rng.normal(size=(8, 2)), np.repeat([0, 1], 4)
+    with pytest.raises(ModelError, match=r"'n_splits' must be an integer >= 2; got 1"):
+        GroupRidgeCV(n_splits=1).fit(X, y)
+    with pytest.raises(ModelError, match=r"'alphas' must be a non-empty sequence of positive numbers; got \[0\]"):
+        GroupRidgeCV(alphas=[0]).fit(X, y)
+    with pytest.raises(ModelError, match=r"'Cs' must be a non-empty sequence of positive numbers; got \(\)"):
+        GroupLogisticRegressionCV(Cs=()).fit(X, y)
+    with pytest.raises(ModelError, match=r"'groups' holds a single participant: the inner search"):
+        GroupLogisticRegressionCV().fit(X, y, groups=np.zeros(8))
+    with pytest.raises(ModelError, match=r"'groups' must hold one participant code per row of X \(8\); got shape \(3,\)"):
+        GroupRidgeClassifierCV().fit(X, y, groups=[1, 2, 3])
+    with pytest.raises(ModelError, match=r"needs at least two classes in y; got 1 class"):
+        GroupLogisticRegressionCV().fit(X, np.zeros(8))
+    with pytest.raises(ModelError, match=r"needs at least two classes in y; got 1 class"):
+        GroupRidgeClassifierCV().fit(X, np.zeros(8))
