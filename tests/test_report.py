@@ -236,3 +236,24 @@ def test_group_report_renders_real_model_results(tmp_path):
                 "Pattern weights of non-edge features, user_vs_control / summary_indices"):
         assert alt in html, alt
     assert "spearman (primary)" in html and "balanced_accuracy (primary)" in html
+
+
+def test_atlas_overlay_is_drawn_in_ras_whatever_the_storage_order(rng):
+    import io
+
+    import numpy as np
+
+    from neurokit.report import _figures as F
+
+    bg = rng.uniform(1, 2, (7, 8, 9))
+    labels = np.zeros((7, 8, 9), int)
+    labels[1, 2:4, 3:6] = 1  # a left-hemisphere region (low x index in RAS)
+    ras = np.diag([3.0, 3.0, 3.0, 1.0])
+    las = ras.copy()
+    las[0, 0], las[0, 3] = -3.0, 18.0  # same world positions, x stored right-to-left
+    images = []
+    for data, lab, aff in ((bg, labels, ras), (bg[::-1], labels[::-1], las)):
+        buffer = io.BytesIO()
+        F.plot_atlas_overlay(data, lab, aff).savefig(buffer, format="raw", dpi=40)
+        images.append(buffer.getvalue())
+    assert images[0] == images[1]

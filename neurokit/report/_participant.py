@@ -159,8 +159,7 @@ def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, thresho
     else:
         img = nib.load(mean_path)
         labels = atlas.labels_on_grid(img.affine, img.shape)
-        labels_img = nib.Nifti1Image(labels.astype(np.int32), img.affine)
-        fig = F.plot_atlas_overlay(img, labels_img)
+        fig = F.plot_atlas_overlay(np.asanyarray(img.dataobj), labels, img.affine)
         blocks.append(Figure(F.to_data_uri(fig), "Atlas regions over the run's mean image",
                              f"The {atlas.name} regions (colours) drawn on the run's temporal mean image, axial "
                              "slices; each region should sit on the anatomy it is named after."))
