@@ -332,3 +332,26 @@ def test_hpc_presets_build_job_scripts(name, directive):
         script = hpc.job_script()
     assert any(line.startswith(directive) for line in script.splitlines())
     assert "--nworkers 4" in script and "--memory-limit 3.73GiB" in script
+
+
+def test_dead_scheduler_file(tmp_path, monkeypatch):
+    import json
+    import socket
+
+    from neurokit.parallel import _cluster
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path / "scheduler.json"
+    path.write_text(json.dumps({"type": "Scheduler", "address": f"tcp://127.0.0.1:{port}", "id": "x", "services": {}}))
+    monkeypatch.setattr(_cluster, "_JOIN_TIMEOUT", "1s")
+    with pytest.raises(ClusterError, match=r"the scheduler in .*scheduler.json does not answer .*is it still running\?"):
+        with cluster_client(ClusterConfig(), scheduler_file=path):
+            pass
+
+
+def test_bad_interface_names_the_setting():
+    with pytest.raises(ClusterError, match=r"cannot start the SLURMCluster scheduler: .*'nonexistent0' is not a valid "
+                       r"network interface.*; check cluster.interface"):
+        make_cluster(_hpc("slurm", interface="nonexistent0"), dashboard=False)

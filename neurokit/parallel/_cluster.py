@@ -35,6 +35,9 @@ JOBQUEUE_CLASSES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGEClu
 #: Name of the HPC jobs, so `squeue -n neurokit-worker` finds them.
 JOB_NAME = "neurokit-worker"
 
+#: How long to wait for the scheduler of a scheduler file to answer.
+_JOIN_TIMEOUT = "30s"
+
 #: Milliseconds between checks that lost HPC jobs are replaced (see `_keep_jobs`).
 _KEEPER_INTERVAL_MS = 2000
 
@@ -193,8 +196,10 @@ def make_cluster(
         Path(kwargs["log_directory"]).mkdir(parents=True, exist_ok=True)
     try:
         return cls(**kwargs, job_cls=_job_class(cls))
-    except (OSError, ValueError) as exc:
-        raise ClusterError(f"cannot start the {cls.__name__} scheduler: {exc}; check the cluster: settings.") from exc
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ClusterError(
+            f"cannot start the {cls.__name__} scheduler: {exc}; check cluster.interface and the other cluster: settings."
+        ) from exc
 
 
 def _scale_jobs(hpc, cluster: ClusterConfig, n_workers: int | None) -> str:
@@ -360,7 +365,7 @@ def cluster_client(
                 f"`dask scheduler --scheduler-file {path}` or drop --scheduler-file."
             )
         try:
-            client = Client(scheduler_file=str(path), timeout="30s")
+            client = Client(scheduler_file=str(path), timeout=_JOIN_TIMEOUT)
         except OSError as exc:
             raise ClusterError(
                 f"the scheduler in {path} does not answer ({exc}); is it still running? "
