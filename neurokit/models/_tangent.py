@@ -81,14 +81,14 @@ class TangentProjector(TransformerMixin, BaseEstimator):
         width = self._n_block(X.shape[1])
         n = int(self.n_regions)
         n_edges = n * (n - 1) // 2
+        if n and self.edges is not None and np.size(self.edges) == 0:
+            raise ModelError("'edges' is empty: keep at least one tangent edge, or None for all.")
         edges = np.arange(n_edges) if self.edges is None else np.asarray(self.edges)
         if edges.ndim != 1 or not np.issubdtype(edges.dtype, np.integer) or np.any((edges < 0) | (edges >= n_edges)):
             raise ModelError(
                 f"'edges' must be integer positions in [0, {n_edges}) of the {n_edges} tangent edges, or None; "
                 f"got {self.edges!r}."
             )
-        if n and not len(edges):
-            raise ModelError("'edges' is empty: keep at least one tangent edge, or None for all.")
         self.edges_ = edges.astype(int)
         if n:
             self.tangent_ = TangentSpace().fit(X[:, :width])
