@@ -31,3 +31,21 @@ def test_mapped_lab_columns_give_no_hint(tmp_path, caplog):
     assert table["severity"].tolist() == [3.5, 0.0]
     assert table["stage"].tolist() == ["using", "hc"]
     assert table.attrs["role_hints"] == {} and not caplog.records
+
+
+
+def test_participant_ids_without_leading_zeros_are_pointed_out(tmp_path, caplog):
+    from pathlib import Path
+
+    from neurokit.io import Run, phenotype_for_runs
+
+    root = _write(tmp_path, "participant_id\tage\n1\t30\nsub-2\t41\n")  # labs often drop the zeros
+    table = load_phenotype(root)
+    runs = [Run(entities=(("sub", s), ("task", "rest")), bold=Path("b"), bold_json=None, confounds=Path("c"),
+                confounds_json=None, mask=Path("m"), t_r=2.0, n_volumes=10) for s in ("01", "02")]
+    with caplog.at_level(logging.WARNING, logger="neurokit.io"):
+        matched = phenotype_for_runs(table, runs)
+    assert matched.attrs["unmatched_runs"] == ["sub-01_task-rest", "sub-02_task-rest"]
+    (record,) = caplog.records
+    assert "sub-01 (the table has sub-1), sub-02 (the table has sub-2)" in record.getMessage()
+    assert "leading zeros" in record.getMessage()

@@ -386,6 +386,22 @@ def phenotype_for_runs(phenotype: pd.DataFrame, runs: Iterable[Run]) -> pd.DataF
         if pos < 0:
             unmatched.append(run.run_id)
         rows.append(pos)
+    if unmatched:
+        # 'sub-1' in participants.tsv vs 'sub-01' folders: labels must match exactly, say so
+        def loose(pid: str) -> str:
+            return pid.removeprefix("sub-").lower().lstrip("0")
+
+        by_loose: dict[str, str] = {}
+        for pid in phenotype["participant_id"]:
+            by_loose.setdefault(loose(str(pid)), str(pid))
+        near = {f"sub-{r.subject}": by_loose.get(loose(f"sub-{r.subject}")) for r in runs if r.run_id in unmatched}
+        near = {k: v for k, v in near.items() if v is not None and v != k}
+        if near:
+            pairs = ", ".join(f"{k} (the table has {v})" for k, v in list(near.items())[:5])
+            log.warning(
+                "runs of %s have no phenotype row although a near-identical participant_id exists; BIDS labels "
+                "must match exactly (leading zeros and case count): rename them in participants.tsv.", pairs,
+            )
     table = phenotype.reset_index(drop=True).reindex(rows).reset_index(drop=True)
     table["participant_id"] = [f"sub-{r.subject}" for r in runs]
     table["session_id"] = [f"ses-{r.session}" if r.session else None for r in runs]
