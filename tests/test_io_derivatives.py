@@ -103,3 +103,12 @@ def test_failures_roundtrip(tmp_path):
                                "error_type": "ExtractError", "message": "truncated", "bold": "b.nii.gz"}])
     table = read_failures(tmp_path)
     assert table.loc[0, "stage"] == "extract" and table.loc[0, "message"] == "truncated"
+
+
+def test_atomic_writes_honour_the_umask(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        path = atomic_write_text(tmp_path / "x.txt", "hello")
+    finally:
+        os.umask(previous)
+    assert path.stat().st_mode & 0o777 == 0o640

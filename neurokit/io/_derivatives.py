@@ -134,9 +134,24 @@ class DerivativeNames:
         return Path(self.output_dir) / "logs" / "runs" / f"{self.run.run_id}.json"
 
 
+def _umask() -> int:
+    # Read without changing it (os.umask would race with other threads).
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 def _temporary_in(folder: Path, name: str) -> tuple[int, str]:
     folder.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=_TMP_MARK)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=_TMP_MARK)
+    # mkstemp makes the file private (0600); results are shared with the lab like any
+    # file the user creates, so give it the permissions the umask allows.
+    os.fchmod(fd, 0o666 & ~_umask())
+    return fd, tmp
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from neurokit._version import __version__
+from neurokit.io._derivatives import atomic_write_bytes, atomic_write_text
 from neurokit.models._common import ModelError
 from neurokit.models._features import ID_COLUMNS, _encode_covariates
 
@@ -71,17 +71,6 @@ class FittedModel:
         return json.loads(json.dumps(meta))
 
 
-def _atomic_write(path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_model(model, path):
     """Save a fitted model to a folder: ``model.joblib`` (pipeline) and ``model.json`` (metadata).
 
@@ -102,9 +91,10 @@ def save_model(model, path):
         raise ModelError(f"'model' must be a FittedModel or a ModelResult; got {type(model).__name__}.")
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path / MODEL_FILE, lambda tmp: joblib.dump(model.pipeline, tmp))
-    text = json.dumps(model.metadata(), indent=2, sort_keys=True) + "\n"
-    _atomic_write(path / META_FILE, lambda tmp: Path(tmp).write_text(text))
+    buffer = io.BytesIO()
+    joblib.dump(model.pipeline, buffer)
+    atomic_write_bytes(path / MODEL_FILE, buffer.getvalue())
+    atomic_write_text(path / META_FILE, json.dumps(model.metadata(), indent=2, sort_keys=True) + "\n")
     return path
 
 
