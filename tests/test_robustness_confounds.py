@@ -51,3 +51,13 @@ def test_compcor_on_a_run_without_cosines_matches_nilearn(rng, tmp_path):
         expected, mask = load_confounds_strategy(str(img), denoise_strategy="compcor")
     assert list(got.confounds.columns) == list(expected.columns)
     np.testing.assert_allclose(got.confounds.to_numpy(), expected.to_numpy(), atol=1e-8)
+
+
+def test_compcor_without_its_json_names_the_missing_file_and_the_cli_fix(rng):
+    from neurokit.denoise import DenoiseError
+
+    table, _ = _short_run_table(rng)
+    with pytest.raises(DenoiseError, match=r"sub-01_task-rest_desc-confounds_timeseries.json is missing or empty: "
+                       r"copy it from fMRIPrep's output, or use denoise.strategy simple or scrubbing"):
+        select_confounds(table, strategy="compcor", metadata=None,
+                         source="/d/sub-01/func/sub-01_task-rest_desc-confounds_timeseries.tsv")

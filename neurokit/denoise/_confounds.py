@@ -96,6 +96,10 @@ def _name(source: str | Path | None) -> str:
     return Path(source).name if source is not None else "the confounds table"
 
 
+def _json_name(source: str | Path | None) -> str:
+    return Path(source).with_suffix(".json").name if source is not None else "its JSON sidecar"
+
+
 def _is_camel_case(name: str) -> bool:
     return name != name.lower() and name != name.upper() and "_" not in name
 
@@ -456,7 +460,9 @@ def select_confounds(
         if not metadata:
             raise DenoiseError(
                 f"{option} needs the confounds JSON sidecar of {_name(source)} (written by fMRIPrep >= 1.4) "
-                "to know each component's mask; pass metadata=load_confounds_metadata(<tsv>.json)."
+                f"to know each component's mask, and {_json_name(source)} is missing or empty: copy it from "
+                "fMRIPrep's output, or use denoise.strategy simple or scrubbing (library: pass "
+                "metadata=load_confounds_metadata(<tsv>.json))."
             )
         cols = _compcor_columns(metadata, resolved["compcor"], resolved["n_compcor"], source)
         if not cols:
