@@ -19,19 +19,23 @@ STAGES = ["control", "active", "early_abstinence", "sustained_remission"]
 COUPLING = {"control": 0.6, "active": 0.0, "early_abstinence": 0.2, "sustained_remission": 0.4}
 
 
-def _matrix(rng, coupling):
-    """A correlation matrix from 200 samples with planted prefrontal-limbic coupling."""
+def _matrix(rng, coupling, measure="correlation"):
+    """A correlation (or covariance) matrix from 200 samples with planted prefrontal-limbic coupling."""
     n = len(REGIONS)
     latent = rng.standard_normal((200, 2))
     pfc = latent[:, 0]
     limbic = coupling * latent[:, 0] + np.sqrt(1 - coupling**2) * latent[:, 1]
     base = np.column_stack([pfc] * 4 + [limbic] * 4 + [rng.standard_normal(200)] * 2)
     ts = base + 0.8 * rng.standard_normal((200, n))
-    return np.corrcoef(ts.T)
+    return np.cov(ts.T) if measure == "covariance" else np.corrcoef(ts.T)
 
 
-def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("sub-03",)):
-    """Participant-level derivatives + participants.tsv with a planted stage/severity effect."""
+def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("sub-03",), measure="correlation"):
+    """Participant-level derivatives + participants.tsv with a planted stage/severity effect.
+
+    ``measure='covariance'`` writes covariance matrices (what the participant level stores
+    for the tangent measure) instead of correlations.
+    """
     rng = np.random.default_rng(seed)
     bids, out = root / "bids", root / "out"
     bids.mkdir(parents=True)
@@ -44,11 +48,12 @@ def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("s
                        "site": "AB"[(i // 4) % 2], "severity": severity, "stage": stage,
                        "bdnf": 20 + 2 * STAGES.index(stage) + rng.normal(), "hrv": rng.normal(50, 5),
                        "abstinence_days": "n/a"})
-        matrix = _matrix(rng, COUPLING[stage])
+        matrix = _matrix(rng, COUPLING[stage], measure)
         func = out / f"sub-{sub}" / "func"
         stem = f"sub-{sub}_task-rest_space-MNI152NLin2009cAsym"
-        relmat = func / f"{stem}_seg-{atlas}_meas-correlation_desc-simple_relmat.tsv"
+        relmat = func / f"{stem}_seg-{atlas}_meas-{measure}_desc-simple_relmat.tsv"
         atomic_write_tsv(relmat, pd.DataFrame(matrix, columns=REGIONS))
+        correlation = matrix / np.sqrt(np.outer(np.diag(matrix), np.diag(matrix)))
         atomic_write_json(relmat.with_suffix(".json"), {"Regions": REGIONS, "Networks": NETWORKS})
         qc = func / f"{stem}_desc-qc_metrics.json"
         atomic_write_json(qc, {"mean_fd": float(rng.uniform(0.05, 0.3)), "percent_censored": 1.0,
@@ -57,8 +62,8 @@ def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("s
         atomic_write_json(out / "logs" / "runs" / f"{stem}.json", {
             "run_id": stem, "status": status, "reasons": ["mean FD 0.9 mm > 0.5 mm"] if status != "ok" else [],
             "entities": {"sub": sub, "task": "rest", "space": "MNI152NLin2009cAsym"},
-            "outputs": {"relmat:correlation": str(relmat), "qc": str(qc)},
-            "summary": {"idx_pfc_limbic": float(np.arctanh(matrix[:4, 4:8]).mean())},
+            "outputs": {f"relmat:{measure}": str(relmat), "qc": str(qc)},
+            "summary": {"idx_pfc_limbic": float(np.arctanh(correlation[:4, 4:8]).mean())},
         })
     pd.DataFrame(people).to_csv(bids / "participants.tsv", sep="\t", index=False)
     (bids / "dataset_description.json").write_text(json.dumps({"Name": "x", "BIDSVersion": "1.9.0"}))
@@ -144,3 +149,28 @@ def test_missing_role_model_is_reported_not_fatal(tmp_path):
     summary = pd.read_csv(out / "group" / "models" / "summary.tsv", sep="\t")
     row = summary.set_index("feature_set").loc["biomarkers"]
     assert row["status"] == "not fitted" and "biomarkers" in row["reason"] and "all missing" in row["reason"]
+
+
+def test_run_group_tangent_measure_projects_covariances_in_each_fold(tmp_path):
+    bids, out = fabricate(tmp_path, n_subjects=24, measure="covariance")
+    config = small_models(Config(), **{"models.measure": "tangent", "models.targets": ["stage"],
+                                       "models.feature_sets": ["pfc_limbic_edges", "all_edges"],
+                                       "models.cv_repeats": 1, "models.n_permutations": 0})
+    assert run_group(bids, out, config) == 0
+    group = out / "group"
+    features = pd.read_csv(group / "features.tsv", sep="\t")
+    n = len(REGIONS)
+    assert sum(c.startswith("cov__") for c in features.columns) == n * (n + 1) // 2
+    assert not any(c.startswith("edge__") for c in features.columns)
+    summary = pd.read_csv(group / "models" / "summary.tsv", sep="\t")
+    assert set(summary["status"]) == {"fitted"} and len(summary) == 2
+    folder = group / "models" / "stage" / "pfc_limbic_edges"
+    patterns = pd.read_csv(folder / "patterns.tsv", sep="\t")
+    edges = patterns[patterns["level"] == "feature"]
+    assert len(edges) == 16 and edges["name"].str.startswith("edge__").all()  # 4 x 4 tangent edges
+    assert set(edges["network"]) == {"limbic--prefrontal"}
+    model = json.loads((folder / "model" / "model.json").read_text())
+    assert model["measure"] == "tangent" and len(model["feature_names"]) == n * (n + 1) // 2
+    assert len(model["model_features"]) == 16
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["n_features"] == 16 and metrics["n_rows"] == 23
