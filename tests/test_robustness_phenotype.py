@@ -49,3 +49,16 @@ def test_participant_ids_without_leading_zeros_are_pointed_out(tmp_path, caplog)
     (record,) = caplog.records
     assert "sub-01 (the table has sub-1), sub-02 (the table has sub-2)" in record.getMessage()
     assert "leading zeros" in record.getMessage()
+
+
+def test_lab_run_id_column_does_not_clash(tmp_path):
+    from pathlib import Path
+
+    from neurokit.io import Run, phenotype_for_runs
+
+    root = _write(tmp_path, "participant_id\trun_id\tage\nsub-01\tR17\t30\n")
+    run = Run(entities=(("sub", "01"), ("task", "rest")), bold=Path("b"), bold_json=None, confounds=Path("c"),
+              confounds_json=None, mask=Path("m"), t_r=2.0, n_volumes=10)
+    matched = phenotype_for_runs(load_phenotype(root), [run])
+    assert matched["run_id"].tolist() == ["sub-01_task-rest"]
+    assert matched["run_id_phenotype"].tolist() == ["R17"] and matched["age"].tolist() == [30.0]

@@ -403,6 +403,8 @@ def phenotype_for_runs(phenotype: pd.DataFrame, runs: Iterable[Run]) -> pd.DataF
                 "must match exactly (leading zeros and case count): rename them in participants.tsv.", pairs,
             )
     table = phenotype.reset_index(drop=True).reindex(rows).reset_index(drop=True)
+    if "run_id" in table.columns:  # a lab's own bookkeeping column must not clash with ours
+        table = table.rename(columns={"run_id": "run_id_phenotype"})
     table["participant_id"] = [f"sub-{r.subject}" for r in runs]
     table["session_id"] = [f"ses-{r.session}" if r.session else None for r in runs]
     table.insert(0, "run_id", [r.run_id for r in runs])
