@@ -106,6 +106,7 @@ def test_group_report_sections(rendered):
                 "Pattern weights region by region", "Longitudinal model estimates"):
         assert alt in html, alt
     assert "stage[T.active]" in html
+    assert "Models not fitted" in html and "every row misses bdnf" in html
     assert len(_images(html)) >= 14
     assert "Ciric R, et al. (2017)" in html and "Pedregosa F, et al. (2011)" in html
 
@@ -198,7 +199,7 @@ def test_participant_reports_on_a_dask_client(tmp_path):
     distributed = pytest.importorskip("distributed")
     bids, out, config = fabricate_outputs(tmp_path, n_subjects=2, n_volumes=40, with_group=False)
     # threads in one process: the figures use no pyplot state, so concurrent drawing is safe
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster, \
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         paths = write_participant_reports(out, bids_dir=bids, config=config, client=client)
     assert [p.name for p in paths] == ["sub-01.html", "sub-02.html"]

@@ -400,10 +400,18 @@ def _models_section(group_dir: Path, names, networks, atlas, config) -> Section:
         metrics = read_json(path)
         if metrics is not None:
             found.append((path.parent, metrics))
+    summary_table = read_tsv(root / "summary.tsv")
+    not_fitted: list = []
+    if summary_table is not None and {"status", "target", "feature_set"} <= set(summary_table.columns):
+        rows = summary_table[summary_table["status"] != "fitted"]
+        if len(rows):
+            not_fitted.append(Table(["target", "feature set", "why not fitted"],
+                                    [[fmt(r.target), fmt(r.feature_set), fmt(getattr(r, "reason", None))]
+                                     for r in rows.itertuples()], caption="Models not fitted (models/summary.tsv)"))
     if not found:
         return Section("models", "Models", [Note(f"No model results yet (nothing in {root.name}/<target>/<feature "
                                                  "set>/metrics.json); this section fills in once the group level "
-                                                 "fits models.", "warn")])
+                                                 "fits models.", "warn"), *not_fitted])
     summary = []
     for folder, m in found:
         primary = m.get("primary_metric")
@@ -413,6 +421,7 @@ def _models_section(group_dir: Path, names, networks, atlas, config) -> Section:
                         fmt(m.get("n_rows"))])
     blocks: list = [Table(["target", "feature set", "primary metric", "mean ± SD", "permutation p", "rows"], summary,
                           caption="Cross-validated performance (mean and SD over repeats)")]
+    blocks += not_fitted
     blocks += [_model_section(folder, m, names, networks, atlas, config, i) for i, (folder, m) in enumerate(found)]
     return Section("models", "Models", blocks)
 

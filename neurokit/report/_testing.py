@@ -255,6 +255,11 @@ def _fabricate_models(models: Path, features: pd.DataFrame, names: list[str], rn
         _write_tsv(folder / "patterns.tsv", pd.DataFrame({
             "level": "feature", "name": feats, "network": "", "n_features": 1, "mean": w, "sd": np.abs(w) / 4,
             "abs_mean": np.abs(w), "sign_consistency": 0.9}))
+    _write_tsv(models / "summary.tsv", pd.DataFrame([
+        {"target": "severity", "feature_set": "pfc_limbic_edges", "status": "fitted", "reason": None},
+        {"target": "stage", "feature_set": "summary_indices", "status": "fitted", "reason": None},
+        {"target": "user_vs_control", "feature_set": "biomarkers", "status": "not fitted",
+         "reason": "no usable rows: every row misses bdnf"}]))
     _write_json(models / "longitudinal.json", {
         "fitted": True, "message": "fitted", "outcome": "idx_pfc_limbic", "predictor": "stage", "covariates": [],
         "n_observations": 7, "n_participants": 5, "n_multi_session": 2, "excluded": {},
