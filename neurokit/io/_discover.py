@@ -24,6 +24,8 @@ __all__ = ["Discovery", "RunProblem", "discover_runs", "discover_from_config"]
 
 #: Relative difference between JSON and header TR above which a run is rejected.
 TR_TOLERANCE = 1e-3
+#: Fewest volumes a BOLD run may have (fewer: a 3D reference or a truncated series).
+MIN_VOLUMES = 3
 #: With an unknown NIfTI time unit, a header TR is trusted only inside this range (seconds).
 _PLAUSIBLE_TR = (0.05, 30.0)
 _TIME_UNIT_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
@@ -282,6 +284,13 @@ def _check_run(
             "point neurokit at fMRIPrep's desc-preproc_bold output or drop the run with --exclude.",
         )
     n_volumes = int(shape[3])
+    if n_volumes < MIN_VOLUMES:
+        return problem(
+            bold,
+            f"{bold.name} has {n_volumes} volume(s), too few for a functional time series (at least "
+            f"{MIN_VOLUMES}); it is probably a reference or truncated image: re-run fMRIPrep for this run or drop "
+            "it with --exclude.",
+        )
 
     json_tr = None
     if bold_json is not None:
@@ -312,7 +321,9 @@ def _check_run(
             return problem(
                 bold,
                 f"{bold.name}: RepetitionTime {json_tr:g} s in {bold_json.name} disagrees with the NIfTI header's "
-                f"{head_tr:g} s; check which is right and fix the JSON sidecar or the header (pixdim[4]).",
+                f"{head_tr:g} s; check which is right and fix the JSON sidecar or the header (pixdim[4])."
+                + (f" The sidecar value looks like milliseconds: BIDS wants seconds, e.g. {json_tr / 1000:g}."
+                   if abs(json_tr / 1000 - head_tr) <= TR_TOLERANCE * head_tr else ""),
             )
     if json_tr is None:
         notes.append(f"{bold.name}: no RepetitionTime in a JSON sidecar; TR {head_tr:g} s taken from the NIfTI header.")
