@@ -42,7 +42,7 @@ def test_logistic_refits_the_chosen_c(rng):
     X[:, 0] += y
     with threadpool_limits(limits=1):
         model = GroupLogisticRegressionCV().fit(X, y, groups=np.repeat(np.arange(30), 2))
-    reference = LogisticRegression(C=model.C_, class_weight="balanced", max_iter=2000).fit(X, y)
+    reference = LogisticRegression(C=model.C_, class_weight="balanced", solver="newton-cg", max_iter=2000).fit(X, y)
     np.testing.assert_allclose(model.predict_proba(X), reference.predict_proba(X), atol=1e-6)
     assert model.n_splits_ == 3 and model.cv_log_loss_.shape == (3,)
 
