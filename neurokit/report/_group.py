@@ -48,7 +48,7 @@ EDGE_PREFIX = "edge__"
 def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFrame | None,
                phenotype: pd.DataFrame | None) -> pd.DataFrame:
     """One row per run found: ids, status, reason, QC, stage and site."""
-    from neurokit.report._participant import _subject_of_failure
+    from neurokit.report._participant import _entities_of_failure
 
     rows = []
     for r in records:
@@ -62,7 +62,8 @@ def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFra
     for _, f in failures.iterrows():
         if f.get("status") != "failed" or f.get("run_id") in known:
             continue
-        rows.append({"run_id": str(f["run_id"]), "subject": _subject_of_failure(f), "session": None,
+        ent = _entities_of_failure(f)
+        rows.append({"run_id": str(f["run_id"]), "subject": ent.get("sub"), "session": ent.get("ses"),
                      "status": "failed", "reason": f"{fmt(f.get('error_type'))} in {fmt(f.get('stage'))}: "
                                                    f"{fmt(f.get('message'))}",
                      "mean_fd": None, "percent_censored": None, "tdof_remaining": None,
@@ -150,7 +151,7 @@ def _flow_section(runs: pd.DataFrame, features: pd.DataFrame | None) -> tuple[Se
 def _participants_section(runs: pd.DataFrame, phenotype: pd.DataFrame | None) -> Section:
     rows, classes = [], []
     for r in runs.itertuples():
-        name = report_name(r.subject) if r.subject else None
+        name = report_name(r.subject) if isinstance(r.subject, str) and r.subject else None
         link = Link(f"sub-{r.subject}", f"../{name}") if name else fmt(None)
         rows.append([link, fmt(r.session), r.run_id, r.status, fmt(r.stage), fmt(r.site), fmt(r.mean_fd),
                      fmt(r.percent_censored), fmt(r.tdof_remaining)])

@@ -50,17 +50,22 @@ INDEX_LABELS = {
 }
 
 
-def _subject_of_failure(row: pd.Series) -> str | None:
+def _entities_of_failure(row: pd.Series) -> dict:
+    """Entities of a failed run (from its BOLD file name, else its run id); may be empty."""
     from neurokit.io._bids import parse_filename
 
-    bold = row.get("bold")
-    if isinstance(bold, str) and bold:
-        try:
-            return parse_filename(Path(bold).name).entities["sub"]
-        except Exception:  # noqa: BLE001 - fall back to the run id
-            pass
-    match = re.match(r"sub-([^_]+)", str(row.get("run_id", "")))
-    return match.group(1) if match else None
+    for name in (row.get("bold"), f"{row.get('run_id', '')}_bold.nii.gz"):
+        if isinstance(name, str) and name:
+            try:
+                return dict(parse_filename(Path(name).name).entities)
+            except Exception:  # noqa: BLE001 - a failed run's name may be anything; try the next source
+                continue
+    match = re.match(r"sub-([A-Za-z0-9]+)", str(row.get("run_id", "")))
+    return {"sub": match.group(1)} if match else {}
+
+
+def _subject_of_failure(row: pd.Series) -> str | None:
+    return _entities_of_failure(row).get("sub")
 
 
 def _runs_by_subject(records: list[dict], failures: pd.DataFrame) -> dict[str, list[dict]]:
