@@ -152,7 +152,7 @@ def test_tangent_pipeline_predicts_stage_from_covariances(covariances):
                                   n_permutations=0)
     pipe = result.model.pipeline
     assert [n for n, _ in pipe.steps] == ["tangent", "harmonize", "covariates", "scale", "model"]
-    assert result.metrics["n_features"] == 9  # 3 x 3 prefrontal-limbic tangent edges
+    assert result.metrics["n_features"] == 9 and result.metrics["measure"] == "tangent"  # 3 x 3 pfc-limbic edges
     assert result.metrics["scores"]["balanced_accuracy"]["mean"] > 0.5  # chance: 0.25
     features = result.patterns[result.patterns["level"] == "feature"]
     assert len(features) == 9 and features["name"].str.startswith("edge__").all()

@@ -440,6 +440,7 @@ def cross_validate_model(
         "n_rows": int(len(y)),
         "n_participants": n_participants,
         "n_features": len(design.model_features),
+        "measure": measure,  # for 'tangent', edge__A--B features are tangent-space edges
         "covariates": design.covariates,
         "harmonize_site": harmonize,
         "edge_selection": edge_selection,

@@ -1,4 +1,4 @@
-"""The default model pipelines: tangent-project (tangent measure), harmonise, regress covariates, scale, select, predict.
+"""The default model pipelines: tangent projection, harmonisation, covariates, scaling, selection, model.
 
 Every step is an estimator, so cross-validation refits all of them in each training fold.
 """
