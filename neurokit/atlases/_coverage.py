@@ -166,7 +166,7 @@ def check_coverage(
 
 
 #: Largest extended grid (voxels) built to count regions beyond a run's field of view.
-_MAX_EXTENDED_VOXELS = 64_000_000
+_MAX_EXTENDED_VOXELS = 16_000_000  # int32 labels: at most 64 MB
 
 
 def _unbounded_counts(atlas: Atlas, affine: np.ndarray, shape: tuple[int, int, int], n_lab: int):
