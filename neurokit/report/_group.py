@@ -311,7 +311,7 @@ def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: l
         rows = [[r.name[len(EDGE_PREFIX):], fmt(getattr(r, value_col)), fmt(getattr(r, "sd", None)),
                  fmt(getattr(r, "sign_consistency", None))] for r in edges.head(10).itertuples()]
         blocks.append(Table(["edge", "weight", "SD over fits", "sign consistency"], rows,
-                            caption="Strongest edges"))
+                            caption="Strongest edges (ranked by mean absolute weight over fits)"))
     others = feats[~feats["name"].astype(str).str.startswith(EDGE_PREFIX)].head(15)
     if len(others):
         errors = others["sd"].to_numpy(float) if "sd" in others else None
