@@ -226,8 +226,16 @@ def _scrub(value):
     return value
 
 
+TEMPORARY = "*.neurokit-tmp"
+
+
 def _derivatives(root: Path) -> dict[str, Path]:
-    return {str(p.relative_to(root)): p for p in sorted(root.glob("sub-*/**/*")) if p.is_file()}
+    """Derivative files by relative path, without the temporaries of interrupted writes."""
+    return {
+        str(p.relative_to(root)): p
+        for p in sorted(root.glob("sub-*/**/*"))
+        if p.is_file() and not p.match(TEMPORARY)
+    }
 
 
 def _assert_same_derivatives(local: Path, remote: Path) -> None:
@@ -316,6 +324,14 @@ def test_participant_pipeline_on_slurm_equals_local_run(slurm, study, tmp_path):
     _assert_same_derivatives(tmp_path / "local", tmp_path / "slurm")
     local, remote = (sorted((tmp_path / d / "failures.tsv").read_text().splitlines()) for d in ("local", "slurm"))
     assert local == remote
+
+    # the cancelled worker may have died mid-write, leaving a hidden temporary file; the next
+    # invocation removes it and has nothing to recompute
+    with cluster_client(ClusterConfig(n_workers=1), dashboard=False, log=lambda _: None) as client:
+        again = participant.run_participant(bids, tmp_path / "slurm", config, client=client)
+    assert not list((tmp_path / "slurm").rglob(TEMPORARY))
+    assert again.n_skipped == reference.n_ok + reference.n_excluded
+    _assert_same_derivatives(tmp_path / "local", tmp_path / "slurm")
 
 
 @pytest.mark.slow
