@@ -253,12 +253,22 @@ class ExclusionConfig(_Section):
         default=0.5, ge=0, le=1, description="Largest fraction of censored volumes; None = no limit."
     )
 
+    min_tdof: int | None = Field(
+        default=None,
+        description=(
+            "Fewest temporal degrees of freedom left after denoising (regressors and the band-pass's "
+            "lost bandwidth both count); None = no limit. The count is conservative: a 150-volume run "
+            "at TR 2 s with the 'simple' strategy and a 0.01-0.08 Hz band-pass keeps about 10."
+        ),
+    )
+
     def decision_kwargs(self, min_volumes: int | None) -> dict[str, Any]:
         """Limits for :func:`neurokit.qc.exclusion_decision`; ``min_volumes`` is ``denoise.min_volumes``."""
         return {
             "max_mean_fd": self.max_mean_fd,
             "max_censored_fraction": self.max_censored_fraction,
             "min_volumes": min_volumes,
+            "min_tdof": self.min_tdof,
         }
 
 

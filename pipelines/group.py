@@ -88,6 +88,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
             f"{output_dir} has no completed participant-level runs; run "
             f"`neurokit BIDS_DIR {output_dir} participant` first."
         )
+    records = _select_records(records, config, output_dir)
     measure = config.models.measure
     rows, excluded = [], []
     for record in records:
@@ -147,6 +148,27 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
         features = features[front + roles + rest]
         features.attrs["unmatched_runs"] = unmatched
     return features, pd.DataFrame(excluded, columns=["run_id", "reason"]), networks
+
+
+def _select_records(records: list[dict], config: Config, output_dir) -> list[dict]:
+    """Runs of the configured task/space/resolution; refuse to mix kinds of runs in one model."""
+    wanted = {"task": config.inputs.task, "space": config.inputs.space, "res": config.inputs.res}
+    chosen = [r for r in records
+              if all(v is None or r["entities"].get(k) == v for k, v in wanted.items())]
+    kinds = sorted({tuple(r["entities"].get(k) or "-" for k in ("task", "space", "res")) for r in chosen})
+    if len(kinds) > 1:
+        listed = ", ".join(f"task-{t} space-{s} res-{r}" for t, s, r in kinds)
+        raise GroupError(
+            f"{output_dir} holds runs of different kinds ({listed}); connectivity from different tasks, "
+            "spaces or resolutions cannot share one model: choose one with --task / --space or "
+            "inputs.task / inputs.space / inputs.res in the configuration."
+        )
+    if not chosen:
+        raise GroupError(
+            f"{output_dir} has no completed run with task={config.inputs.task!r}, space={config.inputs.space!r}, "
+            f"res={config.inputs.res!r}; check --task / --space or the inputs section of the configuration."
+        )
+    return chosen
 
 
 def _networks_from_sidecars(records: list[dict], measure: str) -> dict[str, str]:

@@ -157,13 +157,26 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
 
     with _Stage("extract"):
         extraction = extract_signals(run.bold, coverage.labels, mask, region_ids=kept, return_mean_image=True)
+        signals = extraction.signals
+        emptied = [name for name, count in zip(region_names, extraction.voxel_counts) if count == 0]
+        if emptied and not config.atlas.drop_empty_regions:
+            raise ValueError(
+                f"{run.bold.name}: region(s) {', '.join(emptied)} have no usable voxel (every voxel is NaN or "
+                "constant over time, e.g. outside the acquired field of view); set atlas.drop_empty_regions: "
+                "true to drop such regions from this run (they are listed in its QC), or check the BOLD file."
+            )
+        if emptied:
+            keep = np.asarray(extraction.voxel_counts) > 0
+            signals = signals[:, keep]
+            region_names = [n for n, k in zip(region_names, keep) if k]
+            networks = [n for n, k in zip(networks, keep) if k]
 
     with _Stage("denoise"):
         n_censored = len(selection.censored)
         cleaned = None
         try:
             cleaned = clean(
-                extraction.signals, selection.confounds, selection.sample_mask, t_r=run.t_r, **dn.clean_kwargs()
+                signals, selection.confounds, selection.sample_mask, t_r=run.t_r, **dn.clean_kwargs()
             )
         except InsufficientVolumesError as exc:
             insufficient = str(exc)
@@ -171,18 +184,21 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             insufficient = None
 
     with _Stage("qc"):
-        motion = motion_summary(_fd(confounds), selection.sample_mask, n_volumes=extraction.n_volumes)
+        motion = motion_summary(
+            _fd(confounds), selection.sample_mask, n_volumes=extraction.n_volumes, source=run.confounds
+        )
         n_remaining = extraction.n_volumes - n_censored
         excluded, reasons = exclusion_decision(
             mean_fd=motion["mean_fd"],
             censored_fraction=n_censored / extraction.n_volumes,
             n_remaining=n_remaining,
+            tdof_remaining=None if cleaned is None else int(cleaned.tdof_remaining),
             **config.exclusion.decision_kwargs(dn.min_volumes),
         )
         if insufficient and not reasons:
             reasons = [insufficient]
         excluded = excluded or insufficient is not None
-        tsnr = region_tsnr(extraction.signals)
+        tsnr = region_tsnr(signals, exclude_volumes=selection.non_steady_state)
         qc = {
             "RunID": run.run_id,
             "Atlas": atlas.name,
@@ -201,6 +217,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "Excluded": bool(excluded),
             "ExclusionReasons": list(reasons),
             "ConfoundNotes": list(selection.notes) + list(run.warnings),
+            "RegionsWithoutSignal": emptied,
         }
 
     # ``tangent`` needs a group reference: a run stores its covariance (config.per_run_kinds)
@@ -216,10 +233,17 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             if corr is None:
                 corr = connectivity_matrix(cleaned.signals, "correlation")
             z = fisher_z(corr)
-            summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}
-            strength = region_pfc_limbic_strength(z, networks)
-            qc["SummaryIndices"] = summary
-            qc["RegionPFCLimbicStrength"] = dict(zip(region_names, np.round(strength, 6).tolist()))
+            if min(networks.count("prefrontal"), networks.count("limbic")) >= 2:
+                summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}
+                strength = region_pfc_limbic_strength(z, networks)
+                qc["SummaryIndices"] = summary
+                qc["RegionPFCLimbicStrength"] = dict(zip(region_names, np.round(strength, 6).tolist()))
+            else:  # e.g. Power 2011: no network labels, so no prefrontal-limbic indices
+                qc["SummaryIndices"] = None
+                qc["ConfoundNotes"].append(
+                    f"atlas {atlas.name} has {networks.count('prefrontal')} prefrontal and "
+                    f"{networks.count('limbic')} limbic region(s) here (2 of each needed): no summary indices."
+                )
 
     with _Stage("write"):
         sidecar = {
@@ -235,18 +259,20 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "ConfigHash": config.run_hash(),
         }
 
+        root = Path(output_dir)
+
         def table(key: str, path: Path, values: np.ndarray, extra: dict) -> None:
             atomic_write_tsv(path, pd.DataFrame(values, columns=region_names))
             atomic_write_json(path.with_suffix(".json"), {**sidecar, **extra})
-            outputs[key] = str(path)
-            outputs[key + ":json"] = str(path.with_suffix(".json"))
+            outputs[key] = path.relative_to(root).as_posix()
+            outputs[key + ":json"] = path.with_suffix(".json").relative_to(root).as_posix()
 
-        table("timeseries_raw", names.raw_timeseries(), extraction.signals,
+        table("timeseries_raw", names.raw_timeseries(), signals,
               {"Description": "Region mean signals before denoising."})
         mean_img = nib.Nifti1Image(extraction.mean_image.astype(np.float32), affine)
         mean_img.header.set_xyzt_units("mm", "sec")
         atomic_write_bytes(names.mean_image(), _nifti_bytes(mean_img))
-        outputs["mean"] = str(names.mean_image())
+        outputs["mean"] = names.mean_image().relative_to(root).as_posix()
         if cleaned is not None:
             table("timeseries", names.timeseries(), cleaned.signals, {
                 "Description": "Denoised region signals (censored volumes removed).",
@@ -263,7 +289,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
                 })
         qc["ProcessingSeconds"] = round(time.perf_counter() - started, 3)
         atomic_write_json(names.qc(), qc)
-        outputs["qc"] = str(names.qc())
+        outputs["qc"] = names.qc().relative_to(root).as_posix()
         record = {
             "run_id": run.run_id,
             "status": "excluded" if excluded else "ok",
@@ -338,17 +364,36 @@ def exit_code(summary: ParticipantSummary) -> int:
 
 
 def _up_to_date(run: Run, names: DerivativeNames, fingerprint: str) -> bool:
-    record = read_completion(names.completion())
+    record = read_completion(names.completion(), names.output_dir)
     if record is None or record.get("fingerprint") != fingerprint:
         return False
     return all(Path(p).is_file() for p in record.get("outputs", {}).values())
 
 
 def _remove_previous(names: DerivativeNames) -> None:
-    record = read_completion(names.completion())
+    record = read_completion(names.completion(), names.output_dir)
     names.completion().unlink(missing_ok=True)
     for path in (record or {}).get("outputs", {}).values():
         Path(path).unlink(missing_ok=True)
+
+
+def _check_spaces(todo: list[Run], atlas, config: Config, summary: ParticipantSummary) -> list[Run]:
+    """Check the atlas against each run space once, before any work; runs in a wrong space fail here."""
+    from neurokit.atlases import AtlasError, check_space
+
+    problems = {}
+    for space in sorted({run.entity_dict.get("space", "") for run in todo}):
+        try:
+            check_space(atlas, space, allow_resample=config.atlas.allow_resample)
+        except AtlasError as exc:
+            problems[space] = str(exc)
+            log.error("%s", exc)
+    for run in todo:
+        message = problems.get(run.entity_dict.get("space", ""))
+        if message:
+            summary.failures.append({"run_id": run.run_id, "status": "failed", "stage": "atlas",
+                                     "error_type": "AtlasError", "message": message, "bold": str(run.bold)})
+    return [run for run in todo if run.entity_dict.get("space", "") not in problems]
 
 
 def _failure_path(output_dir: Path, run: Run) -> Path:
@@ -438,6 +483,7 @@ def run_participant(
                 continue
             _remove_previous(names)
             todo.append(run)
+        todo = _check_spaces(todo, atlas, config, summary)
         log.info(
             "%d run(s) found, %d up to date, %d to process, %d failed before with unchanged inputs "
             "(--retry-failed retries them), %d with discovery problems",
@@ -467,6 +513,10 @@ def run_participant(
     finally:
         logging.getLogger("neurokit").removeHandler(handler)
         handler.close()
+
+
+def _identity(value):
+    return value
 
 
 class _QuietWorkerLogs(WorkerPlugin):
@@ -502,7 +552,9 @@ def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, pro
             # neurokit logs each failed run once, with its stage; the worker's own
             # "Compute Failed" dump of the same exception is noise on the terminal.
             client.register_plugin(_QuietWorkerLogs(), name="neurokit-quiet-worker-logs")
-        [atlas_future] = client.scatter([atlas], broadcast=True)
+        # A task (not scattered data): if every worker holding the atlas dies, the scheduler
+        # can recompute it from the graph; scattered data would be lost with them.
+        atlas_future = client.submit(_identity, atlas, key=f"atlas-{atlas.name}-{config.run_hash()}", pure=False)
         futures = [
             client.submit(
                 task, run, atlas_future, config, str(output_dir), fingerprints[run.run_id],

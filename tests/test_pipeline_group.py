@@ -97,6 +97,20 @@ def test_build_features_joins_roles_and_lists_exclusions(tmp_path):
     assert row["participant_id"] == "sub-01" and row["sex"] == "F"
 
 
+def test_runs_of_different_tasks_are_not_mixed(tmp_path):
+    bids, out = fabricate(tmp_path, n_subjects=4)
+    record_path = next((out / "logs" / "runs").glob("sub-02*.json"))
+    record = json.loads(record_path.read_text())
+    record["entities"]["task"] = "nback"
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(GroupError, match=r"different kinds \(task-nback .*, task-rest .*\); .* choose one with --task"):
+        build_features(out, Config())
+    features, _, _ = build_features(out, Config().updated({"inputs.task": "rest"}))
+    assert "sub-02" not in set(features["participant_id"])
+    with pytest.raises(GroupError, match=r"no completed run with task='motor'"):
+        build_features(out, Config().updated({"inputs.task": "motor"}))
+
+
 def test_build_features_errors(tmp_path):
     with pytest.raises(GroupError, match="has no completed participant-level runs; run `neurokit BIDS_DIR"):
         build_features(tmp_path, Config())

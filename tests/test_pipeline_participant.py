@@ -76,7 +76,7 @@ def _snapshot(out: Path) -> dict[str, bytes]:
     files = {}
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()
-        if path.is_dir() or rel.startswith("logs/participant-"):
+        if path.is_dir() or rel.startswith("logs/participant-") or rel.endswith(".html"):
             continue
         data = path.read_bytes()
         if path.suffix == ".json":
@@ -297,3 +297,46 @@ def test_exit_codes():
     assert pp.exit_code(pp.ParticipantSummary(records=[ok], n_failed=1)) == 1
     assert pp.exit_code(pp.ParticipantSummary(records=[], n_failed=3)) == 2
     assert pp.exit_code(pp.ParticipantSummary(records=[{"status": "excluded"}])) == 2
+
+
+def test_moved_results_stay_valid(dataset, reference, client, config, tmp_path):
+    """Completion records hold paths relative to the results folder: a copy is complete and current."""
+    out, _ = reference
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    summary = pp.run_participant(dataset, moved, config, client=client, progress=False)
+    assert summary.n_skipped == 4
+    for record in completed_runs(moved):
+        assert all(Path(p).is_relative_to(moved) and Path(p).is_file() for p in record["outputs"].values())
+
+
+def _colin_atlas(root: Path) -> Path:
+    folder = root / "colin"
+    folder.mkdir()
+    (folder / "atlas.json").write_text(json.dumps({"Name": "colin", "Type": "spheres", "Space": "MNIColin27",
+                                                   "Radius": 8, "License": "CC0"}))
+    rows = ["index\tname\tnetwork\themisphere\tx\ty\tz", "1\tL_pfc\tprefrontal\tL\t-40\t30\t30",
+            "2\tR_pfc\tprefrontal\tR\t40\t30\t30", "3\tL_amy\tlimbic\tL\t-22\t-4\t-18",
+            "4\tR_amy\tlimbic\tR\t22\t-4\t-18"]
+    (folder / "colin_dseg.tsv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_atlas_in_another_space_fails_before_any_work(dataset, client, config, tmp_path):
+    atlas = _colin_atlas(tmp_path)
+    summary = pp.run_participant(dataset, tmp_path / "out", config.updated({"atlas.name": str(atlas)}),
+                                 client=client, progress=False)
+    assert summary.n_ok == 0 and pp.exit_code(summary) == 2
+    failures = read_failures(tmp_path / "out")
+    atlas_rows = failures[failures["stage"] == "atlas"]
+    assert len(atlas_rows) == 5 and atlas_rows["message"].str.contains("MNIColin27").all()
+    assert not (tmp_path / "out" / "logs" / "runs").exists()
+
+
+def test_too_few_degrees_of_freedom_excludes_with_reason(dataset, client, config, tmp_path):
+    strict = config.updated({"exclusion.min_tdof": 1000, "inputs.participant_label": ["01"]})
+    summary = pp.run_participant(dataset, tmp_path / "out", strict, client=client, progress=False)
+    assert summary.n_excluded == 1 and summary.n_ok == 0
+    failures = read_failures(tmp_path / "out")
+    excluded = failures[failures["status"] == "excluded"]
+    assert excluded["message"].str.contains("degrees of freedom|tDOF|tdof", regex=True).all()

@@ -243,18 +243,26 @@ def write_completion(path: Path, record: Mapping[str, Any]) -> Path:
     return atomic_write_json(path, record)
 
 
-def read_completion(path: Path) -> dict | None:
-    """A completion record, or None if absent or unreadable (then the run is redone)."""
+def read_completion(path: Path, output_dir: str | os.PathLike | None = None) -> dict | None:
+    """A completion record, or None if absent or unreadable (then the run is redone).
+
+    Records store their outputs relative to the derivative root, so a results folder can be
+    moved or copied; with ``output_dir`` they are returned as paths under it.
+    """
     try:
-        return json.loads(Path(path).read_text())
+        record = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return None
+    if output_dir is not None and isinstance(record, dict):
+        record["outputs"] = {k: str(Path(output_dir) / v) for k, v in record.get("outputs", {}).items()}
+    return record
 
 
 def completed_runs(output_dir: str | os.PathLike) -> list[dict]:
-    """Every completion record under ``output_dir/logs/runs``, sorted by run id."""
+    """Every completion record under ``output_dir/logs/runs``, sorted by run id, outputs under ``output_dir``."""
     folder = Path(output_dir) / "logs" / "runs"
-    records = [read_completion(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    records = [read_completion(p, output_dir) for p in paths]
     return [r for r in records if r is not None]
 
 
