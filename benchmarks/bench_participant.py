@@ -320,6 +320,13 @@ def profile_task(bids_dir: Path, runs, config, scratch: Path, top: int, module: 
 # ----------------------------------------------------------------------------- driver
 
 
+def _autogroup() -> bool:
+    try:
+        return Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return False
+
+
 def _load() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.2f}/{five:.2f}"
@@ -385,7 +392,6 @@ def main(argv=None) -> None:
 
     print(f"\n{'':5s} {'runs/min':>8s} {'s/run wall':>10s} {'s/run cpu':>9s} {'task s':>6s} "
           f"{'start-up s':>10s}  load 1/5 min before -> after")
-    best = {}
     for name, rounds in results.items():
         for res in rounds:
             per_run = res["wall"] / res["n"]
@@ -393,35 +399,50 @@ def main(argv=None) -> None:
             start_up = f"{res['start_up']:10.1f}" if "start_up" in res else f"{'':10s}"
             print(f"{name:5s} {60 / per_run:8.1f} {per_run:10.3f} {res['cpu'] / res['n']:9.3f} {task} "
                   f"{start_up}  {res['load']} {res['note']}")
-        best[name] = min(rounds, key=lambda r: r["wall"])
     print("(task s: mean of process_run's own ProcessingSeconds; s/run cpu: CPU of every process "
-          "involved over runs;\n ratios below from the best round of each; on a loaded machine "
-          "the CPU ratio is the steadier one)")
+          "involved over runs)")
 
-    def per_run(name, key="wall"):
-        return best[name][key] / best[name]["n"]
+    def per_run(res, key="wall"):
+        return res[key] / res["n"]
 
-    for name, res in best.items():
+    for name, rounds in results.items():
+        res = min(rounds, key=lambda r: r["wall"])
         if "cpu_split" in res:
             split, n = res["cpu_split"], res["n"]
-            print(f"{name}: cpu ms/run in workers {1e3 * split['workers'] / n:.1f}, in this process "
-                  f"(scheduler, client, driver) {1e3 * split['driver'] / n:.1f}, nannies and rest "
+            print(f"{name} (fastest round): cpu ms/run in workers {1e3 * split['workers'] / n:.1f}, in this "
+                  f"process (scheduler, client, driver) {1e3 * split['driver'] / n:.1f}, nannies and rest "
                   f"{1e3 * (split['all'] - split['workers'] - split['driver']) / n:.1f}; dask floor "
                   f"(no-op tasks, same arguments) {1e3 * res['floor']['wall'] / n:.1f} ms/run wall, "
                   f"{1e3 * res['floor']['cpu'] / n:.1f} ms/run cpu; rerun with every run up to date "
                   f"{res['rerun']:.1f} s")
-    if "1w" in best:
-        over = per_run("1w") / per_run("core") - 1
-        over_cpu = per_run("1w", "cpu") / per_run("core", "cpu") - 1
-        in_task = best["1w"]["task"] / per_run("core") - 1
-        marginal = (best["1w"]["wall"] - best["1w"]["rerun"]) / best["1w"]["n"] / per_run("core") - 1
-        print(f"overhead of the pipeline (1 worker) over the signal core: {100 * over:+.1f} % wall, "
-              f"{100 * over_cpu:+.1f} % cpu (target < 15 %); without the invocation's fixed cost "
-              f"(the up-to-date rerun) {100 * marginal:+.1f} % wall; inside the task alone "
-              f"{100 * in_task:+.1f} % wall")
-    if {"1w", "2w"} <= set(best):
-        speed_up = per_run("1w") / per_run("2w")
-        print(f"speed-up 2 workers over 1: {speed_up:.2f} (target >= 1.7 on 2 cores)")
+    # ratios within a round (runs back to back) are steadier on a shared machine than across rounds
+    overheads, speed_ups = [], []
+    for i in range(args.repeat):
+        line = f"round {i + 1}:"
+        if "1w" in results:
+            core, one = results["core"][i], results["1w"][i]
+            over = per_run(one) / per_run(core) - 1
+            marginal = (one["wall"] - one["rerun"]) / one["n"] / per_run(core) - 1
+            in_task = one["task"] / per_run(core) - 1
+            over_cpu = per_run(one, "cpu") / per_run(core, "cpu") - 1
+            overheads.append(over)
+            line += (f" overhead 1w/core {100 * over:+.0f} % wall ({100 * marginal:+.0f} % without the "
+                     f"up-to-date rerun's fixed cost, {100 * in_task:+.0f} % inside the task), "
+                     f"{100 * over_cpu:+.0f} % cpu;")
+        if {"1w", "2w"} <= set(results):
+            speed_ups.append(per_run(results["1w"][i]) / per_run(results["2w"][i]))
+            line += f" speed-up 2w/1w {speed_ups[-1]:.2f};"
+        print(line + f" load {results['core'][i]['load'].split(' ')[0]}")
+    if overheads:
+        print(f"overhead of the pipeline (1 worker) over the signal core, median of rounds: "
+              f"{100 * statistics.median(overheads):+.1f} % (target < 15 %)")
+    if speed_ups:
+        speed_up = statistics.median(speed_ups)
+        print(f"speed-up 2 workers over 1, median of rounds: {speed_up:.2f} (target >= 1.7 on 2 cores)")
+        if speed_up < 1.7 and _autogroup() and os.getloadavg()[0] > (os.cpu_count() or 1):
+            print("  note: the machine is loaded and the kernel schedules by session (autogroup): this "
+                  "session's\n  processes share one fair slice of the CPUs, so a second worker cannot "
+                  "show its speed-up here")
     print(f"load average now {_load()} (1/5 min) on {os.cpu_count()} cpus")
 
 
