@@ -141,6 +141,10 @@ def test_cross_validate_errors(planted):
         cross_validate_model(plain, "stage", "summary_indices", networks)
     with pytest.raises(ModelError, match=r"single class among usable rows \('control'\)"):
         cross_validate_model(features[features["stage"] == "control"], "stage", "summary_indices", networks)
+    unlabelled = features.assign(stage=pd.Categorical([None] * len(features), categories=features["stage"].cat.categories,
+                                                      ordered=True))
+    with pytest.raises(ModelError, match=r"target 'stage' has no usable rows .* \(columns: in the configuration\)"):
+        cross_validate_model(unlabelled, "stage", "summary_indices", networks)
     with pytest.raises(ModelError, match=r"site_out=True needs at least two sites"):
         cross_validate_model(features.assign(site="a"), "severity", "summary_indices", networks, site_out=True)
 

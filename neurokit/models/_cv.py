@@ -328,6 +328,11 @@ def cross_validate_model(
     n_classes = 0
     if kind == "classification":
         present = np.unique(y).astype(int)
+        if len(present) == 0:
+            raise ModelError(
+                f"target {target!r} has no usable rows (every row lacks the target, a feature, a covariate "
+                "or the site); check the phenotype's column mapping (columns: in the configuration)."
+            )
         if len(present) < 2:
             raise ModelError(
                 f"target {target!r} has a single class among usable rows ({design.classes[present[0]]!r}); "
