@@ -11,8 +11,8 @@ from neurokit.atlases._errors import AtlasError
 
 logger = logging.getLogger(__name__)
 
-#: Volumetric template identifiers (TemplateFlow / BIDS) an atlas may declare.
-KNOWN_SPACES = (
+#: The MNI152 registrations, one compatible family (see COMPATIBLE_SPACES).
+_MNI152_SPACES = (
     "MNI152NLin2009cAsym",
     "MNI152NLin2009cSym",
     "MNI152NLin2009aAsym",
@@ -22,6 +22,11 @@ KNOWN_SPACES = (
     "MNI152NLin6Asym",
     "MNI152NLin6Sym",
     "MNI152Lin",
+)
+
+#: Volumetric template identifiers (TemplateFlow / BIDS) an atlas may declare.
+KNOWN_SPACES = (
+    *_MNI152_SPACES,
     "MNI305",
     "MNIColin27",
     "MNIPediatricAsym",
@@ -37,21 +42,7 @@ KNOWN_SPACES = (
 #: compared with the differences between these MNI152 registrations (typically 1-3 mm
 #: at the cortex), so fMRIPrep's MNI152NLin2009cAsym and FSL's MNI152NLin6Asym are aliases
 #: here. This is a documented approximation, logged at INFO level whenever it is used.
-COMPATIBLE_SPACES = (
-    frozenset(
-        {
-            "MNI152NLin2009cAsym",
-            "MNI152NLin2009cSym",
-            "MNI152NLin2009aAsym",
-            "MNI152NLin2009aSym",
-            "MNI152NLin2009bAsym",
-            "MNI152NLin2009bSym",
-            "MNI152NLin6Asym",
-            "MNI152NLin6Sym",
-            "MNI152Lin",
-        }
-    ),
-)
+COMPATIBLE_SPACES = (frozenset(_MNI152_SPACES),)
 
 
 def is_known_space(space: str) -> bool:
