@@ -28,6 +28,15 @@ def _check(matrix_z, networks):
     return m, check_networks(networks, m.shape[0])
 
 
+def _pfc_limbic_regions(matrix_z, networks):
+    """The checked matrix and labels, which regions have signal, and the prefrontal and limbic ones among them."""
+    m, labels = _check(matrix_z, networks)
+    present = _present(m)
+    pfc = np.flatnonzero((labels == "prefrontal") & present)
+    lim = np.flatnonzero((labels == "limbic") & present)
+    return m, labels, present, pfc, lim
+
+
 @fill_doc
 def summary_indices(matrix_z, networks):
     """Mean within-prefrontal, within-limbic and prefrontal-limbic Fisher-z connectivity.
@@ -52,10 +61,7 @@ def summary_indices(matrix_z, networks):
         regions with signal, or no region of one of the two networks. An undefined
         index is an error rather than NaN so that a wrong atlas table fails loudly.
     """
-    m, labels = _check(matrix_z, networks)
-    present = _present(m)
-    pfc = np.flatnonzero((labels == "prefrontal") & present)
-    lim = np.flatnonzero((labels == "limbic") & present)
+    m, labels, present, pfc, lim = _pfc_limbic_regions(matrix_z, networks)
     for name, idx in (("prefrontal", pfc), ("limbic", lim)):
         if idx.size < 2:
             raise ConnectivityError(
@@ -106,10 +112,7 @@ def region_pfc_limbic_strength(matrix_z, networks):
     ConnectivityError
         If either network has no region with signal, or as :func:`summary_indices`.
     """
-    m, labels = _check(matrix_z, networks)
-    present = _present(m)
-    pfc = np.flatnonzero((labels == "prefrontal") & present)
-    lim = np.flatnonzero((labels == "limbic") & present)
+    m, labels, present, pfc, lim = _pfc_limbic_regions(matrix_z, networks)
     for name, idx in (("prefrontal", pfc), ("limbic", lim)):
         if idx.size == 0:
             raise ConnectivityError(f"'networks' must have at least 1 {name} region with signal; got 0{_which(labels, present)}")
