@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
+from neurokit._nifti import TIME_UNIT_SECONDS, header_time_step
 from neurokit.extract._errors import ExtractError
 
 try:  # isal decompresses gzip 2-3x faster than zlib; the stdlib path stays the fallback
@@ -27,7 +28,6 @@ except ImportError:  # pragma: no cover - exercised by monkeypatching in the tes
 _GZIP_MAGIC = b"\x1f\x8b"
 # About this many bytes of raw data per chunk when the caller does not choose.
 DEFAULT_CHUNK_BYTES = 16 * 2**20
-_TIME_UNIT_SECONDS = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 
 
 def _decompress_errors() -> tuple[type[BaseException], ...]:
@@ -70,15 +70,12 @@ class BoldHeader:
 
 
 def _t_r_from_header(header) -> float | None:
-    zooms = header.get_zooms()
-    if len(zooms) < 4:
+    step = header_time_step(header)
+    if step is None:
         return None
-    value = float(zooms[3])
-    if not np.isfinite(value) or value <= 0:
-        return None
-    unit = header.get_xyzt_units()[1]
+    value, unit = step
     # 'unknown' is taken as seconds, which is what every converter writes in practice
-    return value * _TIME_UNIT_SECONDS.get(unit, 1.0)
+    return value * TIME_UNIT_SECONDS.get(unit, 1.0)
 
 
 def _check_4d(source: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:

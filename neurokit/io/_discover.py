@@ -9,7 +9,6 @@ from __future__ import annotations
 import fnmatch
 import gzip
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Iterable
 
 import nibabel as nib
 
+from neurokit._nifti import TIME_UNIT_SECONDS, header_time_step
 from neurokit.io._bids import BIDSError, BIDSName, build_filename, parse_filename
 from neurokit.io._records import RUN_ENTITIES, Run
 
@@ -28,7 +28,6 @@ TR_TOLERANCE = 1e-3
 MIN_VOLUMES = 3
 #: With an unknown NIfTI time unit, a header TR is trusted only inside this range (seconds).
 _PLAUSIBLE_TR = (0.05, 30.0)
-_TIME_UNIT_SCALE = {"sec": 1.0, "msec": 1e-3, "usec": 1e-6}
 _SPACE_ENTITIES = ("space", "res", "den")
 
 
@@ -213,15 +212,12 @@ def _header_tr(header) -> float | None:
     unit, the value is used (as seconds) only when it is plausible, i.e. in
     ``[0.05, 30]`` s and not exactly 0 or 1 — 1 is what most writers put there by default.
     """
-    zooms = header.get_zooms()
-    if len(zooms) < 4:
+    step = header_time_step(header)
+    if step is None:
         return None
-    value = float(zooms[3])
-    if not math.isfinite(value) or value <= 0:
-        return None
-    unit = header.get_xyzt_units()[1]
-    if unit in _TIME_UNIT_SCALE:
-        return value * _TIME_UNIT_SCALE[unit]
+    value, unit = step
+    if unit in TIME_UNIT_SECONDS:
+        return value * TIME_UNIT_SECONDS[unit]
     if value == 1.0 or not (_PLAUSIBLE_TR[0] <= value <= _PLAUSIBLE_TR[1]):
         return None
     return value
