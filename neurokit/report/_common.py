@@ -246,3 +246,26 @@ def load_config(output_dir: Path, config):
 
     path = output_dir / "config.yaml"
     return _load(path) if path.is_file() else Config()
+
+
+def open_output_dir(output_dir, config):
+    """``output_dir`` as a Path and its configuration (see :func:`load_config`); a ReportError if it does not exist."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        raise ReportError(f"{output_dir} does not exist; run `neurokit BIDS_DIR {output_dir} participant` first.")
+    return output_dir, load_config(output_dir, config)
+
+
+def no_runs_error(output_dir: Path) -> ReportError:
+    """The error for a derivative folder that holds no processed or failed run, saying how to fix it."""
+    return ReportError(f"{output_dir} has no processed or failed runs to report; run "
+                       f"`neurokit BIDS_DIR {output_dir} participant` first.")
+
+
+def first_sidecar(records: list[dict]) -> dict:
+    """The first non-empty time-series JSON sidecar among the completion records, else ``{}``."""
+    for r in records:
+        meta = read_json(r.get("outputs", {}).get("timeseries:json"))
+        if meta:
+            return meta
+    return {}

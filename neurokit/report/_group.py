@@ -21,14 +21,15 @@ from neurokit.report._common import (
     KeyValue,
     Link,
     Note,
-    ReportError,
     Section,
     Table,
     Text,
+    first_sidecar,
     fmt,
     load_atlas,
-    load_config,
     load_phenotype_table,
+    no_runs_error,
+    open_output_dir,
     read_json,
     read_tsv,
     render,
@@ -491,16 +492,12 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     """
     from neurokit.io._derivatives import atomic_write_text, completed_runs, read_failures
 
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        raise ReportError(f"{output_dir} does not exist; run `neurokit BIDS_DIR {output_dir} participant` first.")
-    config = load_config(output_dir, config)
+    output_dir, config = open_output_dir(output_dir, config)
     group_dir = output_dir / "group"
     records = completed_runs(output_dir)
     failures = read_failures(output_dir)
     if not records and not len(failures):
-        raise ReportError(f"{output_dir} has no processed or failed runs to report; run "
-                          f"`neurokit BIDS_DIR {output_dir} participant` first.")
+        raise no_runs_error(output_dir)
     features = read_tsv(group_dir / "features.tsv")
     features_meta = read_json(group_dir / "features.json") or {}
     phenotype, pheno_note = load_phenotype_table(bids_dir, config)
@@ -515,11 +512,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     names = list(net_map)
     networks = [net_map[n] for n in names]
 
-    sidecar = {}
-    for r in records:
-        sidecar = read_json(r.get("outputs", {}).get("timeseries:json")) or {}
-        if sidecar:
-            break
+    sidecar = first_sidecar(records)
     paragraphs, references = methods_text(
         config, atlas_metadata=atlas.metadata if atlas is not None else None,
         strategy_details=sidecar.get("StrategyDetails"), versions=sidecar.get("SoftwareVersions"), group=True)

@@ -23,14 +23,15 @@ from neurokit.report._common import (
     KeyValue,
     Link,
     Note,
-    ReportError,
     Section,
     Table,
     Text,
+    first_sidecar,
     fmt,
     load_atlas,
-    load_config,
     load_phenotype_table,
+    no_runs_error,
+    open_output_dir,
     read_json,
     read_tsv,
     render,
@@ -278,14 +279,6 @@ def _overview_table(runs: list[dict]) -> Table:
     return Table(["run", "status", "mean FD (mm)", "% censored", "tDOF left", "reason"], rows, row_classes=classes)
 
 
-def _first_sidecar(records: list[dict]) -> dict:
-    for r in records:
-        meta = read_json(r.get("outputs", {}).get("timeseries:json"))
-        if meta:
-            return meta
-    return {}
-
-
 @dataclass(frozen=True)
 class _Context:
     """What every participant's report shares (shipped once to dask workers)."""
@@ -349,20 +342,16 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=
     """
     from neurokit.io._derivatives import completed_runs, read_failures
 
-    output_dir = Path(output_dir)
-    if not output_dir.is_dir():
-        raise ReportError(f"{output_dir} does not exist; run `neurokit BIDS_DIR {output_dir} participant` first.")
-    config = load_config(output_dir, config)
+    output_dir, config = open_output_dir(output_dir, config)
     records = completed_runs(output_dir)
     by_subject = _runs_by_subject(records, read_failures(output_dir))
     if not by_subject:
-        raise ReportError(f"{output_dir} has no processed or failed runs to report; run "
-                          f"`neurokit BIDS_DIR {output_dir} participant` first.")
+        raise no_runs_error(output_dir)
     atlas, atlas_note = load_atlas(config.atlas.name)
     phenotype, pheno_note = load_phenotype_table(bids_dir, config)
     ok = [r for r in records if r.get("status") == "ok"]
     group_indices = {k: [r["summary"][k] for r in ok if k in (r.get("summary") or {})] for k in INDEX_LABELS}
-    sidecar = _first_sidecar(records)
+    sidecar = first_sidecar(records)
     paragraphs, references = methods_text(
         config, atlas_metadata=atlas.metadata if atlas is not None else None,
         strategy_details=sidecar.get("StrategyDetails"), versions=sidecar.get("SoftwareVersions"))
