@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+
 from neurokit._errors import NeurokitError
 
 __all__ = ["ModelError", "TARGETS", "FEATURE_SETS", "NETWORKS"]
@@ -24,6 +27,20 @@ NETWORKS = ("prefrontal", "limbic", "other")
 
 class ModelError(NeurokitError, ValueError):
     """Bad input to a model: the message names the parameter or column and the fix."""
+
+
+def _fit_classes(estimator, y):
+    """Set ``estimator.classes_`` (sorted) from a class target and return each row's class index.
+
+    A ModelError, named after the estimator's class, when ``y`` holds fewer than two classes.
+    """
+    check_classification_targets(y)
+    estimator.classes_, codes = np.unique(y, return_inverse=True)
+    if len(estimator.classes_) < 2:
+        raise ModelError(
+            f"{type(estimator).__name__} needs at least two classes in y; got 1 class: {estimator.classes_.tolist()}."
+        )
+    return codes
 
 
 def _check_n_tail(n_tail, name, n_columns):

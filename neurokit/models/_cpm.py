@@ -12,10 +12,9 @@ import numpy as np
 from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.linear_model import LinearRegression, LogisticRegression
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neurokit.models._common import ModelError
+from neurokit.models._common import ModelError, _fit_classes
 
 __all__ = ["CPMRegressor", "CPMClassifier"]
 
@@ -176,10 +175,7 @@ class CPMClassifier(ClassifierMixin, _CPMBase):
         """
         self._check_params()
         X, y = validate_data(self, X, y, dtype=np.float64)
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ModelError(f"CPMClassifier needs at least two classes in y; got 1 class: {self.classes_.tolist()}.")
+        codes = _fit_classes(self, y)
         self._select(X, codes.astype(float))
         self.model_ = LogisticRegression(class_weight="balanced", max_iter=1000).fit(self._strengths(X), codes)
         return self

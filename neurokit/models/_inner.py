@@ -10,10 +10,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neurokit.models._common import ModelError
+from neurokit.models._common import ModelError, _fit_classes
 
 __all__ = ["GroupRidgeCV", "GroupRidgeClassifierCV", "GroupLogisticRegressionCV"]
 
@@ -201,11 +200,8 @@ class GroupRidgeClassifierCV(ClassifierMixin, _GroupRidgeBase):
         self : GroupRidgeClassifierCV
         """
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        codes = _fit_classes(self, y)
         k = len(self.classes_)
-        if k < 2:
-            raise ModelError(f"GroupRidgeClassifierCV needs at least two classes in y; got 1 class: {self.classes_.tolist()}.")
         Y = np.where(codes[:, None] == np.arange(k)[None, :], 1.0, -1.0)
         if k == 2:
             Y = Y[:, 1:]
@@ -284,13 +280,8 @@ class GroupLogisticRegressionCV(ClassifierMixin, BaseEstimator):
         _check_n_splits(self.n_splits)
         Cs = _check_grid(self.Cs, "Cs")
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
-        check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
+        codes = _fit_classes(self, y)
         k = len(self.classes_)
-        if k < 2:
-            raise ModelError(
-                f"GroupLogisticRegressionCV needs at least two classes in y; got 1 class: {self.classes_.tolist()}."
-            )
         weights = _balanced_weights(codes, k)
         splits = _inner_splits("classification", self.n_splits, X, codes, groups)
         loss = np.zeros(len(Cs))
