@@ -55,6 +55,12 @@ def _inner_splits(kind, n_splits, X, y, groups):
     return list(splitter.split(X, y, groups))
 
 
+def _pooled_choice(grid, loss, weights, splits):
+    """Each grid value's summed inner loss divided by the total weight of the test rows, and the value with the smallest."""
+    pooled = loss / weights[np.concatenate([t for _, t in splits])].sum()
+    return pooled, float(grid[int(np.argmin(pooled))])
+
+
 def _ridge_path(X, Y, w, alphas):
     """Weighted ridge solutions for every alpha: coefficients (n_alphas, n_features, n_targets), intercepts."""
     sw = w / w.sum()
@@ -78,9 +84,8 @@ class _GroupRidgeBase(BaseEstimator):
             coef, intercept = _ridge_path(X[train], Y[train], w[train], alphas)
             pred = np.einsum("np,apt->ant", X[test], coef) + intercept[:, None, :]
             error += np.einsum("n,ant->a", w[test], (pred - Y[test][None]) ** 2)
-        self.cv_error_ = error / w[np.concatenate([t for _, t in splits])].sum()
+        self.cv_error_, self.alpha_ = _pooled_choice(alphas, error, w, splits)
         self.n_splits_ = len(splits)
-        self.alpha_ = float(alphas[int(np.argmin(self.cv_error_))])
         coef, intercept = _ridge_path(X, Y, w, np.array([self.alpha_]))
         return coef[0].T, intercept[0]  # (n_targets, n_features), (n_targets,)
 
@@ -295,9 +300,8 @@ class GroupLogisticRegressionCV(ClassifierMixin, BaseEstimator):
                 proba = np.full((len(test), k), 1e-15)
                 proba[:, model.classes_] = np.clip(model.predict_proba(X[test]), 1e-15, None)
                 loss[i] -= weights[test] @ np.log(proba[np.arange(len(test)), codes[test]])
-        self.cv_log_loss_ = loss / weights[np.concatenate([t for _, t in splits])].sum()
+        self.cv_log_loss_, self.C_ = _pooled_choice(Cs, loss, weights, splits)
         self.n_splits_ = len(splits)
-        self.C_ = float(Cs[int(np.argmin(self.cv_log_loss_))])
         self.estimator_ = self._logistic(self.C_).fit(X, codes)
         self.coef_, self.intercept_ = self.estimator_.coef_, self.estimator_.intercept_
         self.n_iter_ = self.estimator_.n_iter_
