@@ -39,6 +39,10 @@ def _edge_correlations(X, y):
 
 
 class _CPMBase(BaseEstimator):
+    def __init__(self, threshold=0.01, network="both"):
+        self.threshold = threshold
+        self.network = network
+
     def _check_params(self):
         if not isinstance(self.threshold, numbers.Real) or not 0 < self.threshold <= 1:
             raise ModelError(f"'threshold' must be a p-value in (0, 1]; got {self.threshold!r}.")
@@ -104,10 +108,6 @@ class CPMRegressor(RegressorMixin, _CPMBase):
     True
     """
 
-    def __init__(self, threshold=0.01, network="both"):
-        self.threshold = threshold
-        self.network = network
-
     def fit(self, X, y):
         """Select edges and fit the strength model.
 
@@ -156,10 +156,6 @@ class CPMClassifier(ClassifierMixin, _CPMBase):
     model_ : LogisticRegression
     n_features_in_ : int
     """
-
-    def __init__(self, threshold=0.01, network="both"):
-        self.threshold = threshold
-        self.network = network
 
     def fit(self, X, y):
         """Select edges and fit the strength model.
