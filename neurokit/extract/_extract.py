@@ -96,17 +96,28 @@ def _load_image(value, what: str):
         ) from exc
 
 
+def _image_input(value, kind: str, what: str, default_name: str, header: BoldHeader):
+    """``(name, array on the BOLD grid)`` for a path or a nibabel image; None for anything else.
+
+    ``kind`` names the image in the unreadable-file error, ``what`` in the off-grid error;
+    ``default_name`` names an in-memory image that has no file name.
+    """
+    if isinstance(value, (str, os.PathLike)):
+        img, name = _load_image(value, kind)
+    elif isinstance(value, nib.spatialimages.SpatialImage):
+        img, name = value, value.get_filename() or default_name
+    else:
+        return None
+    return name, _image_on_grid(img, what, name, header)
+
+
 def _resolve_labels(labels, header: BoldHeader) -> np.ndarray:
     grid = header.shape[:3]
     if hasattr(labels, "labels_on_grid"):
         name = f"atlas {getattr(labels, 'name', type(labels).__name__)}"
         array = np.asarray(labels.labels_on_grid(header.affine, grid))
-    elif isinstance(labels, (str, os.PathLike)):
-        img, name = _load_image(labels, "label")
-        array = _image_on_grid(img, "label image", name, header)
-    elif isinstance(labels, nib.spatialimages.SpatialImage):
-        name = labels.get_filename() or "labels"
-        array = _image_on_grid(labels, "label image", name, header)
+    elif (image := _image_input(labels, "label", "label image", "labels", header)) is not None:
+        name, array = image
     else:
         name = "labels"
         array = np.asarray(labels)
@@ -132,14 +143,10 @@ def _resolve_mask(mask, header: BoldHeader) -> np.ndarray | None:
     if mask is None:
         return None
     grid = header.shape[:3]
-    if isinstance(mask, (str, os.PathLike)):
-        img, name = _load_image(mask, "mask")
-        array = _image_on_grid(img, "mask", name, header)
-    elif isinstance(mask, nib.spatialimages.SpatialImage):
-        name = mask.get_filename() or "mask"
-        array = _image_on_grid(mask, "mask", name, header)
+    image = _image_input(mask, "mask", "mask", "mask", header)
+    if image is not None:
+        array = image[1]
     else:
-        name = "mask"
         array = np.asarray(mask)
         if array.shape != grid:
             raise ExtractError(
