@@ -112,3 +112,18 @@ def test_atomic_writes_honour_the_umask(tmp_path):
     finally:
         os.umask(previous)
     assert path.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_float_tables_are_written_exactly_as_pandas_would(tmp_path, rng, with_nan):
+    values = rng.standard_normal((37, 5)) * np.array([1e-9, 1.0, 1e3, 1e9, 123.456])
+    if with_nan:
+        values[3, 2] = np.nan
+        values[:, 4] = np.nan
+    table = pd.DataFrame(values, columns=["L_dlPFC", "R_amygdala", "a b", "x-y", "z"])
+    path = atomic_write_tsv(tmp_path / "t.tsv", table)
+    expected = table.to_csv(sep="\t", index=False, na_rep="n/a", lineterminator="\n", float_format="%.8g")
+    assert path.read_text() == expected
+    mixed = table.assign(label="x")
+    assert atomic_write_tsv(tmp_path / "m.tsv", mixed).read_text() == mixed.to_csv(
+        sep="\t", index=False, na_rep="n/a", lineterminator="\n", float_format="%.8g")

@@ -1,5 +1,6 @@
 """neurokit.parallel: configuration -> dask clusters, job scripts, sizing, local and joined clients."""
 
+import os
 import re
 
 import pytest
@@ -282,6 +283,9 @@ def test_local_client_runs_and_closes():
         workers = client.scheduler_info()["workers"].values()
         assert [w["memory_limit"] for w in workers] == [GiB]
         assert [w["nthreads"] for w in workers] == [1]
+        # dask's MALLOC_TRIM_THRESHOLD_ would make every decompressed chunk a fresh mmap; keep glibc's default
+        env = client.run(lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")))
+        assert list(env.values()) == [(os.environ.get("MALLOC_TRIM_THRESHOLD_"), "1")]
         cluster = client.cluster
     assert client.status == "closed"
     assert cluster.status.name == "closed"

@@ -206,9 +206,29 @@ def atomic_write_json(path: str | os.PathLike, obj: Mapping[str, Any]) -> Path:
     return atomic_write_text(path, text + "\n")
 
 
+def _float_tsv(table: pd.DataFrame) -> str | None:
+    """The TSV text of an all-float table, ~5x faster than ``DataFrame.to_csv``; None if not applicable."""
+    names = [str(c) for c in table.columns]
+    if not all(pd.api.types.is_float_dtype(t) for t in table.dtypes) or any(
+        ch in name for name in names for ch in '\t\n\r"'
+    ):
+        return None
+    values = table.to_numpy(dtype=float)
+    header = "\t".join(names) + "\n"
+    if not values.size:
+        return header
+    if np.isnan(values).any():
+        rows = ("\t".join("n/a" if v != v else "%.8g" % v for v in row) for row in values.tolist())
+        return header + "\n".join(rows) + "\n"
+    line = "\t".join(["%.8g"] * values.shape[1]) + "\n"
+    return header + (line * values.shape[0]) % tuple(values.ravel().tolist())
+
+
 def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, *, index: bool = False) -> Path:
-    """Write a table as BIDS TSV (tab-separated, ``n/a`` for missing) atomically."""
-    text = table.to_csv(sep="\t", index=index, na_rep="n/a", lineterminator="\n", float_format="%.8g")
+    """Write a table as BIDS TSV (tab-separated, ``n/a`` for missing, floats as ``%.8g``) atomically."""
+    text = None if index else _float_tsv(table)
+    if text is None:
+        text = table.to_csv(sep="\t", index=index, na_rep="n/a", lineterminator="\n", float_format="%.8g")
     return atomic_write_text(path, text)
 
 
