@@ -43,6 +43,15 @@ def _fit_classes(estimator, y):
     return codes
 
 
+def _input_feature_names(estimator, input_features):
+    """``get_feature_names_out``'s input names as a list: as given, else those seen in ``fit``, else ``x0, x1, ...``."""
+    if input_features is None:
+        input_features = getattr(estimator, "feature_names_in_", None)
+    if input_features is None:
+        input_features = [f"x{i}" for i in range(estimator.n_features_in_)]
+    return list(input_features)
+
+
 def _check_n_tail(n_tail, name, n_columns):
     """Validate a tail-column count against the number of columns of X."""
     if isinstance(n_tail, bool) or not isinstance(n_tail, numbers.Integral) or n_tail < 0:

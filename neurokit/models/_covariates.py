@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neurokit.models._common import _check_n_tail
+from neurokit.models._common import _check_n_tail, _input_feature_names
 
 __all__ = ["CovariateRegressor"]
 
@@ -99,8 +99,5 @@ class CovariateRegressor(TransformerMixin, BaseEstimator):
         """Names of the feature columns (covariates are dropped)."""
         check_is_fitted(self)
         k = int(self.n_covariates)
-        if input_features is None:
-            input_features = getattr(self, "feature_names_in_", None)
-        if input_features is None:
-            input_features = [f"x{i}" for i in range(self.n_features_in_)]
-        return np.asarray(list(input_features)[: self.n_features_in_ - k], dtype=object)
+        input_features = _input_feature_names(self, input_features)
+        return np.asarray(input_features[: self.n_features_in_ - k], dtype=object)

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neurokit.models._common import ModelError
+from neurokit.models._common import ModelError, _input_feature_names
 
 __all__ = ["ComBatHarmonizer"]
 
@@ -229,8 +229,5 @@ class ComBatHarmonizer(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns (features and covariates; the site column is dropped)."""
         check_is_fitted(self)
-        if input_features is None:
-            input_features = getattr(self, "feature_names_in_", None)
-        if input_features is None:
-            input_features = [f"x{i}" for i in range(self.n_features_in_)]
-        return np.asarray(list(input_features)[: self.n_features_in_ - 1], dtype=object)
+        input_features = _input_feature_names(self, input_features)
+        return np.asarray(input_features[: self.n_features_in_ - 1], dtype=object)

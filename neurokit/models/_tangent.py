@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neurokit.connectivity import TangentSpace
-from neurokit.models._common import ModelError
+from neurokit.models._common import ModelError, _input_feature_names
 
 __all__ = ["TangentProjector"]
 
@@ -118,11 +118,7 @@ class TangentProjector(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features=None):
         """``tangent_i--j`` (region indices) for the kept edges, then the pass-through names."""
         check_is_fitted(self)
-        if input_features is None:
-            input_features = getattr(self, "feature_names_in_", None)
-        if input_features is None:
-            input_features = [f"x{i}" for i in range(self.n_features_in_)]
-        input_features = list(input_features)
+        input_features = _input_feature_names(self, input_features)
         if self.tangent_ is None:
             return np.asarray(input_features, dtype=object)
         width = self._n_block(self.n_features_in_)
