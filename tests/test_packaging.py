@@ -1,0 +1,29 @@
+"""neurokit imports the same way installed or from a source checkout."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = (
+    "import neurokit, neurokit.pipelines.participant as p;"
+    "from neurokit.atlases import bundled_root, load;"
+    "print(p.run_participant.__module__, sorted(x.name for x in bundled_root().iterdir() if x.is_dir())[:2],"
+    " load('pfclimbic-spheres').n_regions)"
+)
+
+
+def _probe(cwd):
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_pipelines_and_atlases_import_from_the_checkout():
+    # python -c puts the working directory first on sys.path: the source tree is imported,
+    # as it is for `python -m neurokit` or dask workers started inside a checkout
+    assert _probe(ROOT) == "neurokit.pipelines.participant ['dosenbach2010', 'pfclimbic'] 25"
+
+
+def test_pipelines_and_atlases_import_when_installed(tmp_path):
+    assert _probe(tmp_path) == "neurokit.pipelines.participant ['dosenbach2010', 'pfclimbic'] 25"
