@@ -259,36 +259,36 @@ def test_interrupted_batch_resumes_to_identical_outputs(dataset, reference, tmp_
         assert ours[name] == theirs[name], name
 
 
-def _die_once(run, atlas, config, output_dir, fingerprint, marker_dir):
-    marker = Path(marker_dir) / run.run_id
-    if not marker.exists():
-        marker.write_text("died")
-        os._exit(1)  # like the OOM killer: the worker process vanishes mid-task
-    return pp.process_run(run, atlas, config, output_dir, fingerprint)
-
-
 def test_worker_death_loses_no_result(dataset, config, tmp_path):
-    import functools
-
-    import cloudpickle
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     markers = tmp_path / "markers"
     markers.mkdir()
-    task = functools.partial(_die_once, marker_dir=str(markers))
+    runs = _good_runs(dataset)[:2]
+    victim = runs[0].run_id
+    process_run = pp.process_run
+
+    # A local function: dask cannot pickle it by reference, so the worker processes get it by
+    # value (cloudpickle) without importing this test module.
+    def die_once(run, atlas, config, output_dir, fingerprint):
+        marker = markers / run.run_id
+        if run.run_id == victim and not marker.exists():
+            marker.write_text("died")
+            os._exit(1)  # like the OOM killer: the worker process vanishes mid-task
+        return process_run(run, atlas, config, output_dir, fingerprint)
+
     out = tmp_path / "out"
     summary = pp.ParticipantSummary()
     from neurokit.atlases import load
     from neurokit.io._derivatives import input_fingerprint
 
-    runs = _good_runs(dataset)[:2]
     fps = {r.run_id: input_fingerprint(r, config.run_hash()) for r in runs}
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with Client(cluster) as c:
-            pp._compute(runs, load("pfclimbic"), config, out, fps, summary, c, False, task=task)
+    from neurokit.config import ClusterConfig
+    from neurokit.parallel import cluster_client
+
+    with cluster_client(ClusterConfig(n_workers=2), dashboard=False, log=lambda _: None) as c:
+        pp._compute(runs, load("pfclimbic"), config, out, fps, summary, c, False, task=die_once)
     assert summary.failures == []
     assert {r["run_id"] for r in completed_runs(out)} == {r.run_id for r in runs}
-    assert len(list(markers.iterdir())) == 2
+    assert [p.name for p in markers.iterdir()] == [runs[0].run_id]  # its worker really died once
 
 
 def test_exit_codes():

@@ -301,6 +301,42 @@ def _keep_jobs(hpc):
     return keeper
 
 
+def _keep_local_workers(local):
+    """Replace local worker processes whose nanny gave up on them.
+
+    A nanny restarts its worker when the process dies, but when the scheduler notices the
+    broken connection first (e.g. every worker killed at once by the OOM killer) the nanny
+    closes instead, and a ``LocalCluster`` never starts another: the batch would wait forever.
+    Every few seconds this forgets closed nannies and lets the cluster start their replacements.
+
+    Returns
+    -------
+    tornado.ioloop.PeriodicCallback
+        Started on the cluster's event loop; stop it before closing the cluster.
+    """
+    import asyncio
+
+    from distributed.core import Status
+    from tornado.ioloop import PeriodicCallback
+
+    def reassert():
+        try:
+            if local.status != Status.running:
+                return
+            closed = [name for name, nanny in local.workers.items() if nanny.status in (Status.closed, Status.failed)]
+            for name in closed:
+                local.workers.pop(name)
+            if closed:
+                logger.warning("%d local dask worker(s) were lost; starting replacements", len(closed))
+                asyncio.ensure_future(local._correct_state())
+        except Exception:  # pragma: no cover - a failed check must never kill the loop
+            logger.debug("could not check the local dask workers", exc_info=True)
+
+    keeper = PeriodicCallback(reassert, _KEEPER_INTERVAL_MS)
+    local.loop.add_callback(keeper.start)
+    return keeper
+
+
 def _close_quietly(obj, what: str) -> None:
     try:
         obj.close()
@@ -391,6 +427,7 @@ def cluster_client(
     try:
         if cluster.type == "local":
             workers = len(dask_cluster.workers)
+            keeper = _keep_local_workers(dask_cluster)
             say(f"started a local dask cluster of {workers} worker{'s' if workers != 1 else ''}")
         else:
             size = _scale_jobs(dask_cluster, cluster, n_workers)
