@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = (
     "import neurokit, neurokit.pipelines.participant as p;"
     "from neurokit.atlases import bundled_root, load;"
-    "print(p.run_participant.__module__, sorted(x.name for x in bundled_root().iterdir() if x.is_dir())[:2],"
+    "print(p.run_participant.__module__, sorted(x.name for x in bundled_root().iterdir() if x.is_dir() and not x.name.startswith(\"_\"))[:2],"
     " load('pfclimbic-spheres').n_regions)"
 )
 
