@@ -7,6 +7,7 @@ then recorded in ``failures.tsv``; the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
@@ -527,75 +528,78 @@ class _QuietWorkerLogs(WorkerPlugin):
 
 
 def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task=None) -> None:
+    """Run ``task`` (default :func:`process_run`) over ``todo`` on ``client``, or on a cluster
+    started (and closed) here when ``client`` is None; failures go into ``summary``."""
+    task = task or process_run
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(_planned_client(todo, config))
+        _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task)
+
+
+def _planned_client(todo: list[Run], config: Config):
+    """A client on a cluster sized from the runs' estimated memory (the plan is logged first)."""
+    from neurokit.parallel import cluster_client, estimate_task_memory, plan_for_cluster
+
+    sizes = [estimate_task_memory(*_shape_and_itemsize(run)) for run in todo]
+    plan = plan_for_cluster(config.cluster, sizes)
+    kwargs = {}
+    if plan is not None:
+        log.info("plan: %s", plan.describe())
+        kwargs = {"n_workers": plan.n_workers, "memory_limit": plan.memory_limit}
+    return cluster_client(config.cluster, **kwargs)
+
+
+def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task) -> None:
     from distributed import as_completed
 
     from neurokit.pipelines._progress import Progress
 
-    task = task or process_run
-    context = None
-    if client is None:
-        from neurokit.parallel import cluster_client, estimate_task_memory, plan_for_cluster
-
-        sizes = [estimate_task_memory(_shape(run), _itemsize(run)) for run in todo]
-        plan = plan_for_cluster(config.cluster, sizes)
-        kwargs = {}
-        if plan is not None:
-            log.info("plan: %s", plan.describe())
-            kwargs = {"n_workers": plan.n_workers, "memory_limit": plan.memory_limit}
-        context = cluster_client(config.cluster, **kwargs)
-        client = context.__enter__()
-    try:
-        dashboard = getattr(client, "dashboard_link", None)
-        if dashboard:
-            log.info("dask dashboard: %s", dashboard)
-        if not log.isEnabledFor(logging.DEBUG):
-            # neurokit logs each failed run once, with its stage; the worker's own
-            # "Compute Failed" dump of the same exception is noise on the terminal.
-            client.register_plugin(_QuietWorkerLogs(), name="neurokit-quiet-worker-logs")
-        # A task (not scattered data): if every worker holding the atlas dies, the scheduler
-        # can recompute it from the graph; scattered data would be lost with them.
-        atlas_future = client.submit(_identity, atlas, key=f"atlas-{atlas.name}-{config.run_hash()}", pure=False)
-        futures = [
-            client.submit(
-                task, run, atlas_future, config, str(output_dir), fingerprints[run.run_id],
-                key=f"run-{run.run_id}-{fingerprints[run.run_id]}", retries=config.cluster.retries, pure=False,
-            )
-            for run in todo
-        ]
-        by_key = {f.key: run for f, run in zip(futures, todo)}
-        bar = Progress(len(futures), enabled=progress)
-        for future in as_completed(futures):
-            run = by_key[future.key]
-            if future.status == "finished":
-                record = future.result()
-                _failure_path(output_dir, run).unlink(missing_ok=True)
-                bar.update(ok=record["status"] == "ok")
-                if record["status"] == "excluded":
-                    log.info("%s excluded: %s", run.run_id, "; ".join(record["reasons"]))
-            else:
-                exc = future.exception()
-                stage, etype, message = _describe(exc)
-                bar.update(failed=True)
-                log.error("%s failed in %s: %s: %s", run.run_id, stage, etype, message)
-                log.debug("".join(traceback.format_exception(exc)))
-                row = {"run_id": run.run_id, "status": "failed", "stage": stage, "error_type": etype,
-                       "message": message, "bold": str(run.bold)}
-                summary.failures.append(row)
-                atomic_write_json(_failure_path(output_dir, run),
-                                  {"fingerprint": fingerprints[run.run_id], "row": row})
-            future.release()
-        bar.close()
-    finally:
-        if context is not None:
-            context.__exit__(None, None, None)
+    dashboard = getattr(client, "dashboard_link", None)
+    if dashboard:
+        log.info("dask dashboard: %s", dashboard)
+    if not log.isEnabledFor(logging.DEBUG):
+        # neurokit logs each failed run once, with its stage; the worker's own
+        # "Compute Failed" dump of the same exception is noise on the terminal.
+        client.register_plugin(_QuietWorkerLogs(), name="neurokit-quiet-worker-logs")
+    # A task (not scattered data): if every worker holding the atlas dies, the scheduler
+    # can recompute it from the graph; scattered data would be lost with them.
+    atlas_future = client.submit(_identity, atlas, key=f"atlas-{atlas.name}-{config.run_hash()}", pure=False)
+    futures = [
+        client.submit(
+            task, run, atlas_future, config, str(output_dir), fingerprints[run.run_id],
+            key=f"run-{run.run_id}-{fingerprints[run.run_id]}", retries=config.cluster.retries, pure=False,
+        )
+        for run in todo
+    ]
+    by_key = {f.key: run for f, run in zip(futures, todo)}
+    bar = Progress(len(futures), enabled=progress)
+    for future in as_completed(futures):
+        run = by_key[future.key]
+        if future.status == "finished":
+            record = future.result()
+            _failure_path(output_dir, run).unlink(missing_ok=True)
+            bar.update(ok=record["status"] == "ok")
+            if record["status"] == "excluded":
+                log.info("%s excluded: %s", run.run_id, "; ".join(record["reasons"]))
+        else:
+            exc = future.exception()
+            stage, etype, message = _describe(exc)
+            bar.update(failed=True)
+            log.error("%s failed in %s: %s: %s", run.run_id, stage, etype, message)
+            log.debug("".join(traceback.format_exception(exc)))
+            row = {"run_id": run.run_id, "status": "failed", "stage": stage, "error_type": etype,
+                   "message": message, "bold": str(run.bold)}
+            summary.failures.append(row)
+            atomic_write_json(_failure_path(output_dir, run),
+                              {"fingerprint": fingerprints[run.run_id], "row": row})
+        future.release()
+    bar.close()
 
 
-def _shape(run: Run) -> tuple[int, ...]:
-    return tuple(int(n) for n in nib.load(str(run.bold)).header.get_data_shape())
-
-
-def _itemsize(run: Run) -> int:
-    return int(nib.load(str(run.bold)).header.get_data_dtype().itemsize)
+def _shape_and_itemsize(run: Run) -> tuple[tuple[int, ...], int]:
+    header = nib.load(str(run.bold)).header  # header only: the data are not read
+    return tuple(int(n) for n in header.get_data_shape()), int(header.get_data_dtype().itemsize)
 
 
 def _describe(exc: BaseException) -> tuple[str, str, str]:

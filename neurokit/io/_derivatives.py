@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from neurokit._version import __version__
-from neurokit.io._bids import build_filename, parse_filename
+from neurokit.io._bids import build_filename
 from neurokit.io._records import Run
 
 __all__ = [
@@ -320,8 +320,3 @@ def read_failures(output_dir: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         return pd.DataFrame(columns=list(FAILURE_COLUMNS))
     return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype=str)
-
-
-def entities_of(path: str | os.PathLike) -> dict[str, str]:
-    """Entities of a derivative file name (thin wrapper kept for readers)."""
-    return parse_filename(Path(path).name).entities
