@@ -13,6 +13,7 @@ from neurokit.io._derivatives import (
     atomic_write_tsv,
     bids_label,
     input_fingerprint,
+    json_text,
     read_failures,
     remove_temporaries,
     write_failures,
@@ -127,3 +128,29 @@ def test_float_tables_are_written_exactly_as_pandas_would(tmp_path, rng, with_na
     mixed = table.assign(label="x")
     assert atomic_write_tsv(tmp_path / "m.tsv", mixed).read_text() == mixed.to_csv(
         sep="\t", index=False, na_rep="n/a", lineterminator="\n", float_format="%.8g")
+
+
+def test_json_text_is_valid_readable_and_nan_free(tmp_path):
+    doc = {
+        "Regions": ["L_amygdala", "R_amygdala"],
+        "RegionTSNR": {"L_amygdala": np.float64(81.5), "R_amygdala": float("nan")},
+        "Coverage": {"regions": {"L_amygdala": {"n_voxels": np.int64(12), "fraction": 0.9}}},
+        "Path": tmp_path,
+        "Empty": {},
+        "Censored": np.array([3, 4]),
+        1: "integer key",
+    }
+    text = json_text(doc)
+    expected = json.loads(json.dumps(doc, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
+                          .replace("NaN", "null"))
+    assert json.loads(text) == expected
+    assert "NaN" not in text and text.endswith("}\n")
+    lines = text.splitlines()
+    # three levels of objects one key per line; deeper values and lists on one line
+    assert '  "Regions": ["L_amygdala", "R_amygdala"],' in lines
+    assert '    "R_amygdala": null' in lines
+    assert '      "L_amygdala": {"n_voxels": 12, "fraction": 0.9}' in lines
+    path = atomic_write_json(tmp_path / "doc.json", doc)
+    assert path.read_text() == text
+    with pytest.raises(TypeError, match="cannot write object"):
+        json_text({"x": object()})

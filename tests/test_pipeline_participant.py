@@ -176,6 +176,21 @@ def test_rerun_does_no_work_and_changed_input_is_recomputed(dataset, reference, 
     assert changed and all(run.run_id.split("_space")[0] in p.name for p in changed)
 
 
+def test_truncated_or_missing_output_redoes_its_run(dataset, reference, client, config, tmp_path):
+    out, _ = reference
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    truncated, deleted = sorted(work.rglob("*_relmat.tsv"))[0], sorted(work.rglob("*_timeseries.tsv"))[-1]
+    original = truncated.read_bytes()
+    # what a machine crash could leave of a file whose data had not reached the disk yet
+    truncated.write_bytes(original[: len(original) // 2])
+    deleted.unlink()
+    summary = pp.run_participant(dataset, work, config, client=client, progress=False)
+    assert summary.n_skipped == 2 and summary.n_ok + summary.n_excluded == 4
+    assert truncated.read_bytes() == original
+    assert deleted.is_file()
+
+
 def test_config_change_and_overwrite_recompute(dataset, reference, client, config, tmp_path):
     out, _ = reference
     work = tmp_path / "out"
