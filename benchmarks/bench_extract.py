@@ -225,7 +225,7 @@ def _child_reducers(runs, labels, mask):
     flat[np.asarray(nib.load(mask).dataobj).ravel(order="F") == 0] = 0
     voxels = np.flatnonzero(flat)
     ids, region = np.unique(flat[voxels], return_inverse=True)
-    reducer = RegionReducer(voxels, region, ids.size, header.n_volumes, header.n_voxels, False)
+    reducer = RegionReducer(voxels, region, ids.size, header.n_volumes, header.n_voxels, None)
     order = np.argsort(region, kind="stable")
     sorted_voxels = voxels[order]
     starts = np.searchsorted(region[order], np.arange(ids.size))

@@ -220,6 +220,33 @@ def test_mean_image_equals_temporal_mean(tmp_path, int_data, labels, chunk_volum
     np.testing.assert_allclose(out.mean_image, expected, rtol=1e-6, atol=1e-4)
 
 
+@pytest.mark.parametrize("chunk_volumes", [3, 7, None])
+@pytest.mark.parametrize("data_name", ["int_data", "float_data"])
+def test_mean_image_of_evenly_spaced_volumes(tmp_path, request, data_name, labels, chunk_volumes):
+    data = request.getfixturevalue(data_name)
+    path = write_nifti(tmp_path / "bold.nii.gz", data, slope=2.0, inter=-1.0)
+    n = data.shape[-1]
+    out = extract_signals(path, labels, chunk_volumes=chunk_volumes, return_mean_image=True, mean_image_volumes=4)
+    picked = np.unique(np.linspace(0, n - 1, 4).round().astype(int))
+    assert picked[0] == 0 and picked[-1] == n - 1 and picked.size == 4
+    expected = nib.load(path).get_fdata()[..., picked].mean(-1)
+    np.testing.assert_allclose(out.mean_image, expected, rtol=1e-6, atol=1e-4)
+    np.testing.assert_array_equal(out.mean_image_volumes, picked)
+    # the region signals do not depend on it
+    full = extract_signals(path, labels, chunk_volumes=chunk_volumes)
+    np.testing.assert_array_equal(out.signals, full.signals)
+    # as many volumes as the run has (or more): the plain temporal mean
+    every = extract_signals(path, labels, return_mean_image=True, mean_image_volumes=n + 5)
+    np.testing.assert_allclose(every.mean_image, nib.load(path).get_fdata().mean(-1), rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "4"])
+def test_mean_image_volumes_must_be_a_positive_integer(tmp_path, int_data, labels, bad):
+    path = write_nifti(tmp_path / "bold.nii.gz", int_data)
+    with pytest.raises(ExtractError, match="mean_image_volumes"):
+        extract_signals(path, labels, return_mean_image=True, mean_image_volumes=bad)
+
+
 def test_stdlib_gzip_fallback_gives_same_result(tmp_path, monkeypatch, float_data, labels):
     path = write_nifti(tmp_path / "bold.nii.gz", float_data)
     fast = extract_signals(path, labels, chunk_volumes=4)

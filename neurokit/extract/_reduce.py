@@ -24,8 +24,9 @@ class RegionReducer:
         Column of the region each voxel belongs to, in ``[0, n_regions)``.
     n_regions, n_volumes, n_voxels : int
         Output columns, volumes in the run, voxels in one volume.
-    want_sum_image : bool
-        Also accumulate every voxel's sum over time (for the mean image).
+    sum_volumes : numpy.ndarray of int or None
+        Ascending volume indices whose every voxel is also summed (``sum_image``, for a
+        mean image); None sums none.
 
     Notes
     -----
@@ -49,7 +50,7 @@ class RegionReducer:
     non-finite after the first chunk, which is rare in real data.
     """
 
-    def __init__(self, voxels, region_index, n_regions, n_volumes, n_voxels, want_sum_image):
+    def __init__(self, voxels, region_index, n_regions, n_volumes, n_voxels, sum_volumes=None):
         self.voxels = voxels
         self.region_index = region_index
         self.n_regions = n_regions
@@ -66,7 +67,8 @@ class RegionReducer:
         self.bad = np.zeros(n, dtype=bool)
         # volume at which each late non-finite voxel was found, voxel column -> first volume
         self.late_bad: dict[int, int] = {}
-        self.sum_image = np.zeros(n_voxels) if want_sum_image else None
+        self.sum_volumes = None if sum_volumes is None else np.asarray(sum_volumes, dtype=np.intp)
+        self.sum_image: np.ndarray | None = None  # allocated at the first summed volume, see _add_to_image
 
     def add(self, t0: int, chunk: np.ndarray) -> None:
         """Add one chunk ``(k, n_voxels)`` of raw values starting at volume ``t0``."""
@@ -86,9 +88,25 @@ class RegionReducer:
         if is_float and not np.isfinite(sums).all():
             sums = self._drop_nonfinite(t0, x, sums)
         self.sums[t0 : t0 + x.shape[1]] = sums.T
-        if self.sum_image is not None:
-            acc_dtype = np.float64 if chunk.dtype.kind == "f" else np.int64
-            self.sum_image += np.add.reduce(chunk, axis=0, dtype=acc_dtype)
+        if self.sum_volumes is not None:
+            self._add_to_image(t0, chunk)
+
+    def _add_to_image(self, t0: int, chunk: np.ndarray) -> None:
+        """Add the chunk's volumes listed in ``sum_volumes`` to ``sum_image``, one volume at a time.
+
+        The sum is kept in int32 for 8/16-bit integers (exact for fewer than 2**15 volumes,
+        and half the memory traffic of float64), int64 for other integers, float64 for floats.
+        """
+        lo, hi = np.searchsorted(self.sum_volumes, [t0, t0 + chunk.shape[0]])
+        if self.sum_image is None:
+            if chunk.dtype.kind == "f":
+                acc = np.float64
+            else:
+                small = chunk.dtype.itemsize <= 2 and self.sum_volumes.size < 2**15
+                acc = np.int32 if small else np.int64
+            self.sum_image = np.zeros(chunk.shape[1], dtype=acc)
+        for t in self.sum_volumes[lo:hi] - t0:
+            self.sum_image += chunk[t]
 
     def _region_sums(self, x: np.ndarray) -> np.ndarray:
         """``(n_regions, k)`` sums of ``x`` ``(n_atlas_voxels, k)``, exact for integers.

@@ -166,8 +166,10 @@ def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, thresho
         img = nib.load(mean_path)
         labels = atlas.labels_on_grid(img.affine, img.shape)
         fig = F.plot_atlas_overlay(np.asanyarray(img.dataobj), labels, img.affine)
+        n_averaged = len(qc.get("MeanImageVolumes") or [])
+        averaged = f" ({n_averaged} evenly spaced volumes averaged)" if n_averaged else ""
         blocks.append(Figure(F.to_data_uri(fig), "Atlas regions over the run's mean image",
-                             f"The {atlas.name} regions (colours) drawn on the run's temporal mean image, axial "
+                             f"The {atlas.name} regions (colours) drawn on the run's mean image{averaged}, axial "
                              "slices; each region should sit on the anatomy it is named after."))
     regions = (qc.get("RegionCoverage") or {}).get("regions") or {}
     if regions:
