@@ -582,3 +582,109 @@ def test_registered_name_wins_over_folder_in_working_directory(tmp_path, spheres
     monkeypatch.chdir(tmp_path / "work")
     assert load("pfclimbic-spheres").n_regions == 25
     assert load("./pfclimbic-spheres").n_regions == 2
+
+
+# --- the on-disk cache of built label images ----------------------------------------------------
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("NEUROKIT_CACHE_DIR", str(folder))
+    return folder / "atlases"
+
+
+def _entries(cache):
+    return sorted(cache.glob("*.npz")) if cache.is_dir() else []
+
+
+def _no_building(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("the atlas image was built again instead of read from the cache")
+
+    for name in ("_load_dseg", "_load_probseg", "_load_derived"):
+        monkeypatch.setattr(f"neurokit.atlases._load.{name}", fail)
+
+
+def _same_atlas(a, b):
+    np.testing.assert_array_equal(a.labels_img.get_fdata(), b.labels_img.get_fdata())
+    np.testing.assert_array_equal(a.labels_img.affine, b.labels_img.affine)
+    pd.testing.assert_frame_equal(a.regions, b.regions)
+    np.testing.assert_array_equal(a.labels_on_grid(AFFINE, SHAPE), b.labels_on_grid(AFFINE, SHAPE))
+
+
+@pytest.mark.parametrize("kind", ["dseg", "derived"])
+def test_cached_atlas_equals_the_built_one(tmp_path, cache, monkeypatch, fake_source_pkg, kind):
+    folder = tmp_path / "tiny" if kind == "dseg" else _derived(tmp_path, ["Left_Thing", "Right_*"])
+    if kind == "dseg":
+        _write(folder, {"Name": "tiny", "Type": "dseg", "Space": "MNI152NLin2009cAsym"}, _table(THREE),
+               nib.Nifti1Image(_dseg_labels(), AFFINE))
+    monkeypatch.setenv("NEUROKIT_CACHE_DIR", "")
+    built, notes_built = atlases._load.read_atlas(folder)
+    assert _entries(cache) == []  # switched off: nothing written
+    monkeypatch.setenv("NEUROKIT_CACHE_DIR", str(cache.parent))
+    first = load(folder)
+    assert len(_entries(cache)) == 1
+    _no_building(monkeypatch)
+    again, notes_again = atlases._load.read_atlas(folder)
+    _same_atlas(built, first)
+    _same_atlas(built, again)
+    assert notes_again == notes_built  # "centres computed" is reported from the cache too
+    assert built.regions[["x", "y", "z"]].notna().all().all()
+
+
+def test_changed_atlas_files_are_rebuilt(dseg_dir, cache):
+    first = load(dseg_dir)
+    table = pd.read_csv(dseg_dir / "tiny_dseg.tsv", sep="\t")
+    table.loc[0, "name"] = "L_amygdala_renamed"
+    table.to_csv(dseg_dir / "tiny_dseg.tsv", sep="\t", index=False, na_rep="n/a")
+    assert load(dseg_dir).regions["name"].iloc[0] == "L_amygdala_renamed"
+    # the image rewritten at once (same size, maybe the same timestamp): contents decide
+    labels = _dseg_labels()
+    labels[labels == 3] = 0
+    labels[0, 0, 0] = 3
+    image = next(dseg_dir.glob("*_dseg.nii.gz"))
+    nib.save(nib.Nifti1Image(labels, AFFINE), image)
+    changed = load(dseg_dir)
+    assert not np.array_equal(changed.labels_on_grid(AFFINE, SHAPE), first.labels_on_grid(AFFINE, SHAPE))
+    np.testing.assert_array_equal(changed.labels_on_grid(AFFINE, SHAPE), labels)
+    assert len(_entries(cache)) == 3
+
+
+def test_a_malformed_atlas_is_never_cached(tmp_path, cache):
+    labels = _dseg_labels()
+    labels[0, 0, 0] = 9  # a label the table does not list
+    folder = _write(tmp_path / "bad", {"Name": "bad", "Type": "dseg", "Space": "MNI152NLin2009cAsym"},
+                    _table(THREE), nib.Nifti1Image(labels, AFFINE))
+    for _ in range(2):
+        with pytest.raises(AtlasError, match=r"label value\(s\) \[9\]"):
+            load(folder)
+    assert _entries(cache) == []
+
+
+def test_damaged_cache_entries_are_rebuilt(dseg_dir, cache):
+    reference = load(dseg_dir)
+    [entry] = _entries(cache)
+    for damage in (b"", b"not a zip file", entry.read_bytes()[:100]):
+        entry.write_bytes(damage)
+        _same_atlas(load(dseg_dir), reference)
+    # an entry with the wrong arrays (e.g. from another tool) is not trusted either
+    np.savez(entry, labels=np.zeros((2, 2)), affine=np.eye(4), centres=np.zeros((3, 3)), filled=True)
+    _same_atlas(load(dseg_dir), reference)
+
+
+def test_unwritable_cache_is_ignored(dseg_dir, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("the cache folder cannot be created under a file\n")
+    monkeypatch.setenv("NEUROKIT_CACHE_DIR", str(blocker))
+    atlas = load(dseg_dir)
+    np.testing.assert_array_equal(atlas.labels_on_grid(AFFINE, SHAPE), _dseg_labels())
+
+
+def test_default_cache_folder_follows_xdg(monkeypatch, tmp_path):
+    from neurokit.atlases._cache import cache_dir
+
+    monkeypatch.delenv("NEUROKIT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "neurokit" / "atlases"
+    monkeypatch.setenv("NEUROKIT_CACHE_DIR", "  ")
+    assert cache_dir() is None

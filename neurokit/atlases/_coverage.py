@@ -51,9 +51,9 @@ class Coverage:
             "min_voxels": self.min_voxels,
             "dropped_regions": list(self.dropped),
             "regions": {
-                str(r["name"]): {"n_voxels": int(r["n_voxels"]), "fraction": round(float(r["fraction"]), 4),
-                                 "outside_fov": int(r["n_outside_fov"])}
-                for _, r in self.table.iterrows()
+                str(name): {"n_voxels": int(n), "fraction": round(float(f), 4), "outside_fov": int(out)}
+                for name, n, f, out in zip(*(self.table[c].tolist() for c in
+                                             ("name", "n_voxels", "fraction", "n_outside_fov")))
             },
         }
 
@@ -123,25 +123,26 @@ def check_coverage(
             f"{atlas.space}-like mm coordinates (fMRIPrep's space-<template> outputs are)."
         )
     regions = atlas.regions
-    n_lab = int(max(labels.max(), regions["index"].max())) + 1
-    on_grid = np.bincount(labels.reshape(-1), minlength=n_lab)
-    in_mask = np.bincount(labels[inside], minlength=n_lab)
     idx = regions["index"].to_numpy(int)
-    table = pd.DataFrame({
-        "index": idx,
-        "name": regions["name"].to_numpy(),
-        "network": regions["network"].to_numpy(),
-        "n_grid": on_grid[idx],
-        "n_voxels": in_mask[idx],
-    })
+    n_lab = int(max(labels.max(), idx.max())) + 1
+    on_grid = np.bincount(labels.reshape(-1), minlength=n_lab)[idx]
+    in_mask = np.bincount(labels[inside], minlength=n_lab)[idx]
     # a region cut off by the run's field of view must not look fully covered: count it on
     # the grid extended to hold the whole atlas (same spacing), and measure against that
     whole = _unbounded_counts(atlas, affine, shape, n_lab)
-    table["n_region"] = on_grid[idx] if whole is None else np.maximum(whole[idx], on_grid[idx])
-    table["n_outside_fov"] = table["n_region"] - table["n_grid"]
-    table["fraction"] = np.where(table["n_region"] > 0, table["n_voxels"] / np.maximum(table["n_region"], 1), 0.0)
-    low = table["n_voxels"] < min_voxels
-    table["kept"] = ~low
+    n_region = on_grid if whole is None else np.maximum(whole[idx], on_grid)
+    low = in_mask < min_voxels
+    table = pd.DataFrame({  # built once from arrays: this runs for every run of a batch
+        "index": idx,
+        "name": regions["name"].to_numpy(),
+        "network": regions["network"].to_numpy(),
+        "n_grid": on_grid,
+        "n_voxels": in_mask,
+        "n_region": n_region,
+        "n_outside_fov": n_region - on_grid,
+        "fraction": np.where(n_region > 0, in_mask / np.maximum(n_region, 1), 0.0),
+        "kept": ~low,
+    })
     if low.any() and not drop_empty:
         def describe(row) -> str:
             cut = f"; {row.n_outside_fov} of {row.n_region} outside the image" if row.n_outside_fov else ""

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from neurokit.atlases._cache import cached_image
 from neurokit.atlases._errors import AtlasError
 from neurokit.atlases._model import ATLAS_TYPES, HEMISPHERES, NETWORKS, Atlas
 from neurokit.atlases._spaces import KNOWN_SPACES, is_known_space
@@ -384,6 +385,15 @@ def _load_spheres(folder: Path, meta: dict, table: pd.DataFrame, tsv: Path) -> p
     return table
 
 
+def _inputs(folder: Path, meta: dict[str, Any]) -> list[Path]:
+    """Every file an atlas's image is built from: the folder's own files and a derived atlas's sources."""
+    files = [p for p in folder.iterdir() if p.is_file()]
+    source = meta.get("Source")
+    if meta["Type"] == "derived" and isinstance(source, dict):
+        files += [_source_file(source, key, folder / "atlas.json") for key in ("Image", "Labels")]
+    return files
+
+
 def read_description(folder: str | Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """``atlas.json`` and the region table only (no image work): cheap, for listings."""
     folder = Path(folder)
@@ -425,12 +435,19 @@ def read_atlas(folder: str | Path, name: str | None = None) -> tuple[Atlas, list
     if kind == "spheres":
         table = _load_spheres(folder, meta, table, tsv)
     else:
-        loader = {"dseg": _load_dseg, "probseg": _load_probseg, "derived": _load_derived}[kind]
-        labels, affine = loader(folder, meta, table, tsv)
-        if table[["x", "y", "z"]].isna().any().any():
+        def build():
+            loader = {"dseg": _load_dseg, "probseg": _load_probseg, "derived": _load_derived}[kind]
+            labels, affine = loader(folder, meta, table, tsv)
+            filled = bool(table[["x", "y", "z"]].isna().any().any())
+            centres = _fill_centres(table, labels, affine) if filled else table
+            labels, affine = _crop(labels, affine)
+            return labels, affine, centres[["x", "y", "z"]].to_numpy(float), filled
+
+        labels, affine, centres, filled = cached_image(meta["Name"], _inputs(folder, meta), build)
+        if filled:
             notes.append(f"{tsv.name}: region centres computed from the image (centre of mass).")
-            table = _fill_centres(table, labels, affine)
-        labels, affine = _crop(labels, affine)
+            table = table.copy()
+            table[["x", "y", "z"]] = centres
     atlas = Atlas(
         name=name or meta["Name"],
         type=kind,
