@@ -8,6 +8,7 @@ then recorded in ``failures.tsv``; the batch goes on.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 import traceback
@@ -31,6 +32,7 @@ from neurokit.io._derivatives import (
     atomic_write_tsv,
     completed_runs,
     input_fingerprint,
+    outputs_intact,
     read_completion,
     remove_temporaries,
     write_completion,
@@ -79,10 +81,20 @@ def _fd(confounds: pd.DataFrame) -> np.ndarray | None:
     return confounds["framewise_displacement"].to_numpy(dtype=float)
 
 
-def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
-    import gzip
+#: Volumes averaged into a run's mean image (the report's underlay): evenly spaced, first and last included.
+MEAN_IMAGE_VOLUMES = 16
 
-    return gzip.compress(img.to_bytes(), compresslevel=6, mtime=0)
+
+def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
+    """The image as ``.nii.gz`` bytes, reproducibly (no timestamp): isal at level 1, several
+    times faster than zlib's default level and about as small for float32 EPI data."""
+    try:
+        from isal.igzip import compress
+    except ImportError:  # pragma: no cover - isal is a dependency; stdlib fallback
+        from gzip import compress
+
+        return compress(img.to_bytes(), compresslevel=1, mtime=0)
+    return compress(img.to_bytes(), compresslevel=1, mtime=0)
 
 
 def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str) -> dict[str, Any]:
@@ -130,7 +142,8 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
 
     with _Stage("atlas"):
         check_space(atlas, run.entity_dict.get("space", ""), allow_resample=config.atlas.allow_resample)
-        header = nib.load(str(run.bold)).header
+        bold_img = nib.load(str(run.bold))  # the header only; extraction streams the data from it
+        header = bold_img.header
         affine, shape = header.get_best_affine(), tuple(int(s) for s in header.get_data_shape()[:3])
         mask_img = nib.load(str(run.mask))
         if mask_img.shape[:3] != shape or not np.allclose(mask_img.affine, affine, atol=1e-3):
@@ -142,10 +155,10 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         coverage = check_coverage(
             atlas, affine, shape, mask, min_voxels=config.atlas.min_voxels, drop_empty=config.atlas.drop_empty_regions
         )
-        kept = coverage.kept_indices
-        table = atlas.regions.set_index("index").loc[kept]
-        region_names = [str(n) for n in table["name"]]
-        networks = [str(n) for n in table["network"]]
+        kept_rows = coverage.table["kept"].to_numpy()
+        kept = coverage.table["index"].to_numpy()[kept_rows].tolist()
+        region_names = [str(n) for n in coverage.table["name"].to_numpy()[kept_rows]]
+        networks = [str(n) for n in coverage.table["network"].to_numpy()[kept_rows]]
 
     with _Stage("confounds"):
         # cheap checks first: a bad confounds file fails before the BOLD is decompressed
@@ -157,7 +170,8 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         )
 
     with _Stage("extract"):
-        extraction = extract_signals(run.bold, coverage.labels, mask, region_ids=kept, return_mean_image=True)
+        extraction = extract_signals(bold_img, coverage.labels, mask, region_ids=kept, return_mean_image=True,
+                                     mean_image_volumes=MEAN_IMAGE_VOLUMES)
         signals = extraction.signals
         emptied = [name for name, count in zip(region_names, extraction.voxel_counts) if count == 0]
         if emptied and not config.atlas.drop_empty_regions:
@@ -219,6 +233,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "ExclusionReasons": list(reasons),
             "ConfoundNotes": list(selection.notes) + list(run.warnings),
             "RegionsWithoutSignal": emptied,
+            "MeanImageVolumes": extraction.mean_image_volumes.tolist(),
         }
 
     # ``tangent`` needs a group reference: a run stores its covariance (config.per_run_kinds)
@@ -256,7 +271,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "Regions": region_names,
             "Networks": networks,
             "Sources": [str(run.bold), str(run.confounds), str(run.mask)],
-            "SoftwareVersions": _versions(),
+            "SoftwareVersions": dict(_versions()),
             "ConfigHash": config.run_hash(),
         }
 
@@ -310,10 +325,11 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "mean_fd": motion.get("mean_fd"),
             "seconds": qc["ProcessingSeconds"],
         }
-        write_completion(names.completion(), record)
+        write_completion(names.completion(), record, root)
     return record
 
 
+@functools.lru_cache(maxsize=1)
 def _versions() -> dict[str, str]:
     import nilearn
     import scipy
@@ -368,7 +384,7 @@ def _up_to_date(run: Run, names: DerivativeNames, fingerprint: str) -> bool:
     record = read_completion(names.completion(), names.output_dir)
     if record is None or record.get("fingerprint") != fingerprint:
         return False
-    return all(Path(p).is_file() for p in record.get("outputs", {}).values())
+    return outputs_intact(record)
 
 
 def _remove_previous(names: DerivativeNames) -> None:
