@@ -120,11 +120,26 @@ def test_labels_on_grid_is_cached_per_grid_and_returns_copies(dseg_dir):
     a[:] = 0
     assert atlas.labels_on_grid(AFFINE, SHAPE).any()
     assert len(atlas._cache) == 1
-    for k in range(10):  # ten shifted grids: the cache keeps the last eight
+    for k in range(20):  # twenty shifted grids: the cache keeps the last sixteen
         shifted = AFFINE.copy()
         shifted[0, 3] += k
         atlas.labels_on_grid(shifted, SHAPE)
-    assert len(atlas._cache) == 8
+    assert len(atlas._cache) == 16
+
+
+def test_coverage_counts_are_shared_per_grid_not_per_mask(dseg_dir):
+    atlas = load(dseg_dir)
+    full = np.ones(SHAPE, dtype=bool)
+    half = full.copy()
+    half[:3] = False  # removes L_amygdala (x 1-2) and a third of vmPFC (x 2-4) from the mask
+    first = check_coverage(atlas, AFFINE, SHAPE, full, min_voxels=1)
+    second = check_coverage(atlas, AFFINE, SHAPE, half, min_voxels=1, drop_empty=True)
+    assert first.table["n_voxels"].tolist() == [18, 18, 18]
+    assert second.table["n_voxels"].tolist() == [0, 18, 12]
+    assert second.table["n_region"].tolist() == first.table["n_region"].tolist() == [18, 18, 18]
+    assert second.dropped == ("L_amygdala",) and not (second.labels == 1).any()
+    assert first.labels[first.labels > 0].size == 54  # the second call did not edit the first's labels
+    assert (atlas.labels_on_grid(AFFINE, SHAPE) == _dseg_labels()).all()  # nor the cached grid labels
 
 
 def test_atlas_is_immutable_and_pickles(dseg_dir):

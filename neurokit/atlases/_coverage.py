@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from neurokit.atlases._errors import AtlasError
-from neurokit.atlases._model import Atlas
+from neurokit.atlases._model import Atlas, _grid_key
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,8 @@ def check_coverage(
             f"the brain mask on the run grid {shape} has no brain voxel (it is all zero), so no atlas region can be "
             "measured; the mask file is broken: re-run fMRIPrep for this run or drop it with --exclude."
         )
-    if mask is not None and labels.any() and not (labels[inside] > 0).any():
+    in_brain = labels[inside]
+    if mask is not None and labels.any() and not in_brain.any():
         raise AtlasError(
             f"no region of atlas {atlas.name!r} ({atlas.source}) overlaps the brain mask on the run grid {shape}: "
             "the run is not where the atlas expects the brain; check that the BOLD and mask affines are in "
@@ -124,13 +125,10 @@ def check_coverage(
         )
     regions = atlas.regions
     idx = regions["index"].to_numpy(int)
-    n_lab = int(max(labels.max(), idx.max())) + 1
-    on_grid = np.bincount(labels.reshape(-1), minlength=n_lab)[idx]
-    in_mask = np.bincount(labels[inside], minlength=n_lab)[idx]
-    # a region cut off by the run's field of view must not look fully covered: count it on
-    # the grid extended to hold the whole atlas (same spacing), and measure against that
-    whole = _unbounded_counts(atlas, affine, shape, n_lab)
-    n_region = on_grid if whole is None else np.maximum(whole[idx], on_grid)
+    # what does not depend on the mask is counted once per grid (every run of a study shares a few)
+    on_grid, n_region = atlas._memo(("coverage", *_grid_key(affine, shape)),
+                                    lambda: _grid_counts(atlas, labels, affine, shape, idx))
+    in_mask = np.bincount(in_brain, minlength=int(idx.max()) + 1)[idx]
     low = in_mask < min_voxels
     table = pd.DataFrame({  # built once from arrays: this runs for every run of a batch
         "index": idx,
@@ -159,11 +157,28 @@ def check_coverage(
             f"voxels inside the brain mask on the run grid {shape} ({sizes} mm); lower atlas.min_voxels, set "
             f"atlas.drop_empty_regions: true to drop them (reported in QC), or use a finer grid.{fov}"
         )
-    out = np.where(inside, labels, 0).astype(np.int32)
+    out = labels.astype(np.int32, copy=False)  # labels_on_grid returned a fresh array: edit in place
+    out[~inside] = 0
     dropped = tuple(table.loc[low, "name"].tolist())
     if dropped:
         out[np.isin(out, table.loc[low, "index"].to_numpy(int))] = 0
     return Coverage(table=table, dropped=dropped, min_voxels=int(min_voxels), labels=out)
+
+
+def _grid_counts(atlas: Atlas, labels: np.ndarray, affine: np.ndarray, shape, idx: np.ndarray):
+    """Per region (``idx`` order): voxels on the grid, and voxels of the whole region at this spacing.
+
+    A region cut off by the run's field of view must not look fully covered: it is also
+    counted on the grid extended to hold the whole atlas (same spacing), and measured
+    against that.
+    """
+    n_lab = int(max(labels.max(), idx.max())) + 1
+    on_grid = np.bincount(labels.reshape(-1), minlength=n_lab)[idx]
+    whole = _unbounded_counts(atlas, affine, shape, n_lab)
+    n_region = on_grid if whole is None else np.maximum(whole[idx], on_grid)
+    for counts in (on_grid, n_region):
+        counts.setflags(write=False)  # shared by every run on this grid
+    return on_grid, n_region
 
 
 #: Largest extended grid (voxels) built to count regions beyond a run's field of view.

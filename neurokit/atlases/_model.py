@@ -23,7 +23,12 @@ NETWORKS = ("prefrontal", "limbic", "other")
 #: Hemisphere tags.
 HEMISPHERES = ("L", "R", "bilateral")
 #: Grids whose labels one Atlas instance keeps (oldest dropped first).
-_CACHE_SIZE = 8
+_CACHE_SIZE = 16  # entries: labels and coverage counts of a few grids
+
+
+def _grid_key(affine: np.ndarray, shape: tuple[int, ...]) -> tuple[bytes, tuple[int, ...]]:
+    """Hashable identity of a voxel grid (affine rounded to 1e-6 mm)."""
+    return np.round(np.asarray(affine, dtype=float), 6).tobytes(), tuple(int(s) for s in shape[:3])
 #: Columns of :attr:`Atlas.regions`, in order.
 REGION_COLUMNS = ("index", "name", "network", "hemisphere", "x", "y", "z")
 
@@ -183,12 +188,19 @@ class Atlas:
             from neurokit.atlases._errors import AtlasError
 
             raise AtlasError(f"labels_on_grid needs a (4, 4) affine and a 3D shape; got {affine.shape} and {shape}.")
-        key = (np.round(affine, 6).tobytes(), shape)
+        return self._memo(("labels", *_grid_key(affine, shape)), lambda: self._compute_labels(affine, shape)).copy()
+
+    def _memo(self, key: tuple, compute):
+        """``compute()``, kept per key (e.g. per grid) in this instance's bounded cache.
+
+        The cache holds a few grids' worth of results (a study has few grids); it is
+        dropped when the atlas is pickled. Callers must not modify what is returned.
+        """
         if key not in self._cache:
-            if len(self._cache) >= _CACHE_SIZE:  # a few grids per study; keep memory bounded
+            if len(self._cache) >= _CACHE_SIZE:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = self._compute_labels(affine, shape)
-        return self._cache[key].copy()
+            self._cache[key] = compute()
+        return self._cache[key]
 
     def world_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Corners (mm) of a box holding every region: ``(lowest xyz, highest xyz)``.
