@@ -4,7 +4,8 @@ Simulates (once, cached in ``--data-dir``) a dataset of ``--subjects`` x ``--ses
 a 4 mm grid, then, in one invocation and on the same runs, ``--repeat`` times:
 
   core   a plain loop in this process: extract_signals -> select_confounds -> clean ->
-         connectivity_matrix (the configured measures); no QC, no writing, no dask
+         connectivity_matrix (the configured measures); no QC, no writing, no dask; gzip
+         decompressed beside the reduction when a core is idle, as a lone worker does
   1w     run_participant on a LocalCluster of 1 worker (fresh output folder)
   2w     the same on 2 workers
 
@@ -108,7 +109,14 @@ def core_setup(runs, config):
     return atlas, grids
 
 
-def core_run(run, labels, kept, config):
+def core_threads() -> int:
+    """Decompression threads the core loop uses: what the pipeline gives a lone worker's tasks
+    (1 when a core is left idle, see ``participant._decompress_threads``), so the two compare."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return 1 if cores > 1 else 0
+
+
+def core_run(run, labels, kept, config, threads=0):
     """One run through the signal core; returns the matrices (nothing is written)."""
     import nibabel as nib
     import numpy as np
@@ -122,7 +130,7 @@ def core_run(run, labels, kept, config):
     confounds = load_confounds_table(run.confounds)
     selection = select_confounds(confounds, **dn.select_kwargs(),
                                  metadata=load_confounds_metadata(run.confounds_json), source=run.confounds)
-    extraction = extract_signals(run.bold, labels, mask, region_ids=kept)
+    extraction = extract_signals(run.bold, labels, mask, region_ids=kept, decompress_threads=threads)
     cleaned = clean(extraction.signals, selection.confounds, selection.sample_mask, t_r=run.t_r,
                     **dn.clean_kwargs())
     return {kind: connectivity_matrix(cleaned.signals, kind, **config.connectivity.matrix_kwargs())
@@ -133,11 +141,12 @@ def time_core(runs, config, grids) -> dict:
     from neurokit.denoise import InsufficientVolumesError
 
     excluded = 0
+    threads = core_threads()
     cpu0, start = time.process_time(), time.perf_counter()
     for run in runs:
         labels, kept = grids[run.run_id]
         try:
-            core_run(run, labels, kept, config)
+            core_run(run, labels, kept, config, threads)
         except InsufficientVolumesError:
             excluded += 1  # the pipeline does this run's work too (and records the exclusion)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
@@ -365,7 +374,8 @@ def main(argv=None) -> None:
         print("note: issue 5 asks for at least 40 runs")
     print(f"config: atlas {config.atlas.name}, strategy {config.denoise.strategy}, "
           f"measures {', '.join(config.connectivity.measures)}; cpus {os.cpu_count()}; "
-          f"pipeline {args.module}; worker malloc: {args.worker_malloc}")
+          f"pipeline {args.module}; worker malloc: {args.worker_malloc}; core decompression threads "
+          f"{core_threads()}")
     workers = [int(n) for n in args.workers.split(",")]
     scratch = Path(tempfile.mkdtemp(prefix="bench-participant-"))
     _, grids = core_setup(runs, config)

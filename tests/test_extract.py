@@ -248,10 +248,20 @@ def test_mean_image_volumes_must_be_a_positive_integer(tmp_path, int_data, label
 
 
 def test_stdlib_gzip_fallback_gives_same_result(tmp_path, monkeypatch, float_data, labels):
+    import threading
+
     path = write_nifti(tmp_path / "bold.nii.gz", float_data)
-    fast = extract_signals(path, labels, chunk_volumes=4)
+    seen = []
+    opener = _stream._igzip_threaded.open
+    monkeypatch.setattr(_stream._igzip_threaded, "open", lambda *a, **k: seen.append(k["threads"]) or opener(*a, **k))
+    before = threading.active_count()
+    fast = extract_signals(path, labels, chunk_volumes=4, decompress_threads=1)
+    assert seen == [1] and threading.active_count() == before
+    single = extract_signals(path, labels, chunk_volumes=4)  # the default: no background thread
+    assert seen == [1]
     monkeypatch.setattr(_stream, "_igzip_threaded", None)
-    single = extract_signals(path, labels, chunk_volumes=4)
+    fallback = extract_signals(path, labels, chunk_volumes=4, decompress_threads=2)  # no threaded reader
+    np.testing.assert_array_equal(fallback.signals, fast.signals)
     monkeypatch.setattr(_stream, "_igzip", None)
     monkeypatch.setattr(_stream, "_isal_zlib", None)
     with _stream.open_byte_stream(path) as stream:
@@ -261,13 +271,20 @@ def test_stdlib_gzip_fallback_gives_same_result(tmp_path, monkeypatch, float_dat
     np.testing.assert_array_equal(stdlib.signals, fast.signals)
 
 
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "1"])
+def test_decompress_threads_must_be_a_non_negative_integer(tmp_path, float_data, labels, bad):
+    path = write_nifti(tmp_path / "bold.nii.gz", float_data)
+    with pytest.raises(ExtractError, match="decompress_threads"):
+        extract_signals(path, labels, decompress_threads=bad)
+
+
 def test_partial_read_stops_the_decompression_thread(tmp_path, float_data):
     import threading
 
     path = write_nifti(tmp_path / "bold.nii.gz", float_data)
     header = _stream.read_bold_header(path)
     before = threading.active_count()
-    chunks = list(_stream.iter_volume_chunks(header, 4, stop=10))
+    chunks = list(_stream.iter_volume_chunks(header, 4, stop=10, threads=1))
     assert [t0 for t0, _ in chunks] == [0, 4, 8]
     assert chunks[-1][1].shape == (2, np.prod(SHAPE))
     np.testing.assert_array_equal(

@@ -206,6 +206,7 @@ def extract_signals(
     chunk_volumes: int | None = None,
     return_mean_image: bool = False,
     mean_image_volumes: int | None = None,
+    decompress_threads: int = 0,
 ) -> Extraction:
     """Mean signal of every region of a label image, streamed from a BOLD file.
 
@@ -242,6 +243,10 @@ def extract_signals(
         With ``return_mean_image``, average only this many evenly spaced volumes (the
         first and last included; all of them when None or at least ``n_timepoints``): a
         reference image for display at a fraction of the cost of the full mean.
+    decompress_threads : int, default 0
+        Background threads decompressing a gzip file while this one reduces. 0 uses the
+        least CPU: right when every core runs a task (a batch with a worker per core).
+        1 cuts the wall time by about 5-10 % when a core is idle, for about 15 % more CPU.
 
     Returns
     -------
@@ -298,10 +303,13 @@ def extract_signals(
     reducer = RegionReducer(
         voxels, region_index, ids.size, header.n_volumes, header.n_voxels, mean_volumes
     )
-    for t0, block in iter_volume_chunks(header, chunk):
+    if isinstance(decompress_threads, bool) or not isinstance(decompress_threads, (int, np.integer)) \
+            or decompress_threads < 0:
+        raise ExtractError(f"decompress_threads must be a non-negative integer; got {decompress_threads!r}.")
+    for t0, block in iter_volume_chunks(header, chunk, threads=decompress_threads):
         reducer.add(t0, block)
     sums, counts, n_nonfinite, n_constant = reducer.finish(
-        lambda stop: iter_volume_chunks(header, chunk, stop=stop)
+        lambda stop: iter_volume_chunks(header, chunk, stop=stop, threads=decompress_threads)
     )
 
     if counts.sum() == 0 and voxels.size:

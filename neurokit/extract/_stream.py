@@ -180,19 +180,26 @@ def _file_header(path: str, img) -> BoldHeader:
     return header
 
 
-def open_byte_stream(path: str):
+def open_byte_stream(path: str, threads: int = 0):
     """Open a NIfTI file as a binary stream, decompressing gzip on the fly.
 
-    Uses isal's threaded reader when available (decompression runs beside the
-    reduction), then isal's single-threaded one, then the standard library.
+    Parameters
+    ----------
+    path : str
+    threads : int
+        0: decompress in the reading thread (isal, else the standard library).
+        1 or more: isal's threaded reader decompresses in a background thread while the
+        caller works on the previous block: about 5-10 % less wall time when a core is
+        idle, but about 15 % more CPU (``benchmarks/bench_participant.py``), a loss when
+        every core already runs a task.
     """
     with open(path, "rb") as fh:
         compressed = fh.read(2) == _GZIP_MAGIC
     if not compressed:
         return open(path, "rb")
-    if _igzip_threaded is not None:
+    if threads > 0 and _igzip_threaded is not None:
         # 512 KiB blocks: as fast as the 1 MiB default here, with half its buffers (~6 MB)
-        return _igzip_threaded.open(path, "rb", threads=1, block_size=2**19)
+        return _igzip_threaded.open(path, "rb", threads=int(threads), block_size=2**19)
     if _igzip is not None:
         return _igzip.open(path, "rb")
     return gzip.open(path, "rb")
@@ -224,14 +231,14 @@ def _skip(stream, n_bytes: int) -> int:
 
 
 def _iter_file_chunks(
-    header: BoldHeader, chunk_volumes: int, stop: int
+    header: BoldHeader, chunk_volumes: int, stop: int, threads: int = 0
 ) -> Iterator[tuple[int, np.ndarray]]:
     path = header.path
     vol_bytes = header.n_voxels * header.dtype.itemsize
     buffer = bytearray(vol_bytes * min(chunk_volumes, stop))
     view = memoryview(buffer)
     try:
-        with open_byte_stream(path) as stream:
+        with open_byte_stream(path, threads) as stream:
             if _skip(stream, header.offset) < header.offset:
                 raise ExtractError(
                     f"{path}: the file ends inside its header (vox_offset {header.offset}); "
@@ -271,7 +278,7 @@ def _iter_image_chunks(
 
 
 def iter_volume_chunks(
-    header: BoldHeader, chunk_volumes: int, stop: int | None = None
+    header: BoldHeader, chunk_volumes: int, stop: int | None = None, *, threads: int = 0
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(first_volume, chunk)`` for consecutive chunks of volumes.
 
@@ -282,6 +289,8 @@ def iter_volume_chunks(
         Volumes per chunk (the last chunk may be shorter).
     stop : int, optional
         Read volumes ``[0, stop)`` only; default all.
+    threads : int
+        Background decompression threads for a gzip file (see :func:`open_byte_stream`).
 
     Yields
     ------
@@ -292,5 +301,5 @@ def iter_volume_chunks(
     """
     stop = header.n_volumes if stop is None else stop
     if header.path is not None:
-        return _iter_file_chunks(header, chunk_volumes, stop)
+        return _iter_file_chunks(header, chunk_volumes, stop, threads)
     return _iter_image_chunks(header, chunk_volumes, stop)
