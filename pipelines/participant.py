@@ -157,6 +157,7 @@ def process_run(
                 "use the brain mask fMRIPrep wrote in the same space and resolution."
             )
         mask = np.asarray(mask_img.dataobj) > 0
+        reference, reference_note = _usable_boldref(run, affine, shape)
         coverage = check_coverage(
             atlas, affine, shape, mask, min_voxels=config.atlas.min_voxels, drop_empty=config.atlas.drop_empty_regions
         )
@@ -175,7 +176,8 @@ def process_run(
         )
 
     with _Stage("extract"):
-        extraction = extract_signals(bold_img, coverage.labels, mask, region_ids=kept, return_mean_image=True,
+        extraction = extract_signals(bold_img, coverage.labels, mask, region_ids=kept,
+                                     return_mean_image=reference is None,
                                      mean_image_volumes=MEAN_IMAGE_VOLUMES, decompress_threads=decompress_threads)
         signals = extraction.signals
         emptied = [name for name, count in zip(region_names, extraction.voxel_counts) if count == 0]
@@ -236,9 +238,10 @@ def process_run(
             "ExcludedVoxels": {str(k): v for k, v in extraction.excluded_voxels.items()},
             "Excluded": bool(excluded),
             "ExclusionReasons": list(reasons),
-            "ConfoundNotes": list(selection.notes) + list(run.warnings),
+            "ConfoundNotes": list(selection.notes) + list(run.warnings) + ([reference_note] if reference_note else []),
             "RegionsWithoutSignal": emptied,
-            "MeanImageVolumes": extraction.mean_image_volumes.tolist(),
+            "ReferenceImage": None if reference is None else str(reference),
+            "MeanImageVolumes": None if reference is not None else extraction.mean_image_volumes.tolist(),
         }
 
     # ``tangent`` needs a group reference: a run stores its covariance (config.per_run_kinds)
@@ -290,10 +293,11 @@ def process_run(
 
         table("timeseries_raw", names.raw_timeseries(), signals,
               {"Description": "Region mean signals before denoising."})
-        mean_img = nib.Nifti1Image(extraction.mean_image.astype(np.float32), affine)
-        mean_img.header.set_xyzt_units("mm", "sec")
-        atomic_write_bytes(names.mean_image(), _nifti_bytes(mean_img))
-        outputs["mean"] = names.mean_image().relative_to(root).as_posix()
+        if reference is None:  # no usable fMRIPrep boldref: the report's underlay is written here
+            mean_img = nib.Nifti1Image(extraction.mean_image.astype(np.float32), affine)
+            mean_img.header.set_xyzt_units("mm", "sec")
+            atomic_write_bytes(names.mean_image(), _nifti_bytes(mean_img))
+            outputs["mean"] = names.mean_image().relative_to(root).as_posix()
         if cleaned is not None:
             table("timeseries", names.timeseries(), cleaned.signals, {
                 "Description": "Denoised region signals (censored volumes removed).",
@@ -323,6 +327,7 @@ def process_run(
                 "bold": str(run.bold),
                 "confounds": str(run.confounds),
                 "mask": str(run.mask),
+                "boldref": None if reference is None else str(reference),
                 "t_r": run.t_r,
             },
             "outputs": outputs,
@@ -332,6 +337,28 @@ def process_run(
         }
         write_completion(names.completion(), record, root)
     return record
+
+
+def _usable_boldref(run: Run, affine: np.ndarray, shape: tuple[int, ...]) -> tuple[Path | None, str | None]:
+    """fMRIPrep's reference image of the run when it lies on the run's grid: ``(path, None)``.
+
+    Otherwise ``(None, note)`` (note None when there is no boldref at all): the run's own
+    mean image is then computed during extraction, which costs about a tenth of a 2 mm run.
+    """
+    if run.boldref is None:
+        return None, None
+    try:
+        img = nib.load(str(run.boldref))
+        ref_shape = tuple(int(n) for n in img.shape)
+        ref_affine = img.affine
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for a broken file
+        return None, (f"{run.boldref.name} cannot be read ({type(exc).__name__}: {exc}); the report draws the "
+                      "atlas over the run's mean image instead.")
+    if ref_shape[:3] != tuple(shape[:3]) or any(n != 1 for n in ref_shape[3:]) or not np.allclose(
+            ref_affine, affine, atol=1e-3):
+        return None, (f"{run.boldref.name} is on grid {ref_shape} but the BOLD run is on {tuple(shape[:3])}; the "
+                      "report draws the atlas over the run's mean image instead.")
+    return run.boldref, None
 
 
 @functools.lru_cache(maxsize=1)

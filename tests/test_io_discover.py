@@ -365,3 +365,21 @@ def test_raw_participant_without_derivatives(layout):
     assert prob.run_id == "sub-07" and prob.path == layout / "sub-07"
     assert "sub-07 has functional data in" in prob.message and "run fMRIPrep for it" in prob.message
     assert discover_runs(layout, participant_label=["01"]).problems == []
+
+
+def test_fmriprep_boldref_of_the_same_space_is_found(tmp_path):
+    root = tmp_path / "bids"
+    deriv = root / "derivatives" / "fmriprep"
+    for folder in (root, deriv):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "dataset_description.json").write_text('{"Name": "x", "BIDSVersion": "1.9.0"}')
+    bold = make_run(deriv, "01", res="2")
+    make_run(deriv, "02")
+    func = bold.parent
+    ref = func / bold.name.replace("_desc-preproc_bold", "_boldref")
+    _nifti(ref, SHAPE)
+    _nifti(func / bold.name.replace("_res-2_desc-preproc_bold", "_res-1_boldref"), SHAPE)  # another grid
+    _nifti(func / "sub-01_task-rest_boldref.nii.gz", SHAPE)  # native space: not this run's
+    runs = {r.subject: r for r in discover_runs(root).runs}
+    assert runs["01"].boldref == ref
+    assert runs["02"].boldref is None

@@ -399,3 +399,47 @@ def test_tasks_get_the_decompression_setting(dataset, client, config, tmp_path, 
         for key in ("timeseries", "relmat:correlation"):
             if key in a["outputs"]:
                 assert Path(a["outputs"][key]).read_bytes() == Path(b["outputs"][key]).read_bytes()
+
+
+def test_report_underlay_is_fmriprep_boldref_or_a_computed_mean(dataset, config, tmp_path):
+    from dataclasses import replace
+
+    from neurokit.atlases import load
+    from neurokit.io._derivatives import input_fingerprint, read_completion
+    from neurokit.report._participant import _atlas_blocks
+
+    with_ref, without, wrong = _good_runs(dataset)[:3]
+    assert with_ref.boldref is not None and with_ref.boldref.is_file()  # fMRIPrep (and the simulator) write one
+    other_grid = tmp_path / "cropped_boldref.nii.gz"
+    img = nib.load(wrong.boldref)
+    nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj)[:-1], img.affine), other_grid)
+    cases = {"ref": with_ref, "none": replace(without, boldref=None), "wrong": replace(wrong, boldref=other_grid)}
+    atlas, out = load(config.atlas.name), tmp_path / "out"
+    records = {key: pp.process_run(run, atlas, config, str(out), input_fingerprint(run, config.run_hash()))
+               for key, run in cases.items()}
+    qc = {key: json.loads((out / rec["outputs"]["qc"]).read_text()) for key, rec in records.items()}
+
+    assert "mean" not in records["ref"]["outputs"]
+    assert records["ref"]["inputs"]["boldref"] == qc["ref"]["ReferenceImage"] == str(with_ref.boldref)
+    assert qc["ref"]["MeanImageVolumes"] is None
+    for key in ("none", "wrong"):
+        run, record = cases[key], records[key]
+        assert record["inputs"]["boldref"] is None and qc[key]["ReferenceImage"] is None
+        volumes = qc[key]["MeanImageVolumes"]
+        assert len(volumes) == pp.MEAN_IMAGE_VOLUMES and volumes[0] == 0 and volumes[-1] == run.n_volumes - 1
+        expected = nib.load(run.bold).get_fdata()[..., volumes].mean(-1)
+        np.testing.assert_allclose(nib.load(out / record["outputs"]["mean"]).get_fdata(), expected, atol=1e-3)
+    assert any("cropped_boldref.nii.gz is on grid" in note for note in qc["wrong"]["ConfoundNotes"])
+
+    # the report draws the atlas over whichever underlay the run has, and says which
+    captions = {}
+    for key, record in records.items():
+        full = read_completion(out / "logs" / "runs" / f"{record['run_id']}.json", out)
+        [figure] = [b for b in _atlas_blocks(full, qc[key], atlas, None, 0.5) if b.kind == "figure"][:1]
+        captions[key] = figure.caption
+    assert "fMRIPrep's reference image (boldref)" in captions["ref"]
+    assert f"({pp.MEAN_IMAGE_VOLUMES} evenly spaced volumes averaged)" in captions["none"]
+    gone = read_completion(out / "logs" / "runs" / f"{records['ref']['run_id']}.json", out)
+    gone["inputs"]["boldref"] = str(tmp_path / "deleted_boldref.nii.gz")
+    notes = [b.text for b in _atlas_blocks(gone, qc["ref"], atlas, None, 0.5) if b.kind == "note"]
+    assert any("deleted_boldref.nii.gz is missing" in text for text in notes)

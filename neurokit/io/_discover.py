@@ -82,6 +82,7 @@ class _Folder:
     bold: list[tuple[BIDSName, Path]] = field(default_factory=list)
     confounds: dict[tuple, tuple[BIDSName, Path]] = field(default_factory=dict)
     masks: dict[tuple, Path] = field(default_factory=dict)
+    boldrefs: dict[tuple, Path] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)
 
 
@@ -143,6 +144,8 @@ def _scan_func(func: Path, problems: list[RunProblem]) -> _Folder:
             kind = "confounds"
         elif name.endswith(("_mask.nii.gz", "_mask.nii")):
             kind = "mask"
+        elif name.endswith(("_boldref.nii.gz", "_boldref.nii")):
+            kind = "boldref"
         else:
             continue
         path = func / name
@@ -164,6 +167,8 @@ def _scan_func(func: Path, problems: list[RunProblem]) -> _Folder:
                 folder.confounds[key] = (parsed, path)
         elif kind == "mask" and desc == "brain":
             folder.masks[_key(parsed.entities)] = path
+        elif kind == "boldref" and desc is None:  # fMRIPrep's reference image of the space
+            folder.boldrefs[_key(parsed.entities)] = path
     return folder
 
 
@@ -346,6 +351,7 @@ def _check_run(
         t_r=t_r,
         n_volumes=n_volumes,
         warnings=tuple(notes),
+        boldref=folder.boldrefs.get(mask_key),
     )
     return run, None
 

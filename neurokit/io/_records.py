@@ -33,6 +33,9 @@ class Run:
         Number of volumes in the BOLD file (from its header).
     warnings : tuple of str
         Non-fatal problems found during discovery (each names the file).
+    boldref : Path or None
+        fMRIPrep's reference image in the same space (``*_boldref.nii.gz``), if present;
+        the report draws the atlas over it.
     """
 
     entities: tuple[tuple[str, str], ...]
@@ -44,6 +47,7 @@ class Run:
     t_r: float
     n_volumes: int
     warnings: tuple[str, ...] = field(default=())
+    boldref: Path | None = None
 
     @property
     def entity_dict(self) -> dict[str, str]:

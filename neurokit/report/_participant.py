@@ -157,19 +157,26 @@ def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, thresho
     import nibabel as nib
 
     blocks = []
-    mean_path = record.get("outputs", {}).get("mean")
+    # fMRIPrep's boldref when the run had a usable one, else the mean image the pipeline wrote
+    boldref = (record.get("inputs") or {}).get("boldref")
+    mean_path = record.get("outputs", {}).get("mean") or boldref
     if atlas is None:
         blocks.append(Note(f"Atlas overlay not shown: {atlas_note}.", "warn"))
     elif not mean_path or not Path(mean_path).is_file():
-        blocks.append(Note("Atlas overlay not shown: the run's mean image is missing.", "warn"))
+        what = f"fMRIPrep's reference image {boldref}" if boldref else "the run's mean image"
+        blocks.append(Note(f"Atlas overlay not shown: {what} is missing.", "warn"))
     else:
         img = nib.load(mean_path)
         labels = atlas.labels_on_grid(img.affine, img.shape)
-        fig = F.plot_atlas_overlay(np.asanyarray(img.dataobj), labels, img.affine)
+        fig = F.plot_atlas_overlay(np.asanyarray(img.dataobj).reshape(img.shape[:3]), labels, img.affine)
         n_averaged = len(qc.get("MeanImageVolumes") or [])
-        averaged = f" ({n_averaged} evenly spaced volumes averaged)" if n_averaged else ""
-        blocks.append(Figure(F.to_data_uri(fig), "Atlas regions over the run's mean image",
-                             f"The {atlas.name} regions (colours) drawn on the run's mean image{averaged}, axial "
+        if mean_path == boldref:
+            underlay, title = "fMRIPrep's reference image (boldref)", "reference image"
+        else:
+            underlay = "the run's mean image" + (f" ({n_averaged} evenly spaced volumes averaged)" if n_averaged else "")
+            title = "mean image"
+        blocks.append(Figure(F.to_data_uri(fig), f"Atlas regions over the run's {title}",
+                             f"The {atlas.name} regions (colours) drawn on {underlay}, axial "
                              "slices; each region should sit on the anatomy it is named after."))
     regions = (qc.get("RegionCoverage") or {}).get("regions") or {}
     if regions:

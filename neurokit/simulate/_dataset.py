@@ -262,6 +262,7 @@ def simulate_dataset(
         out_dir/derivatives/fmriprep/sub-S/[ses-K/]func/
             ..._space-MNI152NLin2009cAsym[_res-2]_desc-preproc_bold.nii.gz/.json
             ..._space-MNI152NLin2009cAsym[_res-2]_desc-brain_mask.nii.gz
+            ..._space-MNI152NLin2009cAsym[_res-2]_boldref.nii.gz          (mean of steady-state volumes)
             ..._desc-confounds_timeseries.tsv/.json
         <truth_path> (default <out_dir>_truth.tsv), .json and _dseg.nii.gz beside it
 
@@ -588,6 +589,11 @@ def _write_run(
         del sidecar["RepetitionTime"]
     _write_json(bold.with_name(bold.name.replace(".nii.gz", ".json")), sidecar)
     _gz_nifti(mask, grid.brain.astype(np.uint8), grid.affine, t_r=None, sform_code=4)
+    # fMRIPrep's reference image in the same space: here the mean of the steady-state volumes
+    reference = np.zeros(int(np.prod(grid.shape)), dtype=np.float32)
+    reference[statics["brain_idx"]] = np.rint(data[n_nonsteady:]).mean(axis=0)
+    boldref = der_dir / f"{prefix}{space}_boldref.nii.gz"
+    _gz_nifti(boldref, reference.reshape(grid.shape[::-1]).transpose(2, 1, 0), grid.affine, t_r=None, sform_code=4)
     _write_tsv(conf, table)
     _write_json(conf.with_suffix(".json"), meta)
 
