@@ -180,6 +180,7 @@ def process_run(
                                      return_mean_image=reference is None,
                                      mean_image_volumes=MEAN_IMAGE_VOLUMES, decompress_threads=decompress_threads)
         signals = extraction.signals
+        usable_voxels = dict(zip(region_names, (int(n) for n in extraction.voxel_counts)))
         emptied = [name for name, count in zip(region_names, extraction.voxel_counts) if count == 0]
         if emptied and not config.atlas.drop_empty_regions:
             raise ValueError(
@@ -234,7 +235,7 @@ def process_run(
             "tDOFRemaining": None if cleaned is None else int(cleaned.tdof_remaining),
             "NumberOfRegressors": None if cleaned is None else int(cleaned.n_regressors),
             "RegionTSNR": dict(zip(region_names, np.round(tsnr, 4).tolist())),
-            "RegionCoverage": coverage.to_dict(),
+            "RegionCoverage": coverage.to_dict(usable=usable_voxels),
             "ExcludedVoxels": {str(k): v for k, v in extraction.excluded_voxels.items()},
             "Excluded": bool(excluded),
             "ExclusionReasons": list(reasons),

@@ -443,3 +443,38 @@ def test_report_underlay_is_fmriprep_boldref_or_a_computed_mean(dataset, config,
     gone["inputs"]["boldref"] = str(tmp_path / "deleted_boldref.nii.gz")
     notes = [b.text for b in _atlas_blocks(gone, qc["ref"], atlas, None, 0.5) if b.kind == "note"]
     assert any("deleted_boldref.nii.gz is missing" in text for text in notes)
+
+
+def test_qc_coverage_counts_voxels_that_lose_their_signal(dataset, config, tmp_path):
+    from dataclasses import replace
+
+    from neurokit.atlases import load
+    from neurokit.io._derivatives import input_fingerprint
+    from neurokit.report._participant import _atlas_blocks
+
+    run = _good_runs(dataset)[0]
+    atlas = load(config.atlas.name)
+    img = nib.load(run.bold)
+    data = np.asanyarray(img.dataobj).copy()
+    mask = np.asanyarray(nib.load(run.mask).dataobj) > 0
+    labels = atlas.labels_on_grid(img.affine, img.shape)
+    region = atlas.regions.iloc[0]
+    voxels = np.argwhere((labels == region["index"]) & mask)
+    dead = voxels[: len(voxels) // 2]
+    data[tuple(dead.T)] = 0  # constant over time, e.g. signal dropout outside the acquired slab
+    bold = tmp_path / run.bold.name
+    nib.save(nib.Nifti1Image(data, img.affine, img.header), bold)
+    out = tmp_path / "out"
+    record = pp.process_run(replace(run, bold=bold), atlas, config, str(out), input_fingerprint(run, "x"))
+    qc = json.loads((out / record["outputs"]["qc"]).read_text())
+    entry = qc["RegionCoverage"]["regions"][region["name"]]
+    assert entry["n_voxels"] == len(voxels)
+    assert entry["n_usable"] == len(voxels) - len(dead)
+    assert entry["usable_fraction"] == pytest.approx(entry["fraction"] * entry["n_usable"] / entry["n_voxels"], abs=1e-3)
+    assert qc["ExcludedVoxels"][str(region["index"])]["constant"] == len(dead)
+    other = qc["RegionCoverage"]["regions"][atlas.regions.iloc[1]["name"]]
+    assert other["n_usable"] == other["n_voxels"]
+    record["outputs"] = {k: str(out / v) for k, v in record["outputs"].items()}
+    [grid] = [b for b in _atlas_blocks(record, qc, atlas, None, 0.5) if b.kind == "grid"]
+    [figure] = [b for b in grid.blocks if b.kind == "figure"]
+    assert "with a usable signal" in figure.caption

@@ -45,17 +45,25 @@ class Coverage:
         """Region indices that were kept, in table order."""
         return self.table.loc[self.table["kept"], "index"].astype(int).tolist()
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable summary for the QC metrics file."""
-        return {
-            "min_voxels": self.min_voxels,
-            "dropped_regions": list(self.dropped),
-            "regions": {
-                str(name): {"n_voxels": int(n), "fraction": round(float(f), 4), "outside_fov": int(out)}
-                for name, n, f, out in zip(*(self.table[c].tolist() for c in
-                                             ("name", "n_voxels", "fraction", "n_outside_fov")))
-            },
-        }
+    def to_dict(self, usable: dict[str, int] | None = None) -> dict[str, Any]:
+        """JSON-serialisable summary for the QC metrics file.
+
+        Parameters
+        ----------
+        usable : dict of str to int, optional
+            Per region name, the voxels that kept a usable signal after extraction (inside
+            the mask, finite, not constant over time). Adds ``n_usable`` and
+            ``usable_fraction`` (of the whole region) to those regions' entries.
+        """
+        regions = {}
+        for name, n, f, out, whole in zip(*(self.table[c].tolist() for c in
+                                            ("name", "n_voxels", "fraction", "n_outside_fov", "n_region"))):
+            entry = {"n_voxels": int(n), "fraction": round(float(f), 4), "outside_fov": int(out)}
+            if usable is not None and str(name) in usable:
+                entry["n_usable"] = int(usable[str(name)])
+                entry["usable_fraction"] = round(int(usable[str(name)]) / whole, 4) if whole else 0.0
+            regions[str(name)] = entry
+        return {"min_voxels": self.min_voxels, "dropped_regions": list(self.dropped), "regions": regions}
 
 
 def _mask_array(mask, affine: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

@@ -181,7 +181,10 @@ def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, thresho
     regions = (qc.get("RegionCoverage") or {}).get("regions") or {}
     if regions:
         names = list(regions)
-        fractions = [regions[n].get("fraction", np.nan) for n in names]
+        # voxels with a usable signal (in the mask, finite, not constant) when the QC has them
+        key = "usable_fraction" if all("usable_fraction" in regions[n] for n in names) else "fraction"
+        count = "n_usable" if key == "usable_fraction" else "n_voxels"
+        fractions = [regions[n].get(key, np.nan) for n in names]
         if atlas is not None:
             nets = atlas.networks.to_dict()
         else:
@@ -189,17 +192,20 @@ def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, thresho
             nets = dict(zip(meta.get("Regions", []), meta.get("Networks", [])))
         networks = [nets.get(n, "other") for n in names]
         fig = F.plot_coverage(names, fractions, networks, threshold=threshold)
-        low = [(n, fmt(regions[n].get("fraction")), fmt(regions[n].get("n_voxels")))
-               for n in names if regions[n].get("fraction", 1.0) < threshold]
+        low = [(n, fmt(regions[n].get(key)), fmt(regions[n].get(count)))
+               for n in names if regions[n].get(key, 1.0) < threshold]
+        measured = ("inside the brain mask with a usable signal (finite, not constant over time)"
+                    if key == "usable_fraction" else "inside the brain mask")
         cov = [Figure(F.to_data_uri(fig), "Per-region coverage by the brain mask",
-                      f"Fraction of each region's voxels inside the brain mask ("
+                      f"Fraction of each region's voxels {measured} ("
                       + (f"hatched: below {threshold:g})." if len(names) <= 60 else
                          f"histogram over {len(names)} regions; dashed: {threshold:g})."))]
         dropped = (qc.get("RegionCoverage") or {}).get("dropped_regions") or []
         if dropped:
             cov.append(Note(f"Regions dropped for too few voxels: {', '.join(map(str, dropped))}.", "warn"))
-        cov.append(Table(["region", "fraction in mask", "voxels"], low, caption=f"Regions below {threshold:g}")
-                   if low else Note(f"Every region has at least {threshold:.0%} of its voxels inside the mask."))
+        column = "usable fraction" if key == "usable_fraction" else "fraction in mask"
+        cov.append(Table(["region", column, "voxels"], low, caption=f"Regions below {threshold:g}")
+                   if low else Note(f"Every region has at least {threshold:.0%} of its voxels {measured}."))
         blocks.append(Grid(cov))
     return blocks
 
