@@ -478,7 +478,7 @@ def _model_for(loc: tuple) -> type[BaseModel] | None:
 
 
 def _format_errors(err: ValidationError, source: str) -> str:
-    lines = []
+    lines, numeric = [], []
     for e in err.errors():
         loc = tuple(e["loc"])
         key = ".".join(str(p) for p in loc) or "<top level>"
@@ -489,7 +489,12 @@ def _format_errors(err: ValidationError, source: str) -> str:
         else:
             value = e.get("input")
             shown = "" if isinstance(value, dict) else f" (got {value!r})"
+            if e["type"] == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                numeric.append(next((str(p) for p in reversed(loc) if isinstance(p, str)), key))
             lines.append(f"{key}: {e['msg']}{shown}")
+    if numeric:  # YAML reads 01 as 1 and 010 (octal) as 8: a label keeps its digits only when quoted
+        lines.append(f"YAML read unquoted text as a number (01 becomes 1, 010 becomes 8): quote it, "
+                     f'e.g. {numeric[0]}: ["01", "02"]')
     return f"invalid configuration in {source}:\n  " + "\n  ".join(lines)
 
 

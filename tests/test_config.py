@@ -155,3 +155,16 @@ def test_hash_ignores_execution_settings():
     assert base.updated({"denoise.strategy": "compcor"}).run_hash() != base.run_hash()
     with pytest.raises(ConfigError, match=r"unknown configuration section\(s\) \['denose'\]"):
         base.hash(["denose"])
+
+
+def test_unquoted_numeric_labels_get_a_quoting_hint(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("inputs:\n  participant_label: [01, 010]\n  session_label: ['1']\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    text = str(err.value)
+    assert "inputs.participant_label.0: Input should be a valid string (got 1)" in text
+    assert "(got 8)" in text  # YAML 1.1 octal: why labels must be quoted, not converted
+    assert text.count("quote it") == 1 and 'participant_label: ["01", "02"]' in text
+    path.write_text("inputs:\n  participant_label: ['01', '010']\n")
+    assert load_config(path).inputs.participant_label == ("01", "010")
