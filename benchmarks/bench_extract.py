@@ -180,8 +180,8 @@ def _child_neurokit(runs, labels, mask):
     times, cpus, matrices = [], [], []
     for run in runs:
         start, cpu = time.perf_counter(), time.process_time()
-        # a background decompression thread: this process runs alone, a core is idle (as the
-        # participant pipeline does for a lone worker); the default, 0, costs less CPU, more wall
+        # a background decompression thread: this process runs alone and a core is idle; the
+        # default (0, which the participant pipeline uses) costs less CPU and a little more wall
         extraction = extract_signals(run, labels, mask, decompress_threads=1)
         cleaned = clean(extraction.signals, np.load(_confounds_path(run)))
         matrix = correlation(cleaned)

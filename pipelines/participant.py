@@ -97,9 +97,7 @@ def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
     return compress(img.to_bytes(), compresslevel=1, mtime=0)
 
 
-def process_run(
-    run: Run, atlas, config: Config, output_dir: str, fingerprint: str, *, decompress_threads: int = 0
-) -> dict[str, Any]:
+def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str) -> dict[str, Any]:
     """Process one run and write its derivatives; the completion record is written last.
 
     Parameters
@@ -114,9 +112,6 @@ def process_run(
         Derivative dataset root.
     fingerprint : str
         Hash of the inputs and configuration, stored in the completion record.
-    decompress_threads : int
-        Background threads decompressing the BOLD file (see ``neurokit.extract.extract_signals``);
-        the batch sets 1 when its workers leave a core idle, 0 otherwise. Results do not depend on it.
 
     Returns
     -------
@@ -178,7 +173,7 @@ def process_run(
     with _Stage("extract"):
         extraction = extract_signals(bold_img, coverage.labels, mask, region_ids=kept,
                                      return_mean_image=reference is None,
-                                     mean_image_volumes=MEAN_IMAGE_VOLUMES, decompress_threads=decompress_threads)
+                                     mean_image_volumes=MEAN_IMAGE_VOLUMES)
         signals = extraction.signals
         usable_voxels = dict(zip(region_names, (int(n) for n in extraction.voxel_counts)))
         emptied = [name for name, count in zip(region_names, extraction.voxel_counts) if count == 0]
@@ -614,11 +609,9 @@ def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, 
     # A task (not scattered data): if every worker holding the atlas dies, the scheduler
     # can recompute it from the graph; scattered data would be lost with them.
     atlas_future = client.submit(_identity, atlas, key=f"atlas-{atlas.name}-{config.run_hash()}", pure=False)
-    threads = _decompress_threads(client)
-    log.debug("decompression threads per task: %d", threads)
     futures = [
         client.submit(
-            task, run, atlas_future, config, str(output_dir), fingerprints[run.run_id], decompress_threads=threads,
+            task, run, atlas_future, config, str(output_dir), fingerprints[run.run_id],
             key=f"run-{run.run_id}-{fingerprints[run.run_id]}", retries=config.cluster.retries, pure=False,
         )
         for run in todo
@@ -646,28 +639,6 @@ def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, 
                               {"fingerprint": fingerprints[run.run_id], "row": row})
         future.release()
     bar.close()
-
-
-def _decompress_threads(client) -> int:
-    """Background decompression threads per task: 1 when the workers, all on this machine,
-    leave a core idle (a single worker, or fewer workers than cores for lack of memory);
-    0 when every core runs a task, where decompressing in the task's own thread costs
-    about 15 % less CPU (remote workers, e.g. HPC jobs, are sized one thread per core)."""
-    import os
-    import socket
-
-    try:
-        workers = list(client.scheduler_info(n_workers=-1).get("workers", {}).values())
-    except Exception:  # noqa: BLE001 - an optimisation only; never fail a batch over it
-        return 0
-    local = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
-    with contextlib.suppress(OSError):
-        local.add(socket.gethostbyname(socket.gethostname()))
-    if not workers or any(w.get("host") not in local for w in workers):
-        return 0
-    busy = sum(int(w.get("nthreads") or 1) for w in workers)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 1 if busy < cores else 0
 
 
 def _shape_and_itemsize(run: Run) -> tuple[tuple[int, ...], int]:

@@ -225,12 +225,12 @@ def test_failed_task_is_retried_once(dataset, client, config, tmp_path, monkeypa
 
     real = pp.process_run
 
-    def flaky(run, atlas, config, output_dir, fingerprint, **options):
+    def flaky(run, atlas, config, output_dir, fingerprint):
         marker = attempts / run.run_id
         if not marker.exists():
             marker.write_text("1")
             raise OSError("transient network filesystem hiccup")
-        return real(run, atlas, config, output_dir, fingerprint, **options)
+        return real(run, atlas, config, output_dir, fingerprint)
 
     monkeypatch.setattr(pp, "process_run", flaky)
     summary = pp.run_participant(dataset, tmp_path / "out", config, client=client, progress=False)
@@ -283,12 +283,12 @@ def test_worker_death_loses_no_result(dataset, config, tmp_path):
 
     # A local function: dask cannot pickle it by reference, so the worker processes get it by
     # value (cloudpickle) without importing this test module.
-    def die_once(run, atlas, config, output_dir, fingerprint, **options):
+    def die_once(run, atlas, config, output_dir, fingerprint):
         marker = markers / run.run_id
         if run.run_id == victim and not marker.exists():
             marker.write_text("died")
             os._exit(1)  # like the OOM killer: the worker process vanishes mid-task
-        return process_run(run, atlas, config, output_dir, fingerprint, **options)
+        return process_run(run, atlas, config, output_dir, fingerprint)
 
     out = tmp_path / "out"
     summary = pp.ParticipantSummary()
@@ -355,50 +355,6 @@ def test_too_few_degrees_of_freedom_excludes_with_reason(dataset, client, config
     failures = read_failures(tmp_path / "out")
     excluded = failures[failures["status"] == "excluded"]
     assert excluded["message"].str.contains("degrees of freedom|tDOF|tdof", regex=True).all()
-
-
-class _FakeClient:
-    def __init__(self, workers=None, fail=False):
-        self.workers, self.fail = workers or {}, fail
-
-    def scheduler_info(self, n_workers=-1):
-        if self.fail:
-            raise OSError("scheduler gone")
-        return {"workers": self.workers}
-
-
-def test_decompression_threads_only_where_a_core_is_idle(monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    local = {f"tcp://127.0.0.1:{port}": {"host": "127.0.0.1", "nthreads": 1} for port in (1, 2)}
-    assert pp._decompress_threads(_FakeClient(local)) == 1  # 2 single-threaded workers on 4 cores
-    four = {f"tcp://127.0.0.1:{port}": {"host": "127.0.0.1", "nthreads": 2} for port in (1, 2)}
-    assert pp._decompress_threads(_FakeClient(four)) == 0  # every core runs a task
-    remote = {"tcp://10.0.0.7:1": {"host": "node07", "nthreads": 1}}
-    assert pp._decompress_threads(_FakeClient(remote)) == 0  # an HPC job: sized one thread per core
-    assert pp._decompress_threads(_FakeClient({})) == 0
-    assert pp._decompress_threads(_FakeClient(fail=True)) == 0
-
-
-def test_tasks_get_the_decompression_setting(dataset, client, config, tmp_path, monkeypatch):
-    seen = tmp_path / "seen"
-    seen.mkdir()
-    real = pp.process_run
-
-    def spy(run, atlas, config, output_dir, fingerprint, **options):
-        (seen / run.run_id).write_text(str(options["decompress_threads"]))
-        return real(run, atlas, config, output_dir, fingerprint, **options)
-
-    monkeypatch.setattr(pp, "process_run", spy)
-    monkeypatch.setattr(pp, "_decompress_threads", lambda client: 1)
-    reference = pp.run_participant(dataset, tmp_path / "threaded", config, client=client, progress=False)
-    assert {p.read_text() for p in seen.iterdir()} == {"1"} and len(list(seen.iterdir())) >= 4
-    monkeypatch.setattr(pp, "_decompress_threads", lambda client: 0)
-    plain = pp.run_participant(dataset, tmp_path / "plain", config, client=client, progress=False)
-    assert {p.read_text() for p in seen.iterdir()} == {"0"}
-    for a, b in zip(reference.records, plain.records):  # the results do not depend on it
-        for key in ("timeseries", "relmat:correlation"):
-            if key in a["outputs"]:
-                assert Path(a["outputs"][key]).read_bytes() == Path(b["outputs"][key]).read_bytes()
 
 
 def test_report_underlay_is_fmriprep_boldref_or_a_computed_mean(dataset, config, tmp_path):

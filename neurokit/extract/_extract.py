@@ -245,8 +245,10 @@ def extract_signals(
         reference image for display at a fraction of the cost of the full mean.
     decompress_threads : int, default 0
         Background threads decompressing a gzip file while this one reduces. 0 uses the
-        least CPU: right when every core runs a task (a batch with a worker per core).
-        1 cuts the wall time by about 5-10 % when a core is idle, for about 15 % more CPU.
+        least CPU, and is what the participant pipeline uses: with every core running a
+        task, or beside a dask worker's own threads, a background thread gained nothing
+        in ``benchmarks/bench_participant.py``. 1 cuts the wall time of a lone call by
+        about 5-10 % when a core is idle, for about 15 % more CPU.
 
     Returns
     -------
