@@ -330,6 +330,11 @@ class ClusterConfig(_Section):
     job_extra_directives: tuple[str, ...] = Field(
         default=(), description="Extra scheduler directives, e.g. '--qos=short' (SLURM) or '-l mem=4gb' (PBS)."
     )
+    resource_spec: str | None = Field(
+        default=None,
+        description="SGE only: the '#$ -l' resources, e.g. 'h_vmem=4G,mem_free=4G'; None = h_vmem of cluster.memory "
+                    "per slot (slots from a '-pe NAME N' directive, else 1), unless a directive already asks for memory.",
+    )
     n_jobs: int = Field(default=2, ge=0, description="HPC jobs to start (ignored when adaptive bounds are set).")
     adaptive_minimum: int | None = Field(default=None, ge=0, description="Fewest HPC jobs under adaptive scaling.")
     adaptive_maximum: int | None = Field(default=None, ge=1, description="Most HPC jobs under adaptive scaling.")
@@ -370,6 +375,11 @@ class ClusterConfig(_Section):
             raise ValueError(
                 f"cluster.processes ({self.processes}) exceeds cluster.cores ({self.cores}); "
                 "each worker process needs at least one core."
+            )
+        if self.resource_spec is not None and self.type != "sge":
+            raise ValueError(
+                f"cluster.resource_spec is for SGE (type: sge); with type {self.type!r} put resource requests in "
+                "cluster.job_extra_directives, or leave memory to cluster.memory."
             )
         if self.adaptive_minimum is not None and self.adaptive_maximum is None:
             raise ValueError("cluster.adaptive_minimum is set without cluster.adaptive_maximum; set both.")

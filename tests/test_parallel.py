@@ -72,6 +72,29 @@ def test_account_is_project_for_sge_and_lsf(kind):
     assert kwargs["project"] == "lab42" and "account" not in kwargs
 
 
+def test_sge_jobs_request_their_memory(caplog):
+    # dask-jobqueue asks SGE for no memory: neurokit asks for cluster.memory, per slot
+    assert jobqueue_kwargs(_hpc("sge", memory="8GB"))["resource_spec"] == "h_vmem=7629M"
+    with caplog.at_level("WARNING", logger="neurokit.parallel"):
+        parallel = _hpc("sge", memory="8GB", cores=4, processes=4, job_extra_directives=["-pe smp 4"])
+        assert jobqueue_kwargs(parallel)["resource_spec"] == "h_vmem=1907M"
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="neurokit.parallel"):
+        jobqueue_kwargs(_hpc("sge", memory="8GB", cores=4, processes=4))
+    assert "add '-pe <name> 4'" in caplog.text
+    # the user's own request wins
+    assert jobqueue_kwargs(_hpc("sge", job_extra_directives=["-l mem_free=6G"]))["resource_spec"] is None
+    assert jobqueue_kwargs(_hpc("sge", resource_spec="h_vmem=6G,gpu=0"))["resource_spec"] == "h_vmem=6G,gpu=0"
+    assert "resource_spec" not in jobqueue_kwargs(_hpc("slurm"))
+    with pytest.raises(ConfigError, match=r"cluster.resource_spec is for SGE .* with type 'pbs'"):
+        _hpc("pbs", resource_spec="h_vmem=4G")
+
+
+def test_sge_job_script_requests_memory():
+    with make_cluster(_hpc("sge", memory="8GB"), dashboard=False) as hpc:
+        assert "#$ -l h_vmem=7629M" in hpc.job_script().splitlines()
+
+
 def test_jobqueue_kwargs_refuse_local():
     with pytest.raises(ClusterError, match=r"cluster.type 'local' is not an HPC scheduler; use one of"):
         jobqueue_kwargs(ClusterConfig())

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import re
 import sys
 import time
 from contextlib import contextmanager
@@ -100,7 +101,39 @@ def jobqueue_kwargs(cluster: ClusterConfig, *, python: str | None = None, dashbo
     }
     # SLURM and PBS call the charged account 'account'; SGE and LSF call it 'project'
     kwargs["account" if cluster.type in ("slurm", "pbs") else "project"] = cluster.account
+    if cluster.type == "sge":
+        kwargs["resource_spec"] = _sge_resource_spec(cluster)
     return kwargs
+
+
+#: SGE resources that limit or reserve a job's memory.
+_SGE_MEMORY = re.compile(r"\b(h_vmem|s_vmem|mem_free|m_mem_free|virtual_free|h_rss|s_rss|mem_req)\s*=")
+
+
+def _sge_resource_spec(cluster: ClusterConfig) -> str | None:
+    """The ``#$ -l`` resources of an SGE job: ``cluster.resource_spec``, else ``h_vmem`` of
+    ``cluster.memory`` per slot.
+
+    dask-jobqueue requests no memory from SGE, so without this a worker's memory limit would
+    promise memory the job never reserved. SGE counts ``h_vmem`` per slot: a job with
+    ``-pe NAME N`` in ``job_extra_directives`` gets N slots, any other one slot. None when a
+    directive already asks for memory (the user's request wins).
+    """
+    if cluster.resource_spec is not None:
+        return cluster.resource_spec
+    directives = " ".join(cluster.job_extra_directives)
+    if _SGE_MEMORY.search(directives):
+        return None
+    pe = re.search(r"-pe\s+\S+\s+(\d+)", directives)
+    slots = int(pe.group(1)) if pe else 1
+    if pe is None and cluster.cores > 1:
+        logger.warning(
+            "SGE jobs get one slot unless they ask for a parallel environment, but cluster.cores is %d: add "
+            "'-pe <name> %d' (your site's PE name, e.g. smp) to cluster.job_extra_directives.",
+            cluster.cores, cluster.cores,
+        )
+    per_slot = parse_size(cluster.memory, setting="cluster.memory") // max(slots, 1)
+    return f"h_vmem={per_slot // 2**20}M"
 
 
 def _local_memory_limit(cluster: ClusterConfig, memory_limit: int | str | None) -> int | str:
