@@ -92,8 +92,6 @@ def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
         from isal.igzip import compress
     except ImportError:  # pragma: no cover - isal is a dependency; stdlib fallback
         from gzip import compress
-
-        return compress(img.to_bytes(), compresslevel=1, mtime=0)
     return compress(img.to_bytes(), compresslevel=1, mtime=0)
 
 
