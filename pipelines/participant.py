@@ -154,8 +154,8 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         coverage = check_coverage(
             atlas, affine, shape, mask, min_voxels=config.atlas.min_voxels, drop_empty=config.atlas.drop_empty_regions
         )
-        kept_rows = coverage.table["kept"].to_numpy()
-        kept = coverage.table["index"].to_numpy()[kept_rows].tolist()
+        kept = coverage.kept_indices
+        kept_rows = coverage.table["kept"].to_numpy(bool)
         region_names = [str(n) for n in coverage.table["name"].to_numpy()[kept_rows]]
         networks = [str(n) for n in coverage.table["network"].to_numpy()[kept_rows]]
 
@@ -288,7 +288,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         table("timeseries_raw", names.raw_timeseries(), signals,
               {"Description": "Region mean signals before denoising."})
         if reference is None:  # no usable fMRIPrep boldref: the report's underlay is written here
-            mean_img = nib.Nifti1Image(extraction.mean_image.astype(np.float32), affine)
+            mean_img = nib.Nifti1Image(np.asarray(extraction.mean_image, dtype=np.float32), affine)  # no copy
             mean_img.header.set_xyzt_units("mm", "sec")
             atomic_write_bytes(names.mean_image(), _nifti_bytes(mean_img))
             outputs["mean"] = names.mean_image().relative_to(root).as_posix()

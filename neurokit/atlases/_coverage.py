@@ -43,7 +43,8 @@ class Coverage:
     @property
     def kept_indices(self) -> list[int]:
         """Region indices that were kept, in table order."""
-        return self.table.loc[self.table["kept"], "index"].astype(int).tolist()
+        kept = self.table["kept"].to_numpy(bool)
+        return self.table["index"].to_numpy(int)[kept].tolist()
 
     def to_dict(self, usable: dict[str, int] | None = None) -> dict[str, Any]:
         """JSON-serialisable summary for the QC metrics file.

@@ -22,15 +22,15 @@ ATLAS_TYPES = ("dseg", "probseg", "spheres", "derived")
 NETWORKS = ("prefrontal", "limbic", "other")
 #: Hemisphere tags.
 HEMISPHERES = ("L", "R", "bilateral")
-#: Grids whose labels one Atlas instance keeps (oldest dropped first).
-_CACHE_SIZE = 16  # entries: labels and coverage counts of a few grids
+#: Per-grid results (labels, coverage counts) one Atlas instance keeps (oldest dropped first).
+_CACHE_SIZE = 16
+#: Columns of :attr:`Atlas.regions`, in order.
+REGION_COLUMNS = ("index", "name", "network", "hemisphere", "x", "y", "z")
 
 
 def _grid_key(affine: np.ndarray, shape: tuple[int, ...]) -> tuple[bytes, tuple[int, ...]]:
     """Hashable identity of a voxel grid (affine rounded to 1e-6 mm)."""
     return np.round(np.asarray(affine, dtype=float), 6).tobytes(), tuple(int(s) for s in shape[:3])
-#: Columns of :attr:`Atlas.regions`, in order.
-REGION_COLUMNS = ("index", "name", "network", "hemisphere", "x", "y", "z")
 
 
 class Atlas:
