@@ -677,14 +677,23 @@ def test_a_malformed_atlas_is_never_cached(tmp_path, cache):
 
 
 def test_damaged_cache_entries_are_rebuilt(dseg_dir, cache):
+    from neurokit.atlases._cache import _read
+
     reference = load(dseg_dir)
     [entry] = _entries(cache)
+    good = _read(entry)
+    assert good is not None and good[0].ndim == 3
     for damage in (b"", b"not a zip file", entry.read_bytes()[:100]):
         entry.write_bytes(damage)
+        assert _read(entry) is None  # never trusted
         _same_atlas(load(dseg_dir), reference)
+        rebuilt = _read(entry)  # and written again, whole
+        assert rebuilt is not None and np.array_equal(rebuilt[0], good[0])
     # an entry with the wrong arrays (e.g. from another tool) is not trusted either
     np.savez(entry, labels=np.zeros((2, 2)), affine=np.eye(4), centres=np.zeros((3, 3)), filled=True)
+    assert _read(entry) is None
     _same_atlas(load(dseg_dir), reference)
+    assert np.array_equal(_read(entry)[0], good[0])
 
 
 def test_unwritable_cache_is_ignored(dseg_dir, tmp_path, monkeypatch):
