@@ -250,3 +250,36 @@ def test_qc_fc_nan_policy_omit(motion_cohort):
         qc_fc(holes, fd, covariates=age, nan_policy="omit")
     with pytest.raises(QCError, match=r"'nan_policy' must be one of \('raise', 'omit'\); got 'drop'"):
         qc_fc(edges, fd, nan_policy="drop")
+
+
+def test_exclusion_checks_say_why_a_run_is_kept_or_excluded():
+    from neurokit.qc import TDOF_FLOOR, exclusion_checks, exclusion_decision
+
+    common = dict(censored_fraction=0.1, n_remaining=135, max_mean_fd=0.5, max_censored_fraction=0.5,
+                  min_volumes=50)
+    kept = exclusion_checks(mean_fd=0.2, tdof_remaining=90, min_tdof=TDOF_FLOOR, **common)
+    assert [c["key"] for c in kept] == ["exclusion.max_mean_fd", "exclusion.max_censored_fraction",
+                                        "denoise.min_volumes", "exclusion.min_tdof"]
+    assert all(c["passed"] is True and c["reason"] is None and c["flag"] is None for c in kept)
+    assert kept[0]["value"] == 0.2 and kept[0]["limit"] == 0.5 and kept[3]["value"] == 90
+
+    moving = exclusion_checks(mean_fd=0.7, tdof_remaining=12, min_tdof=TDOF_FLOOR, **common)
+    failed = [c for c in moving if c["passed"] is False]
+    assert [c["key"] for c in failed] == ["exclusion.max_mean_fd", "exclusion.min_tdof"]
+    assert exclusion_decision(mean_fd=0.7, tdof_remaining=12, min_tdof=TDOF_FLOOR, **common) == (
+        True, [c["reason"] for c in failed])
+    assert moving[3]["flag"] is None  # excluded, not merely flagged
+
+
+def test_low_tdof_is_flagged_when_the_rule_is_off():
+    from neurokit.qc import TDOF_FLOOR, exclusion_checks, exclusion_decision
+
+    common = dict(mean_fd=0.1, censored_fraction=0.0, n_remaining=150, max_mean_fd=None,
+                  max_censored_fraction=None, min_volumes=50)
+    checks = exclusion_checks(tdof_remaining=10, min_tdof=None, **common)
+    assert checks[0]["passed"] is None and checks[0]["limit"] is None  # rule off: neither passed nor failed
+    assert checks[3]["passed"] is None
+    assert checks[3]["flag"].startswith(f"only 10 temporal degrees of freedom remain (fewer than {TDOF_FLOOR}")
+    assert "exclusion.min_tdof is off" in checks[3]["flag"]
+    assert exclusion_decision(tdof_remaining=10, min_tdof=None, **common) == (False, [])
+    assert exclusion_checks(tdof_remaining=None, min_tdof=None, **common)[3]["flag"] is None  # not cleaned

@@ -3,13 +3,15 @@
 Pure functions of arrays; the pipeline writes their results to ``desc-qc_metrics.json``.
 """
 
-from neurokit.qc._motion import exclusion_decision, motion_summary
+from neurokit.qc._motion import TDOF_FLOOR, exclusion_checks, exclusion_decision, motion_summary
 from neurokit.qc._qcfc import qc_fc, qc_fc_distance_dependence, qc_fc_summary, region_distances
 from neurokit.qc._signal import region_tsnr
 from neurokit.qc._validation import QCError
 
 __all__ = [
     "QCError",
+    "TDOF_FLOOR",
+    "exclusion_checks",
     "exclusion_decision",
     "motion_summary",
     "qc_fc",

@@ -13,7 +13,7 @@ import numpy as np
 
 from neurokit.qc._validation import QCError
 
-__all__ = ["motion_summary", "exclusion_decision"]
+__all__ = ["TDOF_FLOOR", "exclusion_checks", "exclusion_decision", "motion_summary"]
 
 
 def _kept_mask(sample_mask, n_volumes: int) -> np.ndarray:
@@ -118,6 +118,79 @@ def _check_number(name, value, *, allow_none):
         raise QCError(f"'{name}' must be a number{' or None' if allow_none else ''}; got {value!r}.")
 
 
+#: Temporal degrees of freedom below which a run is flagged even when ``exclusion.min_tdof`` is
+#: off: the sampling error of a Fisher-z correlation is about ``1 / sqrt(tdof - 3)``, 0.16 at 40.
+TDOF_FLOOR = 40
+
+
+def exclusion_checks(
+    *, mean_fd, censored_fraction, n_remaining, max_mean_fd, max_censored_fraction, min_volumes,
+    tdof_remaining=None, min_tdof=None,
+):
+    """Every run exclusion rule, its value, its limit and whether the run passes it.
+
+    Parameters are those of :func:`exclusion_decision`.
+
+    Returns
+    -------
+    checks : list of dict
+        One per rule, in a fixed order: ``rule`` (what is measured), ``key`` (the
+        configuration key of the limit), ``value``, ``limit`` (None when the rule is off),
+        ``passed`` (None when the rule is off or, for tDOF, the run was not cleaned),
+        ``reason`` (the sentence naming value, limit and key when the run fails, else
+        None) and ``flag`` (a warning that does not exclude: tDOF below :data:`TDOF_FLOOR`
+        while ``min_tdof`` is off or lower; else None). Plain Python values, ready for JSON.
+    """
+    for name, value, allow_none in (
+        ("mean_fd", mean_fd, False),
+        ("censored_fraction", censored_fraction, False),
+        ("n_remaining", n_remaining, False),
+        ("max_mean_fd", max_mean_fd, True),
+        ("max_censored_fraction", max_censored_fraction, True),
+        ("min_volumes", min_volumes, True),
+        ("tdof_remaining", tdof_remaining, True),
+        ("min_tdof", min_tdof, True),
+    ):
+        _check_number(name, value, allow_none=allow_none)
+    if not 0 <= censored_fraction <= 1:
+        raise QCError(f"'censored_fraction' must be in [0, 1]; got {censored_fraction!r}.")
+
+    def check(rule, key, value, limit, failed, reason):
+        passed = None if limit is None or value is None else not failed
+        return {"rule": rule, "key": key, "value": value, "limit": limit, "passed": passed,
+                "reason": reason if passed is False else None, "flag": None}
+
+    tdof = None if tdof_remaining is None else int(tdof_remaining)
+    checks = [
+        check("mean framewise displacement (mm)", "exclusion.max_mean_fd", round(float(mean_fd), 4), max_mean_fd,
+              max_mean_fd is not None and mean_fd > max_mean_fd,
+              f"mean framewise displacement {mean_fd:.3f} mm is above the limit of {max_mean_fd:g} mm "
+              "(exclusion.max_mean_fd)" if max_mean_fd is not None else None),
+        check("fraction of volumes censored", "exclusion.max_censored_fraction", round(float(censored_fraction), 4),
+              max_censored_fraction, max_censored_fraction is not None and censored_fraction > max_censored_fraction,
+              f"{100 * censored_fraction:.1f}% of volumes censored is above the limit of "
+              f"{100 * max_censored_fraction:g}% (exclusion.max_censored_fraction)"
+              if max_censored_fraction is not None else None),
+        check("volumes left after censoring", "denoise.min_volumes", int(n_remaining), min_volumes,
+              min_volumes is not None and n_remaining < min_volumes,
+              f"{int(n_remaining)} volumes remain after censoring, fewer than the minimum of {int(min_volumes)} "
+              "(denoise.min_volumes)" if min_volumes is not None else None),
+        check("temporal degrees of freedom left", "exclusion.min_tdof", tdof, min_tdof,
+              min_tdof is not None and tdof is not None and tdof < min_tdof,
+              f"{tdof} temporal degrees of freedom remain after denoising, fewer than the minimum of "
+              f"{int(min_tdof)} (exclusion.min_tdof); use fewer regressors (denoise.motion: basic), a wider band "
+              "(denoise.low_pass: null) or longer runs" if min_tdof is not None else None),
+    ]
+    tdof_check = checks[-1]
+    if tdof is not None and tdof < TDOF_FLOOR and tdof_check["passed"] is not False:
+        limit = "off" if min_tdof is None else f"{min_tdof}"
+        tdof_check["flag"] = (
+            f"only {tdof} temporal degrees of freedom remain (fewer than {TDOF_FLOOR}, where a Fisher-z "
+            f"correlation's sampling error passes 0.16); kept because exclusion.min_tdof is {limit}"
+        )
+    return checks
+
+
 def exclusion_decision(
     *, mean_fd, censored_fraction, n_remaining, max_mean_fd, max_censored_fraction, min_volumes,
     tdof_remaining=None, min_tdof=None,
@@ -153,38 +226,15 @@ def exclusion_decision(
     reasons : list of str
         One sentence per rule the run breaks, naming the metric, its value, the
         limit and the configuration key; empty when the run is kept.
+
+    See Also
+    --------
+    exclusion_checks : every rule with its value and limit, for reports.
     """
-    for name, value, allow_none in (
-        ("mean_fd", mean_fd, False),
-        ("censored_fraction", censored_fraction, False),
-        ("n_remaining", n_remaining, False),
-        ("max_mean_fd", max_mean_fd, True),
-        ("max_censored_fraction", max_censored_fraction, True),
-        ("min_volumes", min_volumes, True),
-        ("tdof_remaining", tdof_remaining, True),
-        ("min_tdof", min_tdof, True),
-    ):
-        _check_number(name, value, allow_none=allow_none)
-    if not 0 <= censored_fraction <= 1:
-        raise QCError(f"'censored_fraction' must be in [0, 1]; got {censored_fraction!r}.")
-    reasons = []
-    if max_mean_fd is not None and mean_fd > max_mean_fd:
-        reasons.append(
-            f"mean framewise displacement {mean_fd:.3f} mm is above the limit of {max_mean_fd:g} mm (exclusion.max_mean_fd)"
-        )
-    if max_censored_fraction is not None and censored_fraction > max_censored_fraction:
-        reasons.append(
-            f"{100 * censored_fraction:.1f}% of volumes censored is above the limit of "
-            f"{100 * max_censored_fraction:g}% (exclusion.max_censored_fraction)"
-        )
-    if min_volumes is not None and n_remaining < min_volumes:
-        reasons.append(
-            f"{int(n_remaining)} volumes remain after censoring, fewer than the minimum of {int(min_volumes)} (denoise.min_volumes)"
-        )
-    if min_tdof is not None and tdof_remaining is not None and tdof_remaining < min_tdof:
-        reasons.append(
-            f"{int(tdof_remaining)} temporal degrees of freedom remain after denoising, fewer than the minimum of "
-            f"{int(min_tdof)} (exclusion.min_tdof); use fewer regressors (denoise.motion: basic), a wider band "
-            "(denoise.low_pass: null) or longer runs"
-        )
+    checks = exclusion_checks(
+        mean_fd=mean_fd, censored_fraction=censored_fraction, n_remaining=n_remaining, max_mean_fd=max_mean_fd,
+        max_censored_fraction=max_censored_fraction, min_volumes=min_volumes, tdof_remaining=tdof_remaining,
+        min_tdof=min_tdof,
+    )
+    reasons = [c["reason"] for c in checks if c["passed"] is False]
     return bool(reasons), reasons
