@@ -99,6 +99,9 @@ def _summary_block(record: dict, qc: dict) -> KeyValue:
     censored = qc.get("CensoredVolumes") or []
     reasons = record.get("reasons") or qc.get("ExclusionReasons") or []
     decision = "included" if record.get("status") == "ok" else "excluded: " + ("; ".join(reasons) or "see failures.tsv")
+    flags = [c["flag"] for c in qc.get("ExclusionChecks") or [] if c.get("flag")]
+    if flags:
+        decision += " (flagged: " + "; ".join(flags) + ")"
     items = [
         ("Decision", decision),
         ("Repetition time", f"{fmt(qc.get('RepetitionTime'))} s"),
@@ -113,6 +116,23 @@ def _summary_block(record: dict, qc: dict) -> KeyValue:
     if notes:
         items.append(("Notes", "; ".join(map(str, notes))))
     return KeyValue(items)
+
+
+def _decision_table(qc: dict) -> Table | None:
+    """Every exclusion rule with this run's value, the limit and the outcome (QC ``ExclusionChecks``)."""
+    checks = qc.get("ExclusionChecks")
+    if not checks:
+        return None
+    rows, classes = [], []
+    for c in checks:
+        outcome = {True: "passes", False: "excluded", None: "rule off" if c.get("limit") is None else "not measured"}
+        text = outcome[c.get("passed")]
+        if c.get("flag"):
+            text = f"flagged: {c['flag']}"
+        rows.append([c.get("rule"), fmt(c.get("value")), fmt(c.get("limit")), text, c.get("key")])
+        classes.append("excluded" if c.get("passed") is False else ("warn" if c.get("flag") else ""))
+    return Table(["rule", "this run", "limit", "outcome", "setting"], rows, row_classes=classes,
+                 caption="Why this run was kept or excluded: every exclusion rule, in the order it is applied.")
 
 
 def _motion_block(record: dict, qc: dict, config) -> Figure | Note:
@@ -262,7 +282,11 @@ def _run_section(record: dict, config, atlas, atlas_note, group_indices, section
             Note(f"This run failed in stage '{f['stage']}' ({f['error_type']}) and has no derivatives: "
                  f"{f['message']}", "warn")], status="failed")
     qc = read_json(record.get("outputs", {}).get("qc")) or {}
-    blocks: list = [Section(f"{section_id}-summary", "Summary", [_summary_block(record, qc)], level=3)]
+    summary = [_summary_block(record, qc)]
+    decision = _decision_table(qc)
+    if decision is not None:
+        summary.append(decision)
+    blocks: list = [Section(f"{section_id}-summary", "Summary", summary, level=3)]
     blocks.append(Section(f"{section_id}-motion", "Head motion", [_motion_block(record, qc, config)], level=3))
     blocks.append(Section(f"{section_id}-carpet", "Region signals", [_carpet_block(record)], level=3))
     blocks.append(Section(f"{section_id}-atlas", "Atlas alignment and coverage",
