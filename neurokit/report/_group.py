@@ -191,7 +191,7 @@ def _motion_section(runs: pd.DataFrame, config) -> Section:
 def _qcfc_section(features: pd.DataFrame | None, names: list[str], atlas, config) -> Section:
     from neurokit.qc import QCError, qc_fc, qc_fc_distance_dependence, qc_fc_summary, region_distances
 
-    title = f"QC-FC ({config.denoise.strategy})"
+    title = f"QC-FC ({config.modelled_strategy})"
     if features is None:
         return Section("qcfc", title, [Note("group/features.tsv does not exist yet; run the group level.", "warn")])
     cols = _edge_columns(features)
@@ -521,7 +521,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     overview: list = [Grid([KeyValue([
         ("Runs found", len(runs)), ("Included", int((runs["status"] == "ok").sum())),
         ("Participants", runs["subject"].nunique()), ("Atlas", config.atlas.name),
-        ("Denoising strategy", config.denoise.strategy), ("Measure (models)", config.models.measure),
+        ("Denoising strategy", config.modelled_strategy), ("Measure (models)", config.models.measure),
         ("Config hash", config.hash()),
     ]), flow_figure])]
     if features is None:
@@ -543,7 +543,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     ]
     html = render("group.html.j2", title="neurokit group report", sections=sections, version=__version__,
                   subtitle=f"{len(runs)} runs of {runs['subject'].nunique()} participants; atlas "
-                           f"{config.atlas.name}, strategy {config.denoise.strategy}",
+                           f"{config.atlas.name}, strategy {config.modelled_strategy}",
                   config_hash=config.hash(),
                   generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     path = atomic_write_text(group_dir / "group.html", html)
