@@ -1,4 +1,5 @@
-"""Group report ``OUTPUT_DIR/group/group.html``: inclusion flow, motion, QC-FC, connectivity by stage, models.
+"""Group report ``OUTPUT_DIR/group/group.html``: inclusion flow, motion, QC-FC, denoising benchmark, connectivity
+by stage, models.
 
 Renders whatever the group level has written so far; a missing part (no models yet, no
 phenotype) becomes a visible note instead of an error.
@@ -36,6 +37,7 @@ from neurokit.report._common import (
     report_name,
     slug,
 )
+from neurokit.report._denoising import denoising_section
 from neurokit.report._methods import methods_text
 
 __all__ = ["write_group_report"]
@@ -535,6 +537,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         flow,
         _motion_section(runs, config),
         _qcfc_section(features, names, atlas, config),
+        denoising_section(group_dir, config),
         _stage_section(features, names, networks, config),
         _models_section(group_dir, names, networks, atlas, config),
         _longitudinal_section(group_dir),
