@@ -223,3 +223,14 @@ def test_cli_strategy_takes_several_names():
     assert resolve_config(args).strategies == ("simple", "scrubbing+gsr")
     args = parser.parse_args(["bids", "out", "participant", "--strategy", "compcor"])
     assert resolve_config(args).denoise.strategy == "compcor"
+
+
+def test_demo_overrides_equal_configs_demo_yaml():
+    from pathlib import Path
+
+    from neurokit.cli._demo import _DEMO_CONFIG
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    demo = load_config(path)
+    assert demo == Config().updated(_DEMO_CONFIG)
+    assert len(demo.strategies) == 3 and demo.modelled_strategy == Config().denoise.strategy
