@@ -22,6 +22,7 @@ from neurokit.io._derivatives import (
     atomic_write_json,
     atomic_write_tsv,
     completed_runs,
+    qc_for_strategy,
     record_for_strategy,
 )
 
@@ -58,9 +59,7 @@ def _read_qc(record: dict, strategy: str | None = None) -> dict:
     """A run's QC metrics; with ``strategy``, that strategy's entries (tDOF, censoring, exclusion) on top."""
     import json
 
-    qc = json.loads(Path(record["outputs"]["qc"]).read_text())
-    block = (qc.get("Strategies") or {}).get(strategy) if strategy else None
-    return {**qc, **block} if block else qc
+    return qc_for_strategy(json.loads(Path(record["outputs"]["qc"]).read_text()), strategy)
 
 
 def _records_for(records: list[dict], strategy: str) -> list[dict]:

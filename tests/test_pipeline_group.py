@@ -279,3 +279,25 @@ def test_run_group_writes_the_denoising_benchmark_and_names_the_modelled_strateg
     assert np.isfinite(rows["qcfc_distance_rho"]).all() and np.isfinite(rows["network_contrast"]).all()
     # the planted prefrontal-limbic coupling is weaker under the fabricated second strategy
     assert rows.loc["simple+gsr", "network_contrast"] > rows.loc["simple", "network_contrast"]
+
+
+def test_group_report_lists_runs_as_the_modelled_strategy_saw_them(tmp_path):
+    from neurokit.io._derivatives import completed_runs, read_failures
+    from neurokit.report import write_group_report
+    from neurokit.report._group import _run_table
+
+    bids, out = fabricate(tmp_path, n_subjects=8)
+    _add_strategy(out)
+    records, failures = completed_runs(out), read_failures(out)
+    status = {s: _run_table(records, failures, None, None, s).set_index("subject")["status"]
+              for s in ("simple", "simple+gsr")}
+    assert status["simple"]["03"] == "excluded" and status["simple"]["05"] == "ok"
+    assert status["simple+gsr"]["03"] == "ok" and status["simple+gsr"]["05"] == "excluded"
+    tdof = _run_table(records, failures, None, None, "simple+gsr")["tdof_remaining"]
+    assert (tdof == 30).all()
+    config = Config().updated({"denoise.strategy": ["simple", "simple+gsr"], "models.strategy": "simple+gsr",
+                               "models.targets": ["severity"], "models.feature_sets": ["pfc_limbic_edges"],
+                               "models.cv_folds": 2, "models.cv_repeats": 1, "models.n_permutations": 0})
+    run_group(bids, out, config)
+    html = write_group_report(out, bids_dir=bids, config=config).read_text()
+    assert '<section id="denoising">' in html and "simple+gsr (modelled)" in html

@@ -392,6 +392,16 @@ def record_for_strategy(record: Mapping[str, Any], strategy: str) -> dict | None
             "summary": dict(block.get("summary") or {}), "outputs": outputs}
 
 
+def qc_for_strategy(qc: Mapping[str, Any], strategy: str | None) -> dict:
+    """A run's QC metrics with ``strategy``'s own entries (tDOF, censoring, exclusion) on top.
+
+    The top-level keys describe the strategy modelled when the participant level ran; a
+    run cleaned with several strategies also has a ``Strategies`` block, one entry each.
+    """
+    block = (qc.get("Strategies") or {}).get(strategy) if strategy else None
+    return {**qc, **block} if block else dict(qc)
+
+
 def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str, source: str | None = None) -> Path:
     """``dataset_description.json`` of the derivative dataset (BIDS 1.9, DatasetType derivative)."""
     desc = {

@@ -49,14 +49,18 @@ EDGE_PREFIX = "edge__"
 
 # ----------------------------------------------------------------------------- inputs
 def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFrame | None,
-               phenotype: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per run found: ids, status, reason, QC, stage and site."""
+               phenotype: pd.DataFrame | None, strategy: str | None = None) -> pd.DataFrame:
+    """One row per run found: ids, status, reason, QC (of ``strategy``, default the modelled one at the
+    participant level), stage and site."""
     from neurokit.report._participant import _entities_of_failure
+
+    from neurokit.io._derivatives import qc_for_strategy, record_for_strategy
 
     rows = []
     for r in records:
+        r = record_for_strategy(r, strategy) or r  # as the modelled strategy saw the run
         ent = r.get("entities", {})
-        qc = read_json(r.get("outputs", {}).get("qc")) or {}
+        qc = qc_for_strategy(read_json(r.get("outputs", {}).get("qc")) or {}, strategy)
         rows.append({"run_id": r["run_id"], "subject": str(ent.get("sub")), "session": ent.get("ses"),
                      "status": r.get("status", "ok"), "reason": "; ".join(r.get("reasons") or []),
                      "mean_fd": qc.get("mean_fd", r.get("mean_fd")), "percent_censored": qc.get("percent_censored"),
@@ -504,7 +508,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     features_meta = read_json(group_dir / "features.json") or {}
     phenotype, pheno_note = load_phenotype_table(bids_dir, config)
     atlas, atlas_note = load_atlas(config.atlas.name)
-    runs = _run_table(records, failures, features, phenotype)
+    runs = _run_table(records, failures, features, phenotype, config.modelled_strategy)
 
     net_map = dict(features_meta.get("Networks") or {})
     if not net_map:
