@@ -522,7 +522,8 @@ class Config(_Section):
         """
         data = self.to_dict()
         if data["models"]["strategy"] is None:
-            # unset means "the first listed": leaving it out keeps the hash of every configuration written before it existed
+            # unset means "the first listed": leaving it out keeps the hash of every configuration
+            # written before the key existed
             del data["models"]["strategy"]
         keep = set(data) - set(_EXECUTION_SECTIONS) if sections is None else set(sections)
         unknown = keep - set(data)

@@ -413,7 +413,8 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
                 log.warning("model %s/%s not fitted: %s", target, feature_set, exc)
                 rows.append({**row, "status": "not fitted", "reason": str(exc)})
                 continue
-            atomic_write_json(folder / "metrics.json", {**result.metrics, "denoising_strategy": config.modelled_strategy})
+            atomic_write_json(folder / "metrics.json",
+                              {**result.metrics, "denoising_strategy": config.modelled_strategy})
             atomic_write_tsv(folder / "predictions.tsv", result.predictions)
             atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
             atomic_write_tsv(folder / "patterns.tsv", result.patterns)

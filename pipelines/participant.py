@@ -99,6 +99,14 @@ def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
 def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str) -> dict[str, Any]:
     """Process one run and write its derivatives; the completion record is written last.
 
+    Region signals are extracted once; each strategy of ``denoise.strategy`` then selects its
+    confounds, cleans them, computes the matrices and decides exclusion on its own. Outputs
+    differ by ``desc-<strategy>``; the QC JSON's top-level keys and the record's ``status``,
+    ``reasons``, ``summary`` and plain output keys describe the modelled strategy
+    (``config.modelled_strategy``); with several strategies the QC JSON has a ``Strategies``
+    block and the record a ``strategies`` block (read one with
+    :func:`neurokit.io._derivatives.record_for_strategy`).
+
     Parameters
     ----------
     run : Run
@@ -115,7 +123,8 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
     Returns
     -------
     dict
-        The completion record: run id, status (``ok`` or ``excluded``), reasons, outputs.
+        The completion record: run id, status (``ok`` or ``excluded``), reasons, outputs
+        (and per strategy, when there are several).
 
     Raises
     ------

@@ -329,4 +329,5 @@ def test_methods_text_names_the_modelled_strategy_and_the_others():
     config = Config().updated({"denoise.strategy": ["simple", "scrubbing+gsr"], "models.strategy": "scrubbing+gsr"})
     text = " ".join(methods_text(config)[0])
     assert "with the 'scrubbing+gsr' strategy" in text and "were censored" in text
-    assert "also cleaned with the 'simple' strategy for the denoising benchmark; the models used 'scrubbing+gsr'" in text
+    assert ("also cleaned with the 'simple' strategy for the denoising benchmark; the models used "
+            "'scrubbing+gsr'") in text

@@ -131,8 +131,8 @@ def _motion_block(record: dict, qc: dict, config) -> Figure | Note:
         censored=qc.get("CensoredVolumes") or [], non_steady=qc.get("NonSteadyStateVolumes") or [],
         t_r=qc.get("RepetitionTime"), dvars_label=dvars_col.replace("_", " ") if dvars_col else "DVARS",
     )
-    applied = ("censoring applied" if scrubbing else
-               f"the '{config.modelled_strategy}' strategy does not censor on FD; the line shows the configured threshold")
+    applied = ("censoring applied" if scrubbing else f"the '{config.modelled_strategy}' strategy does not censor on "
+               "FD; the line shows the configured threshold")
     return Figure(F.to_data_uri(fig), "Framewise displacement and DVARS over time",
                   f"Framewise displacement (top) and DVARS (bottom) from fMRIPrep's confounds; dashed: threshold "
                   f"({applied}); shaded volumes were censored.")
