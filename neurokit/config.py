@@ -15,6 +15,7 @@ from typing import Any, Iterable, Literal, Mapping
 import yaml
 from neurokit._errors import NeurokitError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = [
     "Config",
@@ -31,6 +32,7 @@ __all__ = [
     "load_config",
     "DEFAULT_STAGE_LEVELS",
     "ROLES",
+    "STRATEGY_NAMES",
 ]
 
 #: Recovery stages, in order; a lab may rename or extend them in ``columns.stage_levels``.
@@ -125,6 +127,15 @@ class AtlasConfig(_Section):
 
 
 StrategyName = Literal["simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor", "compcor+gsr"]
+STRATEGY_NAMES: tuple[str, ...] = StrategyName.__args__
+
+
+def _strategy_error(value: Any, detail: str) -> PydanticCustomError:
+    # literal_error, not a ValueError: the message reads like pydantic's own, without "Value error, "
+    return PydanticCustomError("literal_error", detail, {"input": value})
+
+
+_STRATEGY_CHOICES = ", ".join(map(repr, STRATEGY_NAMES[:-1])) + f" or {STRATEGY_NAMES[-1]!r}"
 
 
 class DenoiseConfig(_Section):
@@ -136,7 +147,10 @@ class DenoiseConfig(_Section):
     0.14's preset values (scrubbing: FD 0.5 mm, std-DVARS 1.5, segments >= 5 volumes).
     """
 
-    strategy: StrategyName = "simple"
+    strategy: StrategyName | tuple[StrategyName, ...] = Field(
+        default="simple",
+        description="One preset, or a list of distinct presets cleaned from one extraction (outputs desc-<strategy>).",
+    )
     motion: Literal["basic", "power2", "derivatives", "full"] | None = Field(
         default=None, description="Override the preset's motion expansion; None = the preset's."
     )
@@ -166,6 +180,32 @@ class DenoiseConfig(_Section):
     filter: Literal["butterworth", "cosine"] = "butterworth"
     min_volumes: int = Field(default=50, ge=3, description="Fewest volumes left after censoring for a usable run.")
 
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _check_strategies(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            if v not in STRATEGY_NAMES:
+                raise _strategy_error(v, f"Input should be {_STRATEGY_CHOICES}")
+            return v
+        if not isinstance(v, (list, tuple)):
+            raise _strategy_error(v, f"Input should be a strategy name or a list of them ({_STRATEGY_CHOICES})")
+        if not v:
+            raise _strategy_error(v, f"the list is empty; name at least one strategy ({_STRATEGY_CHOICES})")
+        for i, name in enumerate(v):
+            if name not in STRATEGY_NAMES:
+                raise _strategy_error(v, f"entry {i} ({name!r}) is not a strategy; use {_STRATEGY_CHOICES}")
+        repeated = sorted({n for n in v if list(v).count(n) > 1})
+        if repeated:
+            raise _strategy_error(v, f"{', '.join(map(repr, repeated))} is listed more than once; list each "
+                                     "strategy once")
+        # one listed strategy is that strategy: same outputs and configuration hash as the plain name
+        return v[0] if len(v) == 1 else tuple(v)
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """The configured strategies, in the order listed (one for a single name)."""
+        return (self.strategy,) if isinstance(self.strategy, str) else tuple(self.strategy)
+
     @field_validator("n_compcor")
     @classmethod
     def _check_n_compcor(cls, v: int | float | str) -> int | float | str:
@@ -179,19 +219,27 @@ class DenoiseConfig(_Section):
             raise ValueError(
                 f"denoise.high_pass ({self.high_pass} Hz) must be below denoise.low_pass ({self.low_pass} Hz)."
             )
-        if self.wm_csf is not None and self.strategy.startswith("compcor"):
+        compcor = [name for name in self.strategies if name.startswith("compcor")]
+        if self.wm_csf is not None and compcor:
             raise ValueError(
-                f"denoise.wm_csf is not part of the {self.strategy!r} preset; remove it or use simple/scrubbing."
+                f"denoise.wm_csf is not part of the {compcor[0]!r} preset; remove it or use simple/scrubbing."
             )
         if self.filter == "cosine" and self.high_pass is None:
             raise ValueError("denoise.filter 'cosine' needs denoise.high_pass (Hz).")
         return self
 
-    def select_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`neurokit.denoise.select_confounds`."""
-        keys = ("strategy", "motion", "wm_csf", "global_signal", "compcor", "n_compcor", "fd_threshold",
+    def select_kwargs(self, strategy: str | None = None) -> dict[str, Any]:
+        """Keyword arguments for :func:`neurokit.denoise.select_confounds`.
+
+        ``strategy`` is one of :attr:`strategies` (default: the first); the overrides
+        (``motion``, ``global_signal``, ...) apply to every strategy alike.
+        """
+        strategy = self.strategies[0] if strategy is None else strategy
+        if strategy not in self.strategies:
+            raise ConfigError(f"strategy {strategy!r} is not listed in denoise.strategy {list(self.strategies)}.")
+        keys = ("motion", "wm_csf", "global_signal", "compcor", "n_compcor", "fd_threshold",
                 "std_dvars_threshold", "scrub", "demean")
-        return {k: getattr(self, k) for k in keys}
+        return {"strategy": strategy, **{k: getattr(self, k) for k in keys}}
 
     def clean_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`neurokit.denoise.clean` (``t_r`` comes from the run)."""
@@ -283,6 +331,9 @@ class ModelsConfig(_Section):
         "combined",
     )
     measure: MeasureName = "correlation"
+    strategy: StrategyName | None = Field(
+        default=None, description="Denoising strategy the models use; None = the first of denoise.strategy."
+    )
     estimator: Literal["ridge", "logistic", "svm", "cpm"] | None = Field(
         default=None, description="None = ridge for regression, L2 logistic regression for classification."
     )
@@ -427,6 +478,26 @@ class Config(_Section):
     cluster: ClusterConfig = ClusterConfig()
     report: ReportConfig = ReportConfig()
 
+    @model_validator(mode="after")
+    def _check_modelled_strategy(self) -> "Config":
+        listed = self.denoise.strategies
+        if self.models.strategy is not None and self.models.strategy not in listed:
+            raise ValueError(
+                f"models.strategy {self.models.strategy!r} is not one of the strategies in denoise.strategy "
+                f"{list(listed)}; add it there or set models.strategy: null (the first listed, {listed[0]!r})."
+            )
+        return self
+
+    @property
+    def strategies(self) -> tuple[str, ...]:
+        """Every denoising strategy the participant level cleans with, in the order listed."""
+        return self.denoise.strategies
+
+    @property
+    def modelled_strategy(self) -> str:
+        """The strategy the group level models: ``models.strategy``, else the first listed."""
+        return self.models.strategy or self.denoise.strategies[0]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON/YAML-serialisable dictionary of every value."""
         return self.model_dump(mode="json")
@@ -450,6 +521,10 @@ class Config(_Section):
             16 hexadecimal characters.
         """
         data = self.to_dict()
+        if data["models"]["strategy"] is None:
+            # unset means "the first listed": leaving it out keeps the hash of every configuration
+            # written before the key existed
+            del data["models"]["strategy"]
         keep = set(data) - set(_EXECUTION_SECTIONS) if sections is None else set(sections)
         unknown = keep - set(data)
         if unknown:

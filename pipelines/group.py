@@ -1,8 +1,10 @@
 """Group level: features table from the participant derivatives, then cross-validated models.
 
 Reads what the participant level wrote (never recomputes it), joins the phenotype roles,
-applies the exclusion rules with reasons, and writes ``group/features.tsv``; then fits
-the configured models and writes ``group/models/<target>/<feature set>/``.
+applies the exclusion rules with reasons, and writes ``group/features.tsv`` of the modelled
+denoising strategy (``models.strategy``); then fits the configured models and writes
+``group/models/<target>/<feature set>/``. With several strategies it also compares them on the
+study's own runs in ``group/denoising_benchmark.tsv``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from neurokit.io._derivatives import (
     atomic_write_json,
     atomic_write_tsv,
     completed_runs,
+    qc_for_strategy,
+    record_for_strategy,
 )
 
-__all__ = ["GroupError", "RunRef", "build_features", "run_group"]
+__all__ = ["GroupError", "RunRef", "build_features", "denoising_benchmark_table", "run_group"]
 
 log = logging.getLogger("neurokit.group")
 
@@ -51,13 +55,30 @@ def _relmat_path(record: dict, measure: str) -> Path:
     )
 
 
-def _read_qc(record: dict) -> dict:
+def _read_qc(record: dict, strategy: str | None = None) -> dict:
+    """A run's QC metrics; with ``strategy``, that strategy's entries (tDOF, censoring, exclusion) on top."""
     import json
 
-    return json.loads(Path(record["outputs"]["qc"]).read_text())
+    return qc_for_strategy(json.loads(Path(record["outputs"]["qc"]).read_text()), strategy)
 
 
-def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFrame | None = None):
+def _records_for(records: list[dict], strategy: str) -> list[dict]:
+    """Each run's record as processed with ``strategy`` alone; a run processed without it is an error."""
+    views = []
+    for record in records:
+        view = record_for_strategy(record, strategy)
+        if view is None:
+            raise GroupError(
+                f"run {record['run_id']} was processed with the strategies {list(record['strategies'])}, not "
+                f"{strategy!r}; add {strategy!r} to denoise.strategy and rerun the participant level, or set "
+                "models.strategy to one of those."
+            )
+        views.append(view)
+    return views
+
+
+def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFrame | None = None, *,
+                   strategy: str | None = None, measure: str | None = None):
     """Assemble the group features table from the participant-level derivatives.
 
     Parameters
@@ -68,13 +89,19 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
         Resolved configuration (``models.measure`` chooses the matrices).
     phenotype : pandas.DataFrame, optional
         From :func:`neurokit.io.load_phenotype`; None leaves the roles missing.
+    strategy : str, optional
+        Denoising strategy whose matrices and exclusions to use; default the modelled one
+        (``config.modelled_strategy``).
+    measure : str, optional
+        Connectivity measure; default ``models.measure``.
 
     Returns
     -------
     features : pandas.DataFrame, shape (n_included_runs, n_columns)
         ``participant_id, session_id, run_id``, the roles, QC (``mean_fd``,
         ``percent_censored``, ``tdof_remaining``), summary indices ``idx_*`` and Fisher-z
-        edges ``edge__<A>--<B>`` (for ``tangent``, vectorised covariances ``cov__<A>--<B>``).
+        edges ``edge__<A>--<B>`` (for ``tangent``, vectorised covariances ``cov__<A>--<B>``);
+        ``attrs["strategy"]`` names the strategy.
     exclusions : pandas.DataFrame
         One row per run left out (``run_id``, ``reason``).
     networks : dict of str to str
@@ -88,14 +115,15 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
             f"{output_dir} has no completed participant-level runs; run "
             f"`neurokit BIDS_DIR {output_dir} participant` first."
         )
-    records = _select_records(records, config, output_dir)
-    measure = config.models.measure
+    strategy = strategy or config.modelled_strategy
+    records = _records_for(_select_records(records, config, output_dir), strategy)
+    measure = measure or config.models.measure
     rows, excluded = [], []
     for record in records:
         if record.get("status") != "ok":
             excluded.append({"run_id": record["run_id"], "reason": "; ".join(record.get("reasons", [])) or "excluded"})
             continue
-        qc = _read_qc(record)
+        qc = _read_qc(record, strategy)
         matrix_table = pd.read_csv(_relmat_path(record, measure), sep="\t")
         names = list(matrix_table.columns)
         matrix = matrix_table.to_numpy(dtype=float)
@@ -119,7 +147,8 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
         rows.append(row)
     if not rows:
         raise GroupError(
-            f"every completed run in {output_dir} was excluded by the QC rules (see failures.tsv); "
+            f"every completed run in {output_dir} was excluded by the QC rules under the {strategy!r} strategy "
+            "(see failures.tsv); "
             "relax exclusion.max_mean_fd / exclusion.max_censored_fraction or add data."
         )
     features = pd.DataFrame(rows)
@@ -141,12 +170,15 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
         if unmatched:
             log.warning("%d run(s) have no phenotype row: %s", len(unmatched), ", ".join(unmatched[:5]))
         pheno = pheno.drop(columns=["participant_id", "session_id"])
+        attrs = dict(features.attrs)  # merge does not carry attrs (dropped_edges) over
         features = features.merge(pheno, on="run_id", how="left", suffixes=("", "_phenotype"))
+        features.attrs.update(attrs)
         front = ["participant_id", "session_id", "run_id"]
         roles = [c for c in pheno.columns if c != "run_id"]
         rest = [c for c in features.columns if c not in front and c not in roles]
         features = features[front + roles + rest]
         features.attrs["unmatched_runs"] = unmatched
+    features.attrs["strategy"] = strategy
     return features, pd.DataFrame(excluded, columns=["run_id", "reason"]), networks
 
 
@@ -183,6 +215,124 @@ def _networks_from_sidecars(records: list[dict], measure: str) -> dict[str, str]
     return networks
 
 
+#: Phenotype roles QC-FC controls for when every usable run has a value (Ciric et al. 2017).
+BENCHMARK_COVARIATES = ("age", "sex")
+
+
+def _numeric_covariates(features: pd.DataFrame) -> tuple[np.ndarray | None, list[str]]:
+    """Age and sex of the runs as numbers (sex coded by its levels) when every run has them."""
+    columns, names = [], []
+    for role in BENCHMARK_COVARIATES:
+        if role not in features or features[role].isna().any():
+            continue
+        values = features[role]
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.isna().any():  # categorical, e.g. sex as F/M
+            numeric = pd.Series(pd.factorize(values.astype(str), sort=True)[0], index=values.index)
+        if numeric.nunique() > 1:
+            columns.append(numeric.to_numpy(float))
+            names.append(role)
+    return (np.column_stack(columns) if columns else None), names
+
+
+def _edge_geometry(edge_names: list[str], networks: dict[str, str], atlas_name: str):
+    """Distance between region centres (mm) and network pair of each ``A--B`` edge; None where unknown."""
+    from neurokit.connectivity import edge_networks, vectorize
+
+    names = list(networks)
+    pairs = None
+    labels = [networks[n] for n in names]
+    if len(set(labels) - {"other"}) >= 2:
+        pairs = edge_networks(edge_names, labels, region_names=names)
+    distances = None
+    try:
+        from neurokit.atlases import load as load_atlas
+
+        coords = load_atlas(atlas_name).regions.set_index("name")[["x", "y", "z"]]
+    except Exception as exc:  # noqa: BLE001 - any atlas problem only costs the distance column
+        log.warning("denoising benchmark without distance dependence: atlas %s: %s", atlas_name, exc)
+        return distances, pairs
+    if all(n in coords.index for n in names) and coords.loc[names].notna().all().all():
+        xyz = coords.loc[names].to_numpy(float)
+        matrix = np.linalg.norm(xyz[:, None, :] - xyz[None, :, :], axis=-1)
+        values, vector_names = vectorize(matrix, names)
+        lookup = dict(zip(vector_names, values))
+        if all(e in lookup for e in edge_names):
+            distances = np.array([lookup[e] for e in edge_names])
+    return distances, pairs
+
+
+def denoising_benchmark_table(output_dir: str | Path, config: Config,
+                              phenotype: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Compare the configured denoising strategies on the study's own runs.
+
+    Per strategy: usable runs, QC-FC (% of edges with p < 0.05, median |r|; partial
+    correlation with mean FD controlling for age and sex when every run has them),
+    its distance dependence, tDOF lost/left and the within- minus between-network
+    contrast (see :func:`neurokit.qc.denoising_benchmark`). QC-FC uses the Fisher-z
+    correlation edges that every strategy has.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_strategies, n_columns)
+        :data:`neurokit.qc.BENCHMARK_COLUMNS`; ``attrs`` holds ``covariates`` (the roles
+        controlled for), ``modelled`` (the strategy the models use) and ``n_edges``.
+    """
+    from neurokit.qc import denoising_benchmark
+
+    records = _select_records(completed_runs(output_dir), config, output_dir)
+    tables, networks, lost, left = {}, {}, {}, {}
+    for strategy in config.strategies:
+        qcs = [_read_qc(view, strategy) for view in _records_for(records, strategy)]
+        lost[strategy] = np.array([np.nan if q.get("tDOFLost") is None else q["tDOFLost"] for q in qcs], float)
+        left[strategy] = np.array([np.nan if q.get("tDOFRemaining") is None else q["tDOFRemaining"] for q in qcs],
+                                  float)
+        try:
+            features, _, found = build_features(output_dir, config, phenotype, strategy=strategy,
+                                                measure="correlation")
+        except GroupError as exc:  # e.g. every run excluded under this strategy
+            log.warning("denoising benchmark, %s: %s", strategy, exc)
+            continue
+        tables[strategy] = features
+        networks.update(found)
+    edge_sets = [[c for c in t.columns if c.startswith("edge__")] for t in tables.values()]
+    common = [c for c in edge_sets[0] if all(c in set(other) for other in edge_sets[1:])] if edge_sets else []
+    edges, mean_fd, covariates, used = {}, {}, {}, set()
+    for strategy, features in tables.items():
+        values = features[common].to_numpy(float)
+        fd = features["mean_fd"].to_numpy(float)
+        keep = np.isfinite(fd) & np.isfinite(values).all(axis=1)
+        edges[strategy], mean_fd[strategy] = values[keep], fd[keep]
+        covariates[strategy], names = _numeric_covariates(features[keep])
+        used.update(names)
+    edge_names = [c.removeprefix("edge__") for c in common]
+    distances, pairs = _edge_geometry(edge_names, networks, config.atlas.name) if common else (None, None)
+    table = denoising_benchmark(edges, mean_fd, tdof_lost=lost, tdof_remaining=left, covariates=covariates,
+                                distances=distances, network_pairs=pairs, min_tdof=config.exclusion.min_tdof)
+    table.attrs.update(covariates=sorted(used), modelled=config.modelled_strategy, n_edges=len(common))
+    return table
+
+
+def write_denoising_benchmark(group_dir: Path, table: pd.DataFrame, config: Config) -> Path:
+    """``group_dir/denoising_benchmark.tsv`` and its ``.json`` sidecar describing the columns."""
+    from neurokit.qc import BENCHMARK_COLUMNS
+
+    path = atomic_write_tsv(group_dir / "denoising_benchmark.tsv", table)
+    atomic_write_json(path.with_suffix(".json"), {
+        "Description": "Denoising strategies compared on this study's runs (Ciric et al. 2017; Parkes et al. "
+                       "2018; Wang et al. 2024).",
+        "ModelledStrategy": config.modelled_strategy,
+        "ModelledStrategyReason": ("models.strategy" if config.models.strategy else
+                                   "the first strategy listed in denoise.strategy (models.strategy: null)"),
+        "QCFCCovariates": table.attrs.get("covariates", []),
+        "NumberOfEdges": table.attrs.get("n_edges"),
+        "MinTDOF": config.exclusion.min_tdof,
+        "ConfigHash": config.hash(),
+        **{column: {"Description": text} for column, text in BENCHMARK_COLUMNS.items()},
+    })
+    return path
+
+
 def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, client=None) -> int:
     """Run the group level; returns the exit code (0 ok, 2 nothing to model).
 
@@ -208,6 +358,7 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
         group / "features.json",
         {
             "Measure": config.models.measure,
+            "Strategy": features.attrs["strategy"],
             "Networks": networks,
             "DroppedEdges": features.attrs.get("dropped_edges", []),
             "UnmatchedRuns": features.attrs.get("unmatched_runs", []),
@@ -216,7 +367,9 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
         },
     )
     atomic_write_tsv(group / "exclusions.tsv", exclusions)
-    log.info("features: %d runs x %d columns; %d run(s) excluded", len(features), features.shape[1], len(exclusions))
+    log.info("features (%s): %d runs x %d columns; %d run(s) excluded", features.attrs["strategy"], len(features),
+             features.shape[1], len(exclusions))
+    write_denoising_benchmark(group, denoising_benchmark_table(output_dir, config, phenotype), config)
     rows = fit_models(features, networks, config, group / "models", client=client)
     fitted = [r for r in rows if r["status"] == "fitted"]
     if rows and not fitted:
@@ -260,7 +413,8 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
                 log.warning("model %s/%s not fitted: %s", target, feature_set, exc)
                 rows.append({**row, "status": "not fitted", "reason": str(exc)})
                 continue
-            atomic_write_json(folder / "metrics.json", result.metrics)
+            atomic_write_json(folder / "metrics.json",
+                              {**result.metrics, "denoising_strategy": config.modelled_strategy})
             atomic_write_tsv(folder / "predictions.tsv", result.predictions)
             atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
             atomic_write_tsv(folder / "patterns.tsv", result.patterns)

@@ -35,6 +35,7 @@ from neurokit.io._derivatives import (
     outputs_intact,
     read_completion,
     remove_temporaries,
+    strategy_output_key,
     write_completion,
     write_dataset_description,
     write_failures,
@@ -98,6 +99,14 @@ def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
 def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str) -> dict[str, Any]:
     """Process one run and write its derivatives; the completion record is written last.
 
+    Region signals are extracted once; each strategy of ``denoise.strategy`` then selects its
+    confounds, cleans them, computes the matrices and decides exclusion on its own. Outputs
+    differ by ``desc-<strategy>``; the QC JSON's top-level keys and the record's ``status``,
+    ``reasons``, ``summary`` and plain output keys describe the modelled strategy
+    (``config.modelled_strategy``); with several strategies the QC JSON has a ``Strategies``
+    block and the record a ``strategies`` block (read one with
+    :func:`neurokit.io._derivatives.record_for_strategy`).
+
     Parameters
     ----------
     run : Run
@@ -114,7 +123,8 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
     Returns
     -------
     dict
-        The completion record: run id, status (``ok`` or ``excluded``), reasons, outputs.
+        The completion record: run id, status (``ok`` or ``excluded``), reasons, outputs
+        (and per strategy, when there are several).
 
     Raises
     ------
@@ -122,21 +132,20 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         Naming the stage (atlas, extract, denoise, connectivity, qc, write) and the cause.
     """
     from neurokit.atlases import check_coverage, check_space
-    from neurokit.connectivity import connectivity_matrix, fisher_z, region_pfc_limbic_strength, summary_indices
     from neurokit.denoise import (
-        InsufficientVolumesError,
         check_confounds_length,
-        clean,
         load_confounds_metadata,
         load_confounds_table,
         select_confounds,
     )
     from neurokit.extract import extract_signals
-    from neurokit.qc import exclusion_decision, motion_summary, region_tsnr
+    from neurokit.qc import region_tsnr
 
     started = time.perf_counter()
-    names = DerivativeNames(Path(output_dir), run, config.atlas.name, config.denoise.strategy)
     dn = config.denoise
+    primary = config.modelled_strategy  # the QC's top-level keys and the unsuffixed output keys describe it
+    strategies = (primary,) + tuple(s for s in config.strategies if s != primary)
+    names = DerivativeNames(Path(output_dir), run, config.atlas.name, primary)
 
     with _Stage("atlas"):
         check_space(atlas, run.entity_dict.get("space", ""), allow_resample=config.atlas.allow_resample)
@@ -164,11 +173,14 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         n_volumes = int(header.get_data_shape()[3]) if len(header.get_data_shape()) > 3 else 1
         confounds = load_confounds_table(run.confounds)
         check_confounds_length(confounds, n_volumes, run.confounds)
-        selection = select_confounds(
-            confounds, **dn.select_kwargs(), metadata=load_confounds_metadata(run.confounds_json), source=run.confounds
-        )
+        metadata = load_confounds_metadata(run.confounds_json)
+        selections = {
+            strategy: select_confounds(confounds, **dn.select_kwargs(strategy), metadata=metadata, source=run.confounds)
+            for strategy in strategies
+        }
 
     with _Stage("extract"):
+        # once per run, whatever the number of strategies: reading the BOLD is the expensive part
         extraction = extract_signals(bold_img, coverage.labels, mask, region_ids=kept,
                                      return_mean_image=reference is None,
                                      mean_image_volumes=MEAN_IMAGE_VOLUMES)
@@ -187,6 +199,176 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             region_names = [n for n, k in zip(region_names, keep) if k]
             networks = [n for n, k in zip(networks, keep) if k]
 
+    results = {
+        strategy: _denoise_and_connect(signals, selection, confounds, run, config, extraction.n_volumes,
+                                       region_names, networks, atlas.name)
+        for strategy, selection in selections.items()
+    }
+    done = results[primary]
+    selection, cleaned, motion = done.selection, done.cleaned, done.motion
+
+    with _Stage("qc"):
+        tsnr = region_tsnr(signals, exclude_volumes=selection.non_steady_state)
+        qc = {
+            "RunID": run.run_id,
+            "Atlas": atlas.name,
+            "Strategy": primary,
+            "RepetitionTime": run.t_r,
+            "NumberOfVolumes": extraction.n_volumes,
+            "CensoredVolumes": [int(i) for i in selection.censored],
+            "NonSteadyStateVolumes": [int(i) for i in selection.non_steady_state],
+            **{f"{k}": v for k, v in motion.items()},
+            "tDOFLost": None if cleaned is None else int(cleaned.tdof_lost),
+            "tDOFRemaining": None if cleaned is None else int(cleaned.tdof_remaining),
+            "NumberOfRegressors": None if cleaned is None else int(cleaned.n_regressors),
+            "RegionTSNR": dict(zip(region_names, np.round(tsnr, 4).tolist())),
+            "RegionCoverage": coverage.to_dict(usable=usable_voxels),
+            "ExcludedVoxels": {str(k): v for k, v in extraction.excluded_voxels.items()},
+            "Excluded": bool(done.excluded),
+            "ExclusionReasons": list(done.reasons),
+            "ConfoundNotes": list(selection.notes) + list(run.warnings) + ([reference_note] if reference_note else []),
+            "RegionsWithoutSignal": emptied,
+            "ReferenceImage": None if reference is None else str(reference),
+            "MeanImageVolumes": None if reference is not None else extraction.mean_image_volumes.tolist(),
+        }
+        if cleaned is not None:
+            qc["SummaryIndices"] = done.summary or None
+            if done.summary:
+                qc["RegionPFCLimbicStrength"] = dict(zip(region_names, np.round(done.strength, 6).tolist()))
+            else:
+                qc["ConfoundNotes"].append(done.no_summary_note)
+        if len(strategies) > 1:
+            qc["Strategies"] = {strategy: result.qc_block() for strategy, result in results.items()}
+
+    # ``tangent`` needs a group reference: a run stores its covariance (config.per_run_kinds)
+    # and the group level projects it inside each cross-validation fold.
+    outputs: dict[str, str] = {}
+    with _Stage("write"):
+        sidecar = {
+            "Atlas": atlas.name,
+            "AtlasSpace": atlas.space,
+            "Strategy": primary,
+            "StrategyDetails": selection.strategy,
+            "RepetitionTime": run.t_r,
+            "Regions": region_names,
+            "Networks": networks,
+            "Sources": [str(run.bold), str(run.confounds), str(run.mask)],
+            "SoftwareVersions": dict(_versions()),
+            "ConfigHash": config.run_hash(),
+        }
+
+        root = Path(output_dir)
+
+        def table(key: str, path: Path, values: np.ndarray, extra: dict, meta: dict = sidecar,
+                  into: dict = outputs) -> None:
+            atomic_write_tsv(path, pd.DataFrame(values, columns=region_names))
+            atomic_write_json(path.with_suffix(".json"), {**meta, **extra})
+            into[key] = path.relative_to(root).as_posix()
+            into[key + ":json"] = path.with_suffix(".json").relative_to(root).as_posix()
+
+        table("timeseries_raw", names.raw_timeseries(), signals,
+              {"Description": "Region mean signals before denoising."})
+        if reference is None:  # no usable fMRIPrep boldref: the report's underlay is written here
+            mean_img = nib.Nifti1Image(np.asarray(extraction.mean_image, dtype=np.float32), affine)  # no copy
+            mean_img.header.set_xyzt_units("mm", "sec")
+            atomic_write_bytes(names.mean_image(), _nifti_bytes(mean_img))
+            outputs["mean"] = names.mean_image().relative_to(root).as_posix()
+        per_strategy_outputs: dict[str, list[str]] = {}
+        for strategy, result in results.items():
+            own: dict[str, str] = {}
+            if result.cleaned is not None:
+                strategy_names = DerivativeNames(root, run, config.atlas.name, strategy)
+                meta = {**sidecar, "Strategy": strategy, "StrategyDetails": result.selection.strategy}
+                table("timeseries", strategy_names.timeseries(), result.cleaned.signals, {
+                    "Description": "Denoised region signals (censored volumes removed).",
+                    "SampleMask": [int(i) for i in result.cleaned.sample_mask],
+                    "CensoredVolumes": [int(i) for i in result.selection.censored],
+                    "tDOFLost": int(result.cleaned.tdof_lost),
+                    "tDOFRemaining": int(result.cleaned.tdof_remaining),
+                }, meta, own)
+                for measure, matrix in result.matrices.items():
+                    table(f"relmat:{measure}", strategy_names.relmat(measure), matrix, {
+                        "Measure": measure,
+                        "CovarianceEstimator": config.connectivity.covariance_estimator,
+                        "NodeNames": region_names,
+                    }, meta, own)
+            if strategy != primary:  # the modelled strategy keeps the keys a single-strategy run has
+                own = {strategy_output_key(k, strategy): v for k, v in own.items()}
+            outputs.update(own)
+            per_strategy_outputs[strategy] = list(own)
+        qc["ProcessingSeconds"] = round(time.perf_counter() - started, 3)
+        atomic_write_json(names.qc(), qc)
+        outputs["qc"] = names.qc().relative_to(root).as_posix()
+        record = {
+            "run_id": run.run_id,
+            "status": "excluded" if done.excluded else "ok",
+            "reasons": list(done.reasons),
+            "fingerprint": fingerprint,
+            "config_hash": config.run_hash(),
+            "entities": dict(run.entities),
+            "bold": str(run.bold),
+            "inputs": {
+                "bold": str(run.bold),
+                "confounds": str(run.confounds),
+                "mask": str(run.mask),
+                "boldref": None if reference is None else str(reference),
+                "t_r": run.t_r,
+            },
+            "outputs": outputs,
+            "summary": done.summary,
+            "mean_fd": motion.get("mean_fd"),
+            "seconds": qc["ProcessingSeconds"],
+        }
+        if len(strategies) > 1:
+            record["strategy"] = primary
+            record["strategies"] = {
+                strategy: {"status": "excluded" if result.excluded else "ok", "reasons": list(result.reasons),
+                           "summary": result.summary, "outputs": per_strategy_outputs[strategy]}
+                for strategy, result in results.items()
+            }
+        write_completion(names.completion(), record, root)
+    return record
+
+
+@dataclass
+class _Denoised:
+    """One strategy's cleaning, exclusion decision and connectivity of a run's extracted signals."""
+
+    selection: Any
+    cleaned: Any  # neurokit.denoise.Cleaned, or None when too few volumes were left
+    motion: dict
+    excluded: bool
+    reasons: list
+    matrices: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    strength: np.ndarray | None = None
+    no_summary_note: str | None = None
+
+    def qc_block(self) -> dict[str, Any]:
+        """This strategy's entry in the QC JSON's ``Strategies`` block."""
+        cleaned = self.cleaned
+        return {
+            "tDOFLost": None if cleaned is None else int(cleaned.tdof_lost),
+            "tDOFRemaining": None if cleaned is None else int(cleaned.tdof_remaining),
+            "NumberOfRegressors": None if cleaned is None else int(cleaned.n_regressors),
+            "CensoredVolumes": [int(i) for i in self.selection.censored],
+            "percent_censored": self.motion.get("percent_censored"),
+            "Excluded": bool(self.excluded),
+            "ExclusionReasons": list(self.reasons),
+            "SummaryIndices": self.summary or None,
+            "StrategyDetails": self.selection.strategy,
+        }
+
+
+def _denoise_and_connect(signals, selection, confounds, run: Run, config: Config, n_volumes: int,
+                         region_names: list[str], networks: list[str], atlas_name: str) -> _Denoised:
+    """Clean ``signals`` (n_volumes, n_regions) with one strategy's ``selection``, decide exclusion,
+    and compute the per-run matrices and summary indices (pure: nothing is written)."""
+    from neurokit.connectivity import connectivity_matrix, fisher_z, region_pfc_limbic_strength, summary_indices
+    from neurokit.denoise import InsufficientVolumesError, clean
+    from neurokit.qc import exclusion_decision, motion_summary
+
+    dn = config.denoise
     with _Stage("denoise"):
         n_censored = len(selection.censored)
         cleaned = None
@@ -200,137 +382,37 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             insufficient = None
 
     with _Stage("qc"):
-        motion = motion_summary(
-            _fd(confounds), selection.sample_mask, n_volumes=extraction.n_volumes, source=run.confounds
-        )
-        n_remaining = extraction.n_volumes - n_censored
+        motion = motion_summary(_fd(confounds), selection.sample_mask, n_volumes=n_volumes, source=run.confounds)
         excluded, reasons = exclusion_decision(
             mean_fd=motion["mean_fd"],
-            censored_fraction=n_censored / extraction.n_volumes,
-            n_remaining=n_remaining,
+            censored_fraction=n_censored / n_volumes,
+            n_remaining=n_volumes - n_censored,
             tdof_remaining=None if cleaned is None else int(cleaned.tdof_remaining),
             **config.exclusion.decision_kwargs(dn.min_volumes),
         )
         if insufficient and not reasons:
             reasons = [insufficient]
         excluded = excluded or insufficient is not None
-        tsnr = region_tsnr(signals, exclude_volumes=selection.non_steady_state)
-        qc = {
-            "RunID": run.run_id,
-            "Atlas": atlas.name,
-            "Strategy": dn.strategy,
-            "RepetitionTime": run.t_r,
-            "NumberOfVolumes": extraction.n_volumes,
-            "CensoredVolumes": [int(i) for i in selection.censored],
-            "NonSteadyStateVolumes": [int(i) for i in selection.non_steady_state],
-            **{f"{k}": v for k, v in motion.items()},
-            "tDOFLost": None if cleaned is None else int(cleaned.tdof_lost),
-            "tDOFRemaining": None if cleaned is None else int(cleaned.tdof_remaining),
-            "NumberOfRegressors": None if cleaned is None else int(cleaned.n_regressors),
-            "RegionTSNR": dict(zip(region_names, np.round(tsnr, 4).tolist())),
-            "RegionCoverage": coverage.to_dict(usable=usable_voxels),
-            "ExcludedVoxels": {str(k): v for k, v in extraction.excluded_voxels.items()},
-            "Excluded": bool(excluded),
-            "ExclusionReasons": list(reasons),
-            "ConfoundNotes": list(selection.notes) + list(run.warnings) + ([reference_note] if reference_note else []),
-            "RegionsWithoutSignal": emptied,
-            "ReferenceImage": None if reference is None else str(reference),
-            "MeanImageVolumes": None if reference is not None else extraction.mean_image_volumes.tolist(),
-        }
+    result = _Denoised(selection, cleaned, motion, bool(excluded), list(reasons))
+    if cleaned is None:
+        return result
 
-    # ``tangent`` needs a group reference: a run stores its covariance (config.per_run_kinds)
-    # and the group level projects it inside each cross-validation fold.
-    outputs: dict[str, str] = {}
-    summary: dict[str, float] = {}
     with _Stage("connectivity"):
-        matrices = {}
-        if cleaned is not None:
-            for kind in config.connectivity.per_run_kinds():
-                matrices[kind] = connectivity_matrix(cleaned.signals, kind, **config.connectivity.matrix_kwargs())
-            corr = matrices.get("correlation")
-            if corr is None:
-                corr = connectivity_matrix(cleaned.signals, "correlation")
-            z = fisher_z(corr)
-            if min(networks.count("prefrontal"), networks.count("limbic")) >= 2:
-                summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}
-                strength = region_pfc_limbic_strength(z, networks)
-                qc["SummaryIndices"] = summary
-                qc["RegionPFCLimbicStrength"] = dict(zip(region_names, np.round(strength, 6).tolist()))
-            else:  # e.g. Power 2011: no network labels, so no prefrontal-limbic indices
-                qc["SummaryIndices"] = None
-                qc["ConfoundNotes"].append(
-                    f"atlas {atlas.name} has {networks.count('prefrontal')} prefrontal and "
-                    f"{networks.count('limbic')} limbic region(s) here (2 of each needed): no summary indices."
-                )
-
-    with _Stage("write"):
-        sidecar = {
-            "Atlas": atlas.name,
-            "AtlasSpace": atlas.space,
-            "Strategy": dn.strategy,
-            "StrategyDetails": selection.strategy,
-            "RepetitionTime": run.t_r,
-            "Regions": region_names,
-            "Networks": networks,
-            "Sources": [str(run.bold), str(run.confounds), str(run.mask)],
-            "SoftwareVersions": dict(_versions()),
-            "ConfigHash": config.run_hash(),
-        }
-
-        root = Path(output_dir)
-
-        def table(key: str, path: Path, values: np.ndarray, extra: dict) -> None:
-            atomic_write_tsv(path, pd.DataFrame(values, columns=region_names))
-            atomic_write_json(path.with_suffix(".json"), {**sidecar, **extra})
-            outputs[key] = path.relative_to(root).as_posix()
-            outputs[key + ":json"] = path.with_suffix(".json").relative_to(root).as_posix()
-
-        table("timeseries_raw", names.raw_timeseries(), signals,
-              {"Description": "Region mean signals before denoising."})
-        if reference is None:  # no usable fMRIPrep boldref: the report's underlay is written here
-            mean_img = nib.Nifti1Image(np.asarray(extraction.mean_image, dtype=np.float32), affine)  # no copy
-            mean_img.header.set_xyzt_units("mm", "sec")
-            atomic_write_bytes(names.mean_image(), _nifti_bytes(mean_img))
-            outputs["mean"] = names.mean_image().relative_to(root).as_posix()
-        if cleaned is not None:
-            table("timeseries", names.timeseries(), cleaned.signals, {
-                "Description": "Denoised region signals (censored volumes removed).",
-                "SampleMask": [int(i) for i in cleaned.sample_mask],
-                "CensoredVolumes": [int(i) for i in selection.censored],
-                "tDOFLost": int(cleaned.tdof_lost),
-                "tDOFRemaining": int(cleaned.tdof_remaining),
-            })
-            for measure, matrix in matrices.items():
-                table(f"relmat:{measure}", names.relmat(measure), matrix, {
-                    "Measure": measure,
-                    "CovarianceEstimator": config.connectivity.covariance_estimator,
-                    "NodeNames": region_names,
-                })
-        qc["ProcessingSeconds"] = round(time.perf_counter() - started, 3)
-        atomic_write_json(names.qc(), qc)
-        outputs["qc"] = names.qc().relative_to(root).as_posix()
-        record = {
-            "run_id": run.run_id,
-            "status": "excluded" if excluded else "ok",
-            "reasons": list(reasons),
-            "fingerprint": fingerprint,
-            "config_hash": config.run_hash(),
-            "entities": dict(run.entities),
-            "bold": str(run.bold),
-            "inputs": {
-                "bold": str(run.bold),
-                "confounds": str(run.confounds),
-                "mask": str(run.mask),
-                "boldref": None if reference is None else str(reference),
-                "t_r": run.t_r,
-            },
-            "outputs": outputs,
-            "summary": summary,
-            "mean_fd": motion.get("mean_fd"),
-            "seconds": qc["ProcessingSeconds"],
-        }
-        write_completion(names.completion(), record, root)
-    return record
+        for kind in config.connectivity.per_run_kinds():
+            result.matrices[kind] = connectivity_matrix(cleaned.signals, kind, **config.connectivity.matrix_kwargs())
+        corr = result.matrices.get("correlation")
+        if corr is None:
+            corr = connectivity_matrix(cleaned.signals, "correlation")
+        z = fisher_z(corr)
+        if min(networks.count("prefrontal"), networks.count("limbic")) >= 2:
+            result.summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}
+            result.strength = region_pfc_limbic_strength(z, networks)
+        else:  # e.g. Power 2011: no network labels, so no prefrontal-limbic indices
+            result.no_summary_note = (
+                f"atlas {atlas_name} has {networks.count('prefrontal')} prefrontal and "
+                f"{networks.count('limbic')} limbic region(s) here (2 of each needed): no summary indices."
+            )
+    return result
 
 
 def _usable_boldref(run: Run, affine: np.ndarray, shape: tuple[int, ...]) -> tuple[Path | None, str | None]:

@@ -168,3 +168,69 @@ def test_unquoted_numeric_labels_get_a_quoting_hint(tmp_path):
     assert text.count("quote it") == 1 and 'participant_label: ["01", "02"]' in text
     path.write_text("inputs:\n  participant_label: ['01', '010']\n")
     assert load_config(path).inputs.participant_label == ("01", "010")
+
+
+def test_strategy_list_validated_with_the_bad_entry_named():
+    config = Config().updated({"denoise.strategy": ["scrubbing+gsr", "simple"]})
+    assert config.strategies == ("scrubbing+gsr", "simple") and config.modelled_strategy == "scrubbing+gsr"
+    assert config.denoise.select_kwargs("simple")["strategy"] == "simple"
+    assert config.denoise.select_kwargs()["strategy"] == "scrubbing+gsr"
+    assert config.updated({"models.strategy": "simple"}).modelled_strategy == "simple"
+    with pytest.raises(ConfigError, match=r"denoise.strategy: entry 1 \('aroma'\) is not a strategy; use 'simple'"):
+        Config().updated({"denoise.strategy": ["simple", "aroma"]})
+    with pytest.raises(ConfigError, match=r"denoise.strategy: 'simple' is listed more than once"):
+        Config().updated({"denoise.strategy": ["simple", "compcor", "simple"]})
+    with pytest.raises(ConfigError, match=r"denoise.strategy: the list is empty; name at least one strategy"):
+        Config().updated({"denoise.strategy": []})
+    with pytest.raises(ConfigError, match=r"denoise.strategy: Input should be a strategy name or a list of them"):
+        Config().updated({"denoise.strategy": 3})
+    with pytest.raises(ConfigError, match=r"denoise.wm_csf is not part of the 'compcor' preset"):
+        Config().updated({"denoise.strategy": ["simple", "compcor"], "denoise.wm_csf": "basic"})
+    with pytest.raises(ConfigError, match=r"strategy 'compcor' is not listed in denoise.strategy \['simple'\]"):
+        Config().denoise.select_kwargs("compcor")
+
+
+def test_models_strategy_must_be_listed():
+    with pytest.raises(ConfigError, match=r"models.strategy 'compcor' is not one of the strategies in denoise.strategy "
+                                          r"\['simple', 'scrubbing'\]; add it there or set models.strategy: null "
+                                          r"\(the first listed, 'simple'\)"):
+        Config().updated({"denoise.strategy": ["simple", "scrubbing"], "models.strategy": "compcor"})
+
+
+def test_single_strategy_keeps_its_hash_and_overrides_apply_to_every_strategy(tmp_path):
+    base = Config()
+    # the configuration hash of every release before strategy lists (denoise.strategy: simple, nothing else set)
+    assert base.hash() == "16a8f391e5a6f2fb" and base.run_hash() == "a068794ced0de925"
+    one = base.updated({"denoise.strategy": ["simple"]})
+    assert one.denoise.strategy == "simple" and one.hash() == base.hash()
+    several = base.updated({"denoise.strategy": ["simple", "compcor"], "denoise.global_signal": "basic"})
+    assert several.run_hash() != base.run_hash()
+    assert {several.denoise.select_kwargs(s)["global_signal"] for s in several.strategies} == {"basic"}
+    assert base.updated({"models.strategy": "simple"}).hash() != base.hash()  # an explicit choice is recorded
+    path = tmp_path / "c.yaml"
+    path.write_text(several.to_yaml())
+    assert load_config(path) == several
+
+
+def test_cli_strategy_takes_several_names():
+    import argparse
+
+    from neurokit.cli._bids_app import add_arguments, resolve_config
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["bids", "out", "participant", "--strategy", "simple", "scrubbing+gsr"])
+    assert resolve_config(args).strategies == ("simple", "scrubbing+gsr")
+    args = parser.parse_args(["bids", "out", "participant", "--strategy", "compcor"])
+    assert resolve_config(args).denoise.strategy == "compcor"
+
+
+def test_demo_overrides_equal_configs_demo_yaml():
+    from pathlib import Path
+
+    from neurokit.cli._demo import _DEMO_CONFIG
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+    demo = load_config(path)
+    assert demo == Config().updated(_DEMO_CONFIG)
+    assert len(demo.strategies) == 3 and demo.modelled_strategy == Config().denoise.strategy

@@ -188,3 +188,116 @@ def test_run_group_tangent_measure_projects_covariances_in_each_fold(tmp_path):
     assert len(model["model_features"]) == 16
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["n_features"] == 16 and metrics["n_rows"] == 23
+
+
+def _add_strategy(out: Path, strategy="simple+gsr", excluded=("sub-05",), seed=1):
+    """Make fabricated single-strategy derivatives two-strategy ones, as the participant level writes them:
+    ``strategy`` gets its own (weakly coupled) matrices, tDOF and exclusions (``excluded``; sub-03 stays
+    excluded under 'simple' only)."""
+    from neurokit.io._derivatives import strategy_output_key
+
+    rng = np.random.default_rng(seed)
+    for path in sorted((out / "logs" / "runs").glob("*.json")):
+        record = json.loads(path.read_text())
+        sub = f"sub-{record['entities']['sub']}"
+        relmat = Path(record["outputs"]["relmat:correlation"])
+        other = relmat.with_name(relmat.name.replace("desc-simple", "desc-simpleGsr"))
+        atomic_write_tsv(other, pd.DataFrame(_matrix(rng, 0.1), columns=REGIONS))
+        atomic_write_json(other.with_suffix(".json"), {"Regions": REGIONS, "Networks": NETWORKS})
+        key = strategy_output_key("relmat:correlation", strategy)
+        record["outputs"][key] = str(other)
+        status = "excluded" if sub in excluded else "ok"
+        record["strategy"] = "simple"
+        record["strategies"] = {
+            "simple": {"status": record["status"], "reasons": record["reasons"], "summary": record["summary"],
+                       "outputs": ["relmat:correlation"]},
+            strategy: {"status": status, "reasons": ["too many volumes censored"] if status != "ok" else [],
+                       "summary": {}, "outputs": [key]},
+        }
+        atomic_write_json(path, record)
+        qc_path = Path(record["outputs"]["qc"])
+        qc = json.loads(qc_path.read_text())
+        qc.update(tDOFLost=40, Strategies={"simple": {"tDOFLost": 40, "tDOFRemaining": 60},
+                                           strategy: {"tDOFLost": 70, "tDOFRemaining": 30, "percent_censored": 9.0}})
+        atomic_write_json(qc_path, qc)
+
+
+def test_group_models_the_chosen_strategy_only(tmp_path):
+    from neurokit.connectivity import fisher_z, vectorize
+
+    bids, out = fabricate(tmp_path, n_subjects=12)
+    _add_strategy(out)
+    both = Config().updated({"denoise.strategy": ["simple", "simple+gsr"]})
+    features, exclusions, _ = build_features(out, both)
+    assert features.attrs["strategy"] == "simple" and exclusions["run_id"].str.startswith("sub-03").all()
+    gsr = both.updated({"models.strategy": "simple+gsr"})
+    features, exclusions, _ = build_features(out, gsr)
+    assert features.attrs["strategy"] == "simple+gsr"
+    assert exclusions["run_id"].str.startswith("sub-05").all() and "sub-03" in set(features["participant_id"])
+    assert (features["tdof_remaining"] == 30).all() and (features["percent_censored"] == 9.0).all()
+    row = features[features["participant_id"] == "sub-01"].iloc[0]
+    written = pd.read_csv(next(out.rglob("sub-01_*desc-simpleGsr_relmat.tsv")), sep="\t").to_numpy()
+    expected, names = vectorize(fisher_z(written), REGIONS)
+    np.testing.assert_allclose(row[["edge__" + n for n in names]].to_numpy(float), expected)
+
+    unprocessed = Config().updated({"denoise.strategy": ["simple", "compcor"], "models.strategy": "compcor"})
+    with pytest.raises(GroupError, match=r"was processed with the strategies \['simple', 'simple\+gsr'\], not "
+                                         r"'compcor'; add 'compcor' to denoise.strategy and rerun"):
+        build_features(out, unprocessed)
+
+
+def test_run_group_writes_the_denoising_benchmark_and_names_the_modelled_strategy(tmp_path):
+    from neurokit.io import load_phenotype
+    from neurokit.qc import BENCHMARK_COLUMNS, qc_fc, qc_fc_summary
+
+    bids, out = fabricate(tmp_path, n_subjects=16)
+    _add_strategy(out)
+    config = small_models(Config().updated({"denoise.strategy": ["simple", "simple+gsr"],
+                                            "models.strategy": "simple+gsr", "exclusion.min_tdof": 40}),
+                          **{"models.targets": ["severity"], "models.feature_sets": ["pfc_limbic_edges"]})
+    assert run_group(bids, out, config) == 0
+    group = out / "group"
+    assert json.loads((group / "features.json").read_text())["Strategy"] == "simple+gsr"
+    metrics = json.loads((group / "models" / "severity" / "pfc_limbic_edges" / "metrics.json").read_text())
+    assert metrics["denoising_strategy"] == "simple+gsr"
+    table = pd.read_csv(group / "denoising_benchmark.tsv", sep="\t")
+    sidecar = json.loads((group / "denoising_benchmark.json").read_text())
+    assert list(table.columns) == list(BENCHMARK_COLUMNS) and set(BENCHMARK_COLUMNS) <= set(sidecar)
+    assert sidecar["ModelledStrategy"] == "simple+gsr" and sidecar["ModelledStrategyReason"] == "models.strategy"
+    assert sidecar["QCFCCovariates"] == ["age", "sex"] and sidecar["NumberOfEdges"] == 45
+    rows = table.set_index("strategy")
+    assert rows.loc["simple", "n_runs"] == 15 and rows.loc["simple+gsr", "n_runs"] == 15
+    assert rows.loc["simple", "n_runs_below_min_tdof"] == 0 and rows.loc["simple+gsr", "n_runs_below_min_tdof"] == 16
+    assert rows.loc["simple+gsr", "tdof_lost_mean"] == 70
+    # QC-FC of the table equals one computed directly from the features of that strategy
+    features, _, _ = build_features(out, config, load_phenotype(bids, config.columns), strategy="simple")
+    edges = features[[c for c in features if c.startswith("edge__")]].to_numpy(float)
+    sex = (features["sex"] == "M").to_numpy(float)
+    r, p = qc_fc(edges, features["mean_fd"].to_numpy(float), np.column_stack([features["age"], sex]),
+                 return_pvalues=True)
+    assert rows.loc["simple", "qcfc_median_abs"] == pytest.approx(qc_fc_summary(r, p)["median_abs_qcfc"], rel=1e-6)
+    assert np.isfinite(rows["qcfc_distance_rho"]).all() and np.isfinite(rows["network_contrast"]).all()
+    # the planted prefrontal-limbic coupling is weaker under the fabricated second strategy
+    assert rows.loc["simple+gsr", "network_contrast"] > rows.loc["simple", "network_contrast"]
+
+
+def test_group_report_lists_runs_as_the_modelled_strategy_saw_them(tmp_path):
+    from neurokit.io._derivatives import completed_runs, read_failures
+    from neurokit.report import write_group_report
+    from neurokit.report._group import _run_table
+
+    bids, out = fabricate(tmp_path, n_subjects=8)
+    _add_strategy(out)
+    records, failures = completed_runs(out), read_failures(out)
+    status = {s: _run_table(records, failures, None, None, s).set_index("subject")["status"]
+              for s in ("simple", "simple+gsr")}
+    assert status["simple"]["03"] == "excluded" and status["simple"]["05"] == "ok"
+    assert status["simple+gsr"]["03"] == "ok" and status["simple+gsr"]["05"] == "excluded"
+    tdof = _run_table(records, failures, None, None, "simple+gsr")["tdof_remaining"]
+    assert (tdof == 30).all()
+    config = Config().updated({"denoise.strategy": ["simple", "simple+gsr"], "models.strategy": "simple+gsr",
+                               "models.targets": ["severity"], "models.feature_sets": ["pfc_limbic_edges"],
+                               "models.cv_folds": 2, "models.cv_repeats": 1, "models.n_permutations": 0})
+    run_group(bids, out, config)
+    html = write_group_report(out, bids_dir=bids, config=config).read_text()
+    assert '<section id="denoising">' in html and "simple+gsr (modelled)" in html

@@ -434,3 +434,74 @@ def test_qc_coverage_counts_voxels_that_lose_their_signal(dataset, config, tmp_p
     [grid] = [b for b in _atlas_blocks(record, qc, atlas, None, 0.5) if b.kind == "grid"]
     [figure] = [b for b in grid.blocks if b.kind == "figure"]
     assert "with a usable signal" in figure.caption
+
+
+def _process(run, config, out):
+    from neurokit.atlases import load
+
+    return pp.process_run(run, load(config.atlas.name), config, str(out), "fp")
+
+
+def test_several_strategies_extract_once_and_equal_single_strategy_runs(dataset, config, tmp_path, monkeypatch):
+    import neurokit.extract
+    from neurokit.io._derivatives import outputs_intact, read_completion, record_for_strategy
+
+    calls = []
+    extract = neurokit.extract.extract_signals
+    monkeypatch.setattr(neurokit.extract, "extract_signals", lambda *a, **k: calls.append(1) or extract(*a, **k))
+    # scrubbing at FD 0.01 mm censors nearly every volume: excluded there, kept with 'simple'
+    multi = config.updated({"denoise.strategy": ["simple", "scrubbing", "simple+gsr"], "denoise.fd_threshold": 0.01})
+    run = _good_runs(dataset)[0]
+    record = _process(run, multi, tmp_path / "multi")
+    assert len(calls) == 1
+    assert record["status"] == "ok" and record["strategy"] == "simple"
+    kept, excluded = record["strategies"]["simple"], record["strategies"]["scrubbing"]
+    assert kept["status"] == "ok" and kept["reasons"] == []
+    assert excluded["status"] == "excluded" and "censored" in " ".join(excluded["reasons"])
+
+    stored = read_completion(pp.DerivativeNames(tmp_path / "multi", run, "pfclimbic", "simple").completion(),
+                             tmp_path / "multi")
+    assert outputs_intact(stored)
+    qc = json.loads(Path(stored["outputs"]["qc"]).read_text())
+    assert qc["Strategy"] == "simple" and not qc["Excluded"]
+    assert set(qc["Strategies"]) == {"simple", "scrubbing", "simple+gsr"}
+    assert qc["Strategies"]["scrubbing"]["Excluded"] and qc["Strategies"]["scrubbing"]["ExclusionReasons"]
+    assert qc["Strategies"]["simple"]["tDOFRemaining"] == qc["tDOFRemaining"]
+    assert len(qc["Strategies"]["scrubbing"]["CensoredVolumes"]) > len(qc["CensoredVolumes"])
+    assert qc["Strategies"]["scrubbing"]["StrategyDetails"]["strategy"] == "scrubbing"
+
+    for strategy in ("simple", "scrubbing", "simple+gsr"):
+        single = config.updated({"denoise.strategy": strategy, "denoise.fd_threshold": 0.01})
+        _process(run, single, tmp_path / strategy)
+        alone = read_completion(pp.DerivativeNames(tmp_path / strategy, run, "pfclimbic", strategy).completion(),
+                                tmp_path / strategy)
+        view = record_for_strategy(stored, strategy)
+        assert view["status"] == alone["status"] and view["reasons"] == alone["reasons"]
+        assert set(view["outputs"]) == set(alone["outputs"])
+        for key, path in alone["outputs"].items():
+            ours, theirs = Path(view["outputs"][key]), Path(path)
+            if key == "qc":
+                continue
+            if ours.suffix == ".json":  # the same but for the configuration hash
+                ours, theirs = (json.loads(f.read_text()) for f in (ours, theirs))
+                assert ours.pop("ConfigHash") != theirs.pop("ConfigHash")
+                if key.startswith("timeseries_raw") and strategy != "simple":  # it describes the modelled one
+                    for doc in (ours, theirs):
+                        doc.pop("Strategy"), doc.pop("StrategyDetails")
+                assert ours == theirs, (strategy, key)
+            else:  # the same bytes, whether cleaned alone or beside another strategy
+                assert ours.read_bytes() == theirs.read_bytes(), (strategy, key)
+    assert len(stored["strategies"]["simple+gsr"]["outputs"]) == 6  # time series, 2 matrices, their sidecars
+    assert not list((tmp_path / "multi").rglob("*desc-scrubbing_*")), "an uncleanable strategy writes no matrices"
+    assert record_for_strategy(stored, "compcor") is None
+
+
+def test_changed_strategy_list_recomputes_and_removes_dropped_outputs(dataset, client, config, tmp_path):
+    both = config.updated({"denoise.strategy": ["simple", "simple+gsr"], "inputs.participant_label": ["01"]})
+    pp.run_participant(dataset, tmp_path, both, client=client, progress=False)
+    assert len(list(tmp_path.rglob("*desc-simpleGsr*_relmat.tsv"))) == 2
+    assert pp.run_participant(dataset, tmp_path, both, client=client, progress=False).n_skipped == 1
+    one = both.updated({"denoise.strategy": ["simple"]})
+    summary = pp.run_participant(dataset, tmp_path, one, client=client, progress=False)
+    assert summary.n_skipped == 0 and summary.n_ok == 1
+    assert not list(tmp_path.rglob("*desc-simpleGsr*")), "outputs of a strategy no longer listed are removed"

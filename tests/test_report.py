@@ -258,3 +258,76 @@ def test_atlas_overlay_is_drawn_in_ras_whatever_the_storage_order(rng):
         F.plot_atlas_overlay(data, lab, aff).savefig(buffer, format="raw", dpi=40)
         images.append(buffer.getvalue())
     assert images[0] == images[1]
+
+
+def _benchmark_table(**changes):
+    import pandas as pd
+
+    from neurokit.qc import BENCHMARK_COLUMNS
+
+    rows = [
+        {"strategy": "simple", "n_runs": 20, "qcfc_percent_significant": 42.0, "qcfc_median_abs": 0.21,
+         "qcfc_distance_rho": -0.3, "tdof_lost_mean": 120.0, "tdof_remaining_mean": 30.0, "tdof_remaining_min": 12.0,
+         "n_runs_below_min_tdof": 3, "network_contrast": 0.4, "note": ""},
+        {"strategy": "scrubbing+gsr", "n_runs": 19, "qcfc_percent_significant": 6.0, "qcfc_median_abs": 0.08,
+         "qcfc_distance_rho": -0.05, "tdof_lost_mean": 123.0, "tdof_remaining_mean": 28.0, "tdof_remaining_min": 9.0,
+         "n_runs_below_min_tdof": 4, "network_contrast": 0.5, "note": ""},
+        {"strategy": "compcor", "n_runs": 20, "qcfc_percent_significant": 2.0, "qcfc_median_abs": 0.05,
+         "qcfc_distance_rho": 0.01, "tdof_lost_mean": 145.0, "tdof_remaining_mean": 5.0, "tdof_remaining_min": -3.0,
+         "n_runs_below_min_tdof": 20, "network_contrast": float("nan"),
+         "note": "networks: <script>alert(1)</script>"},
+    ]
+    table = pd.DataFrame(rows, columns=list(BENCHMARK_COLUMNS))
+    for key, value in changes.items():
+        table[key] = value
+    return table
+
+
+def test_denoising_section_compares_strategies_and_flags_a_clearly_better_one(rendered):
+    from neurokit.config import Config
+    from neurokit.pipelines.group import write_denoising_benchmark
+
+    out, _, group = rendered
+    config = Config().updated({"denoise.strategy": ["simple", "scrubbing+gsr", "compcor"],
+                               "exclusion.min_tdof": 15})
+    write_denoising_benchmark(out / "group", _benchmark_table(), config)
+    html = write_group_report(out, config=config).read_text()
+    section = html[html.index('<section id="denoising">'):]
+    section = section[:section.index("</section>")]
+    assert html.index('id="qcfc"') < html.index('id="denoising"') < html.index('id="stages"')
+    assert "The models used &#39;simple&#39;, chosen by the first strategy listed in denoise.strategy" in section
+    assert "simple (modelled)" in section and "runs below min_tdof (15)" in section
+    assert "42" in section and "0.21" in section and "30 / 12" in section
+    # scrubbing+gsr: far fewer motion-related edges at a similar tDOF and run cost; compcor costs too many tDOF
+    assert "&#39;scrubbing+gsr&#39; has 6% of edges related to motion" in section
+    assert "&#39;compcor&#39; has" not in section
+    assert ESCAPED in section and "<script>alert" not in section
+    assert "Denoising strategies side by side" in section and len(_images(section)) == 1
+    _assert_self_contained(html)
+
+
+def test_denoising_section_single_strategy_and_missing_table(tmp_path):
+    from neurokit.config import Config
+    from neurokit.pipelines.group import write_denoising_benchmark
+    from neurokit.report._denoising import _clearly_better, denoising_section
+
+    config = Config()
+    assert "denoising_benchmark.tsv does not exist yet" in str(denoising_section(tmp_path, config).blocks[0])
+    write_denoising_benchmark(tmp_path, _benchmark_table().iloc[:1], config)
+    blocks = denoising_section(tmp_path, config).blocks
+    assert any("Only one strategy is configured" in getattr(b, "text", "") for b in blocks)
+    # fewer significant edges but more runs lost (15 of 20 usable): not a similar cost
+    assert _clearly_better(_benchmark_table(n_runs=[20, 15, 20]), "simple") == []
+    assert len(_clearly_better(_benchmark_table(), "simple")) == 1
+    assert _clearly_better(_benchmark_table(), "scrubbing+gsr") == []
+
+
+def test_methods_text_names_the_modelled_strategy_and_the_others():
+    from neurokit.config import Config
+    from neurokit.report._methods import methods_text
+
+    config = Config().updated({"denoise.strategy": ["simple", "scrubbing+gsr"], "models.strategy": "scrubbing+gsr"})
+    text = " ".join(methods_text(config)[0])
+    assert "with the 'scrubbing+gsr' strategy" in text and "were censored" in text
+    assert ("also cleaned with the 'simple' strategy for the denoising benchmark; the models used "
+            "'scrubbing+gsr'") in text

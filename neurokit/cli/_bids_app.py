@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ana = parser.add_argument_group("analysis")
     ana.add_argument("--config", type=Path, help="YAML configuration (see configs/default.yaml)")
     ana.add_argument("--atlas", help="atlas name or folder (neurokit atlases list)")
-    ana.add_argument("--strategy", help="denoising strategy: simple, scrubbing, compcor (+gsr)")
+    ana.add_argument("--strategy", nargs="+", metavar="S",
+                     help="denoising strategy or strategies: simple, scrubbing, compcor (+gsr); several are cleaned "
+                          "from one extraction, the group models use the first (or models.strategy)")
     par = parser.add_argument_group("execution")
     par.add_argument("--n-workers", type=int, help="local dask workers (default: one per core)")
     par.add_argument("--memory-limit", help="memory per worker, e.g. 4GB (default: estimated)")

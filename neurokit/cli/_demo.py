@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0)
 
 
-_DEMO_CONFIG = {"models.cv_repeats": 3, "models.n_permutations": 20}
+#: configs/demo.yaml as overrides (the installed package has no configs/ folder).
+_DEMO_CONFIG = {"denoise.strategy": ["simple", "simple+gsr", "scrubbing+gsr"], "models.cv_repeats": 3,
+                "models.n_permutations": 20}
 
 
 def run(args: argparse.Namespace) -> int:

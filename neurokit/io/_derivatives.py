@@ -43,6 +43,8 @@ __all__ = [
     "outputs_intact",
     "json_text",
     "completed_runs",
+    "strategy_output_key",
+    "record_for_strategy",
     "FAILURE_COLUMNS",
     "write_failures",
     "read_failures",
@@ -346,6 +348,58 @@ def completed_runs(output_dir: str | os.PathLike) -> list[dict]:
     paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
     records = [read_completion(p, output_dir) for p in paths]
     return [r for r in records if r is not None]
+
+
+def strategy_output_key(key: str, strategy: str) -> str:
+    """Completion-record key of an output of a strategy other than the modelled one: ``'<key>@<strategy>'``.
+
+    The modelled strategy keeps plain keys (``timeseries``, ``relmat:correlation``), as a
+    single-strategy run does; read either through :func:`record_for_strategy`.
+    """
+    return f"{key}@{strategy}"
+
+
+def record_for_strategy(record: Mapping[str, Any], strategy: str) -> dict | None:
+    """A run's completion record as if it had been processed with ``strategy`` alone.
+
+    Parameters
+    ----------
+    record : mapping
+        A completion record (from :func:`read_completion` or :func:`completed_runs`).
+    strategy : str
+        One of the denoising strategies the run was processed with.
+
+    Returns
+    -------
+    dict or None
+        ``status``, ``reasons``, ``summary`` and ``outputs`` (plain keys such as
+        ``relmat:correlation``, plus the shared ``timeseries_raw``, ``mean``, ``qc``) of that
+        strategy; the record itself when it holds one strategy (the caller knows which);
+        None when the run was processed with several strategies but not with this one.
+    """
+    blocks = record.get("strategies")
+    if not blocks:
+        return dict(record)
+    block = blocks.get(strategy)
+    if block is None:
+        return None
+    own = set().union(*(b.get("outputs", []) for b in blocks.values()))
+    outputs = {k: v for k, v in record.get("outputs", {}).items() if k not in own}
+    suffix = strategy_output_key("", strategy)
+    for key in block.get("outputs", []):
+        outputs[key.removesuffix(suffix)] = record["outputs"][key]
+    return {**record, "status": block["status"], "reasons": list(block.get("reasons", [])),
+            "summary": dict(block.get("summary") or {}), "outputs": outputs}
+
+
+def qc_for_strategy(qc: Mapping[str, Any], strategy: str | None) -> dict:
+    """A run's QC metrics with ``strategy``'s own entries (tDOF, censoring, exclusion) on top.
+
+    The top-level keys describe the strategy modelled when the participant level ran; a
+    run cleaned with several strategies also has a ``Strategies`` block, one entry each.
+    """
+    block = (qc.get("Strategies") or {}).get(strategy) if strategy else None
+    return {**qc, **block} if block else dict(qc)
 
 
 def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str, source: str | None = None) -> Path:

@@ -1,4 +1,5 @@
-"""Group report ``OUTPUT_DIR/group/group.html``: inclusion flow, motion, QC-FC, connectivity by stage, models.
+"""Group report ``OUTPUT_DIR/group/group.html``: inclusion flow, motion, QC-FC, denoising benchmark, connectivity
+by stage, models.
 
 Renders whatever the group level has written so far; a missing part (no models yet, no
 phenotype) becomes a visible note instead of an error.
@@ -36,6 +37,7 @@ from neurokit.report._common import (
     report_name,
     slug,
 )
+from neurokit.report._denoising import denoising_section
 from neurokit.report._methods import methods_text
 
 __all__ = ["write_group_report"]
@@ -47,14 +49,18 @@ EDGE_PREFIX = "edge__"
 
 # ----------------------------------------------------------------------------- inputs
 def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFrame | None,
-               phenotype: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per run found: ids, status, reason, QC, stage and site."""
+               phenotype: pd.DataFrame | None, strategy: str | None = None) -> pd.DataFrame:
+    """One row per run found: ids, status, reason, QC (of ``strategy``, default the modelled one at the
+    participant level), stage and site."""
     from neurokit.report._participant import _entities_of_failure
+
+    from neurokit.io._derivatives import qc_for_strategy, record_for_strategy
 
     rows = []
     for r in records:
+        r = record_for_strategy(r, strategy) or r  # as the modelled strategy saw the run
         ent = r.get("entities", {})
-        qc = read_json(r.get("outputs", {}).get("qc")) or {}
+        qc = qc_for_strategy(read_json(r.get("outputs", {}).get("qc")) or {}, strategy)
         rows.append({"run_id": r["run_id"], "subject": str(ent.get("sub")), "session": ent.get("ses"),
                      "status": r.get("status", "ok"), "reason": "; ".join(r.get("reasons") or []),
                      "mean_fd": qc.get("mean_fd", r.get("mean_fd")), "percent_censored": qc.get("percent_censored"),
@@ -191,7 +197,7 @@ def _motion_section(runs: pd.DataFrame, config) -> Section:
 def _qcfc_section(features: pd.DataFrame | None, names: list[str], atlas, config) -> Section:
     from neurokit.qc import QCError, qc_fc, qc_fc_distance_dependence, qc_fc_summary, region_distances
 
-    title = f"QC-FC ({config.denoise.strategy})"
+    title = f"QC-FC ({config.modelled_strategy})"
     if features is None:
         return Section("qcfc", title, [Note("group/features.tsv does not exist yet; run the group level.", "warn")])
     cols = _edge_columns(features)
@@ -502,7 +508,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     features_meta = read_json(group_dir / "features.json") or {}
     phenotype, pheno_note = load_phenotype_table(bids_dir, config)
     atlas, atlas_note = load_atlas(config.atlas.name)
-    runs = _run_table(records, failures, features, phenotype)
+    runs = _run_table(records, failures, features, phenotype, config.modelled_strategy)
 
     net_map = dict(features_meta.get("Networks") or {})
     if not net_map:
@@ -521,7 +527,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     overview: list = [Grid([KeyValue([
         ("Runs found", len(runs)), ("Included", int((runs["status"] == "ok").sum())),
         ("Participants", runs["subject"].nunique()), ("Atlas", config.atlas.name),
-        ("Denoising strategy", config.denoise.strategy), ("Measure (models)", config.models.measure),
+        ("Denoising strategy", config.modelled_strategy), ("Measure (models)", config.models.measure),
         ("Config hash", config.hash()),
     ]), flow_figure])]
     if features is None:
@@ -535,6 +541,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         flow,
         _motion_section(runs, config),
         _qcfc_section(features, names, atlas, config),
+        denoising_section(group_dir, config),
         _stage_section(features, names, networks, config),
         _models_section(group_dir, names, networks, atlas, config),
         _longitudinal_section(group_dir),
@@ -543,7 +550,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     ]
     html = render("group.html.j2", title="neurokit group report", sections=sections, version=__version__,
                   subtitle=f"{len(runs)} runs of {runs['subject'].nunique()} participants; atlas "
-                           f"{config.atlas.name}, strategy {config.denoise.strategy}",
+                           f"{config.atlas.name}, strategy {config.modelled_strategy}",
                   config_hash=config.hash(),
                   generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     path = atomic_write_text(group_dir / "group.html", html)

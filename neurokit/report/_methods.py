@@ -112,7 +112,8 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
 
     from neurokit.denoise._confounds import PRESETS
 
-    preset = PRESETS.get(dn.strategy.split("+")[0], {})
+    strategy = config.modelled_strategy
+    preset = PRESETS.get(strategy.split("+")[0], {})
     motion = details.get("motion") or dn.motion or preset.get("motion")
     wm_csf = details.get("wm_csf") or dn.wm_csf or preset.get("wm_csf")
     gs = details.get("global_signal") or dn.global_signal
@@ -120,24 +121,28 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
     if motion:
         text = _MOTION.get(motion, f"motion parameters ({motion})")
         parts.append(text + (f" {cite('friston24')}" if motion == "full" else ""))
-    if dn.strategy.startswith("compcor"):
+    if strategy.startswith("compcor"):
         n = dn.n_compcor
         count = "all retained" if n == "all" else (f"components explaining {n:.0%} of variance" if isinstance(n, float)
                                                     else f"{n}")
         parts.append(f"{count} {dn.compcor.replace('_', ' ')} CompCor components {cite('compcor')}")
     elif wm_csf:
         parts.append(f"mean white-matter and CSF signals{_EXPANSION.get(wm_csf, '')}")
-    if gs or dn.strategy.endswith("+gsr"):
+    if gs or strategy.endswith("+gsr"):
         parts.append(f"the global signal{_EXPANSION.get(gs or 'basic', '')}")
     parts.append(f"fMRIPrep's {details.get('high_pass') or 'cosine regressors'} (high-pass)")
     p2 = (
-        f"Confounds were selected from fMRIPrep's confounds table with the '{dn.strategy}' strategy, equivalent to "
+        f"Confounds were selected from fMRIPrep's confounds table with the '{strategy}' strategy, equivalent to "
         f"nilearn's load_confounds_strategy preset {cite('nilearn', 'load_confounds')}: "
         + ", ".join(parts)
         + (f" ({details['n_regressors']} regressors in a typical run)" if details.get("n_regressors") else "")
         + ". Non-steady-state volumes flagged by fMRIPrep were removed."
     )
-    if dn.strategy.startswith("scrubbing"):
+    others = [name for name in config.strategies if name != strategy]
+    if others:
+        p2 += (f" The same region signals were also cleaned with the {', '.join(repr(n) for n in others)} "
+               f"strateg{'ies' if len(others) > 1 else 'y'} for the denoising benchmark; the models used '{strategy}'.")
+    if strategy.startswith("scrubbing"):
         crit = []
         if dn.fd_threshold is not None:
             crit.append(f"framewise displacement above {dn.fd_threshold:g} mm {cite('power2012')}")

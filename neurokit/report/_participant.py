@@ -144,15 +144,15 @@ def _motion_block(record: dict, qc: dict, config) -> Figure | Note:
     dvars_col = "std_dvars" if "std_dvars" in confounds else ("dvars" if "dvars" in confounds else None)
     dvars = confounds[dvars_col].to_numpy(float) if dvars_col else None
     dn = config.denoise
-    scrubbing = dn.strategy.startswith("scrubbing")
+    scrubbing = config.modelled_strategy.startswith("scrubbing")
     fig = F.plot_motion(
         fd, dvars, fd_threshold=dn.fd_threshold,
         dvars_threshold=dn.std_dvars_threshold if (scrubbing and dvars_col == "std_dvars") else None,
         censored=qc.get("CensoredVolumes") or [], non_steady=qc.get("NonSteadyStateVolumes") or [],
         t_r=qc.get("RepetitionTime"), dvars_label=dvars_col.replace("_", " ") if dvars_col else "DVARS",
     )
-    applied = ("censoring applied" if scrubbing else
-               f"the '{dn.strategy}' strategy does not censor on FD; the line shows the configured threshold")
+    applied = ("censoring applied" if scrubbing else f"the '{config.modelled_strategy}' strategy does not censor on "
+               "FD; the line shows the configured threshold")
     return Figure(F.to_data_uri(fig), "Framewise displacement and DVARS over time",
                   f"Framewise displacement (top) and DVARS (bottom) from fMRIPrep's confounds; dashed: threshold "
                   f"({applied}); shaded volumes were censored.")
@@ -344,7 +344,7 @@ def _write_one(subject: str, runs: list[dict], phenotype_section: Section, conte
     n_ok = sum(r["status"] == "ok" for r in runs)
     html = render("participant.html.j2", title=f"sub-{subject}", sections=sections, version=__version__,
                   subtitle=f"neurokit participant QC report: {len(runs)} run(s), {n_ok} included; "
-                           f"atlas {config.atlas.name}, strategy {config.denoise.strategy}",
+                           f"atlas {config.atlas.name}, strategy {config.modelled_strategy}",
                   config_hash=config.hash(), generated=context.generated)
     path = atomic_write_text(Path(context.output_dir) / report_name(subject), html)
     limit = config.report.max_participant_report_mb * 1e6
