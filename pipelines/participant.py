@@ -226,6 +226,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "ExcludedVoxels": {str(k): v for k, v in extraction.excluded_voxels.items()},
             "Excluded": bool(done.excluded),
             "ExclusionReasons": list(done.reasons),
+            "ExclusionChecks": done.checks,
             "ConfoundNotes": list(selection.notes) + list(run.warnings) + ([reference_note] if reference_note else []),
             "RegionsWithoutSignal": emptied,
             "ReferenceImage": None if reference is None else str(reference),
@@ -339,6 +340,7 @@ class _Denoised:
     motion: dict
     excluded: bool
     reasons: list
+    checks: list  # every exclusion rule with the run's value and the outcome (neurokit.qc.exclusion_checks)
     matrices: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
     strength: np.ndarray | None = None
@@ -355,6 +357,7 @@ class _Denoised:
             "percent_censored": self.motion.get("percent_censored"),
             "Excluded": bool(self.excluded),
             "ExclusionReasons": list(self.reasons),
+            "ExclusionChecks": self.checks,
             "SummaryIndices": self.summary or None,
             "StrategyDetails": self.selection.strategy,
         }
@@ -366,7 +369,7 @@ def _denoise_and_connect(signals, selection, confounds, run: Run, config: Config
     and compute the per-run matrices and summary indices (pure: nothing is written)."""
     from neurokit.connectivity import connectivity_matrix, fisher_z, region_pfc_limbic_strength, summary_indices
     from neurokit.denoise import InsufficientVolumesError, clean
-    from neurokit.qc import exclusion_decision, motion_summary
+    from neurokit.qc import exclusion_checks, motion_summary
 
     dn = config.denoise
     with _Stage("denoise"):
@@ -383,17 +386,18 @@ def _denoise_and_connect(signals, selection, confounds, run: Run, config: Config
 
     with _Stage("qc"):
         motion = motion_summary(_fd(confounds), selection.sample_mask, n_volumes=n_volumes, source=run.confounds)
-        excluded, reasons = exclusion_decision(
+        checks = exclusion_checks(
             mean_fd=motion["mean_fd"],
             censored_fraction=n_censored / n_volumes,
             n_remaining=n_volumes - n_censored,
             tdof_remaining=None if cleaned is None else int(cleaned.tdof_remaining),
             **config.exclusion.decision_kwargs(dn.min_volumes),
         )
+        reasons = [c["reason"] for c in checks if c["passed"] is False]
         if insufficient and not reasons:
             reasons = [insufficient]
-        excluded = excluded or insufficient is not None
-    result = _Denoised(selection, cleaned, motion, bool(excluded), list(reasons))
+        excluded = bool(reasons) or insufficient is not None
+    result = _Denoised(selection, cleaned, motion, bool(excluded), list(reasons), checks)
     if cleaned is None:
         return result
 

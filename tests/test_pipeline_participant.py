@@ -112,6 +112,20 @@ def test_outputs_complete_and_failures_listed(dataset, reference):
     assert not list(out.rglob("*.neurokit-tmp"))
 
 
+def test_qc_records_every_exclusion_rule(reference):
+    out, _ = reference
+    for record in completed_runs(out):
+        qc = json.loads(Path(record["outputs"]["qc"]).read_text())
+        checks = {c["key"]: c for c in qc["ExclusionChecks"]}
+        assert set(checks) == {"exclusion.max_mean_fd", "exclusion.max_censored_fraction", "denoise.min_volumes",
+                               "exclusion.min_tdof"}
+        assert checks["exclusion.max_mean_fd"]["value"] == pytest.approx(qc["mean_fd"], abs=1e-4)
+        assert checks["exclusion.min_tdof"]["value"] == qc["tDOFRemaining"]
+        failed = [c["reason"] for c in qc["ExclusionChecks"] if c["passed"] is False]
+        assert failed == qc["ExclusionReasons"]
+        assert (record["status"] == "excluded") == bool(failed)
+
+
 def test_pybids_indexes_the_derivatives(reference):
     import bids
 

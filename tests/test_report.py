@@ -331,3 +331,19 @@ def test_methods_text_names_the_modelled_strategy_and_the_others():
     assert "with the 'scrubbing+gsr' strategy" in text and "were censored" in text
     assert ("also cleaned with the 'simple' strategy for the denoising benchmark; the models used "
             "'scrubbing+gsr'") in text
+
+
+def test_run_summary_says_why_the_run_was_kept_or_flagged():
+    from neurokit.qc import exclusion_checks
+    from neurokit.report._participant import _decision_table, _summary_block
+
+    checks = exclusion_checks(mean_fd=0.12, censored_fraction=0.02, n_remaining=147, max_mean_fd=0.5,
+                              max_censored_fraction=0.5, min_volumes=50, tdof_remaining=12, min_tdof=None)
+    table = _decision_table({"ExclusionChecks": checks})
+    outcomes = {row[4]: row[3] for row in table.rows}
+    assert outcomes["exclusion.max_mean_fd"] == "passes"
+    assert outcomes["exclusion.min_tdof"].startswith("flagged: only 12 temporal degrees of freedom remain")
+    assert list(table.row_classes) == ["", "", "", "warn"]
+    decision = dict(_summary_block({"status": "ok"}, {"ExclusionChecks": checks}).items)["Decision"]
+    assert decision.startswith("included (flagged: only 12 temporal degrees of freedom")
+    assert _decision_table({}) is None  # outputs of older releases have no checks
