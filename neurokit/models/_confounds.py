@@ -258,7 +258,7 @@ def _beyond_classification(codes, proba, design, perms):
     def lr(pred_cols):
         return 2 * (_multinomial_loglik(np.column_stack([design, pred_cols]), codes, k) - ll_reduced)
 
-    observed = lr(predictor)
+    observed = max(lr(predictor), 0.0)  # the tiny ridge can leave it a hair below 0
     fitted, resid = _residualise(design, predictor)
     null = [lr(fitted + resid[p]) for p in perms]
     ll_full = ll_reduced + observed / 2
@@ -469,8 +469,8 @@ def exclusion_bias(runs, *, targets=TARGETS, excluded="excluded", stage_levels=N
             entry.update(test="mann-whitney", statistic=float(u), p_value=float(p), effect_name="rank_biserial",
                          effect=float(rbc), median_excluded=med_ex, median_included=med_inc)
             direction = "higher" if rbc > 0 else "lower"
-            verdict = (f"had {direction} {label}" if p < 0.05 else f"did not differ detectably in {label}")
-            entry["sentence"] = (f"Excluded runs {verdict} than included runs (median {med_ex:.3g} vs {med_inc:.3g}, "
+            verdict = (f"had {direction} {label} than" if p < 0.05 else f"did not differ detectably in {label} from")
+            entry["sentence"] = (f"Excluded runs {verdict} included runs (median {med_ex:.3g} vs {med_inc:.3g}, "
                                  f"n = {len(ex)} vs {len(inc)}; Mann-Whitney p = {p:.3g}).")
         else:
             codes = y[ok].astype(int)
