@@ -245,3 +245,43 @@ def test_sensitivity_table_with_and_without_mean_fd_and_excluded_back(confounded
     added = sensitivity_analysis(kept, "stage", "summary_indices", networks, covariates=("age",), **SMALL)
     assert [r["variant"] for r in added] == ["configured", "with mean_fd"]
     assert added[1]["covariates"] == ["age", "mean_fd"] and added[1]["metric"] == "balanced_accuracy"
+
+
+def _plain_on_same_folds(features, networks, result):
+    """Balanced accuracy of StandardScaler + LogisticRegressionCV on the folds neurokit used."""
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from neurokit.models import feature_columns
+
+    X = features[feature_columns(features, "pfc_limbic_edges", networks)].to_numpy(float)
+    y = features["stage"].cat.codes.to_numpy()
+    scores = []
+    for fold in result.folds:
+        pred = np.zeros(len(y), int)
+        for k in np.unique(fold):
+            model = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=10, max_iter=2000))
+            pred[fold == k] = model.fit(X[fold != k], y[fold != k]).predict(X[fold == k])
+        scores.append(balanced_accuracy_score(y, pred))
+    return float(np.mean(scores))
+
+
+def test_stage_model_on_edges_is_as_good_as_a_plain_pipeline_unless_mean_fd_tracks_the_target():
+    # 4 balanced classes, 25 prefrontal-limbic edges, a moderate planted effect; mean FD tracks severity
+    features, networks = simulate_features(60, effect=1.2, n_regions=(5, 5, 3), motion_leak=0.9, random_state=4)
+    kw = dict(cv_folds=5, cv_repeats=2, n_permutations=0)
+    nothing = cross_validate_model(features, "stage", "pfc_limbic_edges", networks, covariates=(),
+                                   harmonize_site=False, **kw)
+    plain = _plain_on_same_folds(features, networks, nothing)
+    assert plain > 0.4  # there is room above chance (0.25)
+    nk = nothing.metrics["scores"]["balanced_accuracy"]["mean"]
+    assert nk >= plain - 0.05
+    assert not any("tracks 'stage'" in n for n in nothing.metrics["notes"])
+    # with the default covariates, regressing mean FD out removes most of the effect, and the model says so
+    default = cross_validate_model(features, "stage", "pfc_limbic_edges", networks, **kw)
+    assert default.metrics["scores"]["balanced_accuracy"]["mean"] < plain - 0.05
+    assert any(n.startswith("covariate 'mean_fd' tracks 'stage' (eta_squared ") for n in default.metrics["notes"])
+    without_fd = cross_validate_model(features, "stage", "pfc_limbic_edges", networks, covariates=("age", "sex"), **kw)
+    assert without_fd.metrics["scores"]["balanced_accuracy"]["mean"] > default.metrics["scores"]["balanced_accuracy"]["mean"]

@@ -299,6 +299,27 @@ def _beyond_confounds_metrics(features, design, kind, y, mean_pred, groups, n_pe
     return {"computed": True, "n_missing_confounds": int((~ok).sum()), **result}
 
 
+def _covariate_notes(features, design, target, y, classes):
+    """Notes for the covariates regressed out in-fold that track the target (they remove real effect with them)."""
+    frame = features.iloc[design.rows].reset_index(drop=True)
+    notes = []
+    for cov in design.covariates:
+        col = frame[cov]
+        cov_class = _is_categorical(col)
+        values = col.astype(str).to_numpy() if cov_class else pd.to_numeric(col, errors="coerce").to_numpy(float)
+        entry = _association(np.asarray(y, float), classes is not None, values, cov_class)
+        effect = entry["effect"]
+        # |rho| 0.5 and eta² / Cramér's V² 0.25 share a quarter of the variance
+        strong = effect is not None and (abs(effect) >= 0.5 if entry["effect_name"] != "eta_squared" else effect >= 0.25)
+        if strong:
+            notes.append(
+                f"covariate {cov!r} tracks {target!r} ({entry['effect_name']} {effect:.2f}): regressing it out of "
+                "the features inside each fold also removes the part of any real effect it shares; read "
+                "beyond_confounds and the sensitivity table (group/confounds.json) before concluding"
+            )
+    return notes
+
+
 # ----------------------------------------------------------------------------- associations
 def _is_categorical(series):
     return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))

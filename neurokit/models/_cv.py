@@ -459,11 +459,12 @@ def cross_validate_model(
         "scores": scores,
     }
     # the post-hoc test of Dinga et al. 2020, next to the in-fold residualised score
-    from neurokit.models._confounds import _beyond_confounds_metrics  # _confounds imports this module
+    from neurokit.models._confounds import _beyond_confounds_metrics, _covariate_notes  # they import this module
 
     metrics["beyond_confounds"] = _beyond_confounds_metrics(
         features, design, kind, y, mean_pred, groups, n_permutations, random_state
     )
+    metrics["notes"] += _covariate_notes(features, design, target, y, classes)
     if kind == "classification":
         metrics["classes"] = classes
         metrics["chance"] = {"balanced_accuracy": 1.0 / n_classes, "roc_auc": 0.5}
