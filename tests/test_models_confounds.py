@@ -94,7 +94,8 @@ def test_beyond_confounds_errors(rng):
         prediction_beyond_confounds(np.r_[y[:-1], np.nan], pred, confounds, kind="regression")
     with pytest.raises(ModelError, match=r"'n_permutations' must be an integer >= 0; got -1"):
         prediction_beyond_confounds(y, pred, confounds, kind="regression", n_permutations=-1)
-    with pytest.raises(ModelError, match=r"4 rows are too few to test the prediction beyond 1 confound column\(s\); at least 5"):
+    with pytest.raises(ModelError, match=r"4 rows are too few to test the prediction beyond 1 confound column\(s\); "
+                                         r"at least 5"):
         prediction_beyond_confounds(y[:4], pred[:4], confounds[:4, :1], kind="regression")
     with pytest.raises(ModelError, match=r"class probabilities of shape \(n_rows, 2\).*got shape \(20,\)"):
         prediction_beyond_confounds((y > 0).astype(int), pred, confounds, kind="classification")
@@ -262,7 +263,8 @@ def _plain_on_same_folds(features, networks, result):
     for fold in result.folds:
         pred = np.zeros(len(y), int)
         for k in np.unique(fold):
-            model = make_pipeline(StandardScaler(), LogisticRegressionCV(Cs=10, max_iter=2000))
+            model = make_pipeline(StandardScaler(), LogisticRegressionCV(
+                Cs=10, max_iter=2000, scoring="accuracy", l1_ratios=(0,), use_legacy_attributes=False))
             pred[fold == k] = model.fit(X[fold != k], y[fold != k]).predict(X[fold == k])
         scores.append(balanced_accuracy_score(y, pred))
     return float(np.mean(scores))
@@ -284,4 +286,5 @@ def test_stage_model_on_edges_is_as_good_as_a_plain_pipeline_unless_mean_fd_trac
     assert default.metrics["scores"]["balanced_accuracy"]["mean"] < plain - 0.05
     assert any(n.startswith("covariate 'mean_fd' tracks 'stage' (eta_squared ") for n in default.metrics["notes"])
     without_fd = cross_validate_model(features, "stage", "pfc_limbic_edges", networks, covariates=("age", "sex"), **kw)
-    assert without_fd.metrics["scores"]["balanced_accuracy"]["mean"] > default.metrics["scores"]["balanced_accuracy"]["mean"]
+    score = lambda r: r.metrics["scores"]["balanced_accuracy"]["mean"]  # noqa: E731
+    assert score(without_fd) > score(default)

@@ -276,7 +276,8 @@ def _beyond_classification(codes, proba, design, perms):
 
 
 def _confound_block(frame, confounds):
-    """Encoded confounds present in ``frame`` (one-hot for categorical), their names and missing mask."""
+    """Encoded confounds present in ``frame``, shape (n_rows, n_columns) (one-hot for categorical, NaN
+    where missing), the confounds used and the column names."""
     used = [c for c in confounds if c in frame.columns and frame[c].notna().any()]
     block, names, _ = _encode_covariates(frame, used)
     return block, used, names
@@ -310,7 +311,8 @@ def _covariate_notes(features, design, target, y, classes):
         entry = _association(np.asarray(y, float), classes is not None, values, cov_class)
         effect = entry["effect"]
         # |rho| 0.5 and eta² / Cramér's V² 0.25 share a quarter of the variance
-        strong = effect is not None and (abs(effect) >= 0.5 if entry["effect_name"] != "eta_squared" else effect >= 0.25)
+        limit = 0.25 if entry["effect_name"] == "eta_squared" else 0.5
+        strong = effect is not None and abs(effect) >= limit
         if strong:
             notes.append(
                 f"covariate {cov!r} tracks {target!r} ({entry['effect_name']} {effect:.2f}): regressing it out of "
@@ -545,7 +547,10 @@ def sensitivity_analysis(
     """
     covariates = tuple(covariates)
     kwargs = {**kwargs, "n_permutations": 0}
-    alternative = tuple(c for c in covariates if c != "mean_fd") if "mean_fd" in covariates else covariates + ("mean_fd",)
+    if "mean_fd" in covariates:
+        alternative = tuple(c for c in covariates if c != "mean_fd")
+    else:
+        alternative = covariates + ("mean_fd",)
     variants = [("configured", features, covariates),
                 ("without mean_fd" if "mean_fd" in covariates else "with mean_fd", features, alternative)]
     if excluded_features is not None and len(excluded_features):
