@@ -26,7 +26,7 @@ from neurokit.io._derivatives import (
     record_for_strategy,
 )
 
-__all__ = ["GroupError", "RunRef", "build_features", "denoising_benchmark_table", "run_group"]
+__all__ = ["GroupError", "RunRef", "build_features", "confound_checks", "denoising_benchmark_table", "run_group"]
 
 log = logging.getLogger("neurokit.group")
 
@@ -55,6 +55,14 @@ def _relmat_path(record: dict, measure: str) -> Path:
     )
 
 
+def _has_relmat(record: dict, measure: str) -> bool:
+    try:
+        _relmat_path(record, measure)
+    except GroupError:
+        return False
+    return True
+
+
 def _read_qc(record: dict, strategy: str | None = None) -> dict:
     """A run's QC metrics; with ``strategy``, that strategy's entries (tDOF, censoring, exclusion) on top."""
     import json
@@ -78,7 +86,7 @@ def _records_for(records: list[dict], strategy: str) -> list[dict]:
 
 
 def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFrame | None = None, *,
-                   strategy: str | None = None, measure: str | None = None):
+                   strategy: str | None = None, measure: str | None = None, include_excluded: bool = False):
     """Assemble the group features table from the participant-level derivatives.
 
     Parameters
@@ -94,6 +102,10 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
         (``config.modelled_strategy``).
     measure : str, optional
         Connectivity measure; default ``models.measure``.
+    include_excluded : bool, default=False
+        Also give the runs excluded by QC a row (their QC and, when the participant
+        level wrote their matrix, their edges), marked by a boolean ``qc_excluded``
+        column; for exclusion-bias and sensitivity checks, never for the models.
 
     Returns
     -------
@@ -120,19 +132,22 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
     measure = measure or config.models.measure
     rows, excluded = [], []
     for record in records:
-        if record.get("status") != "ok":
+        ok = record.get("status") == "ok"
+        if not ok:
             excluded.append({"run_id": record["run_id"], "reason": "; ".join(record.get("reasons", [])) or "excluded"})
-            continue
+            if not include_excluded:
+                continue
         qc = _read_qc(record, strategy)
-        matrix_table = pd.read_csv(_relmat_path(record, measure), sep="\t")
-        names = list(matrix_table.columns)
-        matrix = matrix_table.to_numpy(dtype=float)
-        if measure == "tangent":
-            values, edges = vectorize(matrix, names, include_diagonal=True)
-            prefix = "cov__"
-        else:
-            values, edges = vectorize(fisher_z(matrix), names)
-            prefix = "edge__"
+        values, edges, prefix = [], [], "edge__"
+        if ok or _has_relmat(record, measure):  # an excluded run may have no matrix (too few volumes)
+            matrix_table = pd.read_csv(_relmat_path(record, measure), sep="\t")
+            names = list(matrix_table.columns)
+            matrix = matrix_table.to_numpy(dtype=float)
+            if measure == "tangent":
+                values, edges = vectorize(matrix, names, include_diagonal=True)
+                prefix = "cov__"
+            else:
+                values, edges = vectorize(fisher_z(matrix), names)
         ent = record["entities"]
         row = {
             "participant_id": f"sub-{ent['sub']}",
@@ -144,8 +159,10 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
             **record.get("summary", {}),
             **{prefix + e: v for e, v in zip(edges, values)},
         }
+        if include_excluded:
+            row["qc_excluded"] = not ok
         rows.append(row)
-    if not rows:
+    if not any(r.get("status") == "ok" for r in records):
         raise GroupError(
             f"every completed run in {output_dir} was excluded by the QC rules under the {strategy!r} strategy "
             "(see failures.tsv); "
@@ -153,7 +170,9 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
         )
     features = pd.DataFrame(rows)
     edge_cols = [c for c in features.columns if c.startswith(("edge__", "cov__"))]
-    incomplete = [c for c in edge_cols if features[c].isna().any()]
+    kept = ~features["qc_excluded"] if include_excluded else slice(None)
+    # only the included runs decide which edges are complete: an excluded run must not change the models
+    incomplete = [c for c in edge_cols if features.loc[kept, c].isna().any()]
     if incomplete:
         log.warning("%d edge(s) missing in some runs (regions dropped for low coverage) are left out", len(incomplete))
         features = features.drop(columns=incomplete)
@@ -352,7 +371,11 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
     output_dir = Path(output_dir)
     group = output_dir / "group"
     phenotype = load_phenotype(bids_dir, config.columns)
-    features, exclusions, networks = build_features(output_dir, config, phenotype)
+    every_run, exclusions, networks = build_features(output_dir, config, phenotype, include_excluded=True)
+    dropped = every_run.attrs.get("dropped_edges", [])
+    flagged = every_run["qc_excluded"].to_numpy(bool)
+    features = every_run[~flagged].drop(columns="qc_excluded").reset_index(drop=True)
+    features.attrs.update(every_run.attrs)
     atomic_write_tsv(group / "features.tsv", features)
     atomic_write_json(
         group / "features.json",
@@ -360,7 +383,7 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
             "Measure": config.models.measure,
             "Strategy": features.attrs["strategy"],
             "Networks": networks,
-            "DroppedEdges": features.attrs.get("dropped_edges", []),
+            "DroppedEdges": dropped,
             "UnmatchedRuns": features.attrs.get("unmatched_runs", []),
             "MissingRoles": list(phenotype.attrs.get("missing_roles", [])),
             "ConfigHash": config.hash(),
@@ -371,6 +394,8 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
              features.shape[1], len(exclusions))
     write_denoising_benchmark(group, denoising_benchmark_table(output_dir, config, phenotype), config)
     rows = fit_models(features, networks, config, group / "models", client=client)
+    excluded_rows = every_run[flagged].drop(columns="qc_excluded").reset_index(drop=True)
+    atomic_write_json(group / "confounds.json", confound_checks(features, excluded_rows, networks, config, rows))
     fitted = [r for r in rows if r["status"] == "fitted"]
     if rows and not fitted:
         log.error("no model could be fitted (see %s)", group / "models" / "summary.tsv")
@@ -433,3 +458,55 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     columns = ["target", "feature_set", "status", "reason", "metric", "mean", "sd", "p_value", "n_rows"]
     atomic_write_tsv(models_dir / "summary.tsv", pd.DataFrame(rows, columns=columns))
     return rows
+
+
+def confound_checks(features: pd.DataFrame, excluded: pd.DataFrame, networks: dict, config: Config,
+                    fitted: list[dict]) -> dict:
+    """What ``group/confounds.json`` holds: covariate-target associations, exclusion bias and sensitivity.
+
+    Parameters
+    ----------
+    features : pandas.DataFrame of shape (n_included_runs, n_columns)
+        The features table the models were fitted on.
+    excluded : pandas.DataFrame of shape (n_excluded_runs, n_columns)
+        Rows of the runs excluded by QC (edges missing where no matrix was written).
+    networks : dict of str to str
+    config : Config
+    fitted : list of dict
+        The rows of ``models/summary.tsv``; sensitivity runs for the fitted models only.
+
+    Returns
+    -------
+    dict
+        ``covariate_associations``, ``exclusion_bias``, ``sensitivity`` (``{target: {feature set:
+        rows}}``) and ``notes``.
+    """
+    from neurokit.models import covariate_associations, exclusion_bias, sensitivity_analysis
+
+    m, columns = config.models, config.columns
+    levels = dict(stage_levels=columns.stage_levels, control_level=columns.control)
+    runs = pd.concat([features.assign(excluded=False), excluded.assign(excluded=True)], ignore_index=True)
+    if "stage" in features.columns and isinstance(features["stage"].dtype, pd.CategoricalDtype):
+        runs["stage"] = pd.Categorical(runs["stage"], dtype=features["stage"].dtype)
+    edge_cols = [c for c in features.columns if c.startswith(("edge__", "cov__"))]
+    with_matrix = excluded[edge_cols].notna().all(axis=1) if edge_cols else pd.Series(False, index=excluded.index)
+    notes = []
+    if len(excluded) and not with_matrix.all():
+        notes.append(f"{int((~with_matrix).sum())} excluded run(s) have no connectivity matrix (too few volumes "
+                     "left to denoise) and cannot be put back in the sensitivity analysis")
+    sensitivity: dict = {}
+    cv = dict(estimator=m.estimator, harmonize_site=m.harmonize_site, edge_selection=m.edge_selection,
+              cpm_threshold=m.cpm_threshold, cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
+              random_state=m.random_state, measure=m.measure, **levels)
+    for row in fitted:
+        if row.get("status") != "fitted":
+            continue
+        sensitivity.setdefault(row["target"], {})[row["feature_set"]] = sensitivity_analysis(
+            features, row["target"], row["feature_set"], networks, excluded_features=excluded[with_matrix],
+            covariates=m.covariates, **cv)
+    return {
+        "covariate_associations": covariate_associations(features, targets=m.targets, **levels),
+        "exclusion_bias": exclusion_bias(runs, targets=m.targets, **levels),
+        "sensitivity": sensitivity,
+        "notes": notes,
+    }

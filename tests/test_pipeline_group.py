@@ -301,3 +301,41 @@ def test_group_report_lists_runs_as_the_modelled_strategy_saw_them(tmp_path):
     run_group(bids, out, config)
     html = write_group_report(out, bids_dir=bids, config=config).read_text()
     assert '<section id="denoising">' in html and "simple+gsr (modelled)" in html
+
+
+def test_build_features_can_keep_excluded_runs_apart(tmp_path):
+    bids, out = fabricate(tmp_path, n_subjects=8, excluded=("sub-03", "sub-05"))
+    record_path = next((out / "logs" / "runs").glob("sub-05*.json"))
+    record = json.loads(record_path.read_text())
+    del record["outputs"]["relmat:correlation"]  # too few volumes: QC written, no matrix
+    record_path.write_text(json.dumps(record))
+    every, exclusions, _ = build_features(out, Config(), include_excluded=True)
+    assert list(every.loc[every["qc_excluded"], "participant_id"]) == ["sub-03", "sub-05"]
+    assert len(exclusions) == 2
+    only_ok, _, _ = build_features(out, Config())
+    assert "qc_excluded" not in only_ok.columns
+    ok_rows = every[~every["qc_excluded"]].drop(columns="qc_excluded").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ok_rows, only_ok)
+    edges = [c for c in every.columns if c.startswith("edge__")]
+    assert every.loc[every["participant_id"] == "sub-03", edges].notna().all(axis=None)
+    assert every.loc[every["participant_id"] == "sub-05", edges].isna().all(axis=None)
+    assert every.loc[every["participant_id"] == "sub-05", "mean_fd"].notna().all()
+
+
+def test_run_group_writes_confound_checks(tmp_path):
+    excluded = ("sub-02", "sub-06", "sub-10", "sub-14")  # all 'active': exclusion tracks stage
+    bids, out = fabricate(tmp_path, n_subjects=16, excluded=excluded)
+    config = small_models(Config(), **{"models.targets": ["severity", "stage"], "models.n_permutations": 0,
+                                       "models.feature_sets": ["summary_indices"], "models.cv_folds": 3})
+    assert run_group(bids, out, config) == 0
+    checks = json.loads((out / "group" / "confounds.json").read_text())
+    stage = checks["exclusion_bias"]["stage"]
+    assert stage["n_excluded"] == 4 and stage["excluded_fraction"]["active"] == 1.0
+    assert stage["sentence"].startswith("Exclusions were unevenly spread over stage")
+    assert checks["exclusion_bias"]["severity"]["sentence"].startswith("Excluded runs had higher severity")
+    assert set(checks["covariate_associations"]["severity"]) == {"mean_fd", "age", "sex", "site"}
+    variants = checks["sensitivity"]["stage"]["summary_indices"]
+    assert [v["variant"] for v in variants] == ["configured", "without mean_fd", "excluded runs put back"]
+    assert [v["n_rows"] for v in variants] == [12, 12, 16]
+    metrics = json.loads((out / "group" / "models" / "severity" / "summary_indices" / "metrics.json").read_text())
+    assert metrics["beyond_confounds"]["computed"] and metrics["beyond_confounds"]["n"] == 12

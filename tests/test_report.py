@@ -237,6 +237,37 @@ def test_group_report_renders_real_model_results(tmp_path):
                 "Pattern weights of non-edge features, user_vs_control / summary_indices"):
         assert alt in html, alt
     assert "spearman (primary)" in html and "balanced_accuracy (primary)" in html
+    assert "beyond confounds" in html and "Permutation p" in html and "smallest possible 0.25" in html
+    assert re.search(r"partial r -?[0-9.]+ \(p = [0-9.]+\)", html) and re.search(r"ΔD² \S+ \(p = ", html)
+    assert "No group/confounds.json yet" in html
+
+
+def test_group_report_confounds_section(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from neurokit.models import covariate_associations, exclusion_bias
+
+    bids, out, config = fabricate_outputs(tmp_path, n_subjects=8, n_volumes=40, with_models=False, xss_site=False)
+    features = pd.read_csv(out / "group" / "features.tsv", sep="\t", na_values=["n/a"], keep_default_na=False)
+    runs = features[["participant_id", "severity", "stage"]].assign(excluded=features["severity"] > 15)
+    levels = dict(stage_levels=config.columns.stage_levels)
+    sensitivity = {"severity": {"summary_indices": [
+        {"variant": "configured", "covariates": ["mean_fd"], "n_rows": 9, "metric": "spearman", "mean": 0.41,
+         "sd": 0.05, "beyond_confounds": {"measure": "partial_r", "value": 0.33, "p_parametric": 0.02}},
+        {"variant": "without mean_fd", "covariates": ["age", "sex"], "error": "'cv_folds'=5 exceeds the 4"}]}}
+    (out / "group" / "confounds.json").write_text(json.dumps({
+        "covariate_associations": covariate_associations(features, **levels),
+        "exclusion_bias": exclusion_bias(runs, targets=("severity",), **levels),
+        "sensitivity": sensitivity, "notes": ["1 excluded run(s) have no connectivity matrix"]}))
+    html = write_group_report(out, config=config).read_text()
+    assert '<section id="confounds">' in html
+    assert re.search(r"severity: Excluded runs (had higher severity than|did not differ detectably in severity from) "
+                     r"included runs \(median [0-9.]+ vs [0-9.]+, n = [0-9]+ vs [0-9]+; Mann-Whitney p = ", html)
+    assert "How strongly each covariate is associated with each target" in html and "rho = " in html
+    assert "without mean_fd" in html and "0.41 ± 0.05" in html and "partial_r 0.33 (p = 0.02, parametric)" in html
+    assert "&#39;cv_folds&#39;=5 exceeds the 4" in html and "1 excluded run(s) have no connectivity matrix" in html
 
 
 def test_atlas_overlay_is_drawn_in_ras_whatever_the_storage_order(rng):

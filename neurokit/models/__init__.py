@@ -4,6 +4,13 @@ Every step that learns from data is a scikit-learn estimator refit inside each f
 """
 
 from neurokit.models._common import FEATURE_SETS, TARGETS, ModelError
+from neurokit.models._confounds import (
+    CONFOUNDS,
+    covariate_associations,
+    exclusion_bias,
+    prediction_beyond_confounds,
+    sensitivity_analysis,
+)
 from neurokit.models._covariates import CovariateRegressor
 from neurokit.models._cpm import CPMClassifier, CPMRegressor
 from neurokit.models._cv import METRICS, ModelResult, cross_validate_model, permute_within_participants
@@ -49,4 +56,9 @@ __all__ = [
     "fit_models",
     "ModelSuite",
     "simulate_features",
+    "CONFOUNDS",
+    "prediction_beyond_confounds",
+    "covariate_associations",
+    "exclusion_bias",
+    "sensitivity_analysis",
 ]

@@ -47,7 +47,9 @@ class ModelResult:
         JSON-serialisable: ``scores`` (per metric: ``mean``, ``sd`` and ``per_repeat``
         over repeats, ``p_value``, ``null_mean``, ``null_95``), ``primary_metric`` and its
         ``p_value``, ``confusion_matrix`` (classification), row counts, ``excluded``
-        (rows left out, by reason), ``notes`` and the CV settings.
+        (rows left out, by reason), ``notes``, the CV settings and ``beyond_confounds``
+        (the out-of-fold prediction's value beyond mean FD, age, sex and site, see
+        :func:`prediction_beyond_confounds`).
     predictions : pandas.DataFrame of shape (n_rows, n_columns)
         Out-of-fold predictions averaged over repeats, with ``participant_id``,
         ``session_id``, ``run_id``, ``y_true``, ``y_pred``, ``proba_<class>`` for classes.
@@ -456,6 +458,13 @@ def cross_validate_model(
         "n_permutations": n_permutations,
         "scores": scores,
     }
+    # the post-hoc test of Dinga et al. 2020, next to the in-fold residualised score
+    from neurokit.models._confounds import _beyond_confounds_metrics, _covariate_notes  # they import this module
+
+    metrics["beyond_confounds"] = _beyond_confounds_metrics(
+        features, design, kind, y, mean_pred, groups, n_permutations, random_state
+    )
+    metrics["notes"] += _covariate_notes(features, design, target, y, classes)
     if kind == "classification":
         metrics["classes"] = classes
         metrics["chance"] = {"balanced_accuracy": 1.0 / n_classes, "roc_auc": 0.5}

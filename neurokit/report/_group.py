@@ -38,6 +38,7 @@ from neurokit.report._common import (
     slug,
 )
 from neurokit.report._denoising import denoising_section
+from neurokit.report._confounds import beyond_confounds_block, beyond_confounds_cell, confounds_section
 from neurokit.report._methods import methods_text
 
 __all__ = ["write_group_report"]
@@ -353,7 +354,7 @@ def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, 
                                                        f"{fmt(metrics.get('n_rows'))} / {fmt(metrics.get('n_participants'))}"),
         ("Features", fmt(metrics.get("n_features"))), ("Covariates", fmt(metrics.get("covariates"))),
         ("Cross-validation", fmt(" ".join(f"{k}={v}" for k, v in (metrics.get("cv") or {}).items()) or None)),
-    ]), _scores_table(metrics)]
+    ]), _scores_table(metrics), beyond_confounds_block(metrics)]
     for note in metrics.get("notes") or []:
         blocks.append(Note(str(note)))
     excluded = metrics.get("excluded") or {}
@@ -426,8 +427,9 @@ def _models_section(group_dir: Path, names, networks, atlas, config) -> Section:
         s = (m.get("scores") or {}).get(primary) or {}
         summary.append([str(m.get("target") or folder.parent.name), str(m.get("feature_set") or folder.name),
                         fmt(primary), f"{fmt(s.get('mean'))} ± {fmt(s.get('sd'))}", fmt(m.get("p_value")),
-                        fmt(m.get("n_rows"))])
-    blocks: list = [Table(["target", "feature set", "primary metric", "mean ± SD", "permutation p", "rows"], summary,
+                        beyond_confounds_cell(m), fmt(m.get("n_rows"))])
+    blocks: list = [Table(["target", "feature set", "primary metric", "mean ± SD", "permutation p",
+                           "beyond confounds", "rows"], summary,
                           caption="Cross-validated performance (mean and SD over repeats)")]
     blocks += not_fitted
     blocks += [_model_section(folder, m, names, networks, atlas, config, i) for i, (folder, m) in enumerate(found)]
@@ -544,6 +546,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         denoising_section(group_dir, config),
         _stage_section(features, names, networks, config),
         _models_section(group_dir, names, networks, atlas, config),
+        confounds_section(group_dir),
         _longitudinal_section(group_dir),
         _participants_section(runs, phenotype),
         Section("methods", "Methods", [Text(paragraphs), Text(references, ordered=True)]),
