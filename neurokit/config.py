@@ -148,8 +148,9 @@ class DenoiseConfig(_Section):
     """
 
     strategy: StrategyName | tuple[StrategyName, ...] = Field(
-        default="simple",
-        description="One preset, or a list of distinct presets cleaned from one extraction (outputs desc-<strategy>).",
+        default="scrubbing+gsr",
+        description="One preset, or a list of distinct presets cleaned from one extraction (outputs desc-<strategy>). "
+        "Default scrubbing+gsr: see docs/denoising.md for the evidence.",
     )
     motion: Literal["basic", "power2", "derivatives", "full"] | None = Field(
         default=None, description="Override the preset's motion expansion; None = the preset's."
@@ -176,7 +177,11 @@ class DenoiseConfig(_Section):
     detrend: bool = True
     standardize: Literal["zscore_sample", "zscore", "psc", "none"] = "zscore_sample"
     high_pass: float | None = Field(default=0.01, gt=0, description="Hz; None = no high-pass.")
-    low_pass: float | None = Field(default=0.08, gt=0, description="Hz; None = no low-pass.")
+    low_pass: float | None = Field(
+        default=None, gt=0,
+        description="Hz; None = no low-pass (the default: a 0.01-0.08 Hz band-pass leaves short runs almost no "
+        "degrees of freedom and removes coupling above 0.08 Hz; see docs/denoising.md).",
+    )
     filter: Literal["butterworth", "cosine"] = "butterworth"
     min_volumes: int = Field(default=50, ge=3, description="Fewest volumes left after censoring for a usable run.")
 
@@ -295,18 +300,21 @@ class ExclusionConfig(_Section):
     """Run exclusion rules applied after denoising (recorded with reasons by ``neurokit.qc.exclusion_decision``)."""
 
     max_mean_fd: float | None = Field(
-        default=0.5, gt=0, description="mm; runs with a higher mean FD are excluded; None = no limit."
+        default=None, gt=0,
+        description="mm; runs with a higher mean FD are excluded; None = no limit (the default: volumes are "
+        "censored instead, and a mean-FD cut removes the heaviest users when motion tracks the target).",
     )
     max_censored_fraction: float | None = Field(
         default=0.5, ge=0, le=1, description="Largest fraction of censored volumes; None = no limit."
     )
 
     min_tdof: int | None = Field(
-        default=None,
+        default=20,
         description=(
             "Fewest temporal degrees of freedom left after denoising (regressors and the band-pass's "
-            "lost bandwidth both count); None = no limit. The count is conservative: a 150-volume run "
-            "at TR 2 s with the 'simple' strategy and a 0.01-0.08 Hz band-pass keeps about 10."
+            "lost bandwidth both count); None = no limit. Runs below 40 are flagged in their QC whatever "
+            "this limit. The count is conservative: a 150-volume run at TR 2 s with the 'simple' strategy "
+            "and a 0.01-0.08 Hz band-pass keeps about 10."
         ),
     )
 
@@ -337,7 +345,7 @@ class ModelsConfig(_Section):
     estimator: Literal["ridge", "logistic", "svm", "cpm"] | None = Field(
         default=None, description="None = ridge for regression, L2 logistic regression for classification."
     )
-    covariates: tuple[str, ...] = ("age", "sex", "mean_fd")
+    covariates: tuple[str, ...] = ("age", "sex")
     harmonize_site: bool = True
     edge_selection: float | None = Field(
         default=None, gt=0, le=1, description="Keep this fraction of edges by univariate test, inside each fold."

@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from neurokit.config import Config, ConfigError, load_config
+from neurokit.config import _validate, Config, ConfigError, load_config
 
 
 def test_defaults_load_and_are_frozen():
@@ -133,10 +133,13 @@ def test_connectivity_kwargs_feed_the_library(tmp_path):
         Config().updated({"connectivity.measures": ["correlation", "correlation"]})
     config = Config()
     limits = config.exclusion.decision_kwargs(config.denoise.min_volumes)
-    assert exclusion_decision(mean_fd=0.7, censored_fraction=0.0, n_remaining=200, **limits)[0]
+    # by default volumes are censored instead of runs cut on mean FD, and runs left with < 20 tDOF go
+    assert not exclusion_decision(mean_fd=0.7, censored_fraction=0.0, n_remaining=200, **limits)[0]
+    assert exclusion_decision(mean_fd=0.1, censored_fraction=0.0, n_remaining=200, tdof_remaining=19, **{
+        k: v for k, v in limits.items() if k != "tdof_remaining"})[0]
     path = tmp_path / "c.yaml"
-    path.write_text("exclusion:\n  max_mean_fd: null\n")
-    assert load_config(path).exclusion.max_mean_fd is None
+    path.write_text("exclusion:\n  max_mean_fd: 0.55\n")
+    assert load_config(path).exclusion.max_mean_fd == 0.55
 
 
 def test_models_estimator_must_fit_every_target():
@@ -187,7 +190,7 @@ def test_strategy_list_validated_with_the_bad_entry_named():
     with pytest.raises(ConfigError, match=r"denoise.wm_csf is not part of the 'compcor' preset"):
         Config().updated({"denoise.strategy": ["simple", "compcor"], "denoise.wm_csf": "basic"})
     with pytest.raises(ConfigError, match=r"strategy 'compcor' is not listed in denoise.strategy \['simple'\]"):
-        Config().denoise.select_kwargs("compcor")
+        Config().updated({"denoise.strategy": "simple"}).denoise.select_kwargs("compcor")
 
 
 def test_models_strategy_must_be_listed():
@@ -198,8 +201,13 @@ def test_models_strategy_must_be_listed():
 
 
 def test_single_strategy_keeps_its_hash_and_overrides_apply_to_every_strategy(tmp_path):
-    base = Config()
-    # the configuration hash of every release before strategy lists (denoise.strategy: simple, nothing else set)
+    # the configuration hash of the releases before strategy lists and the evidence-based defaults
+    # (denoise.strategy: simple with a band-pass, mean FD cut at 0.5 mm and regressed in the models)
+    base = Config().updated({"denoise.strategy": "simple", "denoise.low_pass": 0.08, "exclusion.max_mean_fd": 0.5,
+                             "models.covariates": ["age", "sex", "mean_fd"]})
+    data = base.to_dict()
+    data["exclusion"]["min_tdof"] = None
+    base = _validate(data, source="test")
     assert base.hash() == "16a8f391e5a6f2fb" and base.run_hash() == "a068794ced0de925"
     one = base.updated({"denoise.strategy": ["simple"]})
     assert one.denoise.strategy == "simple" and one.hash() == base.hash()

@@ -335,7 +335,7 @@ def test_run_group_writes_confound_checks(tmp_path):
     assert checks["exclusion_bias"]["severity"]["sentence"].startswith("Excluded runs had higher severity")
     assert set(checks["covariate_associations"]["severity"]) == {"mean_fd", "age", "sex", "site"}
     variants = checks["sensitivity"]["stage"]["summary_indices"]
-    assert [v["variant"] for v in variants] == ["configured", "without mean_fd", "excluded runs put back"]
+    assert [v["variant"] for v in variants] == ["configured", "with mean_fd", "excluded runs put back"]
     assert [v["n_rows"] for v in variants] == [12, 12, 16]
     metrics = json.loads((out / "group" / "models" / "severity" / "summary_indices" / "metrics.json").read_text())
     assert metrics["beyond_confounds"]["computed"] and metrics["beyond_confounds"]["n"] == 12

@@ -42,7 +42,8 @@ def client():
 
 @pytest.fixture(scope="module")
 def config():
-    return Config().updated({"denoise.min_volumes": 30})
+    # the defaults, for 60-volume runs: fewer volumes and degrees of freedom required
+    return Config().updated({"denoise.min_volumes": 30, "exclusion.min_tdof": 10})
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +108,9 @@ def test_outputs_complete_and_failures_listed(dataset, reference):
         assert {"timeseries", "relmat:correlation", "relmat:partial correlation", "qc"} <= set(record["outputs"])
     description = json.loads((out / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative"
-    assert description["ConfigHash"] == Config().updated({"denoise.min_volumes": 30}).hash()
-    assert (out / "config.yaml").read_text() == Config().updated({"denoise.min_volumes": 30}).to_yaml()
+    assert description["ConfigHash"] == Config().updated({"denoise.min_volumes": 30, "exclusion.min_tdof": 10}).hash()
+    assert (out / "config.yaml").read_text() == Config().updated(
+        {"denoise.min_volumes": 30, "exclusion.min_tdof": 10}).to_yaml()
     assert not list(out.rglob("*.neurokit-tmp"))
 
 
@@ -134,7 +136,7 @@ def test_pybids_indexes_the_derivatives(reference):
     relmats = layout.get(suffix="relmat", extension=".tsv")
     assert len(relmats) == 2 * summary.n_ok  # correlation + partial correlation per usable run
     assert {f.entities["segmentation"] for f in relmats} == {"pfclimbic"}
-    assert len(layout.get(suffix="timeseries", extension=".tsv", desc="simple")) == summary.n_ok
+    assert len(layout.get(suffix="timeseries", extension=".tsv", desc="scrubbingGsr")) == summary.n_ok
     assert len(layout.get_subjects()) == 4
 
 
@@ -152,9 +154,10 @@ def test_values_equal_nilearn(dataset, reference, config):
     mask = nib.load(record["inputs"]["mask"])
     coverage = check_coverage(load("pfclimbic"), img.affine, img.shape, np.asarray(mask.dataobj) > 0)
     labels = nib.Nifti1Image(coverage.labels.astype(np.int32), img.affine)
-    confounds, sample_mask = load_confounds_strategy(bold, denoise_strategy="simple")
+    # the default strategy, scrubbing+gsr with a high-pass only
+    confounds, sample_mask = load_confounds_strategy(bold, denoise_strategy="scrubbing", global_signal="basic")
     masker = NiftiLabelsMasker(
-        labels, mask_img=mask, standardize="zscore_sample", detrend=True, low_pass=0.08, high_pass=0.01,
+        labels, mask_img=mask, standardize="zscore_sample", detrend=True, low_pass=None, high_pass=0.01,
         t_r=record["inputs"]["t_r"],
     )
     expected = masker.fit_transform(img, confounds=confounds, sample_mask=sample_mask)
@@ -263,7 +266,7 @@ def test_interrupted_batch_resumes_to_identical_outputs(dataset, reference, tmp_
     ref_out, _ = reference
     out = tmp_path / "out"
     config = tmp_path / "c.yaml"
-    config.write_text("denoise:\n  min_volumes: 30\n")
+    config.write_text("denoise:\n  min_volumes: 30\nexclusion:\n  min_tdof: 10\n")
     proc = _cli(dataset, out, "--config", str(config))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not list((out / "logs" / "runs").glob("*.json")):

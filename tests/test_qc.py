@@ -97,15 +97,14 @@ def test_exclusion_uses_config_defaults():
     from neurokit.config import Config
 
     cfg = Config()
-    excluded, reasons = exclusion_decision(
-        mean_fd=0.7,
-        censored_fraction=0.1,
-        n_remaining=150,
-        max_mean_fd=cfg.exclusion.max_mean_fd,
-        max_censored_fraction=cfg.exclusion.max_censored_fraction,
-        min_volumes=cfg.denoise.min_volumes,
-    )
-    assert excluded and "exclusion.max_mean_fd" in reasons[0]
+    limits = cfg.exclusion.decision_kwargs(cfg.denoise.min_volumes)
+    # no mean-FD cut by default: a high-motion run is kept when censoring left it enough data ...
+    assert exclusion_decision(mean_fd=0.7, censored_fraction=0.1, n_remaining=150, tdof_remaining=90,
+                              **limits) == (False, [])
+    # ... and excluded when it did not
+    excluded, reasons = exclusion_decision(mean_fd=0.7, censored_fraction=0.6, n_remaining=60, tdof_remaining=15,
+                                           **limits)
+    assert excluded and "exclusion.max_censored_fraction" in reasons[0] and "exclusion.min_tdof" in reasons[1]
 
 
 def test_region_tsnr_planted(rng):

@@ -165,7 +165,7 @@ def test_methods_text_follows_config():
     from neurokit.config import Config
     from neurokit.report._methods import methods_text
 
-    compcor = Config().updated({"denoise.strategy": "compcor"})
+    compcor = Config().updated({"denoise.strategy": "compcor", "exclusion.max_mean_fd": 0.5})
     paragraphs, refs = methods_text(compcor, atlas_metadata={"Reference": "Atlas Ref (2020)", "Description": "d"})
     text = " ".join(paragraphs)
     assert "CompCor" in text and any("Behzadi" in r for r in refs)

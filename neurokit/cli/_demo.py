@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: configs/demo.yaml as overrides (the installed package has no configs/ folder).
-_DEMO_CONFIG = {"denoise.strategy": ["simple", "simple+gsr", "scrubbing+gsr"], "models.cv_repeats": 3,
+_DEMO_CONFIG = {"denoise.strategy": ["scrubbing+gsr", "simple+gsr", "compcor"], "models.cv_repeats": 3,
                 "models.n_permutations": 20}
 
 

@@ -79,8 +79,9 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
     rng = np.random.default_rng(seed)
     root = Path(root)
     bids, out = root / "bids", root / "out"
+    # a mean-FD limit (off by default) so that subject 03's high-motion run is excluded
     config = Config().updated({"atlas.name": atlas, "denoise.strategy": "scrubbing",
-                               "models.n_permutations": 50})
+                               "models.n_permutations": 50, "exclusion.max_mean_fd": 0.5})
     atlas = load_atlas(config.atlas.name)
     regions = atlas.regions
     names = [str(n) for n in regions["name"]]
