@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: Recovery stages in the order of DESIGN.md (control first).
+#: Recovery stages, control first.
 STAGES = ("control", "active", "early_abstinence", "sustained_remission")
 
 #: Prefrontal-limbic coupling of a healthy control (correlation of the two latent signals).
