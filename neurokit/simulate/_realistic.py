@@ -392,7 +392,7 @@ def run_data(
     physio_t = np.column_stack([np.cos(cardiac), np.sin(cardiac), *(
         (1 + 0.3 * breath_depth) * f(respiratory) for f in (np.cos, np.sin))])
     phase_field = np.pi * _smooth_fields(rng, anat.xyz, 2, 30.0)
-    physio_w = 0.25 + 1.8 * csf + 1.5 * anat.vessel + 1.0 * anat.edge
+    physio_w = 0.25 + 3.0 * csf + 2.0 * anat.vessel + 1.0 * anat.edge
     physio_load = []
     for j, (freq_mid, w) in enumerate(((np.mean(CARDIAC_HZ), 1.0), (np.mean(RESPIRATORY_HZ), 0.7))):
         theta = phase_field[j] + 2 * np.pi * freq_mid * t_r * anat.slice_time
@@ -404,17 +404,6 @@ def run_data(
     s = rng.standard_normal((n, v), dtype=np.float32)
     s *= np.float32(noise_sd)
     _add_product(s, times, loads)
-
-    # --- global fluctuation sized against the rest of a typical grey-matter voxel's variance
-    neural_global = _neural(rng, n, t_r, 1, dynamics)[:, 0]
-    global_t = _standardise(0.75 * rvt_bold + 0.65 * neural_global)
-    shape_g = (0.8 + 0.15 * _smooth_fields(rng, anat.xyz, 1, 60.0)[0]).clip(0.4) * (
-        0.4 + 0.6 * anat.gm_prob + 0.3 * csf)
-    share = rng.uniform(*GLOBAL_SHARE)
-    rest = s[steady][:, gm].var(axis=0)
-    global_amp = np.sqrt(share / (1 - share) * np.median(rest / shape_g[gm] ** 2))
-    global_load = (global_amp * shape_g).astype(np.float32)
-    s += np.outer(global_t.astype(np.float32), global_load)
 
     # --- motion artefact
     art = _motion_artefact(rng, anat, params, fd, t_r=t_r, resolution_mm=resolution_mm) if artefact_scale > 0 else None
@@ -430,6 +419,21 @@ def run_data(
             _add_product(s, times_a, loads_a, partial=partial, scale=artefact_scale)
     elif keep_artefact:
         artefact = np.zeros((n, v), dtype=np.float32)
+
+    # --- global fluctuation sized against the rest of a typical grey-matter voxel's variance
+    neural_global = _neural(rng, n, t_r, 1, dynamics)[:, 0]
+    global_t = _standardise(0.75 * rvt_bold + 0.65 * neural_global)
+    shape_g = (0.8 + 0.15 * _smooth_fields(rng, anat.xyz, 1, 60.0)[0]).clip(0.4) * (
+        0.4 + 0.6 * anat.gm_prob + 0.3 * csf)
+    share = rng.uniform(*GLOBAL_SHARE)
+    # "typical" = the median grey-matter voxel, its variance measured as a pipeline would see it
+    # before denoising: steady-state volumes, slow drift (fMRIPrep's cosines) removed
+    q = np.linalg.qr(_drift_basis(n - n_nonsteady, t_r))[0]
+    rest = _drift_free_variance(s[steady], np.flatnonzero(gm), q)
+    g_var = _drift_free_variance(global_t[steady, None], np.array([0]), q)[0]
+    global_amp = np.sqrt(share / (1 - share) * np.median(rest / shape_g[gm] ** 2) / g_var)
+    global_load = (global_amp * shape_g).astype(np.float32)
+    s += np.outer(global_t.astype(np.float32), global_load)
 
     # --- scanner drift and the non-steady onset
     t = np.linspace(-1.0, 1.0, n)
@@ -454,6 +458,27 @@ def run_data(
         global_loading=global_load,
         artefact=artefact,
     )
+
+
+def _drift_basis(n: int, t_r: float) -> np.ndarray:
+    """Constant, linear trend and fMRIPrep's cosine drift regressors, shape (n, k)."""
+    return np.column_stack([np.ones(n), np.linspace(-1.0, 1.0, n), _signals._cosines(n, t_r)])
+
+
+def _drift_free_variance(x: np.ndarray, columns: np.ndarray, q: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """Variance of ``x[:, columns]`` (n, k) after projecting out the orthonormal basis ``q`` (n, m).
+
+    Chunked, so no copy of all the columns is made.
+
+    Returns
+    -------
+    ndarray, shape (k,)
+    """
+    out = np.empty(columns.size)
+    for start in range(0, columns.size, chunk):
+        block = x[:, columns[start : start + chunk]].astype(np.float64)
+        out[start : start + chunk] = ((block**2).sum(axis=0) - ((q.T @ block) ** 2).sum(axis=0)) / x.shape[0]
+    return out
 
 
 def _add_product(out: np.ndarray, times: np.ndarray, loads: np.ndarray, *, partial=None, scale: float = 1.0,
