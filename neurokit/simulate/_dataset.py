@@ -325,7 +325,9 @@ def simulate_dataset(
     lagged, nonlinear and spatially smooth: spin-history changes after large movements,
     saturating partial-volume effects at edges and tissue boundaries, smooth fields driven by FD
     and a diffuse signal drop after high-motion volumes. Regressing the 24 motion parameters
-    leaves about half of it. Mean FD follows severity exactly as in the easy mode.
+    leaves about half of it. The head's mean FD follows severity as in the easy mode; the
+    reported realignment parameters add respiration-driven apparent motion, as in real
+    (especially multiband) data, so the confounds' FD is somewhat higher.
 
     Parameters
     ----------
@@ -731,14 +733,16 @@ def _write_truth(
         )
         extra = {
             "latent_coupling": "Sample correlation of the two latent signals over the run's steady-state volumes.",
+            "mean_fd": "Planted mean framewise displacement (mm) of the head's true motion; realised_mean_fd is the "
+            "confounds file's mean, which adds respiration-driven apparent motion.",
         }
     body = {
         "Description": "Ground truth of a neurokit.simulate dataset; pipelines must never read this file.",
         "parameters": params,
         "columns": {
             "coupling": coupling,
-            **extra,
             "mean_fd": "Planted mean framewise displacement (mm); realised_mean_fd is the confounds file's mean.",
+            **extra,
             "broken": "Kind of deliberate damage to this run's derivatives (n/a = intact): "
             + "; ".join(f"{k}: {v}" for k, v in BROKEN_RUN_KINDS.items()),
             "n_nonsteady": "Initial non-steady-state volumes (flagged in the confounds).",

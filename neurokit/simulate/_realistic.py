@@ -70,6 +70,8 @@ PARTIAL_VOLUME_MM = 0.4
 #: Aliased physiology: cardiac and respiratory frequency ranges (Hz).
 CARDIAC_HZ = (0.9, 1.3)
 RESPIRATORY_HZ = (0.2, 0.33)
+#: Range of the respiration-driven apparent motion along y (mm) before acquisition averaging.
+APPARENT_MOTION_MM = (0.03, 0.1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,7 +126,10 @@ class RealisticRun:
     data : ndarray of float32, shape (n_volumes, n_voxels)
         The BOLD data (intensity).
     params : ndarray, shape (n_volumes, 6)
-        Realignment parameters (trans mm, rot rad).
+        Realignment parameters as fMRIPrep would report them (trans mm, rot rad): the head
+        motion plus respiration-driven apparent motion.
+    head_motion : ndarray, shape (n_volumes, 6)
+        The head's true motion, which drives the motion artefact; its mean FD is ``mean_fd``.
     latents : ndarray, shape (n_volumes, 2)
         Prefrontal and limbic latent signals (unit variance).
     latent_loading : ndarray of float32, shape (2, n_voxels)
@@ -140,6 +145,7 @@ class RealisticRun:
 
     data: np.ndarray
     params: np.ndarray
+    head_motion: np.ndarray
     latents: np.ndarray
     latent_loading: np.ndarray
     latent_coupling: float
@@ -285,15 +291,32 @@ def _respiration_volume(rng: np.random.Generator, n: int, t_r: float) -> tuple[n
     return _standardise(depth[pad:]), _standardise(bold)
 
 
-def _aliased(rng: np.random.Generator, n: int, t_r: float, band: tuple[float, float], slice_time: float = 0.0) -> np.ndarray:
-    """Phase of a quasi-periodic physiological rhythm sampled once per TR, shape (n,).
+def _aliased(rng: np.random.Generator, n: int, t_r: float, band: tuple[float, float]) -> tuple[np.ndarray, float]:
+    """Phase of a quasi-periodic physiological rhythm sampled once per TR, shape (n,), and its mean rate (Hz).
 
     The rate wanders slowly; sampling at the TR aliases it, as in real data.
     """
     f0 = rng.uniform(*band)
     wander = _signals.band_limited(rng, n, t_r, k=1, band=(0.003, 0.03))[:, 0]
     rate = f0 * (1.0 + 0.04 * wander)
-    return 2 * np.pi * (np.cumsum(rate) * t_r + rng.uniform(0, 1))
+    return 2 * np.pi * (np.cumsum(rate) * t_r + rng.uniform(0, 1)), float(f0)
+
+
+def _apparent_motion(
+    rng: np.random.Generator, depth: np.ndarray, phase: np.ndarray, rate: float, t_r: float
+) -> np.ndarray:
+    """Realignment parameters that breathing adds without moving the head, shape (n, 6).
+
+    Chest motion changes the B0 field, which shifts the image mostly along the phase-encoding
+    (y) axis; realignment reads that as motion at the respiratory rate (Fair et al. 2020,
+    NeuroImage 208:116400). A volume's estimate averages over its acquisition, so the
+    oscillation is attenuated by ``sinc(rate * TR)``; what is left still inflates FD.
+    """
+    amplitude = rng.uniform(*APPARENT_MOTION_MM) * abs(np.sinc(rate * t_r)) * (1 + 0.3 * depth)
+    out = np.zeros((phase.size, 6))
+    out[:, 1] = amplitude * np.sin(phase)
+    out[:, 2] = 0.5 * amplitude * np.sin(phase + 0.6)
+    return out
 
 
 def _decay_kernel(n: int, t_r: float, tau_s: float) -> np.ndarray:
@@ -338,6 +361,9 @@ def run_data(
     :data:`GLOBAL_SHARE` of a typical grey-matter voxel's drift-free variance; aliased cardiac and
     respiratory rhythms with voxel-specific phase, strongest in CSF, vessels and at the edge;
     scanner drift; the motion artefact (times ``artefact_scale``); a bright non-steady onset.
+
+    ``mean_fd`` is the mean FD of the head's true motion; the reported realignment parameters add
+    respiration-driven apparent motion (no artefact of its own), so the confounds' FD is higher.
 
     The motion artefact: a small part linear in the realignment parameters; partial-volume
     effects at the edge and tissue boundaries, saturating (tanh) and ``|d|^1.5`` in the
@@ -386,9 +412,10 @@ def run_data(
     field_load = 0.4 * _smooth_fields(rng, anat.xyz, 6, 25.0) * anat.gm_prob
 
     # --- aliased physiology with voxel-specific phase (pulsatility delay and slice timing)
-    cardiac = _aliased(rng, n, t_r, CARDIAC_HZ)
+    cardiac, _ = _aliased(rng, n, t_r, CARDIAC_HZ)
     breath_depth, rvt_bold = _respiration_volume(rng, n, t_r)
-    respiratory = _aliased(rng, n, t_r, RESPIRATORY_HZ)
+    respiratory, breath_rate = _aliased(rng, n, t_r, RESPIRATORY_HZ)
+    reported = params + _apparent_motion(rng, breath_depth, respiratory, breath_rate, t_r)
     physio_t = np.column_stack([np.cos(cardiac), np.sin(cardiac), *(
         (1 + 0.3 * breath_depth) * f(respiratory) for f in (np.cos, np.sin))])
     phase_field = np.pi * _smooth_fields(rng, anat.xyz, 2, 30.0)
@@ -450,7 +477,8 @@ def run_data(
     kept = latents[steady]
     return RealisticRun(
         data=s,
-        params=params,
+        params=reported,
+        head_motion=params,
         latents=latents,
         latent_loading=net_load[:2],
         latent_coupling=float(np.corrcoef(kept[:, 0], kept[:, 1])[0, 1]),
