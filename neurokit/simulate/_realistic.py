@@ -49,8 +49,9 @@ NETWORKS = ("prefrontal", "limbic", "default_mode", "sensorimotor", "visual")
 BLOB_FWHM_MM = (10.0, 18.0)
 #: Standard deviation (mm) of the per-dataset jitter of each blob centre, per axis.
 BLOB_JITTER_MM = 2.5
-#: Target share of a typical grey-matter voxel's variance (drift removed) that the global
-#: fluctuation explains, drawn per run from this range.
+#: Share of the median grey-matter voxel's variance (steady-state volumes, drift removed,
+#: before any denoising) that the global fluctuation explains (its squared correlation with the
+#: voxel), drawn per run from this range.
 GLOBAL_SHARE = (0.22, 0.38)
 #: Birn et al. (2008, NeuroImage 40:644) respiration response function.
 _RRF = (0.6, 2.1, 1.6, 0.0023, 3.54, 4.25)
@@ -456,9 +457,9 @@ def run_data(
     # "typical" = the median grey-matter voxel, its variance measured as a pipeline would see it
     # before denoising: steady-state volumes, slow drift (fMRIPrep's cosines) removed
     q = np.linalg.qr(_drift_basis(n - n_nonsteady, t_r))[0]
-    rest = _drift_free_variance(s[steady], np.flatnonzero(gm), q)
-    g_var = _drift_free_variance(global_t[steady, None], np.array([0]), q)[0]
-    global_amp = np.sqrt(share / (1 - share) * np.median(rest / shape_g[gm] ** 2) / g_var)
+    g = global_t[steady] - q @ (q.T @ global_t[steady])
+    xx, gx = _drift_free_moments(s[steady], np.flatnonzero(gm), q, g)
+    global_amp = _global_amplitude(share, shape_g[gm], float(g @ g), xx, gx)
     global_load = (global_amp * shape_g).astype(np.float32)
     s += np.outer(global_t.astype(np.float32), global_load)
 
@@ -493,20 +494,43 @@ def _drift_basis(n: int, t_r: float) -> np.ndarray:
     return np.column_stack([np.ones(n), np.linspace(-1.0, 1.0, n), _signals._cosines(n, t_r)])
 
 
-def _drift_free_variance(x: np.ndarray, columns: np.ndarray, q: np.ndarray, chunk: int = 16384) -> np.ndarray:
-    """Variance of ``x[:, columns]`` (n, k) after projecting out the orthonormal basis ``q`` (n, m).
+def _drift_free_moments(x: np.ndarray, columns: np.ndarray, q: np.ndarray, g: np.ndarray, chunk: int = 16384):
+    """Sums of squares of ``x[:, columns]`` and its products with ``g``, drift projected out.
 
-    Chunked, so no copy of all the columns is made.
+    ``q`` (n, m) is an orthonormal drift basis and ``g`` (n,) is already free of it, so
+    ``g @ x`` equals ``g`` times ``x``'s drift-free residual. Chunked, so no copy of all the
+    columns is made.
 
     Returns
     -------
-    ndarray, shape (k,)
+    xx, gx : ndarray, shape (k,)
     """
-    out = np.empty(columns.size)
+    xx, gx = np.empty(columns.size), np.empty(columns.size)
     for start in range(0, columns.size, chunk):
         block = x[:, columns[start : start + chunk]].astype(np.float64)
-        out[start : start + chunk] = ((block**2).sum(axis=0) - ((q.T @ block) ** 2).sum(axis=0)) / x.shape[0]
-    return out
+        xx[start : start + chunk] = (block**2).sum(axis=0) - ((q.T @ block) ** 2).sum(axis=0)
+        gx[start : start + chunk] = g @ block
+    return xx, gx
+
+
+def _global_amplitude(share: float, weight: np.ndarray, gg: float, xx: np.ndarray, gx: np.ndarray) -> float:
+    """Amplitude ``a`` at which ``a * weight * g`` explains ``share`` of the median voxel's variance.
+
+    Explained share = squared correlation of the voxel with ``g`` once ``a * weight * g`` is
+    added, from the voxel's drift-free sums ``xx`` (x.x) and ``gx`` (g.x) and ``gg`` (g.g).
+    Solved on the sample, so chance correlation of the other signals with ``g`` is counted.
+    """
+    from scipy.optimize import brentq
+
+    def median_share(a: float) -> float:
+        agw = a * weight * gg
+        return float(np.median((agw + gx) ** 2 / (gg * (a * weight * agw + 2 * a * weight * gx + xx)))) - share
+
+    guess = np.sqrt(share / (1 - share) * np.median(xx / weight**2) / gg)
+    high = guess
+    while median_share(high) < 0:
+        high *= 2
+    return brentq(median_share, 0.0, high, xtol=1e-6 * guess) if median_share(0.0) < 0 else 0.0
 
 
 def _add_product(out: np.ndarray, times: np.ndarray, loads: np.ndarray, *, partial=None, scale: float = 1.0,
