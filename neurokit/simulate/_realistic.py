@@ -45,6 +45,15 @@ BLOBS: tuple[tuple[str, str, tuple[float, float, float]], ...] = (
     ("visual", "visual", (12.0, -86.0, 2.0)),
 )
 NETWORKS = ("prefrontal", "limbic", "default_mode", "sensorimotor", "visual")
+#: Percent signal change at a blob's peak (times grey-matter probability) of its network's
+#: latent and of its own signal, and the SD of each smooth grey-matter background field. The
+#: network signal dominates what its regions share, as in resting-state data; the background
+#: fields are what every nearby region shares regardless of network.
+NETWORK_PERCENT = 1.5
+UNIQUE_PERCENT = 0.5
+FIELD_SIGNAL_PERCENT = 0.15
+#: Share of each blob's own signal that it shares with the blob at the mirror position.
+HOMOTOPIC_SHARE = 0.5
 #: Blob full width at half maximum is drawn per blob and dataset from this range (mm).
 BLOB_FWHM_MM = (10.0, 18.0)
 #: Standard deviation (mm) of the per-dataset jitter of each blob centre, per axis.
@@ -356,7 +365,8 @@ def run_data(
     The signal ``s`` of each voxel (percent signal change; intensity is ``baseline * gain * (1 +
     s / 100)``) sums: white noise (stronger at small voxels and short TR); the prefrontal and
     limbic latents (population correlation ``coupling``, not forced in the sample) in Gaussian
-    blobs around literature coordinates, each blob with its own signal too; three more networks
+    blobs around literature coordinates, each blob with its own signal too (half shared with its
+    mirror blob in the other hemisphere); three more networks
     (default mode, sensorimotor, visual) and smooth grey-matter fields with their own signals; a
     global fluctuation (partly respiration volume through the RRF) scaled so it explains
     :data:`GLOBAL_SHARE` of a typical grey-matter voxel's drift-free variance; aliased cardiac and
@@ -403,14 +413,18 @@ def run_data(
     z = _neural(rng, n, t_r, 2, dynamics)
     latents = np.column_stack([z[:, 0], coupling * z[:, 0] + np.sqrt(1.0 - coupling**2) * z[:, 1]])
     others = _neural(rng, n, t_r, len(NETWORKS) - 2, dynamics)
-    unique = _neural(rng, n, t_r, n_blobs, dynamics)
+    # each structure's own signal is partly shared with its mirror image: homotopic regions are
+    # among the most strongly coupled in resting-state data
+    own = _neural(rng, n, t_r, n_blobs, dynamics)
+    mirror = np.repeat(_neural(rng, n, t_r, n_blobs // 2, dynamics), 2, axis=1)
+    unique = np.sqrt(1 - HOMOTOPIC_SHARE) * own + np.sqrt(HOMOTOPIC_SHARE) * mirror
     fields_t = _neural(rng, n, t_r, 6, dynamics)
     amp = rng.uniform(0.8, 1.2, n_blobs)[:, None] * anat.blob_maps
     net_load = np.zeros((len(NETWORKS), v), dtype=np.float32)
     for j in range(len(NETWORKS)):
-        net_load[j] = 1.0 * amp[blob_net == j].sum(axis=0)
-    uni_load = 0.5 * rng.uniform(0.7, 1.3, n_blobs)[:, None] * anat.blob_maps
-    field_load = 0.4 * _smooth_fields(rng, anat.xyz, 6, 25.0) * anat.gm_prob
+        net_load[j] = NETWORK_PERCENT * amp[blob_net == j].sum(axis=0)
+    uni_load = UNIQUE_PERCENT * rng.uniform(0.7, 1.3, n_blobs)[:, None] * anat.blob_maps
+    field_load = FIELD_SIGNAL_PERCENT * _smooth_fields(rng, anat.xyz, 6, 25.0) * anat.gm_prob
 
     # --- aliased physiology with voxel-specific phase (pulsatility delay and slice timing)
     cardiac, _ = _aliased(rng, n, t_r, CARDIAC_HZ)
