@@ -448,19 +448,12 @@ def run_data(
     _add_product(s, times, loads)
 
     # --- motion artefact
-    art = _motion_artefact(rng, anat, params, fd, t_r=t_r, resolution_mm=resolution_mm) if artefact_scale > 0 else None
-    artefact = None
-    if art is not None:
-        times_a, loads_a, partial = art
-        loads_a = loads_a * np.float32(artefact_scale)
+    artefact = np.zeros((n, v), dtype=np.float32) if keep_artefact else None
+    if artefact_scale > 0:
+        times_a, loads_a, voxelwise = _motion_artefact(rng, anat, params, fd, t_r=t_r, scale=artefact_scale)
+        _add_product(artefact if keep_artefact else s, times_a, loads_a, voxelwise=voxelwise)
         if keep_artefact:
-            artefact = np.zeros((n, v), dtype=np.float32)
-            _add_product(artefact, times_a, loads_a, partial=partial, scale=artefact_scale)
             s += artefact
-        else:
-            _add_product(s, times_a, loads_a, partial=partial, scale=artefact_scale)
-    elif keep_artefact:
-        artefact = np.zeros((n, v), dtype=np.float32)
 
     # --- global fluctuation sized against the rest of a typical grey-matter voxel's variance
     neural_global = _neural(rng, n, t_r, 1, dynamics)[:, 0]
@@ -475,13 +468,13 @@ def run_data(
     xx, gx = _drift_free_moments(s[steady], np.flatnonzero(gm), q, g)
     global_amp = _global_amplitude(share, shape_g[gm], float(g @ g), xx, gx)
     global_load = (global_amp * shape_g).astype(np.float32)
-    s += np.outer(global_t.astype(np.float32), global_load)
+    _add_product(s, global_t.astype(np.float32)[:, None], global_load[None, :])
 
     # --- scanner drift and the non-steady onset
     t = np.linspace(-1.0, 1.0, n)
     drifts = np.column_stack([t, np.cos(np.pi * (t + 1) / 2)]).astype(np.float32)
     drift_load = (rng.normal(0.8, 0.6, (2, 1)) * (1 + 0.3 * _smooth_fields(rng, anat.xyz, 2, 50.0))).astype(np.float32)
-    s += drifts @ drift_load
+    _add_product(s, drifts, drift_load)
     onset = np.zeros(n, dtype=np.float32)
     onset[:n_nonsteady] = 25.0 * 0.45 ** np.arange(n_nonsteady)
     s += onset[:, None]
@@ -547,36 +540,38 @@ def _global_amplitude(share: float, weight: np.ndarray, gg: float, xx: np.ndarra
     return brentq(median_share, 0.0, high, xtol=1e-6 * guess) if median_share(0.0) < 0 else 0.0
 
 
-def _add_product(out: np.ndarray, times: np.ndarray, loads: np.ndarray, *, partial=None, scale: float = 1.0,
-                 chunk: int = 16384) -> None:
-    """``out += times @ loads`` (plus ``scale *`` the partial-volume term), voxel chunk by chunk.
+def _add_product(out: np.ndarray, times: np.ndarray, loads: np.ndarray, *, voxelwise=None, chunk: int = 16384) -> None:
+    """``out += times @ loads`` (plus ``voxelwise(voxels)``), voxel chunk by chunk.
 
-    Chunks keep the temporaries at a few MB whatever the grid. ``partial`` is ``(d_params,
-    saturation, curvature, width)``: the displacement along the intensity gradient is
-    ``params @ d_params`` (n, v) and its effect ``saturation * tanh(d / width) + curvature *
-    |d|^1.5``.
+    ``times`` (n, k), ``loads`` (k, n_voxels), ``out`` (n, n_voxels); ``voxelwise`` maps a slice
+    of voxels to an (n, n_chunk) block. Chunks keep the temporaries at a few MB whatever the grid.
     """
     for start in range(0, out.shape[1], chunk):
         sl = slice(start, start + chunk)
         block = times @ loads[:, sl]
-        if partial is not None:
-            params, d_params, saturation, curvature, width = partial
-            d = (params @ d_params[:, sl]).astype(np.float32)
-            block += np.float32(scale) * (saturation[sl] * np.tanh(d / width) + curvature[sl] * np.abs(d) ** 1.5)
+        if voxelwise is not None:
+            block += voxelwise(sl)
         out[:, sl] += block
 
 
 def _motion_artefact(rng: np.random.Generator, anat: Anatomy, params: np.ndarray, fd: np.ndarray, *, t_r: float,
-                     resolution_mm: float):
-    """Time courses, loadings and the partial-volume term of the motion artefact (percent).
+                     scale: float):
+    """The motion artefact (percent signal change, times ``scale``) as parts for :func:`_add_product`.
+
+    Parameters
+    ----------
+    params : ndarray, shape (n, 6)
+        The head's true motion.
+    fd : ndarray, shape (n,)
+        Its framewise displacement (0 for the first volume).
 
     Returns
     -------
     times : ndarray of float32, shape (n, k)
     loads : ndarray of float32, shape (k, n_voxels)
-    partial : tuple
-        ``(params, d_params (6, n_voxels), saturation (n_voxels,), curvature (n_voxels,), width)``
-        for :func:`_add_product`.
+    voxelwise : callable
+        Slice of voxels -> ndarray of float32, shape (n, n_chunk): the parts that are not a
+        product of a time course and a map (partial volume, spin history).
     """
     n, v = params.shape[0], anat.xyz.shape[0]
     centre = anat.xyz.mean(axis=0)
@@ -601,16 +596,17 @@ def _motion_artefact(rng: np.random.Generator, anat: Anatomy, params: np.ndarray
 
     # spin history: tissue moved through the slice plane keeps a different magnetisation history
     # for the next excitations, so the change starts one volume late and decays with T1 recovery
-    z_params = np.vstack([np.tile([[0.0], [0.0], [1.0]], (1, v)), np.cross(r, [0.0, 0.0, 1.0]).T])
+    z_params = np.vstack([np.tile([[0.0], [0.0], [1.0]], (1, v)), np.cross(r, [0.0, 0.0, 1.0]).T]).astype(np.float32)
     events = np.flatnonzero(fd > _signals.SPIKE_FD_MM)
+    events = events[events < n - 1]
     kernel = _decay_kernel(n, t_r, SPIN_HISTORY_TAU_S)
-    voxel_gain = (1 + 0.35 * rng.standard_normal(v)) * (0.6 + 0.4 * anat.slice_parity) * (0.5 + anat.edge)
-    for t in events[events < n - 1]:
-        dz = (params[t] - params[t - 1]) @ z_params
-        course = np.zeros(n)
-        course[t + 1:] = kernel[: n - t - 1]
-        times.append(course[:, None])
-        loads.append((SPIN_HISTORY_PERCENT * np.abs(dz) ** 0.8 * voxel_gain)[None, :])
+    voxel_gain = ((1 + 0.35 * rng.standard_normal(v)) * (0.6 + 0.4 * anat.slice_parity) * (0.5 + anat.edge)).astype(
+        np.float32
+    )
+    courses = np.zeros((n, events.size), dtype=np.float32)
+    for i, t in enumerate(events):
+        courses[t + 1 :, i] = kernel[: n - t - 1]
+    steps = (params[events] - params[events - 1]).astype(np.float32)
 
     # smooth fields shared by neighbours, driven by lagged FD and by how far the head is from
     # the reference: the source of distance-dependent motion correlations (QC-FC)
@@ -624,8 +620,16 @@ def _motion_artefact(rng: np.random.Generator, anat: Anatomy, params: np.ndarray
     drop = _lagged(np.maximum(fd - _signals.SPIKE_FD_MM, 0.0) ** 0.7, _delayed_kernel(n, t_r, GLOBAL_DROP_PEAK_S))
     times.append(-drop[:, None])
     loads.append((GLOBAL_DROP_PERCENT * (0.5 + 0.5 * anat.gm_prob))[None, :])
-    return (
-        np.column_stack(times).astype(np.float32),
-        np.vstack(loads).astype(np.float32),
-        (params.astype(np.float32), d_params, saturation, curvature, width),
-    )
+
+    params32, scale32 = params.astype(np.float32), np.float32(scale)
+
+    def voxelwise(sl: slice) -> np.ndarray:
+        # partial volume: saturating and |d|^1.5 in the displacement along the intensity gradient
+        d = params32 @ d_params[:, sl]
+        block = saturation[sl] * np.tanh(d / width) + curvature[sl] * np.abs(d) ** np.float32(1.5)
+        if events.size:
+            dz = np.abs(steps @ z_params[:, sl]) ** np.float32(0.8)
+            block += courses @ (np.float32(SPIN_HISTORY_PERCENT) * dz * voxel_gain[sl])
+        return scale32 * block
+
+    return np.column_stack(times).astype(np.float32), (scale * np.vstack(loads)).astype(np.float32), voxelwise
