@@ -26,8 +26,8 @@ DYNAMICS = ("band_limited", "broadband")
 #: representative peak coordinates of the kind coordinate-based meta-analyses report for each
 #: structure (e.g. Neurosynth term maps, Yarkoni et al. 2011, Nat Methods 8:665; amygdala,
 #: hippocampus, accumbens and thalamus near the centres of their MNI152 probabilistic labels), not
-#: one study's table; they are jittered per dataset anyway. ``other`` networks are not planted:
-#: each has its own latent, so the brain is not just two signals.
+#: one study's table; they are jittered per dataset anyway. The default-mode, sensorimotor and
+#: visual networks are not planted: each has its own latent, so the brain is not just two signals.
 BLOBS: tuple[tuple[str, str, tuple[float, float, float]], ...] = (
     ("dlPFC", "prefrontal", (40.0, 36.0, 24.0)),
     ("vmPFC", "prefrontal", (6.0, 46.0, -8.0)),
@@ -404,8 +404,7 @@ def run_data(
     params = _signals.head_motion(rng, n, mean_fd)
     fd = np.nan_to_num(_signals.framewise_displacement(params))
     steady = slice(n_nonsteady, None)
-    tissue = anat.tissue
-    gm, wm, csf = tissue == 0, tissue == 1, tissue == 2
+    gm, csf = anat.tissue == 0, anat.tissue == 2
 
     # --- neural signals: (time courses, loadings) pairs, percent signal change
     blob_net = np.array([NETWORKS.index(b) for b in anat.blobs["network"]])
