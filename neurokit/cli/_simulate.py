@@ -10,7 +10,7 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``neurokit simulate``."""
-    from neurokit.simulate import BROKEN_RUN_KINDS
+    from neurokit.simulate import BROKEN_RUN_KINDS, DYNAMICS, LABEL_STYLES, REALISM
 
     parser.add_argument("out", metavar="OUT", help="new or empty folder for the BIDS dataset")
     parser.add_argument("--subjects", type=int, default=24, help="participants, at least 4 (default 24)")
@@ -44,6 +44,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add one broken run of this kind (repeatable; in addition to --broken)",
     )
     parser.add_argument("--task", default="rest", help="BIDS task label (default rest)")
+    parser.add_argument(
+        "--realism",
+        choices=REALISM,
+        default="easy",
+        help="easy: signals inside the atlas regions, motion artefacts linear in the realignment parameters; "
+        "realistic: signals in blobs that ignore atlas boundaries, artefacts that motion regression cannot "
+        "fully remove, a realistic global signal (default easy)",
+    )
+    parser.add_argument(
+        "--dynamics",
+        choices=DYNAMICS,
+        default="band_limited",
+        help="realistic mode: neural signals below 0.1 Hz, or 1/f-like up to Nyquist (default band_limited)",
+    )
+    parser.add_argument(
+        "--artefact-scale",
+        type=float,
+        default=1.0,
+        help="realistic mode: multiplies the motion artefacts; 0 = none (default 1.0)",
+    )
+    parser.add_argument(
+        "--participant-labels",
+        choices=LABEL_STYLES,
+        default="numeric",
+        help="sub-01, sub-02, ... or random labels such as sub-K7Q2 (default numeric)",
+    )
     parser.add_argument("--truth", default=None, help="ground-truth TSV path (default OUT_truth.tsv beside OUT)")
     parser.add_argument(
         "--jobs", type=int, default=None, help="runs simulated at once (default: number of CPUs, at most 8)"
@@ -76,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
         truth_path=args.truth,
         overwrite=args.overwrite,
         n_jobs=args.jobs,
+        realism=args.realism,
+        dynamics=args.dynamics,
+        artefact_scale=args.artefact_scale,
+        participant_labels=args.participant_labels,
     )
     n_runs = len(result.truth)
     n_broken = int(result.truth["broken"].notna().sum())

@@ -1,5 +1,5 @@
 """Synthetic BIDS + fMRIPrep-style datasets with a planted prefrontal-limbic effect and a known
-answer, for tests, demos and methods work (DESIGN.md section 3, ``simulate`` stage).
+answer, for tests, demos and methods work (the ``simulate`` stage).
 """
 
 from neurokit.simulate._dataset import (
@@ -10,7 +10,8 @@ from neurokit.simulate._dataset import (
     simulate_dataset,
 )
 from neurokit.simulate._grid import PLANTED_REGIONS
-from neurokit.simulate._phenotype import STAGES
+from neurokit.simulate._phenotype import LABEL_STYLES, STAGES
+from neurokit.simulate._realistic import BLOBS, DYNAMICS, REALISM
 
 __all__ = [
     "simulate_dataset",
@@ -19,5 +20,9 @@ __all__ = [
     "BROKEN_RUN_KINDS",
     "PLANTED_REGIONS",
     "STAGES",
+    "REALISM",
+    "DYNAMICS",
+    "LABEL_STYLES",
+    "BLOBS",
     "default_truth_path",
 ]

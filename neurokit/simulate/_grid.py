@@ -55,6 +55,9 @@ class Grid:
         Planted region index (1..n_regions) or 0.
     regions : list of dict
         One per planted region: index, name, harvard_oxford, network, hemisphere, n_voxels.
+    gm_prob, wm_prob : ndarray of float32, shape (nx, ny, nz), optional
+        MNI152 grey- and white-matter probability (0-1) averaged over each voxel, 0 outside
+        ``brain``; the realistic simulation weights its signals and contrasts by them.
     """
 
     affine: np.ndarray
@@ -65,6 +68,8 @@ class Grid:
     csf: np.ndarray
     labels: np.ndarray
     regions: list
+    gm_prob: np.ndarray | None = None
+    wm_prob: np.ndarray | None = None
 
     @property
     def resolution_mm(self) -> float:
@@ -228,4 +233,7 @@ def build_grid(resolution_mm: float = 4) -> Grid:
     # fMRIPrep erodes its WM mask; at coarse resolution a high probability threshold does that job.
     wm = brain & (wm_p >= 0.9) & (labels == 0) & ~csf
     gm = brain & ~wm & ~csf & ((gm_p >= 0.3) | (labels > 0))
-    return Grid(affine=affine, shape=shape, brain=brain, gm=gm, wm=wm, csf=csf, labels=labels, regions=regions)
+    return Grid(
+        affine=affine, shape=shape, brain=brain, gm=gm, wm=wm, csf=csf, labels=labels, regions=regions,
+        gm_prob=gm_p, wm_prob=wm_p,
+    )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: Recovery stages in the order of DESIGN.md (control first).
+#: Recovery stages, control first.
 STAGES = ("control", "active", "early_abstinence", "sustained_remission")
 
 #: Prefrontal-limbic coupling of a healthy control (correlation of the two latent signals).
@@ -27,6 +27,10 @@ SEVERITY_RANGE = (3.0, 15.0)
 BASE_MEAN_FD = 0.12
 #: Days between sessions.
 SESSION_INTERVAL_DAYS = 180
+#: Participant label styles: ``sub-01`` ... or ``sub-K7Q2`` ...
+LABEL_STYLES = ("numeric", "alphanumeric")
+#: Characters of alphanumeric labels: no I, O, 0 or 1, which read alike.
+_LABEL_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
 
 def _abstinence_stage(days: float) -> str:
@@ -121,3 +125,26 @@ def participants(
                 }
             )
     return people, pd.DataFrame(rows)
+
+
+def relabel(rng: np.random.Generator, people: pd.DataFrame, sessions: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give every participant a distinct random alphanumeric label such as ``sub-K7Q2``.
+
+    Each label has four characters with at least one letter and one digit, so it sorts
+    differently from the numeric labels and cannot be read as a number.
+
+    Returns
+    -------
+    people, sessions : DataFrame
+        Copies with ``participant_id`` replaced.
+    """
+    chars = np.array(list(_LABEL_CHARS))
+    labels: list[str] = []
+    while len(labels) < len(people):
+        label = "".join(rng.choice(chars, 4))
+        if label not in labels and any(c.isalpha() for c in label) and any(c.isdigit() for c in label):
+            labels.append(label)
+    new = dict(zip(people["participant_id"], (f"sub-{label}" for label in labels)))
+    return people.assign(participant_id=people["participant_id"].map(new)), sessions.assign(
+        participant_id=sessions["participant_id"].map(new)
+    )
