@@ -340,6 +340,7 @@ def main(argv=None) -> int:
                 dataset, results, args.models, n_permutations=args.permutations, repeats=args.repeats)]
         print(f"  {condition}: {len(runs)} runs x {len(configs)} pipelines in {time.perf_counter() - started:.0f} s",
               file=sys.stderr)
+        pd.DataFrame(all_rows).to_csv(args.data_dir / "results.tsv", sep="\t", index=False)  # progress so far
     table = pd.DataFrame(all_rows)
     table.to_csv(args.data_dir / "results.tsv", sep="\t", index=False)
     report(table)
