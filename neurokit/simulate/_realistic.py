@@ -43,8 +43,20 @@ BLOBS: tuple[tuple[str, str, tuple[float, float, float]], ...] = (
     ("motor", "sensorimotor", (38.0, -22.0, 56.0)),
     ("SMA", "sensorimotor", (4.0, -6.0, 58.0)),
     ("visual", "visual", (12.0, -86.0, 2.0)),
+    ("lateral_occipital", "visual", (30.0, -82.0, -4.0)),
+    ("posterior_cingulate", "default_mode", (4.0, -50.0, 26.0)),
+    ("lateral_temporal", "default_mode", (58.0, -18.0, -14.0)),
+    ("superior_temporal", "auditory", (52.0, -22.0, 8.0)),
+    ("intraparietal", "dorsal_attention", (28.0, -58.0, 50.0)),
+    ("frontal_eye_field", "dorsal_attention", (26.0, -6.0, 52.0)),
+    ("posterior_parietal", "frontoparietal", (44.0, -50.0, 46.0)),
+    ("cerebellum", "cerebellar", (26.0, -68.0, -30.0)),
 )
-NETWORKS = ("prefrontal", "limbic", "default_mode", "sensorimotor", "visual")
+#: Seven unplanted networks (Yeo et al. 2011 parcellate the cortex into 7 or 17) keep the two planted
+#: ones a minority of the brain's neural signal, as in a real brain: with three, the planted pair made
+#: up most of the neural part of the brain's mean, which global signal regression then removed.
+NETWORKS = ("prefrontal", "limbic", "default_mode", "sensorimotor", "visual", "auditory", "dorsal_attention",
+            "frontoparietal", "cerebellar")
 #: Percent signal change at a blob's peak (times grey-matter probability) of its network's
 #: latent and of its own signal, and the SD of each smooth grey-matter background field. The
 #: network signal dominates what its regions share, as in resting-state data; the background
