@@ -336,7 +336,7 @@ def cross_validate_model(
     client : distributed.Client, optional
         When given, permutations run as ``client.map`` tasks; the caller owns the client.
     permutation_engine : {'batched', 'general'}, default='batched'
-        'batched' (:func:`permutation_null`) fits the target-independent steps once per
+        'batched' fits the target-independent steps once per
         outer fold and solves the ridge family for blocks of permutations at once;
         'general' refits the whole pipeline for every permutation. Both give the same
         null for the same permutations.
