@@ -297,7 +297,9 @@ class ModelsConfig(_Section):
     cv_folds: int = Field(default=5, ge=2)
     cv_repeats: int = Field(default=10, ge=1)
     site_out: bool = False
-    n_permutations: int = Field(default=100, ge=0)
+    n_permutations: int = Field(
+        default=1000, ge=0, description="Permutations of the whole pipeline per model; the p-value floor is 1 / (n + 1)."
+    )
     random_state: int = 0
     longitudinal: bool = True
 
