@@ -64,6 +64,19 @@ def test_batched_oof_equals_general_path(kind, estimator, edge_selection, n_clas
             np.testing.assert_allclose(batched[r][j], general[r], rtol=0, atol=1e-8)
 
 
+@pytest.mark.parametrize("estimator", ["ridge", "logistic"])
+def test_a_one_class_training_fold_predicts_that_class_on_both_paths(estimator):
+    job = _job("classification", estimator, n_classes=2)
+    train, test = job.splits[0][0]
+    y = np.zeros(len(job.y), dtype=int)
+    y[test] = 1  # as a permutation of a small study can do: fold 0 trains on class 0 only
+    batched = _batched_oof(job, y[None])
+    general, _, _ = _run_cv(job, y)
+    np.testing.assert_array_equal(batched[0][0][test], np.tile([1.0, 0.0], (len(test), 1)))
+    for r in range(len(job.seeds)):
+        np.testing.assert_allclose(batched[r][0], general[r], atol=1e-8)
+
+
 def test_observed_target_equals_the_fitted_estimator():
     # identity "permutation": the ridge classifier's own fit and predict, fold by fold
     job = _job("classification", "ridge", n_classes=3)

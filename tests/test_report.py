@@ -237,6 +237,10 @@ def test_group_report_renders_real_model_results(tmp_path):
                 "Pattern weights of non-edge features, user_vs_control / summary_indices"):
         assert alt in html, alt
     assert "spearman (primary)" in html and "balanced_accuracy (primary)" in html
+    # every shown p-value comes with its floor; the summary adds the FDR-corrected column
+    assert "Permutation p-values cannot fall below 1/(3+1) = 0.25." in html
+    assert "(floor 1/(3+1) = 0.25)." in html
+    assert "p, FDR across models" in html
 
 
 def test_atlas_overlay_is_drawn_in_ras_whatever_the_storage_order(rng):

@@ -173,6 +173,8 @@ def _run_cv_serial(job, y, with_patterns):
         fold = np.full(len(y), -1)
         for k, (train, test) in enumerate(splits):
             fold[test] = k
+            if not with_patterns and _one_class_fold(job, y[train], pred, test):
+                continue
             model = clone(job.pipeline)
             with warnings.catch_warnings():
                 _quiet_fit_warnings()
@@ -183,6 +185,16 @@ def _run_cv_serial(job, y, with_patterns):
         oof.append(pred)
         folds.append(fold)
     return oof, patterns, np.array(folds)
+
+
+def _one_class_fold(job, y_train, pred, test):
+    """Predict the only class of a training fold that holds one (the permuted target of a small
+    study can leave a fold so; the folds are the observed target's); False when there are more."""
+    present = np.unique(y_train) if job.n_classes else ()
+    if len(present) != 1:
+        return False
+    pred[test] = np.eye(job.n_classes)[int(present[0])]
+    return True
 
 
 def _inner_strata(job, rows):

@@ -29,6 +29,7 @@ from neurokit.models._cv import (
     _batch_scores,
     _fit,
     _inner_strata,
+    _one_class_fold,
     _permutation_scores,
     _permuted_target,
     _predict_scores,
@@ -145,6 +146,8 @@ def _batched_oof(job, targets):
                         pred[rows[:, None], test] = _ridge_scores(job, model, Z_train, Z_test, Y[rows], train)
                     todo = np.flatnonzero(~solvable)
                 for j in todo:  # the general final steps, on the shared preparation
+                    if _one_class_fold(job, Y[j], pred[j], test):
+                        continue
                     fitted_head = clone(head)
                     _fit(fitted_head, Z_train, Y[j], job.groups[train], _inner_strata(job, train))
                     pred[j, test] = _predict_scores(fitted_head, Z_test, job.n_classes)
