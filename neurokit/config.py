@@ -284,7 +284,7 @@ class ModelsConfig(_Section):
     )
     measure: MeasureName = "correlation"
     estimator: Literal["ridge", "logistic", "svm", "cpm"] | None = Field(
-        default=None, description="None = ridge for regression, L2 logistic regression for classification."
+        default=None, description="None = ridge (regression, and one-vs-rest classification); 'logistic' = L2 logistic."
     )
     covariates: tuple[str, ...] = ("age", "sex", "mean_fd")
     harmonize_site: bool = True
@@ -308,7 +308,7 @@ class ModelsConfig(_Section):
         if self.estimator == "logistic" and "severity" in self.targets:
             raise ValueError(
                 "models.estimator 'logistic' cannot model the continuous target 'severity'; use null (ridge for "
-                "severity, logistic for classes), 'ridge', 'svm' or 'cpm', or drop severity from models.targets."
+                "every target), 'ridge', 'svm' or 'cpm', or drop severity from models.targets."
             )
         return self
 

@@ -221,3 +221,13 @@ def test_engine_errors():
 
 def rng_X():
     return np.random.default_rng(1).normal(size=(4, 2))
+
+
+def test_default_estimator_is_ridge_for_every_target():
+    # ridge classification matched L2 logistic within noise (benchmarks/README.md), and batches
+    for target in ("severity", "stage", "user_vs_control"):
+        model = build_pipeline(target).named_steps["model"]
+        assert type(model).__name__ == ("GroupRidgeCV" if target == "severity" else "GroupRidgeClassifierCV")
+    features, networks = simulate_features(20, random_state=0)
+    result = cross_validate_model(features, "stage", "summary_indices", networks, cv_repeats=1, n_permutations=0)
+    assert result.metrics["estimator"] == "ridge" and result.metrics["p_value_floor"] is None

@@ -573,5 +573,5 @@ def _site_association(site, y, kind):
 
 def _estimator_name(estimator, kind):
     if estimator is None:
-        return "ridge" if kind == "regression" else "logistic"
+        return "ridge"
     return estimator if isinstance(estimator, str) else type(estimator).__name__
