@@ -107,11 +107,17 @@ def suite(features, networks, estimator, n_permutations: int, workers: int) -> d
         wall, result = timed(fit_models, features, networks, estimator=estimator, n_permutations=n_permutations,
                              client=client, longitudinal=False)
         worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        worker_cpu = client.run(_cpu_seconds)
     own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return dict(workers=workers, start_up=start_up, wall=wall, models=len(result.results),
-                skipped=len(result.skipped), worker_mb=max(worker_rss.values()) / 1024, main_mb=own_rss / 1024,
+                skipped=len(result.skipped), worker_cpu=sum(worker_cpu.values()), worker_mb=max(worker_rss.values()) / 1024, main_mb=own_rss / 1024,
                 p_values={k: r.metrics["p_value"] for k, r in result.results.items()},
                 fdr={k: r.metrics["p_value_fdr"] for k, r in result.results.items()})
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def compare_estimators(participants: int, seeds: int, repeats: int) -> None:
@@ -173,7 +179,8 @@ def main(argv=None) -> None:
                 out = suite(features, networks, args.estimator, args.permutations, workers)
                 print(f"  suite, {out['models']} models ({out['skipped']} skipped), {args.permutations} permutations, "
                       f"{workers} worker(s): {out['wall']:.0f} s ({out['wall'] / 60:.1f} min; cluster start-up "
-                      f"{out['start_up']:.1f} s apart); peak RSS: worker {out['worker_mb']:.0f} MB, "
+                      f"{out['start_up']:.1f} s apart); workers' CPU {out['worker_cpu']:.0f} s (on a busy machine "
+                      f"wall / CPU shows the share it got); peak RSS: worker {out['worker_mb']:.0f} MB, "
                       f"main {out['main_mb']:.0f} MB", flush=True)
             smallest = min(out["p_values"].values())
             print(f"  smallest p {smallest:.4f} (floor {1 / (args.permutations + 1):.4f}); "
