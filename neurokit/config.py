@@ -343,7 +343,7 @@ class ModelsConfig(_Section):
         default=None, description="Denoising strategy the models use; None = the first of denoise.strategy."
     )
     estimator: Literal["ridge", "logistic", "svm", "cpm"] | None = Field(
-        default=None, description="None = ridge for regression, L2 logistic regression for classification."
+        default=None, description="None = ridge (regression, and one-vs-rest classification); 'logistic' = L2 logistic."
     )
     covariates: tuple[str, ...] = ("age", "sex")
     harmonize_site: bool = True
@@ -356,7 +356,9 @@ class ModelsConfig(_Section):
     cv_folds: int = Field(default=5, ge=2)
     cv_repeats: int = Field(default=10, ge=1)
     site_out: bool = False
-    n_permutations: int = Field(default=100, ge=0)
+    n_permutations: int = Field(
+        default=1000, ge=0, description="Permutations of the whole pipeline per model; the p-value floor is 1 / (n + 1)."
+    )
     random_state: int = 0
     longitudinal: bool = True
 
@@ -365,7 +367,7 @@ class ModelsConfig(_Section):
         if self.estimator == "logistic" and "severity" in self.targets:
             raise ValueError(
                 "models.estimator 'logistic' cannot model the continuous target 'severity'; use null (ridge for "
-                "severity, logistic for classes), 'ridge', 'svm' or 'cpm', or drop severity from models.targets."
+                "every target), 'ridge', 'svm' or 'cpm', or drop severity from models.targets."
             )
         return self
 

@@ -19,10 +19,13 @@ class Progress:
     enabled : bool or None
         Draw a bar; None = only when stderr is a terminal. When not drawing, a log
         line is written every ``log_every`` seconds and at the end.
+    unit : str, default='runs'
+        What the tasks are, for the text (the group level counts ``'models'``).
     """
 
-    def __init__(self, total: int, enabled: bool | None = None, log_every: float = 30.0, stream=None):
+    def __init__(self, total: int, enabled: bool | None = None, log_every: float = 30.0, stream=None, unit: str = "runs"):
         self.total, self.done, self.failed = total, 0, 0
+        self.unit = unit
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.started = self._last_log = time.monotonic()
@@ -35,7 +38,7 @@ class Progress:
         eta = (self.total - finished) / (rate / 60) if rate else float("nan")
         eta_text = f"{eta:5.0f}s" if eta == eta else "    ?"
         return (
-            f"runs {finished}/{self.total}  ok {self.done}  failed {self.failed}  "
+            f"{self.unit} {finished}/{self.total}  ok {self.done}  failed {self.failed}  "
             f"remaining {self.total - finished}  {rate:5.1f}/min  ETA {eta_text}"
         )
 

@@ -410,16 +410,21 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     ``permutation_null.tsv``, ``patterns.tsv``, ``model/``), ``longitudinal.json`` when
     participants have several sessions, and ``summary.tsv`` (one row per model, with the
     reason when a model could not be fitted, e.g. a role missing from the phenotype).
+    ``p_value_fdr`` (in ``summary.tsv`` and each ``metrics.json``) is the permutation
+    p-value corrected for the number of fitted models (Benjamini-Hochberg); ``p_value_floor``
+    is the smallest p-value the permutations can give, 1 / (n_permutations + 1).
 
     Returns
     -------
     list of dict
         The rows of ``summary.tsv``.
     """
-    from neurokit.models import ModelError, cross_validate_model, longitudinal_model, save_model
+    from neurokit.models import ModelError, cross_validate_model, fdr_correct, longitudinal_model, save_model
+    from neurokit.pipelines._progress import Progress
 
     m = config.models
-    rows = []
+    rows, written = [], []
+    progress = Progress(len(m.targets) * len(m.feature_sets), unit="models")
     for target in m.targets:
         for feature_set in m.feature_sets:
             folder = models_dir / target / feature_set
@@ -437,9 +442,10 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
             except ModelError as exc:
                 log.warning("model %s/%s not fitted: %s", target, feature_set, exc)
                 rows.append({**row, "status": "not fitted", "reason": str(exc)})
+                progress.update(failed=True)
                 continue
-            atomic_write_json(folder / "metrics.json",
-                              {**result.metrics, "denoising_strategy": config.modelled_strategy})
+            result.metrics["denoising_strategy"] = config.modelled_strategy
+            atomic_write_json(folder / "metrics.json", result.metrics)  # rewritten with p_value_fdr at the end
             atomic_write_tsv(folder / "predictions.tsv", result.predictions)
             atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
             atomic_write_tsv(folder / "patterns.tsv", result.patterns)
@@ -448,14 +454,22 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
             score = result.metrics.get("scores", {}).get(primary, {})
             rows.append({**row, "status": "fitted", "reason": None, "metric": primary,
                          "mean": score.get("mean"), "sd": score.get("sd"), "p_value": score.get("p_value"),
-                         "n_rows": result.metrics.get("n_rows")})
-            log.info("model %s/%s: %s = %.3f +/- %.3f (permutation p = %s)", target, feature_set, primary,
-                     score.get("mean", float("nan")), score.get("sd", float("nan")), score.get("p_value"))
+                         "p_value_floor": result.metrics.get("p_value_floor"), "n_rows": result.metrics.get("n_rows")})
+            written.append((folder, result.metrics, rows[-1]))
+            log.info("model %s/%s: %s = %.3f +/- %.3f (permutation p = %s, floor %s)", target, feature_set, primary,
+                     score.get("mean", float("nan")), score.get("sd", float("nan")), score.get("p_value"),
+                     result.metrics.get("p_value_floor"))
+            progress.update()
+    progress.close()
+    for (folder, metrics, row), adjusted in zip(written, fdr_correct([r["p_value"] for _, _, r in written])):
+        row["p_value_fdr"] = metrics["p_value_fdr"] = adjusted
+        atomic_write_json(folder / "metrics.json", metrics)
     if m.longitudinal and features["session_id"].notna().any():
         result = longitudinal_model(features, stage_levels=config.columns.stage_levels,
                                     control_level=config.columns.control)
         atomic_write_json(models_dir / "longitudinal.json", result)
-    columns = ["target", "feature_set", "status", "reason", "metric", "mean", "sd", "p_value", "n_rows"]
+    columns = ["target", "feature_set", "status", "reason", "metric", "mean", "sd", "p_value", "p_value_fdr",
+               "p_value_floor", "n_rows"]
     atomic_write_tsv(models_dir / "summary.tsv", pd.DataFrame(rows, columns=columns))
     return rows
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from neurokit.cli import main
 from neurokit.config import Config
@@ -140,6 +141,13 @@ def test_run_group_writes_models_and_predict_applies_them(tmp_path, capsys):
     assert len(null) == 9
     severity = json.loads((group / "models" / "severity" / "pfc_limbic_edges" / "metrics.json").read_text())
     assert severity["primary_metric"] in severity["scores"]
+    # p-values corrected across the 4 models (Benjamini-Hochberg), beside the raw ones and their floor
+    expected = stats.false_discovery_control(summary["p_value"].to_numpy(), method="bh")
+    np.testing.assert_allclose(summary["p_value_fdr"].to_numpy(), expected)
+    assert (summary["p_value_floor"] == 0.1).all()
+    assert severity["p_value_fdr"] == pytest.approx(
+        summary.set_index(["target", "feature_set"]).loc[("severity", "pfc_limbic_edges"), "p_value_fdr"]
+    )
 
     # the saved model predicts new participants' derivatives ...
     code = main(["predict", str(folder / "model"), str(bids), str(out)])

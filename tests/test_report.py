@@ -241,6 +241,10 @@ def test_group_report_renders_real_model_results(tmp_path):
     assert re.search(r"partial r -?[0-9.]+ \(p = [0-9.]+\)", html) and re.search(r"ΔD² \S+ \(p = ", html)
     assert "No group/confounds.json yet" in html
 
+    # every shown p-value comes with its floor; the summary adds the FDR-corrected column
+    assert "Permutation p-values cannot fall below 1/(3+1) = 0.25." in html
+    assert "(floor 1/(3+1) = 0.25)." in html
+    assert "p, FDR across models" in html
 
 def test_group_report_confounds_section(tmp_path):
     import json

@@ -21,7 +21,7 @@ from neurokit.models._longitudinal import longitudinal_model
 from neurokit.models._patterns import activation_pattern, aggregate_patterns
 from neurokit.models._persist import FittedModel, load_model, predict, save_model
 from neurokit.models._pipeline import ESTIMATORS, build_pipeline
-from neurokit.models._suite import ModelSuite, fit_models
+from neurokit.models._suite import ModelSuite, fdr_correct, fit_models
 from neurokit.models._tangent import TangentProjector
 from neurokit.models._testing import simulate_features
 
@@ -54,6 +54,7 @@ __all__ = [
     "predict",
     "longitudinal_model",
     "fit_models",
+    "fdr_correct",
     "ModelSuite",
     "simulate_features",
     "CONFOUNDS",

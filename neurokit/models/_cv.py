@@ -14,13 +14,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import (
-    balanced_accuracy_score,
-    confusion_matrix,
-    mean_absolute_error,
-    r2_score,
-    roc_auc_score,
-)
+from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
@@ -35,6 +29,7 @@ __all__ = ["ModelResult", "cross_validate_model", "permute_within_participants"]
 #: Metrics per kind; the first is the one the permutation p-value in ``metrics['p_value']`` is for.
 METRICS = {"regression": ("spearman", "r2", "mae"), "classification": ("balanced_accuracy", "roc_auc")}
 _LOWER_IS_BETTER = {"mae"}
+_ENGINES = ("batched", "general")
 
 
 @dataclass
@@ -87,6 +82,9 @@ class _Job:
     pipeline: object
     cv_folds: int
     seeds: tuple
+    # outer (train, test) splits per seed, those of the observed target: the permutation null
+    # reuses them, so only the target moves and what does not depend on it is fitted once per fold
+    splits: list | None = None
 
 
 def permute_within_participants(groups, rng):
@@ -151,11 +149,15 @@ def _predict_scores(model, X, n_classes):
     return full
 
 
-def _fit(pipeline, X, y, groups):
-    """Fit a pipeline, giving the participant codes to a final estimator whose inner search uses them."""
-    if "groups" in inspect.signature(pipeline.steps[-1][1].fit).parameters:
-        return pipeline.fit(X, y, **{f"{pipeline.steps[-1][0]}__groups": groups})
-    return pipeline.fit(X, y)
+def _fit(pipeline, X, y, groups, strata=None):
+    """Fit a pipeline, giving the participant codes (and the inner stratification labels) to a
+    final estimator whose inner search uses them."""
+    name, final = pipeline.steps[-1]
+    accepted = inspect.signature(final.fit).parameters
+    params = {f"{name}__groups": groups} if "groups" in accepted else {}
+    if strata is not None and "strata" in accepted:
+        params[f"{name}__strata"] = strata
+    return pipeline.fit(X, y, **params)
 
 
 def _run_cv(job, y, *, with_patterns=False):
@@ -168,15 +170,17 @@ def _run_cv(job, y, *, with_patterns=False):
 
 def _run_cv_serial(job, y, with_patterns):
     oof, patterns, folds = [], [], []
-    for seed in job.seeds:
+    for splits in job.splits:
         pred = np.zeros((len(y), job.n_classes)) if job.n_classes else np.zeros(len(y))
         fold = np.full(len(y), -1)
-        for k, (train, test) in enumerate(_splits(job, y, seed)):
+        for k, (train, test) in enumerate(splits):
             fold[test] = k
+            if not with_patterns and _one_class_fold(job, y[train], pred, test):
+                continue
             model = clone(job.pipeline)
             with warnings.catch_warnings():
                 _quiet_fit_warnings()
-                _fit(model, job.X[train], y[train], job.groups[train])
+                _fit(model, job.X[train], y[train], job.groups[train], _inner_strata(job, train))
             pred[test] = _predict_scores(model, job.X[test], job.n_classes)
             if with_patterns:
                 patterns.append(activation_pattern(model, job.X[train]))
@@ -185,29 +189,86 @@ def _run_cv_serial(job, y, with_patterns):
     return oof, patterns, np.array(folds)
 
 
-def _score(kind, y, pred, n_classes):
+def _one_class_fold(job, y_train, pred, test):
+    """Predict the only class of a training fold that holds one (the permuted target of a small
+    study can leave a fold so; the folds are the observed target's); False when there are more."""
+    present = np.unique(y_train) if job.n_classes else ()
+    if len(present) != 1:
+        return False
+    pred[test] = np.eye(job.n_classes)[int(present[0])]
+    return True
+
+
+def _inner_strata(job, rows):
+    """Labels an inner search stratifies by: the observed classes, in every permutation."""
+    return job.y[rows] if job.kind == "classification" else None
+
+
+def _batch_scores(kind, y, pred, n_classes):
+    """Every metric of many out-of-fold predictions at once.
+
+    The observed target, the general path and the batched engine all score through this
+    function, so equal predictions give bit-equal scores (ties with the observed score
+    count the same way on both paths). Equal to scikit-learn's scores (tested).
+
+    Parameters
+    ----------
+    kind : {'regression', 'classification'}
+    y : ndarray of shape (n_batch, n_rows)
+        Targets (class codes for classification).
+    pred : ndarray of shape (n_batch, n_rows) or (n_batch, n_rows, n_classes)
+        Predictions, or class probabilities.
+    n_classes : int
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n_batch,)
+    """
     if kind == "regression":
-        rho = stats.spearmanr(y, pred).statistic if np.ptp(pred) > 0 else 0.0  # constant prediction: no ranking
-        return {"spearman": float(rho), "r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred))}
+        ry, rp = stats.rankdata(y, axis=1), stats.rankdata(pred, axis=1)
+        ry, rp = ry - ry.mean(axis=1, keepdims=True), rp - rp.mean(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rho = (ry * rp).sum(axis=1) / np.sqrt((ry**2).sum(axis=1) * (rp**2).sum(axis=1))
+            residual = ((y - pred) ** 2).sum(axis=1)
+            total = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+            r2 = np.where(total > 0, 1 - residual / total, np.where(residual > 0, 0.0, 1.0))
+        rho = np.where(np.ptp(pred, axis=1) > 0, rho, 0.0)  # constant prediction: no ranking
+        return {"spearman": rho, "r2": r2, "mae": np.abs(y - pred).mean(axis=1)}
     y = y.astype(int)
-    labels = np.argmax(pred, axis=1)
-    out = {"balanced_accuracy": float(balanced_accuracy_score(y, labels))}
-    if n_classes == 2:
-        out["roc_auc"] = float(roc_auc_score(y, pred[:, 1]))
-    else:
-        out["roc_auc"] = float(roc_auc_score(y, pred, multi_class="ovr", average="macro", labels=np.arange(n_classes)))
-    return out
+    labels = np.argmax(pred, axis=2)
+    classes = np.arange(n_classes)
+    truth = y[:, :, None] == classes
+    support = truth.sum(axis=1)
+    hits = (truth & (labels[:, :, None] == classes)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        balanced = np.nanmean(hits / support, axis=1)
+    ranks = stats.rankdata(pred, axis=1)  # per class, over rows; ties share their mean rank
+    positive = support.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = ((ranks * truth).sum(axis=1) - positive * (positive + 1) / 2) / (positive * (y.shape[1] - positive))
+    return {"balanced_accuracy": balanced, "roc_auc": auc[:, 1] if n_classes == 2 else np.nanmean(auc, axis=1)}
+
+
+def _repeat_means(per_repeat):
+    """Mean over repeats, shape (n_batch,), of scores of shape (n_repeats, n_batch)."""
+    return np.ascontiguousarray(np.asarray(per_repeat, dtype=float).T).mean(axis=1)
 
 
 def _mean_scores(job, y, oof):
-    per_repeat = [_score(job.kind, y, p, job.n_classes) for p in oof]
-    return {m: float(np.mean([r[m] for r in per_repeat])) for m in per_repeat[0]}, per_repeat
+    scores = _batch_scores(job.kind, np.broadcast_to(y, (len(oof), len(y))), np.stack(oof), job.n_classes)
+    per_repeat = [{m: float(v[r]) for m, v in scores.items()} for r in range(len(oof))]
+    return {m: float(_repeat_means(v[:, None])[0]) for m, v in scores.items()}, per_repeat
+
+
+def _permuted_target(job, index, random_state):
+    """The target under permutation ``index`` (the same permutation on every path and worker)."""
+    rng = np.random.default_rng([random_state, 7919, index])
+    return job.y[permute_within_participants(job.groups, rng)]
 
 
 def _permutation_scores(index, job, random_state):
     """Metrics of the whole pipeline cross-validated on one permutation of the target."""
-    rng = np.random.default_rng([random_state, 7919, index])
-    y = job.y[permute_within_participants(job.groups, rng)]
+    y = _permuted_target(job, index, random_state)
     oof, _, _ = _run_cv(job, y)
     return _mean_scores(job, y, oof)[0]
 
@@ -233,9 +294,10 @@ def cross_validate_model(
     cv_folds=5,
     cv_repeats=10,
     site_out=False,
-    n_permutations=100,
+    n_permutations=1000,
     random_state=0,
     client=None,
+    permutation_engine="batched",
     atlas=None,
     measure=None,
     config_hash=None,
@@ -254,8 +316,10 @@ def cross_validate_model(
     the projection and everything downstream (ComBat, covariates) acts on tangent edges,
     reported as ``edge__A--B``. The permutation test refits the whole
     pipeline, including harmonisation, covariate regression and selection, on targets
-    permuted between participants (a participant's sessions move together); the p-value
-    is ``(count + 1) / (n_permutations + 1)``.
+    permuted between participants (a participant's sessions move together), keeping the
+    observed analysis's outer folds and inner stratification so that only the target
+    moves; the p-value is ``(count + 1) / (n_permutations + 1)``, never below
+    ``metrics['p_value_floor']`` = ``1 / (n_permutations + 1)``.
 
     Parameters
     ----------
@@ -279,12 +343,17 @@ def cross_validate_model(
     cv_folds : int, default=5
     cv_repeats : int, default=10
     site_out : bool, default=False
-    n_permutations : int, default=100
+    n_permutations : int, default=1000
         0 skips the permutation test (p-values are then None).
     random_state : int, default=0
         Seeds the splits, the permutations and the estimators.
     client : distributed.Client, optional
         When given, permutations run as ``client.map`` tasks; the caller owns the client.
+    permutation_engine : {'batched', 'general'}, default='batched'
+        'batched' fits the target-independent steps once per
+        outer fold and solves the ridge family for blocks of permutations at once;
+        'general' refits the whole pipeline for every permutation. Both give the same
+        null for the same permutations.
     atlas, measure, config_hash : str, optional
         Provenance stored with the fitted model and checked by :func:`predict`; atlas
         and measure default to ``features.attrs['atlas']`` / ``['measure']`` when set.
@@ -303,6 +372,8 @@ def cross_validate_model(
     _check_int(cv_repeats, "cv_repeats", 1)
     _check_int(n_permutations, "n_permutations", 0)
     _check_int(random_state, "random_state", 0)
+    if permutation_engine not in _ENGINES:
+        raise ModelError(f"'permutation_engine' must be one of {_ENGINES}; got {permutation_engine!r}.")
     if isinstance(covariates, str):
         raise ModelError(f"'covariates' must be a sequence of column names; got the string {covariates!r}.")
     design = _design(
@@ -391,17 +462,14 @@ def cross_validate_model(
     )
     seeds = (random_state,) if site_out else tuple(random_state + r for r in range(cv_repeats))
     job = _Job(design.X, y, groups, strata, sites, kind, n_classes, pipeline, cv_folds, seeds)
+    job.splits = [_splits(job, y, seed) for seed in seeds]
 
     oof, fold_patterns, folds = _run_cv(job, y, with_patterns=True)
     observed, per_repeat = _mean_scores(job, y, oof)
 
-    if n_permutations and client is not None:
-        job_future = client.scatter(job, broadcast=True)
-        futures = client.map(_permutation_scores, range(n_permutations), job=job_future, random_state=random_state)
-        null_rows = client.gather(futures)
-    else:
-        null_rows = [_permutation_scores(i, job, random_state) for i in range(n_permutations)]
-    null = pd.DataFrame(null_rows, columns=list(METRICS[kind]))
+    from neurokit.models._permute import permutation_null  # builds on this module's fold helpers
+
+    null = permutation_null(job, n_permutations, random_state, client=client, engine=permutation_engine)
 
     scores = {}
     for m in METRICS[kind]:
@@ -456,6 +524,8 @@ def cross_validate_model(
         "primary_metric": METRICS[kind][0],
         "p_value": scores[METRICS[kind][0]]["p_value"],
         "n_permutations": n_permutations,
+        "p_value_floor": 1.0 / (n_permutations + 1) if n_permutations else None,
+        "permutation_engine": permutation_engine,
         "scores": scores,
     }
     # the post-hoc test of Dinga et al. 2020, next to the in-fold residualised score
@@ -512,5 +582,5 @@ def _site_association(site, y, kind):
 
 def _estimator_name(estimator, kind):
     if estimator is None:
-        return "ridge" if kind == "regression" else "logistic"
+        return "ridge"
     return estimator if isinstance(estimator, str) else type(estimator).__name__

@@ -55,6 +55,14 @@ def _inner_splits(kind, n_splits, X, y, groups):
     return list(splitter.split(X, y, groups))
 
 
+def _strata_codes(strata, n_rows):
+    """Integer codes of the inner stratification labels; a ModelError unless one label per row."""
+    strata = np.asarray(strata)
+    if strata.shape != (n_rows,):
+        raise ModelError(f"'strata' must hold one label per row of X ({n_rows}); got shape {strata.shape}.")
+    return np.unique(strata, return_inverse=True)[1]
+
+
 def _pooled_choice(grid, loss, weights, splits):
     """Each grid value's summed inner loss divided by the total weight of the test rows, and the value with the smallest."""
     pooled = loss / weights[np.concatenate([t for _, t in splits])].sum()
@@ -63,14 +71,43 @@ def _pooled_choice(grid, loss, weights, splits):
 
 def _ridge_path(X, Y, w, alphas):
     """Weighted ridge solutions for every alpha: coefficients (n_alphas, n_features, n_targets), intercepts."""
-    sw = w / w.sum()
-    x_mean, y_mean = sw @ X, sw @ Y
-    root = np.sqrt(w)[:, None]
-    U, s, Vt = np.linalg.svd(root * (X - x_mean), full_matrices=False)
-    UtY = U.T @ (root * (Y - y_mean))  # (k, n_targets)
-    shrink = s[None, :] / (s[None, :] ** 2 + alphas[:, None])  # (n_alphas, k)
-    coef = np.einsum("kp,ak,kt->apt", Vt, shrink, UtY)
-    intercept = y_mean[None, :] - np.einsum("p,apt->at", x_mean, coef)
+    coef, intercept = _ridge_path_batch(X, Y[None], w[None], alphas)
+    return coef[0], intercept[0]
+
+
+def _ridge_path_batch(X, Y, w, alphas):
+    """:func:`_ridge_path` for a batch of weightings of the same rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    Y : ndarray of shape (n_batch, n_samples, n_targets)
+    w : ndarray of shape (n_batch, n_samples)
+        Row weights of each batch member (one SVD each).
+    alphas : ndarray of shape (n_alphas,)
+
+    Returns
+    -------
+    coef : ndarray of shape (n_batch, n_alphas, n_features, n_targets)
+    intercept : ndarray of shape (n_batch, n_alphas, n_targets)
+    """
+    sw = w / w.sum(axis=1, keepdims=True)
+    x_mean, y_mean = sw @ X, np.einsum("bn,bnt->bt", sw, Y)
+    root = np.sqrt(w)[:, :, None]
+    A = root * (X[None] - x_mean[:, None])  # (b, n, p)
+    AtY = np.matmul(A.transpose(0, 2, 1), root * (Y - y_mean[:, None]))  # (b, p, n_targets)
+    ridge = alphas[None, :, None, None]
+    # eigen-decompose the smaller Gram matrix (A'A or AA'); eigh of a small square matrix is several
+    # times faster than the SVD of A, and 1 / (s^2 + alpha) needs no division by s
+    if A.shape[2] <= A.shape[1]:
+        s2, V = np.linalg.eigh(np.matmul(A.transpose(0, 2, 1), A))
+        VtAtY = np.matmul(V.transpose(0, 2, 1), AtY)[:, None]  # (b, 1, p, n_targets)
+        coef = np.matmul(V[:, None], VtAtY / (s2[:, None, :, None] + ridge))
+    else:
+        s2, U = np.linalg.eigh(np.matmul(A, A.transpose(0, 2, 1)))
+        UtY = np.matmul(U.transpose(0, 2, 1), root * (Y - y_mean[:, None]))[:, None]  # (b, 1, n, n_targets)
+        coef = np.matmul(np.matmul(A.transpose(0, 2, 1), U)[:, None], UtY / (s2[:, None, :, None] + ridge))
+    intercept = y_mean[:, None] - np.einsum("bp,bapt->bat", x_mean, coef)
     return coef, intercept
 
 
@@ -191,7 +228,7 @@ class GroupRidgeClassifierCV(ClassifierMixin, _GroupRidgeBase):
         self.alphas = alphas
         self.n_splits = n_splits
 
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, strata=None):
         """Choose alpha by grouped inner CV, then fit on all rows.
 
         Parameters
@@ -199,6 +236,9 @@ class GroupRidgeClassifierCV(ClassifierMixin, _GroupRidgeBase):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         groups : array-like of shape (n_samples,), optional
+        strata : array-like of shape (n_samples,), optional
+            Labels the inner folds are stratified by; None: ``y``. The permutation null
+            passes the observed target, so every permutation shares the inner folds.
 
         Returns
         -------
@@ -210,7 +250,8 @@ class GroupRidgeClassifierCV(ClassifierMixin, _GroupRidgeBase):
         Y = np.where(codes[:, None] == np.arange(k)[None, :], 1.0, -1.0)
         if k == 2:
             Y = Y[:, 1:]
-        self.coef_, self.intercept_ = self._fit_path(X, Y, _balanced_weights(codes, k), groups, "classification", codes)
+        split_by = codes if strata is None else _strata_codes(strata, len(y))
+        self.coef_, self.intercept_ = self._fit_path(X, Y, _balanced_weights(codes, k), groups, "classification", split_by)
         return self
 
     def decision_function(self, X):
@@ -268,7 +309,7 @@ class GroupLogisticRegressionCV(ClassifierMixin, BaseEstimator):
             C=C, class_weight="balanced", solver="newton-cg", max_iter=self.max_iter, tol=self.tol, warm_start=warm_start
         )
 
-    def fit(self, X, y, groups=None):
+    def fit(self, X, y, groups=None, strata=None):
         """Choose C by grouped inner CV, then fit on all rows.
 
         Parameters
@@ -277,6 +318,9 @@ class GroupLogisticRegressionCV(ClassifierMixin, BaseEstimator):
         y : array-like of shape (n_samples,)
         groups : array-like of shape (n_samples,), optional
             Participant code per row; None treats every row as its own participant.
+        strata : array-like of shape (n_samples,), optional
+            Labels the inner folds are stratified by; None: ``y`` (see
+            :meth:`GroupRidgeClassifierCV.fit`).
 
         Returns
         -------
@@ -288,7 +332,8 @@ class GroupLogisticRegressionCV(ClassifierMixin, BaseEstimator):
         codes = _fit_classes(self, y)
         k = len(self.classes_)
         weights = _balanced_weights(codes, k)
-        splits = _inner_splits("classification", self.n_splits, X, codes, groups)
+        split_by = codes if strata is None else _strata_codes(strata, len(y))
+        splits = _inner_splits("classification", self.n_splits, X, split_by, groups)
         loss = np.zeros(len(Cs))
         for train, test in splits:
             if len(np.unique(codes[train])) < 2:  # a one-class inner training set predicts nothing

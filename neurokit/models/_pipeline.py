@@ -39,9 +39,10 @@ def _target_kind(target_kind):
 def _make_estimator(kind, estimator, random_state, cpm_threshold):
     if isinstance(estimator, BaseEstimator):
         return clone(estimator)
-    name = estimator
-    if name is None:
-        name = "ridge" if kind == "regression" else "logistic"
+    # ridge for classes too: as accurate as L2 logistic on simulated studies (benchmarks/README.md,
+    # bench_models --compare-estimators; Dadi et al. 2019 found the same on real data), and its
+    # permutations are batched
+    name = "ridge" if estimator is None else estimator
     if name not in ESTIMATORS:
         raise ModelError(f"'estimator' must be one of {ESTIMATORS}, None or a scikit-learn estimator; got {estimator!r}.")
     if kind == "regression":
@@ -91,10 +92,10 @@ def build_pipeline(
     target_kind : {'regression', 'classification'} or a target name
         ``'severity'`` means regression; ``'stage'`` and ``'user_vs_control'`` classification.
     estimator : {'ridge', 'logistic', 'svm', 'cpm'}, estimator or None, default=None
-        None = :class:`GroupRidgeCV` (regression) or L2 :class:`GroupLogisticRegressionCV`
-        with balanced class weights (classification), their penalty chosen by an inner CV
-        grouped by participant (fit with ``model__groups``); 'ridge' for classes =
-        :class:`GroupRidgeClassifierCV` (balanced);
+        None = 'ridge': :class:`GroupRidgeCV` (regression) or :class:`GroupRidgeClassifierCV`
+        with balanced class weights (classification), alpha chosen by an inner CV grouped by
+        participant (fit with ``model__groups``); 'logistic' = L2
+        :class:`GroupLogisticRegressionCV` (balanced, C chosen the same way);
         'svm' = LinearSVR / LinearSVC; 'cpm' =
         :class:`CPMRegressor` / :class:`CPMClassifier`. An estimator instance is cloned.
     n_covariates : int, default=0

@@ -4,13 +4,16 @@ longitudinal model; a model the data cannot support is skipped with its reason.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from neurokit.models._common import FEATURE_SETS, TARGETS, ModelError
 from neurokit.models._cv import cross_validate_model
 from neurokit.models._longitudinal import longitudinal_model
 
-__all__ = ["ModelSuite", "fit_models"]
+__all__ = ["ModelSuite", "fit_models", "fdr_correct"]
 
 
 @dataclass
@@ -20,7 +23,8 @@ class ModelSuite:
     Attributes
     ----------
     results : dict of (str, str) to ModelResult
-        ``{(target, feature_set): result}`` for every model that could be fitted.
+        ``{(target, feature_set): result}`` for every model that could be fitted; each
+        ``metrics`` holds ``p_value_fdr``, its p-value corrected across these models.
     skipped : dict of (str, str) to str
         ``{(target, feature_set): reason}`` for models the data cannot support (e.g. no
         BDNF or HRV values, one class only).
@@ -80,6 +84,9 @@ def fit_models(
                 suite.skipped[(target, feature_set)] = str(err)
                 continue
             suite.results[(target, feature_set)] = result
+    fitted = list(suite.results.values())
+    for result, adjusted in zip(fitted, fdr_correct([r.metrics["p_value"] for r in fitted])):
+        result.metrics["p_value_fdr"] = adjusted
     if longitudinal:
         for predictor in ("stage", "abstinence_days"):
             if predictor in features.columns and features[predictor].notna().any():
@@ -96,3 +103,32 @@ def fit_models(
     return suite
 
 
+
+
+def fdr_correct(p_values):
+    """Benjamini-Hochberg false-discovery-rate adjusted p-values across models.
+
+    Parameters
+    ----------
+    p_values : sequence of float or None, length n_models
+        One p-value per model; None (no permutation test) is left out and stays None.
+
+    Returns
+    -------
+    list of float or None, length n_models
+        Adjusted p-values (the smallest FDR at which each model would be declared), in order.
+    """
+    values = list(p_values)
+    bad = [v for v in values if v is not None and (not isinstance(v, numbers.Real) or not 0 <= v <= 1)]
+    if bad:
+        raise ModelError(f"'p_values' must hold numbers in [0, 1] or None; got {bad[0]!r}.")
+    tested = [i for i, v in enumerate(values) if v is not None]
+    p = np.array([values[i] for i in tested], dtype=float)
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * len(p) / np.arange(1, len(p) + 1)
+    adjusted = np.empty(len(p))
+    adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    out = [None] * len(values)
+    for i, a in zip(tested, adjusted):
+        out[i] = float(a)
+    return out

@@ -277,6 +277,12 @@ def _stage_section(features: pd.DataFrame | None, names: list[str], networks: li
     return Section("stages", title, blocks)
 
 
+def _p_floor(metrics: dict) -> str:
+    """The smallest p-value the model's permutations can give, as text."""
+    n = metrics.get("n_permutations")
+    return f"1/({n}+1) = {fmt(1 / (n + 1))}" if n else "n/a (no permutations)"
+
+
 def _scores_table(metrics: dict) -> Table:
     rows = []
     for name, s in (metrics.get("scores") or {}).items():
@@ -284,7 +290,8 @@ def _scores_table(metrics: dict) -> Table:
         rows.append([name + (" (primary)" if name == metrics.get("primary_metric") else ""), fmt(s.get("mean")),
                      fmt(s.get("sd")), fmt(s.get("p_value")), fmt(s.get("null_mean")),
                      f"{fmt(null95[0])} to {fmt(null95[1])}" if null95 else "n/a"])
-    return Table(["metric", "mean", "SD over repeats", "permutation p", "null mean", "null 95%"], rows)
+    return Table(["metric", "mean", "SD over repeats", "permutation p", "null mean", "null 95%"], rows,
+                 caption=f"Permutation p-values cannot fall below {_p_floor(metrics)}.")
 
 
 def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: list[str], atlas, top: int,
@@ -342,7 +349,7 @@ def _null_block(folder: Path, metrics: dict) -> Figure | Note:
     return Figure(F.to_data_uri(F.plot_null(null[col].to_numpy(float), observed, metric=col)),
                   f"Permutation null of {col}",
                   f"{len(null)} permutations of the whole pipeline (grey) and the observed score (red); "
-                  f"p = {fmt(p)}.")
+                  f"p = {fmt(p)} (floor {_p_floor(metrics)}).")
 
 
 def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, index: int) -> Section:
@@ -427,10 +434,11 @@ def _models_section(group_dir: Path, names, networks, atlas, config) -> Section:
         s = (m.get("scores") or {}).get(primary) or {}
         summary.append([str(m.get("target") or folder.parent.name), str(m.get("feature_set") or folder.name),
                         fmt(primary), f"{fmt(s.get('mean'))} ± {fmt(s.get('sd'))}", fmt(m.get("p_value")),
-                        beyond_confounds_cell(m), fmt(m.get("n_rows"))])
+                        fmt(m.get("p_value_fdr")), _p_floor(m), beyond_confounds_cell(m), fmt(m.get("n_rows"))])
     blocks: list = [Table(["target", "feature set", "primary metric", "mean ± SD", "permutation p",
-                           "beyond confounds", "rows"], summary,
-                          caption="Cross-validated performance (mean and SD over repeats)")]
+                           "p, FDR across models", "p floor", "beyond confounds", "rows"], summary,
+                          caption="Cross-validated performance (mean and SD over repeats); permutation p-values "
+                                  "raw and corrected for the number of models (Benjamini-Hochberg)")]
     blocks += not_fitted
     blocks += [_model_section(folder, m, names, networks, atlas, config, i) for i, (folder, m) in enumerate(found)]
     return Section("models", "Models", blocks)

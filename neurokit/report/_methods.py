@@ -185,7 +185,7 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
         p4 = (f"Residual motion was assessed with QC-FC, the correlation across runs of each edge with mean "
               f"framewise displacement, and its dependence on the distance between regions {cite('qcfc', 'parkes')}. "
               f"Predictive models ({', '.join(md.targets)}) were fitted with scikit-learn {cite('sklearn')} "
-              f"(estimator: {md.estimator or 'ridge / L2 logistic regression'}) on the feature sets "
+              f"(estimator: {md.estimator or 'ridge regression / ridge classification'}) on the feature sets "
               f"{', '.join(md.feature_sets)}, in {md.cv_repeats} repeats of {md.cv_folds}-fold cross-validation "
               f"grouped by participant and stratified by stage"
               + (f", regressing out {', '.join(md.covariates)} within each fold" if md.covariates else "")

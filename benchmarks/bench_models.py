@@ -1,0 +1,191 @@
+"""Benchmark: the default group-level model suite at study scale, batched permutation engine
+against the general path (refit the whole pipeline per permutation), issue 13.
+
+Simulated features (``neurokit.models.simulate_features``; 9 prefrontal, 9 limbic and 8 other
+regions: 81 prefrontal-limbic edges, 325 edges in all) for ``--participants`` participants in
+two layouts: one row per participant, and two sessions each. For each layout, in one
+invocation:
+
+  ratio   every model of the suite in this process on one core: the observed analysis, then
+          the null alone of ``--batched`` permutations on the batched engine (one block) and of
+          the first ``--general`` of them on the general path; per-permutation seconds of each
+          and their ratio (target >= 20x)
+  suite   ``fit_models`` (12 models: 3 targets x 4 feature sets, 10 x 5-fold CV,
+          ``--permutations`` permutations) on a LocalCluster of 1 and of 2 workers (start-up
+          timed apart); wall time (target < 10 min on 2 cores, goal < 2 min) and peak memory
+          (largest worker RSS, and this process's)
+
+``--compare-estimators SEEDS`` instead measures the balanced accuracy of the ridge classifier
+and of L2 logistic regression (both with the grouped inner search) on both class targets and
+every default feature set, over SEEDS simulated studies (no permutations).
+
+    python benchmarks/bench_models.py [--participants 200] [--permutations 1000] [--layouts 1 2]
+    python benchmarks/bench_models.py --compare-estimators 5 --participants 80
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+FEATURE_SETS = ("pfc_limbic_edges", "summary_indices", "biomarkers", "combined")
+TARGETS = ("severity", "stage", "user_vs_control")
+REGIONS = (9, 9, 8)  # 81 prefrontal-limbic edges, 325 in all
+
+
+def simulate(participants: int, sessions: int, seed: int = 0, effect: float = 0.5):
+    from neurokit.models import simulate_features
+
+    return simulate_features(participants, n_regions=REGIONS, n_sessions=sessions, effect=effect, random_state=seed)
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return time.perf_counter() - start, out
+
+
+def analysis(features, target, feature_set, networks, estimator):
+    """The observed analysis of one model (seconds) and its prepared job, for timing the null alone."""
+    import neurokit.models._permute as engine
+    from neurokit.models import cross_validate_model
+
+    captured = {}
+    original = engine.permutation_null
+
+    def capture(job, n_permutations, random_state, **kwargs):
+        captured["job"] = job
+        return original(job, 0, random_state, **kwargs)
+
+    engine.permutation_null = capture  # cross_validate_model imports it at call time
+    try:
+        seconds = timed(cross_validate_model, features, target, feature_set, networks, estimator=estimator,
+                        n_permutations=0)[0]
+    finally:
+        engine.permutation_null = original
+    return seconds, captured["job"]
+
+
+def ratios(features, networks, estimator, n_batched: int, n_general: int) -> list[dict]:
+    """Per-permutation seconds of both engines on the same permutations, every model, in this
+    process on one core (the null alone: the observed analysis is timed apart)."""
+    from threadpoolctl import threadpool_limits
+
+    from neurokit.models import ModelError
+    from neurokit.models._permute import permutation_null
+
+    rows = []
+    with threadpool_limits(limits=1):
+        for target in TARGETS:
+            for feature_set in FEATURE_SETS:
+                try:
+                    observed, job = analysis(features, target, feature_set, networks, estimator)
+                except ModelError as err:
+                    print(f"  {target}/{feature_set}: skipped ({err})")
+                    continue
+                batched = timed(permutation_null, job, n_batched, 0)[0] / n_batched
+                general = timed(permutation_null, job, n_general, 0, engine="general")[0] / n_general
+                row = dict(model=f"{target}/{feature_set}", observed=observed, batched=batched, general=general,
+                           ratio=general / batched)
+                print(f"  {row['model']:34s} observed {observed:6.2f} s   per permutation: batched {batched:7.4f} s"
+                      f"   general {general:6.2f} s   ratio {row['ratio']:6.1f}x", flush=True)
+                rows.append(row)
+    return rows
+
+
+def suite(features, networks, estimator, n_permutations: int, workers: int) -> dict:
+    """The whole default suite on a LocalCluster of ``workers`` single-threaded workers."""
+    from distributed import Client, LocalCluster
+
+    from neurokit.models import fit_models
+
+    start_up, cluster = timed(LocalCluster, n_workers=workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        wall, result = timed(fit_models, features, networks, estimator=estimator, n_permutations=n_permutations,
+                             client=client, longitudinal=False)
+        worker_rss = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        worker_cpu = client.run(_cpu_seconds)
+    own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return dict(workers=workers, start_up=start_up, wall=wall, models=len(result.results),
+                skipped=len(result.skipped), worker_cpu=sum(worker_cpu.values()), worker_mb=max(worker_rss.values()) / 1024, main_mb=own_rss / 1024,
+                p_values={k: r.metrics["p_value"] for k, r in result.results.items()},
+                fdr={k: r.metrics["p_value_fdr"] for k, r in result.results.items()})
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def compare_estimators(participants: int, seeds: int, repeats: int) -> None:
+    """Balanced accuracy of ridge classification vs L2 logistic over simulated studies."""
+    from neurokit.models import cross_validate_model
+
+    diffs = {}
+    print(f"balanced accuracy, {participants} participants, {repeats} x 5-fold CV, seeds 0..{seeds - 1}")
+    print(f"  {'target/feature set':34s} {'ridge':>7s} {'logistic':>8s} {'ridge - logistic (mean, sd over seeds)':>40s}")
+    for target in ("stage", "user_vs_control"):
+        for feature_set in FEATURE_SETS:
+            ridge, logistic = [], []
+            for seed in range(seeds):
+                features, networks = simulate(participants, 1, seed=seed)
+                for name, sink in (("ridge", ridge), ("logistic", logistic)):
+                    result = cross_validate_model(features, target, feature_set, networks, estimator=name,
+                                                  n_permutations=0, cv_repeats=repeats, random_state=seed)
+                    sink.append(result.metrics["scores"]["balanced_accuracy"]["mean"])
+            d = [r - g for r, g in zip(ridge, logistic)]
+            diffs[(target, feature_set)] = d
+            print(f"  {target + '/' + feature_set:34s} {statistics.mean(ridge):7.3f} {statistics.mean(logistic):8.3f}"
+                  f" {statistics.mean(d):+27.3f} ({statistics.stdev(d) if len(d) > 1 else 0:.3f})", flush=True)
+    everything = [x for d in diffs.values() for x in d]
+    print(f"  all models: ridge - logistic = {statistics.mean(everything):+.4f} "
+          f"(sd {statistics.stdev(everything):.4f}, n = {len(everything)})")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--participants", type=int, default=200)
+    parser.add_argument("--permutations", type=int, default=1000)
+    parser.add_argument("--layouts", type=int, nargs="+", default=[1, 2], help="sessions per participant")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batched", type=int, default=100, help="permutations timed on the batched engine")
+    parser.add_argument("--general", type=int, default=2, help="permutations timed on the general path")
+    parser.add_argument("--estimator", default=None, help="models.estimator (default: the suite's default)")
+    parser.add_argument("--skip-ratio", action="store_true")
+    parser.add_argument("--skip-suite", action="store_true")
+    parser.add_argument("--compare-estimators", type=int, metavar="SEEDS", default=0)
+    parser.add_argument("--repeats", type=int, default=5, help="CV repeats for --compare-estimators")
+    args = parser.parse_args(argv)
+
+    if args.compare_estimators:
+        compare_estimators(args.participants, args.compare_estimators, args.repeats)
+        return
+    for sessions in args.layouts:
+        features, networks = simulate(args.participants, sessions)
+        print(f"\n== {args.participants} participants x {sessions} session(s): {len(features)} rows ==", flush=True)
+        if not args.skip_ratio:
+            rows = ratios(features, networks, args.estimator, args.batched, args.general)
+            total_b = sum(r["batched"] for r in rows)
+            total_g = sum(r["general"] for r in rows)
+            print(f"  all {len(rows)} models: per permutation batched {total_b:.3f} s, general {total_g:.1f} s, "
+                  f"ratio {total_g / total_b:.1f}x (per model: min {min(r['ratio'] for r in rows):.1f}x, "
+                  f"median {statistics.median(r['ratio'] for r in rows):.1f}x); observed analyses "
+                  f"{sum(r['observed'] for r in rows):.1f} s", flush=True)
+        if not args.skip_suite:
+            for workers in args.workers:
+                out = suite(features, networks, args.estimator, args.permutations, workers)
+                print(f"  suite, {out['models']} models ({out['skipped']} skipped), {args.permutations} permutations, "
+                      f"{workers} worker(s): {out['wall']:.0f} s ({out['wall'] / 60:.1f} min; cluster start-up "
+                      f"{out['start_up']:.1f} s apart); workers' CPU {out['worker_cpu']:.0f} s (on a busy machine "
+                      f"wall / CPU shows the share it got); peak RSS: worker {out['worker_mb']:.0f} MB, "
+                      f"main {out['main_mb']:.0f} MB", flush=True)
+            smallest = min(out["p_values"].values())
+            print(f"  smallest p {smallest:.4f} (floor {1 / (args.permutations + 1):.4f}); "
+                  f"FDR-adjusted: {min(out['fdr'].values()):.4f}")
+
+
+if __name__ == "__main__":
+    main()
