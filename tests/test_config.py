@@ -202,9 +202,10 @@ def test_models_strategy_must_be_listed():
 
 def test_single_strategy_keeps_its_hash_and_overrides_apply_to_every_strategy(tmp_path):
     # the configuration hash of the releases before strategy lists and the evidence-based defaults
-    # (denoise.strategy: simple with a band-pass, mean FD cut at 0.5 mm and regressed in the models)
+    # (denoise.strategy: simple with a band-pass, mean FD cut at 0.5 mm and regressed in the models, 100
+    # permutations)
     base = Config().updated({"denoise.strategy": "simple", "denoise.low_pass": 0.08, "exclusion.max_mean_fd": 0.5,
-                             "models.covariates": ["age", "sex", "mean_fd"]})
+                             "models.covariates": ["age", "sex", "mean_fd"], "models.n_permutations": 100})
     data = base.to_dict()
     data["exclusion"]["min_tdof"] = None
     base = _validate(data, source="test")
