@@ -453,11 +453,11 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
             primary = result.metrics.get("primary_metric")
             score = result.metrics.get("scores", {}).get(primary, {})
             rows.append({**row, "status": "fitted", "reason": None, "metric": primary,
-                         "mean": score.get("mean"), "sd": score.get("sd"), "p_value": score.get("p_value"),
+                         "mean": score.get("mean"), "sd": score.get("sd"), "p_value": result.metrics.get("p_value"),
                          "p_value_floor": result.metrics.get("p_value_floor"), "n_rows": result.metrics.get("n_rows")})
             written.append((folder, result.metrics, rows[-1]))
             log.info("model %s/%s: %s = %.3f +/- %.3f (permutation p = %s, floor %s)", target, feature_set, primary,
-                     score.get("mean", float("nan")), score.get("sd", float("nan")), score.get("p_value"),
+                     score.get("mean", float("nan")), score.get("sd", float("nan")), result.metrics.get("p_value"),
                      result.metrics.get("p_value_floor"))
             progress.update()
     progress.close()

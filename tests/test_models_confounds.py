@@ -236,12 +236,14 @@ def test_exclusion_bias_tests_and_sentences(tiny):
 def test_sensitivity_table_with_and_without_mean_fd_and_excluded_back(confounded_signal):
     features, networks = confounded_signal
     kept, dropped = features.iloc[:50], features.iloc[50:]
-    rows = sensitivity_analysis(kept, "severity", "summary_indices", networks, excluded_features=dropped, **SMALL)
+    rows = sensitivity_analysis(kept, "severity", "summary_indices", networks, excluded_features=dropped,
+                                covariates=("age", "sex", "mean_fd"), **SMALL)
     assert [r["variant"] for r in rows] == ["configured", "without mean_fd", "excluded runs put back"]
     assert rows[0]["covariates"] == ["age", "sex", "mean_fd"] and rows[1]["covariates"] == ["age", "sex"]
     assert [r["n_rows"] for r in rows] == [50, 50, 60]
     assert all(r["metric"] == "spearman" and r["beyond_confounds"]["measure"] == "partial_r" for r in rows)
-    reference = cross_validate_model(kept, "severity", "summary_indices", networks, n_permutations=0, **SMALL)
+    reference = cross_validate_model(kept, "severity", "summary_indices", networks, n_permutations=0,
+                                     covariates=("age", "sex", "mean_fd"), **SMALL)
     assert rows[0]["mean"] == pytest.approx(reference.metrics["scores"]["spearman"]["mean"])
     added = sensitivity_analysis(kept, "stage", "summary_indices", networks, covariates=("age",), **SMALL)
     assert [r["variant"] for r in added] == ["configured", "with mean_fd"]
@@ -281,10 +283,16 @@ def test_stage_model_on_edges_is_as_good_as_a_plain_pipeline_unless_mean_fd_trac
     nk = nothing.metrics["scores"]["balanced_accuracy"]["mean"]
     assert nk >= plain - 0.05
     assert not any("tracks 'stage'" in n for n in nothing.metrics["notes"])
-    # with the default covariates, regressing mean FD out removes most of the effect, and the model says so
-    default = cross_validate_model(features, "stage", "pfc_limbic_edges", networks, **kw)
+    # with mean FD among the covariates (the former default), regressing it out removes most of the effect,
+    # and the model says so
+    default = cross_validate_model(features, "stage", "pfc_limbic_edges", networks,
+                                   covariates=("age", "sex", "mean_fd"), **kw)
     assert default.metrics["scores"]["balanced_accuracy"]["mean"] < plain - 0.05
     assert any(n.startswith("covariate 'mean_fd' tracks 'stage' (eta_squared ") for n in default.metrics["notes"])
     without_fd = cross_validate_model(features, "stage", "pfc_limbic_edges", networks, covariates=("age", "sex"), **kw)
     score = lambda r: r.metrics["scores"]["balanced_accuracy"]["mean"]  # noqa: E731
     assert score(without_fd) > score(default)
+    # the default covariates (age, sex) keep neurokit's stage model level with the plain pipeline
+    assert cross_validate_model(features, "stage", "pfc_limbic_edges", networks, **kw).metrics["covariates"] == \
+        ["age", "sex"]
+    assert score(without_fd) >= plain - 0.05

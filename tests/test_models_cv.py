@@ -118,7 +118,8 @@ def test_missing_values_are_counted_not_dropped_silently(planted):
     f.loc[7, "sex"] = np.nan
     f["age"] = np.nan
     f.loc[8, "site"] = np.nan
-    result = cross_validate_model(f, "severity", "pfc_limbic_edges", networks, **FAST)
+    result = cross_validate_model(f, "severity", "pfc_limbic_edges", networks, covariates=("age", "sex", "mean_fd"),
+                                  **FAST)
     m = result.metrics
     assert m["excluded"] == {"missing target 'severity'": 5, "missing features": 2, "missing covariates": 1, "missing site": 1}
     assert m["n_rows"] == 60 - 9 and len(result.predictions) == 51
@@ -264,10 +265,15 @@ def test_no_effect_is_at_chance():
 def test_leakage_guard_covariate_regression_removes_motion():
     # motion tracks severity and contaminates every edge; connectivity itself carries nothing
     features, networks = simulate_features(60, effect=0.0, motion_leak=0.9, motion_effect=1.5, random_state=0)
-    guarded = cross_validate_model(features, "severity", "pfc_limbic_edges", networks, **PERM)
+    guarded = cross_validate_model(features, "severity", "pfc_limbic_edges", networks,
+                                   covariates=("age", "sex", "mean_fd"), **PERM)
     assert guarded.metrics["p_value"] > 0.05
     leaky = cross_validate_model(features, "severity", "pfc_limbic_edges", networks, covariates=(), **PERM)
-    assert leaky.metrics["p_value"] < 0.05  # without the guard, motion passes for a brain effect
+    # without in-fold regression motion beats the permutation null, but adds nothing beyond mean FD,
+    # so the model's p-value (the larger of the two) does not call it an effect
+    assert leaky.metrics["p_value_permutation"] < 0.05
+    assert leaky.metrics["beyond_confounds"]["p_permutation"] > 0.05
+    assert leaky.metrics["p_value"] > 0.05 and leaky.metrics["p_value_rule"].endswith("(intersection-union test)")
 
 
 @pytest.mark.slow

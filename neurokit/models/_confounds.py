@@ -516,7 +516,7 @@ def exclusion_bias(runs, *, targets=TARGETS, excluded="excluded", stage_levels=N
 
 # ----------------------------------------------------------------------------- sensitivity
 def sensitivity_analysis(
-    features, target, feature_set, networks, *, excluded_features=None, covariates=("age", "sex", "mean_fd"), **kwargs
+    features, target, feature_set, networks, *, excluded_features=None, covariates=("age", "sex"), **kwargs
 ):
     """The primary metric under each analysis choice, cross-validated without permutations.
 
@@ -534,7 +534,7 @@ def sensitivity_analysis(
     excluded_features : pandas.DataFrame, optional
         Features rows of the runs excluded by QC, same columns (matrices the participant
         level wrote for them); None or empty skips that variant.
-    covariates : sequence of str, default=('age', 'sex', 'mean_fd')
+    covariates : sequence of str, default=('age', 'sex')
         The configured covariates.
     **kwargs
         Passed to :func:`cross_validate_model` (``n_permutations`` is forced to 0).

@@ -273,6 +273,27 @@ def _permutation_scores(index, job, random_state):
     return _mean_scores(job, y, oof)[0]
 
 
+def _combine_p_values(metrics):
+    """Make ``metrics['p_value']`` the larger of the permutation and beyond-confounds p-values.
+
+    A model is called significant only if it beats the permutation null of the whole pipeline
+    *and* its predictions explain the target beyond the confounds (mean FD, age, sex, site;
+    Dinga et al. 2020). Taking the larger p-value is the intersection-union test of both
+    (valid, if conservative). Without mean FD among the in-fold covariates, this is what keeps
+    head motion that tracks the target from being reported as a brain effect, while the score
+    keeps the effect that in-fold mean-FD regression would remove with the motion.
+    """
+    permutation = metrics["p_value"]
+    beyond = metrics.get("beyond_confounds") or {}
+    metrics["p_value_permutation"] = permutation
+    if permutation is None or not beyond.get("computed") or beyond.get("p_permutation") is None:
+        metrics["p_value_rule"] = "permutation null of the whole pipeline"
+        return
+    metrics["p_value"] = max(permutation, float(beyond["p_permutation"]))
+    metrics["p_value_rule"] = ("larger of the permutation p-value and the beyond-confounds p-value "
+                               "(intersection-union test)")
+
+
 def _check_int(value, name, minimum):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ModelError(f"'{name}' must be an integer >= {minimum}; got {value!r}.")
@@ -285,7 +306,7 @@ def cross_validate_model(
     networks,
     *,
     estimator=None,
-    covariates=("age", "sex", "mean_fd"),
+    covariates=("age", "sex"),
     harmonize_site=True,
     edge_selection=None,
     cpm_threshold=0.01,
@@ -331,7 +352,7 @@ def cross_validate_model(
         ``{region: 'prefrontal' | 'limbic' | 'other'}``.
     estimator, edge_selection, cpm_threshold
         See :func:`build_pipeline`.
-    covariates : sequence of str, default=('age', 'sex', 'mean_fd')
+    covariates : sequence of str, default=('age', 'sex')
         Columns regressed out of the features inside each fold; an all-missing one is
         skipped with a note. Empty turns covariate regression off.
     harmonize_site : bool, default=True
@@ -534,6 +555,7 @@ def cross_validate_model(
     metrics["beyond_confounds"] = _beyond_confounds_metrics(
         features, design, kind, y, mean_pred, groups, n_permutations, random_state
     )
+    _combine_p_values(metrics)
     metrics["notes"] += _covariate_notes(features, design, target, y, classes)
     if kind == "classification":
         metrics["classes"] = classes

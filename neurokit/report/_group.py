@@ -435,10 +435,12 @@ def _models_section(group_dir: Path, names, networks, atlas, config) -> Section:
         summary.append([str(m.get("target") or folder.parent.name), str(m.get("feature_set") or folder.name),
                         fmt(primary), f"{fmt(s.get('mean'))} ± {fmt(s.get('sd'))}", fmt(m.get("p_value")),
                         fmt(m.get("p_value_fdr")), _p_floor(m), beyond_confounds_cell(m), fmt(m.get("n_rows"))])
-    blocks: list = [Table(["target", "feature set", "primary metric", "mean ± SD", "permutation p",
+    blocks: list = [Table(["target", "feature set", "primary metric", "mean ± SD", "p",
                            "p, FDR across models", "p floor", "beyond confounds", "rows"], summary,
-                          caption="Cross-validated performance (mean and SD over repeats); permutation p-values "
-                                  "raw and corrected for the number of models (Benjamini-Hochberg)")]
+                          caption="Cross-validated performance (mean and SD over repeats). p is the larger of the "
+                                  "whole-pipeline permutation p-value and the beyond-confounds p-value, so a model "
+                                  "is significant only if it also predicts beyond mean FD, age, sex and site; raw "
+                                  "and corrected for the number of models (Benjamini-Hochberg)")]
     blocks += not_fitted
     blocks += [_model_section(folder, m, names, networks, atlas, config, i) for i, (folder, m) in enumerate(found)]
     return Section("models", "Models", blocks)
