@@ -456,7 +456,8 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
                          "mean": score.get("mean"), "sd": score.get("sd"), "p_value": result.metrics.get("p_value"),
                          "p_value_floor": result.metrics.get("p_value_floor"), "n_rows": result.metrics.get("n_rows")})
             written.append((folder, result.metrics, rows[-1]))
-            log.info("model %s/%s: %s = %.3f +/- %.3f (permutation p = %s, floor %s)", target, feature_set, primary,
+            log.info("model %s/%s: %s = %.3f +/- %.3f (p = %s: permutation and beyond confounds; floor %s)",
+                     target, feature_set, primary,
                      score.get("mean", float("nan")), score.get("sd", float("nan")), result.metrics.get("p_value"),
                      result.metrics.get("p_value_floor"))
             progress.update()
