@@ -149,7 +149,7 @@ def test_reference_is_refit_on_every_training_fold(covariances, monkeypatch):
 
 def test_tangent_pipeline_predicts_stage_from_covariances(covariances):
     result = cross_validate_model(covariances, "stage", "pfc_limbic_edges", NETWORKS, cv_folds=4, cv_repeats=2,
-                                  n_permutations=0)
+                                  n_permutations=0, covariates=("age", "sex", "mean_fd"))
     pipe = result.model.pipeline
     assert [n for n, _ in pipe.steps] == ["tangent", "harmonize", "covariates", "scale", "model"]
     assert result.metrics["n_features"] == 9 and result.metrics["measure"] == "tangent"  # 3 x 3 pfc-limbic edges
@@ -171,7 +171,7 @@ def test_tangent_pipeline_predicts_stage_from_covariances(covariances):
 
 def test_combined_tangent_layout(covariances):
     result = cross_validate_model(covariances, "severity", "combined", NETWORKS, estimator="svm", cv_folds=4,
-                                  cv_repeats=1, n_permutations=0)
+                                  cv_repeats=1, n_permutations=0, covariates=("age", "sex", "mean_fd"))
     assert result.model.model_features[-1] == "bdnf" and len(result.model.model_features) == 10
     proj = result.model.pipeline.named_steps["tangent"]
     assert proj.n_regions == 8 and len(proj.edges_) == 9
