@@ -38,7 +38,7 @@ __all__ = [
 #: Recovery stages, in order; a lab may rename or extend them in ``columns.stage_levels``.
 DEFAULT_STAGE_LEVELS = ("control", "active", "early_abstinence", "sustained_remission")
 
-#: Phenotype roles that neurokit understands (DESIGN.md section 1).
+#: Phenotype roles that neurokit understands.
 ROLES = ("severity", "stage", "abstinence_days", "bdnf", "hrv", "age", "sex", "site")
 
 
@@ -329,7 +329,7 @@ class ExclusionConfig(_Section):
 
 
 class ModelsConfig(_Section):
-    """Group-level predictive models (DESIGN.md section 6)."""
+    """Group-level predictive models."""
 
     targets: tuple[Literal["severity", "stage", "user_vs_control"], ...] = ("severity", "stage", "user_vs_control")
     feature_sets: tuple[Literal["pfc_limbic_edges", "all_edges", "summary_indices", "biomarkers", "combined"], ...] = (
@@ -373,7 +373,7 @@ class ModelsConfig(_Section):
 
 
 class ClusterConfig(_Section):
-    """Where the dask workers run (DESIGN.md section 7)."""
+    """Where the dask workers run."""
 
     type: Literal["local", "slurm", "pbs", "sge", "lsf"] = "local"
     n_workers: int | None = Field(default=None, ge=1, description="Local workers; None = one per core.")

@@ -16,7 +16,7 @@ from neurokit.atlases._grid import draw_spheres, ensure_min_voxels, resample_nea
 
 logger = logging.getLogger(__name__)
 
-#: Atlas types (DESIGN.md section 4).
+#: Atlas types.
 ATLAS_TYPES = ("dseg", "probseg", "spheres", "derived")
 #: Network tags every region carries.
 NETWORKS = ("prefrontal", "limbic", "other")

@@ -1,6 +1,8 @@
 """Region mean signals of a BOLD run in one streamed pass over its (compressed) file.
 
-See DESIGN.md section 3, "Why extraction is streamed".
+Streaming is exact: confound regression, detrending and filtering are linear and act on every
+voxel alike, so cleaning then averaging within a region equals averaging then cleaning, and one
+pass that reduces each chunk of volumes to region sums is all a run needs.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ class BIDSError(NeurokitError, ValueError):
 #: The entities neurokit reads and writes, in BIDS filename order: ``(key, long name, value kind)``.
 #: ``label`` values are alphanumeric, ``index`` values are non-negative integers.
 #: ``seg`` (BEP038, atlas) and ``meas`` (BEP017, measure) name neurokit's own derivatives;
-#: they sit after ``den`` and before ``desc`` as DESIGN.md section 2 writes them.
+#: they sit after ``den`` and before ``desc``, as the BEP drafts place them.
 ENTITIES: tuple[tuple[str, str, str], ...] = (
     ("sub", "subject", "label"),
     ("ses", "session", "label"),

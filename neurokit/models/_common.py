@@ -15,7 +15,7 @@ from neurokit._errors import NeurokitError
 
 __all__ = ["ModelError", "TARGETS", "FEATURE_SETS", "NETWORKS"]
 
-#: Targets a model can predict (DESIGN.md section 6).
+#: Targets a model can predict.
 TARGETS = ("severity", "stage", "user_vs_control")
 
 #: Named feature sets, see :func:`neurokit.models.feature_columns`.
