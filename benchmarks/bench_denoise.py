@@ -177,18 +177,15 @@ def _one_run(run) -> dict:
 # metrics over runs
 
 
-def _qcfc(edges: np.ndarray, mean_fd: np.ndarray, covariates: np.ndarray, dist: np.ndarray) -> dict:
-    from neurokit.qc import qc_fc, qc_fc_distance_dependence, qc_fc_summary
-
-    r, p = qc_fc(edges, mean_fd, covariates, return_pvalues=True)
-    summary = qc_fc_summary(r, p)
-    dd = qc_fc_distance_dependence(r, dist)
-    return {"qcfc_pct": summary["percent_significant"], "qcfc_median_abs": summary["median_abs_qcfc"],
-            "qcfc_dist": dd}
-
-
 def evaluate(dataset: Path, results: list[dict], configs: dict) -> list[dict]:
-    """One row per pipeline: fidelity, QC-FC, distance dependence, tDOF and group effect."""
+    """One row per pipeline: fidelity, QC-FC, distance dependence, tDOF and group effect.
+
+    QC-FC, its distance dependence and tDOF come from :func:`neurokit.qc.denoising_benchmark`, the
+    function behind the group report's denoising section; QC-FC uses every run a pipeline could
+    clean (age and sex removed), so that pipelines are compared on the same runs.
+    """
+    from neurokit.qc import denoising_benchmark, region_distances
+
     truth = pd.read_csv(dataset.with_name(dataset.name + "_truth.tsv"), sep="\t")
     truth = truth[truth["broken"].isna()] if "broken" in truth else truth
     truth["sub"] = truth["participant_id"].str.removeprefix("sub-")
@@ -197,54 +194,49 @@ def evaluate(dataset: Path, results: list[dict], configs: dict) -> list[dict]:
     people["sub"] = people["participant_id"].str.removeprefix("sub-")
     by_sub = truth.drop_duplicates("sub").set_index("sub")
     pinfo = people.set_index("sub")
-    rows = []
-    names0 = results[0]["names"]
-    common = [r for r in results if r["names"] == names0]
-    centres = common[0]["centres"]
-    dist = np.linalg.norm(centres[:, None] - centres[None], axis=-1)[np.triu_indices(len(names0), 1)]
+    common = [r for r in results if r["names"] == results[0]["names"]]
     latent_all = np.array([by_sub.loc[r["sub"], latent_col] for r in common])
     severity_all = np.array([pinfo.loc[r["sub"], "severity"] for r in common], dtype=float)
-    for name in configs:
-        ok = [i for i, r in enumerate(common) if "error" not in r["pipelines"][name]]
+    covariates_all = np.column_stack([
+        pinfo.loc[[r["sub"] for r in common], "age"].to_numpy(float),
+        (pinfo.loc[[r["sub"] for r in common], "sex"] == "M").to_numpy(float),
+    ])
+    cleaned = {name: [i for i, r in enumerate(common) if "error" not in r["pipelines"][name]] for name in configs}
+    table = denoising_benchmark(
+        {n: np.vstack([common[i]["pipelines"][n]["edges"] for i in ok]).astype(float) for n, ok in cleaned.items()},
+        {n: np.array([common[i]["mean_fd"] for i in ok]) for n, ok in cleaned.items()},
+        tdof_lost={n: np.array([common[i]["pipelines"][n]["tdof_lost"] for i in ok], float)
+                   for n, ok in cleaned.items()},
+        tdof_remaining={n: np.array([common[i]["pipelines"][n]["tdof_remaining"] for i in ok], float)
+                        for n, ok in cleaned.items()},
+        covariates={n: covariates_all[ok] for n, ok in cleaned.items()},
+        distances=region_distances(common[0]["centres"]),
+    ).set_index("strategy")
+    rows = []
+    for name, ok in cleaned.items():
         res = [common[i]["pipelines"][name] for i in ok]
         measured = np.array([x["pfc_limbic"] for x in res])
         latent, severity = latent_all[ok], severity_all[ok]
-        mean_fd = np.array([common[i]["mean_fd"] for i in ok])
-        cov = np.column_stack([
-            pinfo.loc[[common[i]["sub"] for i in ok], "age"].to_numpy(float),
-            (pinfo.loc[[common[i]["sub"] for i in ok], "sex"] == "M").to_numpy(float),
-        ])
-        edges = np.vstack([x["edges"] for x in res]).astype(float)
         kept = np.array([not x["excluded"] for x in res])
-        row = {
+        bench = table.loc[name]
+        rows.append({
             "pipeline": name,
             "n_runs": len(common),
             "n_failed": len(common) - len(ok),
             "n_excluded": int((~kept).sum()) + len(common) - len(ok),
             "fidelity": stats.spearmanr(measured, latent)[0],
             "fidelity_kept": stats.spearmanr(measured[kept], latent[kept])[0] if kept.sum() > 3 else np.nan,
-            **_qcfc(edges, mean_fd, cov, dist),
-            "tdof_lost_pct": 100 * np.mean([x["tdof_lost"] / common[0]["n_volumes"] for x in res]),
-            "tdof_min": int(min(x["tdof_remaining"] for x in res)),
+            "qcfc_pct": bench["qcfc_percent_significant"],
+            "qcfc_median_abs": bench["qcfc_median_abs"],
+            "qcfc_dist": bench["qcfc_distance_rho"],
+            "tdof_lost_pct": 100 * bench["tdof_lost_mean"] / common[0]["n_volumes"],
+            "tdof_min": int(bench["tdof_remaining_min"]),
             "group_rho": stats.spearmanr(measured[kept], severity[kept])[0],
             "group_p": stats.spearmanr(measured[kept], severity[kept])[1],
             "latent_group_rho": stats.spearmanr(latent, severity)[0],
-            "fd_severity_rho": stats.spearmanr(mean_fd, severity)[0],
-        }
-        rows.append(row)
+            "fd_severity_rho": stats.spearmanr([common[i]["mean_fd"] for i in ok], severity)[0],
+        })
     return rows
-
-
-def _config(overrides: dict):
-    """The default configuration with ``{"section.key": value}`` overrides (None included, unlike
-    ``Config.updated``, which skips None as an unset command-line flag)."""
-    from neurokit.config import Config, _validate
-
-    data = Config().to_dict()
-    for dotted, value in overrides.items():
-        section, _, key = dotted.partition(".")
-        data[section][key] = value
-    return _validate(data, source="bench_denoise")
 
 
 def features_table(dataset: Path, results: list[dict], pipeline: str, *, drop_excluded: bool) -> tuple:
@@ -293,6 +285,18 @@ def evaluate_models(dataset: Path, results: list[dict], pipeline_names, *, n_per
                              "feature_set": feature_set, "metric": metric, "score": score["mean"],
                              "p_value": score.get("p_value")})
     return rows
+
+
+def _config(overrides: dict):
+    """The default configuration with ``{"section.key": value}`` overrides (None included, unlike
+    ``Config.updated``, which skips None as an unset command-line flag)."""
+    from neurokit.config import Config, _validate
+
+    data = Config().to_dict()
+    for dotted, value in overrides.items():
+        section, _, key = dotted.partition(".")
+        data[section][key] = value
+    return _validate(data, source="bench_denoise")
 
 
 def main(argv=None) -> int:
