@@ -186,7 +186,7 @@ def exclusion_checks(
         limit = "off" if min_tdof is None else f"{min_tdof}"
         tdof_check["flag"] = (
             f"only {tdof} temporal degrees of freedom remain (fewer than {TDOF_FLOOR}, where a Fisher-z "
-            f"correlation's sampling error passes 0.16); kept because exclusion.min_tdof is {limit}"
+            f"correlation's sampling error passes 0.16); not excluded for it because exclusion.min_tdof is {limit}"
         )
     return checks
 
