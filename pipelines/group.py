@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -281,8 +282,8 @@ def _edge_geometry(edge_names: list[str], networks: dict[str, str], atlas_name: 
     return distances, pairs
 
 
-def denoising_benchmark_table(output_dir: str | Path, config: Config,
-                              phenotype: pd.DataFrame | None = None) -> pd.DataFrame:
+def denoising_benchmark_table(output_dir: str | Path, config: Config, phenotype: pd.DataFrame | None = None,
+                              *, built: Mapping[str, tuple[pd.DataFrame, dict]] | None = None) -> pd.DataFrame:
     """Compare the configured denoising strategies on the study's own runs.
 
     Per strategy: usable runs, QC-FC (% of edges with p < 0.05, median |r|; partial
@@ -290,6 +291,10 @@ def denoising_benchmark_table(output_dir: str | Path, config: Config,
     its distance dependence, tDOF lost/left and the within- minus between-network
     contrast (see :func:`neurokit.qc.denoising_benchmark`). QC-FC uses the Fisher-z
     correlation edges that every strategy has.
+
+    ``built`` maps a strategy to the ``(features, networks)`` that :func:`build_features`
+    already returned for it with the correlation measure (the group level passes the
+    modelled strategy's), so those matrices are not read twice.
 
     Returns
     -------
@@ -306,12 +311,15 @@ def denoising_benchmark_table(output_dir: str | Path, config: Config,
         lost[strategy] = np.array([np.nan if q.get("tDOFLost") is None else q["tDOFLost"] for q in qcs], float)
         left[strategy] = np.array([np.nan if q.get("tDOFRemaining") is None else q["tDOFRemaining"] for q in qcs],
                                   float)
-        try:
-            features, _, found = build_features(output_dir, config, phenotype, strategy=strategy,
-                                                measure="correlation")
-        except GroupError as exc:  # e.g. every run excluded under this strategy
-            log.warning("denoising benchmark, %s: %s", strategy, exc)
-            continue
+        if built and strategy in built:
+            features, found = built[strategy]
+        else:
+            try:
+                features, _, found = build_features(output_dir, config, phenotype, strategy=strategy,
+                                                    measure="correlation")
+            except GroupError as exc:  # e.g. every run excluded under this strategy
+                log.warning("denoising benchmark, %s: %s", strategy, exc)
+                continue
         tables[strategy] = features
         networks.update(found)
     edge_sets = [[c for c in t.columns if c.startswith("edge__")] for t in tables.values()]
@@ -392,7 +400,8 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
     atomic_write_tsv(group / "exclusions.tsv", exclusions)
     log.info("features (%s): %d runs x %d columns; %d run(s) excluded", features.attrs["strategy"], len(features),
              features.shape[1], len(exclusions))
-    write_denoising_benchmark(group, denoising_benchmark_table(output_dir, config, phenotype), config)
+    reuse = {config.modelled_strategy: (features, networks)} if config.models.measure == "correlation" else None
+    write_denoising_benchmark(group, denoising_benchmark_table(output_dir, config, phenotype, built=reuse), config)
     rows = fit_models(features, networks, config, group / "models", client=client)
     excluded_rows = every_run[flagged].drop(columns="qc_excluded").reset_index(drop=True)
     atomic_write_json(group / "confounds.json", confound_checks(features, excluded_rows, networks, config, rows))
