@@ -36,6 +36,27 @@ def test_ridge_refits_the_chosen_alpha(rng):
     assert set(clf.predict(X)) <= {"hi", "lo"} and clf.decision_function(X).shape == (40,)
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_ridge_classifier_balances_classes_in_its_intercepts(rng, n_classes):
+    # imbalanced classes (class 0 holds 70 % of the rows) and a weak signal on the first feature
+    y = np.concatenate([np.zeros(56, dtype=int), rng.integers(1, n_classes, size=24)])
+    X = rng.normal(size=(80, 7))
+    X[:, 0] += 0.8 * y
+    clf = GroupRidgeClassifierCV().fit(X, y, groups=np.repeat(np.arange(40), 2))
+    coded = np.where(y[:, None] == np.arange(n_classes), 1.0, -1.0)
+    coded = coded[:, 1:] if n_classes == 2 else coded
+    ref = Ridge(alpha=clf.alpha_, solver="svd").fit(X, coded)  # unit row weights
+    np.testing.assert_allclose(clf.coef_, ref.coef_.reshape(clf.coef_.shape), atol=1e-9)
+    # the intercept puts the mean of the class means on the mean of the class codes
+    x_centre = np.mean([X[y == c].mean(axis=0) for c in range(n_classes)], axis=0)
+    y_centre = np.mean([coded[y == c].mean(axis=0) for c in range(n_classes)], axis=0)
+    np.testing.assert_allclose(clf.intercept_, y_centre - clf.coef_ @ x_centre, atol=1e-9)
+    # with unit weights and scikit-learn's intercept the large class would draw predictions to it
+    plain = Ridge(alpha=clf.alpha_).fit(X, coded).predict(X)
+    plain_pred = (plain.ravel() > 0).astype(int) if n_classes == 2 else plain.argmax(axis=1)
+    assert np.mean(clf.predict(X) == 0) < np.mean(plain_pred == 0)
+
+
 def test_logistic_refits_the_chosen_c(rng):
     X = rng.normal(size=(60, 5))
     y = np.repeat([0, 1, 2], 20)

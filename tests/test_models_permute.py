@@ -12,7 +12,7 @@ from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, r2_sco
 from neurokit.models import ModelError, build_pipeline, cross_validate_model, fdr_correct, simulate_features
 from neurokit.models import _inner, _permute
 from neurokit.models._cv import _batch_scores, _Job, _run_cv, _splits
-from neurokit.models._inner import GroupRidgeClassifierCV, _ridge_path_batch
+from neurokit.models._inner import GroupRidgeClassifierCV, _balanced_weights, _ridge_decisions
 from neurokit.models._permute import _batched_oof, permutation_null
 
 
@@ -184,18 +184,25 @@ def test_batched_scores_match_scikit_learn(rng):
 
 
 @pytest.mark.parametrize("n_features", [5, 60])  # fewer and more features than rows
-def test_ridge_path_batch_matches_weighted_ridge(rng, n_features):
-    X = rng.normal(size=(30, n_features))
-    Y = rng.normal(size=(2, 30, 3))
-    w = rng.uniform(0.5, 2.0, size=(2, 30))
+def test_ridge_decisions_match_scikit_learn_ridge(rng, n_features):
+    X, X_new = rng.normal(size=(30, n_features)), rng.normal(size=(7, n_features))
+    Y = rng.normal(size=(30, 2, 3))
     alphas = np.array([0.1, 10.0])
-    coef, intercept = _ridge_path_batch(X, Y, w, alphas)
-    assert coef.shape == (2, 2, n_features, 3) and intercept.shape == (2, 2, 3)
+    codes = rng.integers(0, 3, size=(2, 30))
+    uniform = np.full((2, 30), 1 / 30)
+    balanced = _balanced_weights(codes, 3)
+    balanced /= balanced.sum(axis=1, keepdims=True)
+    plain = _ridge_decisions(X, Y, X_new, alphas, uniform)
+    centred = _ridge_decisions(X, Y, X_new, alphas, balanced)
+    assert plain.shape == centred.shape == (2, 2, 7, 3)
     for b in range(2):
+        # the class means' mean, computed the long way
+        x_centre = np.mean([X[codes[b] == c].mean(axis=0) for c in range(3)], axis=0)
+        y_centre = np.mean([Y[codes[b] == c, b].mean(axis=0) for c in range(3)], axis=0)
         for a, alpha in enumerate(alphas):
-            ref = Ridge(alpha=alpha, solver="svd").fit(X, Y[b], sample_weight=w[b])
-            np.testing.assert_allclose(coef[b, a], ref.coef_.T, atol=1e-9)
-            np.testing.assert_allclose(intercept[b, a], ref.intercept_, atol=1e-9)
+            ref = Ridge(alpha=alpha, solver="svd").fit(X, Y[:, b])
+            np.testing.assert_allclose(plain[a, b], ref.predict(X_new), atol=1e-9)
+            np.testing.assert_allclose(centred[a, b], (X_new - x_centre) @ ref.coef_.T + y_centre, atol=1e-9)
 
 
 def test_fdr_matches_scipy():

@@ -69,62 +69,132 @@ def _pooled_choice(grid, loss, weights, splits):
     return pooled, float(grid[int(np.argmin(pooled))])
 
 
-def _ridge_path(X, Y, w, alphas):
-    """Weighted ridge solutions for every alpha: coefficients (n_alphas, n_features, n_targets), intercepts."""
-    coef, intercept = _ridge_path_batch(X, Y[None], w[None], alphas)
-    return coef[0], intercept[0]
+def _balanced_weights(codes, n_classes):
+    """Class-balanced row weights ``n / (n_classes * count of the row's class)``.
+
+    ``codes`` of shape (n_rows,) or (n_targets, n_rows); the weights have its shape.
+    """
+    codes = np.asarray(codes)
+    flat = np.atleast_2d(codes)
+    counts = (flat[:, :, None] == np.arange(n_classes)).sum(axis=1).astype(float)  # (n_targets, n_classes)
+    with np.errstate(divide="ignore"):  # an absent class has no rows to weight
+        per_class = flat.shape[1] / (n_classes * counts)
+    return np.take_along_axis(per_class, flat, axis=1).reshape(codes.shape)
 
 
-def _ridge_path_batch(X, Y, w, alphas):
-    """:func:`_ridge_path` for a batch of weightings of the same rows.
+def _ridge_basis(X, Y):
+    """The eigen-basis every ridge penalty's solution on (X, Y) shares (unit row weights).
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-    Y : ndarray of shape (n_batch, n_samples, n_targets)
-    w : ndarray of shape (n_batch, n_samples)
-        Row weights of each batch member (one SVD each).
-    alphas : ndarray of shape (n_alphas,)
+    Y : ndarray of shape (n_samples, n_targets)
 
     Returns
     -------
-    coef : ndarray of shape (n_batch, n_alphas, n_features, n_targets)
-    intercept : ndarray of shape (n_batch, n_alphas, n_targets)
+    x_mean : ndarray of shape (n_features,)
+    G : ndarray of shape (n_features, rank)
+    s2 : ndarray of shape (rank,)
+    H : ndarray of shape (rank, n_targets)
+        The ridge coefficients for penalty ``alpha`` are ``G @ (H / (s2 + alpha)[:, None])``.
     """
-    sw = w / w.sum(axis=1, keepdims=True)
-    x_mean, y_mean = sw @ X, np.einsum("bn,bnt->bt", sw, Y)
-    root = np.sqrt(w)[:, :, None]
-    A = root * (X[None] - x_mean[:, None])  # (b, n, p)
-    AtY = np.matmul(A.transpose(0, 2, 1), root * (Y - y_mean[:, None]))  # (b, p, n_targets)
-    ridge = alphas[None, :, None, None]
+    x_mean = X.mean(axis=0)
+    A = X - x_mean
+    Yc = Y - Y.mean(axis=0)
     # eigen-decompose the smaller Gram matrix (A'A or AA'); eigh of a small square matrix is several
     # times faster than the SVD of A, and 1 / (s^2 + alpha) needs no division by s
-    if A.shape[2] <= A.shape[1]:
-        s2, V = np.linalg.eigh(np.matmul(A.transpose(0, 2, 1), A))
-        VtAtY = np.matmul(V.transpose(0, 2, 1), AtY)[:, None]  # (b, 1, p, n_targets)
-        coef = np.matmul(V[:, None], VtAtY / (s2[:, None, :, None] + ridge))
-    else:
-        s2, U = np.linalg.eigh(np.matmul(A, A.transpose(0, 2, 1)))
-        UtY = np.matmul(U.transpose(0, 2, 1), root * (Y - y_mean[:, None]))[:, None]  # (b, 1, n, n_targets)
-        coef = np.matmul(np.matmul(A.transpose(0, 2, 1), U)[:, None], UtY / (s2[:, None, :, None] + ridge))
-    intercept = y_mean[:, None] - np.einsum("bp,bapt->bat", x_mean, coef)
-    return coef, intercept
+    if A.shape[1] <= A.shape[0]:
+        s2, V = np.linalg.eigh(A.T @ A)
+        return x_mean, V, s2, V.T @ (A.T @ Yc)
+    s2, U = np.linalg.eigh(A @ A.T)
+    return x_mean, A.T @ U, s2, U.T @ Yc
+
+
+def _ridge_decisions(X_fit, Y, X_new, alphas, centre_weights):
+    """Ridge decision values on new rows, for every penalty and a block of targets at once.
+
+    The coefficients of each target are those of unit-weight ridge on ``(X_fit, Y)`` (one
+    decomposition for the whole block); its intercept puts the ``centre_weights``-weighted
+    mean of the fitted rows on the weighted mean of its target. With uniform weights this is
+    ordinary ridge; with class-balanced weights the decision threshold sits between the class
+    means as if every class were equally frequent.
+
+    Parameters
+    ----------
+    X_fit : ndarray of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_block, n_outputs)
+        Each target's (coded) outputs.
+    X_new : ndarray of shape (n_new, n_features)
+    alphas : ndarray of shape (n_alphas,)
+    centre_weights : ndarray of shape (n_block, n_samples)
+        Each target's row weights for its intercept, summing to 1.
+
+    Returns
+    -------
+    ndarray of shape (n_alphas, n_block, n_new, n_outputs)
+    """
+    n, n_block, n_out = Y.shape
+    x_mean, G, s2, H = _ridge_basis(X_fit, Y.reshape(n, n_block * n_out))
+    scaled = (H[None] / (s2[None, :, None] + alphas[:, None, None])).reshape(len(alphas), len(s2), n_block, n_out)
+    decision = np.einsum("mr,arbo->abmo", (X_new - x_mean) @ G, scaled)
+    shift = np.einsum("br,arbo->abo", (centre_weights @ X_fit - x_mean) @ G, scaled)
+    level = np.einsum("bn,nbo->bo", centre_weights, Y)
+    return decision + (level[None] - shift)[:, :, None, :]
+
+
+def _centre_weights(codes, n_rows, n_classes):
+    """Intercept weights per target, shape (n_targets, n_rows): class-balanced for class codes
+    of shape (n_targets, n_rows), uniform (one target) when ``codes`` is None."""
+    if codes is None:
+        return np.full((1, n_rows), 1.0 / n_rows)
+    w = _balanced_weights(codes, n_classes)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _ridge_search(X, Y, alphas, splits, codes=None, n_classes=0):
+    """Each target's pooled inner squared error of every penalty (class-weighted for classes).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_block, n_outputs)
+    alphas : ndarray of shape (n_alphas,)
+    splits : list of (train, test) index arrays into the rows
+    codes : ndarray of shape (n_block, n_samples), optional
+        Class codes of each target (classification); None: regression, unit weights.
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of shape (n_block, n_alphas)
+    """
+    n, n_block, _ = Y.shape
+    score_weights = np.ones((n_block, n)) if codes is None else _balanced_weights(codes, n_classes)
+    error = np.zeros((n_block, len(alphas)))
+    for train, test in splits:
+        centre = _centre_weights(None if codes is None else codes[:, train], len(train), n_classes)
+        decision = _ridge_decisions(X[train], Y[train], X[test], alphas, np.broadcast_to(centre, (n_block, len(train))))
+        residual = decision - Y[test].transpose(1, 0, 2)[None]
+        error += np.einsum("bm,abmo->ba", score_weights[:, test], residual**2)
+    tested = np.concatenate([t for _, t in splits])
+    return error / score_weights[:, tested].sum(axis=1, keepdims=True)
 
 
 class _GroupRidgeBase(BaseEstimator):
-    def _fit_path(self, X, Y, w, groups, kind, y_for_split):
+    def _fit_path(self, X, Y, codes, groups, kind, y_for_split):
         _check_n_splits(self.n_splits)
         alphas = _check_grid(self.alphas, "alphas")
         splits = _inner_splits(kind, self.n_splits, X, y_for_split, groups)
-        error = np.zeros(len(alphas))
-        for train, test in splits:
-            coef, intercept = _ridge_path(X[train], Y[train], w[train], alphas)
-            pred = np.einsum("np,apt->ant", X[test], coef) + intercept[:, None, :]
-            error += np.einsum("n,ant->a", w[test], (pred - Y[test][None]) ** 2)
-        self.cv_error_, self.alpha_ = _pooled_choice(alphas, error, w, splits)
+        n_classes = 0 if codes is None else len(self.classes_)
+        block_codes = None if codes is None else codes[None]
+        self.cv_error_ = _ridge_search(X, Y[:, None], alphas, splits, block_codes, n_classes)[0]
+        self.alpha_ = float(alphas[int(np.argmin(self.cv_error_))])
         self.n_splits_ = len(splits)
-        coef, intercept = _ridge_path(X, Y, w, np.array([self.alpha_]))
-        return coef[0].T, intercept[0]  # (n_targets, n_features), (n_targets,)
+        x_mean, G, s2, H = _ridge_basis(X, Y)
+        coef = G @ (H / (s2 + self.alpha_)[:, None])  # (n_features, n_targets)
+        centre = _centre_weights(block_codes, len(X), n_classes)[0]
+        intercept = centre @ Y - (centre @ X) @ coef
+        return coef.T, intercept  # (n_targets, n_features), (n_targets,)
 
 
 class GroupRidgeCV(RegressorMixin, _GroupRidgeBase):
@@ -184,7 +254,7 @@ class GroupRidgeCV(RegressorMixin, _GroupRidgeBase):
         self : GroupRidgeCV
         """
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, ensure_min_samples=2)
-        coef, intercept = self._fit_path(X, y[:, None], np.ones(len(y)), groups, "regression", y)
+        coef, intercept = self._fit_path(X, y[:, None], None, groups, "regression", y)
         self.coef_, self.intercept_ = coef[0], float(intercept[0])
         return self
 
@@ -195,18 +265,19 @@ class GroupRidgeCV(RegressorMixin, _GroupRidgeBase):
         return X @ self.coef_ + self.intercept_
 
 
-def _balanced_weights(codes, n_classes):
-    counts = np.bincount(codes, minlength=n_classes).astype(float)
-    return (len(codes) / (n_classes * counts))[codes]
-
-
 class GroupRidgeClassifierCV(ClassifierMixin, _GroupRidgeBase):
-    """Ridge classifier (balanced class weights) with alpha chosen by grouped inner CV.
+    """Ridge classifier, balanced between classes, with alpha chosen by grouped inner CV.
 
-    As :class:`GroupRidgeCV` on the classes coded -1/+1 (one column per class, one for
-    two classes), scored by the class-weighted squared error of that coding (what
-    RidgeClassifierCV's leave-one-out search scores), with inner folds from
-    :class:`~sklearn.model_selection.StratifiedGroupKFold`.
+    The classes are coded -1/+1 (one column per class, one for two classes) and fitted by
+    ridge with unit row weights; each column's intercept then puts the mean of the class
+    means of the training rows on the mean of the class codes, so the decision threshold
+    sits between the classes as if all were equally frequent (as linear discriminant
+    analysis does with equal priors). Reweighting the rows instead (scikit-learn's
+    ``class_weight='balanced'``) gives each permuted target its own decomposition; this
+    balance lets the permutation null solve every permuted target from one decomposition
+    per fold, with the same balanced accuracy (``benchmarks/bench_models.py
+    --compare-estimators``). Alpha minimises the class-weighted squared error of the coding
+    pooled over inner folds from :class:`~sklearn.model_selection.StratifiedGroupKFold`.
 
     Parameters
     ----------
@@ -251,7 +322,7 @@ class GroupRidgeClassifierCV(ClassifierMixin, _GroupRidgeBase):
         if k == 2:
             Y = Y[:, 1:]
         split_by = codes if strata is None else _strata_codes(strata, len(y))
-        self.coef_, self.intercept_ = self._fit_path(X, Y, _balanced_weights(codes, k), groups, "classification", split_by)
+        self.coef_, self.intercept_ = self._fit_path(X, Y, codes, groups, "classification", split_by)
         return self
 
     def decision_function(self, X):

@@ -6,8 +6,9 @@ stratification are those of the observed analysis), so the steps that never see 
 target (tangent projection, ComBat, covariate regression, scaling) are fitted once per
 fold and block. The ridge family (:class:`GroupRidgeCV`, :class:`GroupRidgeClassifierCV`)
 is then solved for every permuted target as the columns of one multi-output problem,
-alpha chosen per target from the same grouped inner splits in closed form (one SVD per
-inner split for unit weights; one per permutation for class-balanced weights, batched).
+alpha chosen per target from the same grouped inner splits in closed form (one
+eigendecomposition per inner split for the whole block; the classifier's class balance sits
+in its intercepts, not in row weights, so it shares the decomposition too).
 Other final steps (edge selection, logistic, SVM, CPM) are refitted per permutation on the
 shared preparation. Blocks of permutations are dask tasks when a client is given; memory
 per task is bounded by the block size, never (permutations x folds x rows x features).
@@ -39,11 +40,12 @@ from neurokit.models._cv import (
 from neurokit.models._inner import (
     GroupRidgeClassifierCV,
     GroupRidgeCV,
-    _balanced_weights,
+    _centre_weights,
     _check_grid,
     _check_n_splits,
     _inner_splits,
-    _ridge_path_batch,
+    _ridge_decisions,
+    _ridge_search,
 )
 from neurokit.models._patterns import _softmax
 
@@ -184,66 +186,45 @@ def _ridge_scores(job, model, Z_train, Z_test, Y, train):
     _check_n_splits(model.n_splits)
     alphas = _check_grid(model.alphas, "alphas")
     groups = job.groups[train]
-    if not job.n_classes:
-        inner = _inner_splits("regression", model.n_splits, Z_train, None, groups)
-        decision = _ridge_select(Z_train, Z_test, Y[:, :, None], None, alphas, inner)
-        return decision[:, :, 0]
     k = job.n_classes
+    if not k:
+        inner = _inner_splits("regression", model.n_splits, Z_train, None, groups)
+        return _ridge_select(Z_train, Z_test, Y.T[:, :, None], alphas, inner)[:, :, 0]
     inner = _inner_splits("classification", model.n_splits, Z_train, _inner_strata(job, train), groups)
-    coded = np.where(Y[:, :, None] == np.arange(k), 1.0, -1.0)
-    weights = np.stack([_balanced_weights(codes, k) for codes in Y])
-    decision = _ridge_select(Z_train, Z_test, coded[:, :, 1:] if k == 2 else coded, weights, alphas, inner)
+    coded = np.where(Y.T[:, :, None] == np.arange(k), 1.0, -1.0)  # (n_train, n_block, k)
+    decision = _ridge_select(Z_train, Z_test, coded[:, :, 1:] if k == 2 else coded, alphas, inner, Y, k)
     if k == 2:
         d = decision[:, :, 0]
         decision = np.stack([-d / 2, d / 2], axis=2)
     return _softmax(decision.reshape(-1, k)).reshape(decision.shape)
 
 
-def _ridge_select(Z_train, Z_test, T, W, alphas, inner):
+def _ridge_select(Z_train, Z_test, T, alphas, inner, codes=None, n_classes=0):
     """Ridge decision values on the test rows for each target, alpha chosen per target by the
-    pooled weighted inner squared error (as :class:`GroupRidgeCV` does for one target).
+    pooled inner squared error, as :class:`GroupRidgeCV` / :class:`GroupRidgeClassifierCV`
+    choose it for one target; one decomposition per inner split for the whole block.
 
     Parameters
     ----------
     Z_train, Z_test : ndarray of shape (n_train, n_features), (n_test, n_features)
-    T : ndarray of shape (n_block, n_train, n_outputs)
+    T : ndarray of shape (n_train, n_block, n_outputs)
         Each target's coded outputs.
-    W : ndarray of shape (n_block, n_train) or None
-        Row weights per target; None: unit weights, one decomposition for every target.
     alphas : ndarray of shape (n_alphas,)
         Sorted ascending.
     inner : list of (train, test) index arrays into the training rows
+    codes : ndarray of shape (n_block, n_train), optional
+        Class codes of each target (classification: class-balanced intercepts and scores).
+    n_classes : int
 
     Returns
     -------
     ndarray of shape (n_block, n_test, n_outputs)
     """
-    n_block, n_train, n_out = T.shape
-    shared = W is None
-    if shared:  # all targets as columns of one multi-output problem
-        T_b = T.transpose(1, 0, 2).reshape(1, n_train, n_block * n_out)
-        W_b = np.ones((1, n_train))
-    else:
-        T_b, W_b = T, W
-    error = np.zeros((len(W_b), len(alphas), T_b.shape[2]))
-    for fit_rows, test_rows in inner:
-        coef, intercept = _ridge_path_batch(Z_train[fit_rows], T_b[:, fit_rows], W_b[:, fit_rows], alphas)
-        residual = Z_train[test_rows] @ coef + intercept[:, :, None, :] - T_b[:, None, test_rows]
-        error += np.einsum("bn,bant->bat", W_b[:, test_rows], residual**2)
-    if shared:
-        error = error[0].reshape(len(alphas), n_block, n_out).transpose(1, 0, 2)
-        weights = np.ones((n_block, n_train))
-    else:
-        weights = W
-    tested = np.concatenate([t for _, t in inner])
-    pooled = error.sum(axis=2) / weights[:, tested].sum(axis=1, keepdims=True)
-    best = np.argmin(pooled, axis=1)  # (n_block,)
-    coef, intercept = _ridge_path_batch(Z_train, T_b, W_b, alphas)
-    decision = Z_test @ coef + intercept[:, :, None, :]  # (b, n_alphas, n_test, outputs)
-    if shared:
-        decision = decision[0].reshape(len(alphas), len(Z_test), n_block, n_out)
-        return decision[best, :, np.arange(n_block)]
-    return decision[np.arange(n_block), best]
+    n_block = T.shape[1]
+    best = np.argmin(_ridge_search(Z_train, T, alphas, inner, codes, n_classes), axis=1)  # (n_block,)
+    centre = np.broadcast_to(_centre_weights(codes, len(Z_train), n_classes), (n_block, len(Z_train)))
+    decision = _ridge_decisions(Z_train, T, Z_test, alphas, centre)  # (n_alphas, n_block, n_test, n_outputs)
+    return decision[best, np.arange(n_block)]
 
 
 def _check_block_size(block_size):

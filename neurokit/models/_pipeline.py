@@ -93,7 +93,7 @@ def build_pipeline(
         ``'severity'`` means regression; ``'stage'`` and ``'user_vs_control'`` classification.
     estimator : {'ridge', 'logistic', 'svm', 'cpm'}, estimator or None, default=None
         None = 'ridge': :class:`GroupRidgeCV` (regression) or :class:`GroupRidgeClassifierCV`
-        with balanced class weights (classification), alpha chosen by an inner CV grouped by
+        balanced between classes (classification), alpha chosen by an inner CV grouped by
         participant (fit with ``model__groups``); 'logistic' = L2
         :class:`GroupLogisticRegressionCV` (balanced, C chosen the same way);
         'svm' = LinearSVR / LinearSVC; 'cpm' =
