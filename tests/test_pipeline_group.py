@@ -561,3 +561,13 @@ def test_fingerprint_differences_compare_values_not_spellings():
     with pytest.raises(ModelError, match=r"3 setting\(s\) differ:\n  confounds.scrub: model None, features 5\n"):
         check_fingerprint(SimpleNamespace(fingerprint=model), other)
     check_fingerprint(SimpleNamespace(fingerprint=None), other)  # an old model: nothing to compare
+
+
+def test_predict_warns_when_the_software_versions_differ(trained, tmp_path, capsys):
+    bids, out, folder = trained
+    bids2, out2 = _new(tmp_path, software={"neurokit": "0.1.0", "nilearn": "0.15.0", "numpy": "2.0.0"})
+    assert main(["predict", str(folder), str(bids2), str(out2)]) == 0
+    warning = "the model's features were made with nilearn 0.14.0, these with 0.15.0."
+    assert f"neurokit predict: warning: {warning}\n" in capsys.readouterr().err
+    sidecar = json.loads((out2 / "group" / "predictions" / "severity_pfc_limbic_edges.json").read_text())
+    assert sidecar["Warnings"] == [warning] and sidecar["Fingerprint"]["SoftwareVersions"]["nilearn"] == "0.15.0"
