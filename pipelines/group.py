@@ -354,10 +354,31 @@ def write_denoising_benchmark(group_dir: Path, table: pd.DataFrame, config: Conf
         "QCFCCovariates": table.attrs.get("covariates", []),
         "NumberOfEdges": table.attrs.get("n_edges"),
         "MinTDOF": config.exclusion.min_tdof,
-        "ConfigHash": config.hash(),
+        **_hashes(config),
         **{column: {"Description": text} for column, text in BENCHMARK_COLUMNS.items()},
     })
     return path
+
+
+def _hashes(config: Config, participant_hash: str | None = None) -> dict:
+    """The configuration hash keys of a group output, with what each covers (docs/provenance.md)."""
+    from neurokit.pipelines._provenance import HASH_DESCRIPTIONS
+
+    hashes = {"FullConfigHash": config.hash()}
+    if participant_hash is not None:
+        hashes["ParticipantConfigHash"] = participant_hash
+    return {**hashes, "ConfigHashDescriptions": {key: HASH_DESCRIPTIONS[key] for key in hashes}}
+
+
+def _training_fingerprint(output_dir: Path, config: Config, runs: pd.DataFrame) -> dict:
+    """The participant-level fingerprint of the runs in ``runs`` (the features the models learn from)."""
+    from neurokit.io._derivatives import completed_runs
+    from neurokit.pipelines._provenance import participant_fingerprint
+
+    used = set(runs["run_id"])
+    records = [r for r in completed_runs(output_dir) if r["run_id"] in used]
+    return participant_fingerprint(output_dir, config, strategy=runs.attrs.get("strategy"),
+                                   measure=config.models.measure, records=records)
 
 
 def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, client=None) -> int:
@@ -384,6 +405,7 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
     flagged = every_run["qc_excluded"].to_numpy(bool)
     features = every_run[~flagged].drop(columns="qc_excluded").reset_index(drop=True)
     features.attrs.update(every_run.attrs)
+    fingerprint = _training_fingerprint(output_dir, config, every_run)
     atomic_write_tsv(group / "features.tsv", features)
     atomic_write_json(
         group / "features.json",
@@ -394,7 +416,7 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
             "DroppedEdges": dropped,
             "UnmatchedRuns": features.attrs.get("unmatched_runs", []),
             "MissingRoles": list(phenotype.attrs.get("missing_roles", [])),
-            "ConfigHash": config.hash(),
+            **_hashes(config, fingerprint["ParticipantConfigHash"]),
         },
     )
     atomic_write_tsv(group / "exclusions.tsv", exclusions)
@@ -402,7 +424,7 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
              features.shape[1], len(exclusions))
     reuse = {config.modelled_strategy: (features, networks)} if config.models.measure == "correlation" else None
     write_denoising_benchmark(group, denoising_benchmark_table(output_dir, config, phenotype, built=reuse), config)
-    rows = fit_models(features, networks, config, group / "models", client=client)
+    rows = fit_models(features, networks, config, group / "models", client=client, fingerprint=fingerprint)
     excluded_rows = every_run[flagged].drop(columns="qc_excluded").reset_index(drop=True)
     atomic_write_json(group / "confounds.json", confound_checks(features, excluded_rows, networks, config, rows))
     fitted = [r for r in rows if r["status"] == "fitted"]
@@ -412,7 +434,8 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
     return 0
 
 
-def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_dir: Path, *, client=None) -> list[dict]:
+def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_dir: Path, *, client=None,
+               fingerprint: dict | None = None) -> list[dict]:
     """Cross-validate every configured target x feature set and write their results.
 
     Writes ``<models_dir>/<target>/<feature set>/`` (``metrics.json``, ``predictions.tsv``,
@@ -421,7 +444,10 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     reason when a model could not be fitted, e.g. a role missing from the phenotype).
     ``p_value_fdr`` (in ``summary.tsv`` and each ``metrics.json``) is the permutation
     p-value corrected for the number of fitted models (Benjamini-Hochberg); ``p_value_floor``
-    is the smallest p-value the permutations can give, 1 / (n_permutations + 1).
+    is the smallest p-value the permutations can give, 1 / (n_permutations + 1). Each saved
+    model records ``fingerprint`` (how the features were made, see
+    :func:`neurokit.pipelines._provenance.participant_fingerprint`), the runs it was fitted on
+    and its cross-validated metrics.
 
     Returns
     -------
@@ -458,22 +484,25 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
             atomic_write_tsv(folder / "predictions.tsv", result.predictions)
             atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
             atomic_write_tsv(folder / "patterns.tsv", result.patterns)
-            save_model(result, folder / "model")
+            result.model.fingerprint = fingerprint
+            result.model.training_runs = _id_rows(result.predictions)
             primary = result.metrics.get("primary_metric")
             score = result.metrics.get("scores", {}).get(primary, {})
             rows.append({**row, "status": "fitted", "reason": None, "metric": primary,
                          "mean": score.get("mean"), "sd": score.get("sd"), "p_value": result.metrics.get("p_value"),
                          "p_value_floor": result.metrics.get("p_value_floor"), "n_rows": result.metrics.get("n_rows")})
-            written.append((folder, result.metrics, rows[-1]))
+            written.append((folder, result, rows[-1]))
             log.info("model %s/%s: %s = %.3f +/- %.3f (p = %s: permutation and beyond confounds; floor %s)",
                      target, feature_set, primary,
                      score.get("mean", float("nan")), score.get("sd", float("nan")), result.metrics.get("p_value"),
                      result.metrics.get("p_value_floor"))
             progress.update()
     progress.close()
-    for (folder, metrics, row), adjusted in zip(written, fdr_correct([r["p_value"] for _, _, r in written])):
-        row["p_value_fdr"] = metrics["p_value_fdr"] = adjusted
-        atomic_write_json(folder / "metrics.json", metrics)
+    for (folder, result, row), adjusted in zip(written, fdr_correct([r["p_value"] for _, _, r in written])):
+        row["p_value_fdr"] = result.metrics["p_value_fdr"] = adjusted
+        atomic_write_json(folder / "metrics.json", result.metrics)
+        result.model.cv_metrics = result.metrics  # saved once the corrected p-value is known
+        save_model(result, folder / "model")
     if m.longitudinal and features["session_id"].notna().any():
         result = longitudinal_model(features, stage_levels=config.columns.stage_levels,
                                     control_level=config.columns.control)
@@ -482,6 +511,12 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
                "p_value_floor", "n_rows"]
     atomic_write_tsv(models_dir / "summary.tsv", pd.DataFrame(rows, columns=columns))
     return rows
+
+
+def _id_rows(table: pd.DataFrame) -> list[dict]:
+    """``participant_id``, ``session_id``, ``run_id`` of each row (None for a missing session)."""
+    ids = [c for c in ("participant_id", "session_id", "run_id") if c in table.columns]
+    return [{c: (None if pd.isna(v) else str(v)) for c, v in zip(ids, row)} for row in table[ids].itertuples(index=False)]
 
 
 def confound_checks(features: pd.DataFrame, excluded: pd.DataFrame, networks: dict, config: Config,

@@ -255,7 +255,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "Networks": networks,
             "Sources": [str(run.bold), str(run.confounds), str(run.mask)],
             "SoftwareVersions": dict(_versions()),
-            "ConfigHash": config.run_hash(),
+            "ParticipantConfigHash": config.run_hash(),  # what it covers: neurokit.pipelines._provenance
         }
 
         root = Path(output_dir)
@@ -585,7 +585,7 @@ def run_participant(
         if removed:
             log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
         atomic_write_text(output_dir / "config.yaml", config.to_yaml())
-        write_dataset_description(output_dir, config_hash=config.hash(), source=bids_dir)
+        write_dataset_description(output_dir, config_hash=config.run_hash(), source=bids_dir)
         atomic_write_text(output_dir / ".bidsignore", "logs/\ngroup/\nfailures.tsv\nconfig.yaml\n*.html\n")
 
         discovery = discover_from_config(bids_dir, config.inputs)

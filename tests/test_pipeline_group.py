@@ -1,5 +1,6 @@
-"""Group pipeline: features from participant derivatives, models, predict (on fabricated derivatives)."""
+"""Group pipeline: features from participant derivatives, models, predict and its provenance checks (on fabricated derivatives)."""
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -8,9 +9,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from neurokit import __version__
 from neurokit.cli import main
-from neurokit.config import Config
+from neurokit.config import Config, ConfigError, load_config
 from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
+from neurokit.models import ModelError, check_fingerprint, fingerprint_differences, load_model, model_hash
+from neurokit.pipelines._provenance import participant_fingerprint
 from neurokit.pipelines.group import GroupError, build_features, run_group
 
 REGIONS = ["L_dlPFC", "R_dlPFC", "L_vmPFC", "R_vmPFC", "L_amygdala", "R_amygdala", "L_hippocampus",
@@ -31,17 +35,26 @@ def _matrix(rng, coupling, measure="correlation"):
     return np.cov(ts.T) if measure == "covariance" else np.corrcoef(ts.T)
 
 
-def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("sub-03",), measure="correlation"):
+def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("sub-03",), measure="correlation",
+              settings=None, first=1, software=None, config=None):
     """Participant-level derivatives + participants.tsv with a planted stage/severity effect.
 
     ``measure='covariance'`` writes covariance matrices (what the participant level stores
-    for the tangent measure) instead of correlations.
+    for the tangent measure) instead of correlations. ``settings`` are configuration
+    overrides the derivatives are recorded as made with (config.yaml, the completion records'
+    participant-level hash, the matrices' sidecars), or ``config`` the whole configuration;
+    participants are numbered from ``first``.
     """
+    from neurokit.denoise._confounds import _resolve
+
+    config = config or Config().updated({"atlas.name": atlas, **(settings or {})})
+    details = {**_resolve(**config.denoise.select_kwargs(config.modelled_strategy)), "n_regressors": 9}
+    software = software or {"neurokit": "0.1.0", "nilearn": "0.14.0", "numpy": "2.0.0"}
     rng = np.random.default_rng(seed)
     bids, out = root / "bids", root / "out"
     bids.mkdir(parents=True)
     people = []
-    for i in range(n_subjects):
+    for i in range(first - 1, first - 1 + n_subjects):
         sub = f"{i + 1:02d}"
         stage = STAGES[i % 4]
         severity = 0.0 if stage == "control" else 10 - 3 * STAGES.index(stage) + rng.normal(0, 0.5)
@@ -55,7 +68,9 @@ def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("s
         relmat = func / f"{stem}_seg-{atlas}_meas-{measure}_desc-simple_relmat.tsv"
         atomic_write_tsv(relmat, pd.DataFrame(matrix, columns=REGIONS))
         correlation = matrix / np.sqrt(np.outer(np.diag(matrix), np.diag(matrix)))
-        atomic_write_json(relmat.with_suffix(".json"), {"Regions": REGIONS, "Networks": NETWORKS})
+        atomic_write_json(relmat.with_suffix(".json"), {
+            "Regions": REGIONS, "Networks": NETWORKS, "Strategy": config.modelled_strategy, "StrategyDetails": details,
+            "SoftwareVersions": software, "ParticipantConfigHash": config.run_hash()})
         qc = func / f"{stem}_desc-qc_metrics.json"
         atomic_write_json(qc, {"mean_fd": float(rng.uniform(0.05, 0.3)), "percent_censored": 1.0,
                                "tDOFRemaining": 60})
@@ -63,12 +78,13 @@ def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("s
         atomic_write_json(out / "logs" / "runs" / f"{stem}.json", {
             "run_id": stem, "status": status, "reasons": ["mean FD 0.9 mm > 0.5 mm"] if status != "ok" else [],
             "entities": {"sub": sub, "task": "rest", "space": "MNI152NLin2009cAsym"},
-            "outputs": {f"relmat:{measure}": str(relmat), "qc": str(qc)},
+            "config_hash": config.run_hash(),
+            "outputs": {f"relmat:{measure}": str(relmat), f"relmat:{measure}:json": str(relmat.with_suffix(".json")),
+                        "qc": str(qc)},
             "summary": {"idx_pfc_limbic": float(np.arctanh(correlation[:4, 4:8]).mean())},
         })
     pd.DataFrame(people).to_csv(bids / "participants.tsv", sep="\t", index=False)
     (bids / "dataset_description.json").write_text(json.dumps({"Name": "x", "BIDSVersion": "1.9.0"}))
-    config = Config().updated({"atlas.name": atlas})
     (out / "config.yaml").write_text(config.to_yaml())
     return bids, out
 
@@ -159,7 +175,7 @@ def test_run_group_writes_models_and_predict_applies_them(tmp_path, capsys):
     bids2, out2 = fabricate(tmp_path / "other", n_subjects=8, atlas="power2011")
     code = main(["predict", str(folder / "model"), str(bids2), str(out2)])
     assert code == 2
-    assert "trained on atlas 'pfclimbic' but these features come from atlas 'power2011'" in capsys.readouterr().err
+    assert "  atlas.name: model 'pfclimbic', features 'power2011'\n" in capsys.readouterr().err
 
 
 def test_missing_role_model_is_reported_not_fatal(tmp_path):
@@ -205,8 +221,11 @@ def _add_strategy(out: Path, strategy="simple+gsr", excluded=("sub-05",), seed=1
     from neurokit.io._derivatives import strategy_output_key
 
     rng = np.random.default_rng(seed)
+    config = load_config(out / "config.yaml").updated({"denoise.strategy": ["simple", strategy]})
+    (out / "config.yaml").write_text(config.to_yaml())
     for path in sorted((out / "logs" / "runs").glob("*.json")):
         record = json.loads(path.read_text())
+        record["config_hash"] = config.run_hash()
         sub = f"sub-{record['entities']['sub']}"
         relmat = Path(record["outputs"]["relmat:correlation"])
         other = relmat.with_name(relmat.name.replace("desc-simple", "desc-simpleGsr"))
@@ -347,3 +366,208 @@ def test_run_group_writes_confound_checks(tmp_path):
     assert [v["n_rows"] for v in variants] == [12, 12, 16]
     metrics = json.loads((out / "group" / "models" / "severity" / "summary_indices" / "metrics.json").read_text())
     assert metrics["beyond_confounds"]["computed"] and metrics["beyond_confounds"]["n"] == 12
+
+
+# --- predict: the model's fingerprint, refusing features made differently, training overlap, sidecar ---
+
+#: The training study's participant-level settings: not all defaults, so that a rerun at the defaults differs.
+TRAINING = {"denoise.strategy": "simple", "denoise.high_pass": 0.02, "denoise.low_pass": 0.1,
+            "denoise.standardize": "psc"}
+N_TRAINING = 20
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A study fabricated with TRAINING, its group level run with one small model: (bids, out, model folder)."""
+    bids, out = fabricate(tmp_path_factory.mktemp("train"), n_subjects=N_TRAINING, settings=TRAINING)
+    config = small_models(Config(), **{"models.targets": ["severity"], "models.feature_sets": ["pfc_limbic_edges"],
+                                       "models.cv_repeats": 1, "models.n_permutations": 0})
+    with pytest.raises(ConfigError, match=r"wanted with the denoising strategy 'scrubbing\+gsr', but the participant "
+                                          r"level in .* cleaned its runs with \['simple'\] \(config.yaml\); pass "
+                                          r"--strategy simple"):
+        run_group(bids, out, config)  # the group level's default strategy is not the one the runs were made with
+    assert run_group(bids, out, config.updated({"denoise.strategy": "simple"})) == 0
+    return bids, out, out / "group" / "models" / "severity" / "pfc_limbic_edges" / "model"
+
+
+def _new(tmp_path, **kwargs):
+    """Eight new participants (sub-21 .. sub-28) fabricated with the training settings unless told."""
+    return fabricate(tmp_path, n_subjects=8, first=N_TRAINING + 1, excluded=(), **{"settings": TRAINING, **kwargs})
+
+
+def test_model_records_the_participant_level_fingerprint(trained):
+    bids, out, folder = trained
+    model = load_model(folder)
+    settings = model.fingerprint["Settings"]
+    assert settings["denoise.strategy"] == "simple" and settings["confounds.preset"] == "simple"
+    assert settings["confounds.motion"] == "full" and settings["confounds.wm_csf"] == "basic"
+    assert (settings["denoise.high_pass"], settings["denoise.low_pass"], settings["denoise.filter"]) == (
+        0.02, 0.1, "butterworth")
+    assert settings["exclusion.min_tdof"] == 20 and settings["connectivity.measure"] == "correlation"
+    assert settings["atlas.name"] == "pfclimbic" and len(settings["atlas.content_hash"]) == 16
+    assert settings["inputs.space"] == "MNI152NLin2009cAsym" and settings["inputs.task"] == "rest"
+    assert "confounds.n_regressors" not in settings, "a per-run count is not a setting"
+    assert model.fingerprint["SoftwareVersions"]["nilearn"] == "0.14.0"
+    participant = Config().updated(TRAINING)
+    assert model.fingerprint["ParticipantConfigHash"] == participant.run_hash()
+    # trained on the usable runs: sub-03 was excluded by QC
+    ids = [row["participant_id"] for row in model.training_runs]
+    assert ids == [f"sub-{i:02d}" for i in range(1, N_TRAINING + 1) if i != 3]
+    assert model.cv_metrics["primary_metric"] in model.cv_metrics["scores"]
+    assert model.cv_metrics == json.loads((folder.parent / "metrics.json").read_text())
+
+
+def test_group_outputs_name_their_configuration_hashes(trained):
+    bids, out, folder = trained
+    features = json.loads((out / "group" / "features.json").read_text())
+    assert features["ParticipantConfigHash"] == Config().updated(TRAINING).run_hash()
+    assert features["FullConfigHash"] != features["ParticipantConfigHash"] and "ConfigHash" not in features
+    assert set(features["ConfigHashDescriptions"]) == {"FullConfigHash", "ParticipantConfigHash"}
+    assert "every setting that changes a run's" in features["ConfigHashDescriptions"]["ParticipantConfigHash"]
+    benchmark = json.loads((out / "group" / "denoising_benchmark.json").read_text())
+    assert benchmark["FullConfigHash"] == features["FullConfigHash"] and "ConfigHash" not in benchmark
+
+
+def test_predict_refuses_a_mismatched_strategy_with_the_settings_and_the_fix(trained, tmp_path, capsys):
+    bids, out, folder = trained
+    bids2, out2 = _new(tmp_path, settings={**TRAINING, "denoise.strategy": "compcor+gsr"})
+    assert main(["predict", str(folder), str(bids2), str(out2)]) == 2
+    assert capsys.readouterr().err == (
+        "neurokit: error: the features were made differently from the model's training features; "
+        "6 setting(s) differ:\n"
+        "  confounds.compcor: model None, features 'anat_combined'\n"
+        "  confounds.global_signal: model None, features 'basic'\n"
+        "  confounds.n_compcor: model None, features 'all'\n"
+        "  confounds.preset: model 'simple', features 'compcor'\n"
+        "  confounds.wm_csf: model 'basic', features None\n"
+        "  denoise.strategy: model 'simple', features 'compcor+gsr'\n"
+        f"Rerun the participant level with the model's configuration: `neurokit predict {folder} --write-config "
+        f"model_config.yaml` writes it; then run `neurokit {bids2} NEW_OUTPUT_DIR participant --config "
+        "model_config.yaml` and predict from NEW_OUTPUT_DIR.\n"
+    )
+    assert not (out2 / "group").exists(), "a refused prediction writes nothing"
+
+
+def test_predict_refuses_a_mismatched_filter_or_atlas(trained, tmp_path, capsys):
+    bids, out, folder = trained
+    bids2, out2 = _new(tmp_path / "filter", settings={**TRAINING, "denoise.low_pass": 0.08})
+    assert main(["predict", str(folder), str(bids2), str(out2)]) == 2
+    err = capsys.readouterr().err
+    assert "1 setting(s) differ:\n  denoise.low_pass: model 0.1, features 0.08\nRerun the participant level" in err
+    bids3, out3 = _new(tmp_path / "atlas", atlas="power2011", settings={**TRAINING, "atlas.name": "power2011"})
+    assert main(["predict", str(folder), str(bids3), str(out3)]) == 2
+    err = capsys.readouterr().err
+    assert "  atlas.name: model 'pfclimbic', features 'power2011'\n" in err
+    assert "  atlas.content_hash: model '" in err
+
+
+def test_predict_accepts_identical_settings_and_writes_a_sidecar(trained, tmp_path, capsys):
+    bids, out, folder = trained
+    bids2, out2 = _new(tmp_path)
+    assert main(["predict", str(folder), str(bids2), str(out2)]) == 0
+    captured = capsys.readouterr()
+    assert "8 of 8 run(s) predicted (severity, pfc_limbic_edges)" in captured.out and "warning" not in captured.err
+    table = pd.read_csv(out2 / "group" / "predictions" / "severity_pfc_limbic_edges.tsv", sep="\t")
+    assert not table["in_training_set"].any() and table["y_pred"].notna().all()
+    sidecar = json.loads((out2 / "group" / "predictions" / "severity_pfc_limbic_edges.json").read_text())
+    model = load_model(folder)
+    assert sidecar["Model"]["SHA256"] == model_hash(folder) and sidecar["Model"]["Path"] == str(folder)
+    assert sidecar["Model"]["Target"] == "severity" and sidecar["Model"]["TrainingRuns"] == N_TRAINING - 1
+    assert sidecar["Model"]["FullConfigHash"] == model.config_hash
+    assert sidecar["CrossValidatedMetrics"] == model.cv_metrics
+    assert sidecar["Fingerprint"]["Settings"] == model.fingerprint["Settings"]
+    assert sidecar["FingerprintMatchesModel"] is True
+    assert sidecar["ParticipantConfigHash"] == model.fingerprint["ParticipantConfigHash"]
+    assert sidecar["NeurokitVersion"] == __version__
+    generated = dt.datetime.fromisoformat(sidecar["GeneratedAt"])
+    assert abs(dt.datetime.now(dt.timezone.utc) - generated) < dt.timedelta(hours=1)
+    assert sidecar["TrainingOverlap"] == {"Participants": [], "Warning": None} and sidecar["Warnings"] == []
+    assert "in_training_set" in sidecar and "ParticipantConfigHash" in sidecar["ConfigHashDescriptions"]
+
+
+def test_predict_warns_for_participants_it_was_trained_on(trained, tmp_path, capsys):
+    bids, out, folder = trained
+    # sub-15 .. sub-22: the first six were in the training set
+    bids2, out2 = fabricate(tmp_path, n_subjects=8, first=15, excluded=(), settings=TRAINING)
+    assert main(["predict", str(folder), str(bids2), str(out2)]) == 0
+    trained_on = [f"sub-{i}" for i in range(15, 21)]
+    warning = (f"6 participant(s) to predict were in the model's training set ({', '.join(trained_on)}): their "
+               "predictions are not out-of-sample and overstate the model's accuracy (column in_training_set).")
+    assert f"neurokit predict: warning: {warning}\n" in capsys.readouterr().err
+    predictions = out2 / "group" / "predictions"
+    table = pd.read_csv(predictions / "severity_pfc_limbic_edges.tsv", sep="\t")
+    assert list(table.loc[table["in_training_set"], "participant_id"]) == trained_on
+    sidecar = json.loads((predictions / "severity_pfc_limbic_edges.json").read_text())
+    assert sidecar["TrainingOverlap"] == {"Participants": trained_on, "Warning": warning}
+    assert sidecar["Warnings"] == [warning]
+
+
+def test_written_config_reproduces_the_fingerprint(trained, tmp_path, capsys):
+    bids, out, folder = trained
+    path = tmp_path / "model_config.yaml"
+    assert main(["predict", str(folder), "--write-config", str(path)]) == 0
+    assert f"-> {path}" in capsys.readouterr().out
+    assert path.read_text().startswith("# Participant-level configuration of the model in")
+    written = load_config(path)
+    assert written.denoise.strategy == "simple" and written.denoise.low_pass == 0.1
+    assert written.run_hash() == Config().updated(TRAINING).run_hash()
+    # features a participant level makes with it are the model's kind: accepted
+    bids2, out2 = _new(tmp_path / "rerun", config=written)
+    model = load_model(folder)
+    assert participant_fingerprint(out2, written)["Settings"] == model.fingerprint["Settings"]
+    assert main(["predict", str(folder), str(bids2), str(out2)]) == 0
+
+
+def test_predict_refuses_runs_made_with_another_configuration_than_recorded(trained, tmp_path, capsys):
+    bids, out, folder = trained
+    bids2, out2 = _new(tmp_path)
+    record = next((out2 / "logs" / "runs").glob("sub-22*.json"))
+    record.write_text(json.dumps({**json.loads(record.read_text()), "config_hash": "0123456789abcdef"}))
+    assert main(["predict", str(folder), str(bids2), str(out2)]) == 2
+    assert ("1 run(s) in {} (e.g. sub-22_task-rest_space-MNI152NLin2009cAsym) were made with another "
+            "participant-level configuration than config.yaml records").format(out2) in capsys.readouterr().err
+
+
+def test_predict_needs_both_folders_and_checks_what_old_models_allow(trained, tmp_path, capsys):
+    bids, out, folder = trained
+    assert main(["predict", str(folder)]) == 2
+    assert "BIDS_DIR and OUTPUT_DIR are both needed to predict" in capsys.readouterr().err
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "model.joblib").write_bytes((folder / "model.joblib").read_bytes())
+    meta = json.loads((folder / "model.json").read_text())
+    for key in ("fingerprint", "training_runs", "cv_metrics"):  # what a model saved before them holds
+        del meta[key]
+    (old / "model.json").write_text(json.dumps(meta))
+    bids2, out2 = _new(tmp_path / "new", settings={**TRAINING, "denoise.low_pass": 0.08})
+    assert main(["predict", str(old), str(bids2), str(out2)]) == 0
+    assert "without a record of how its features were made: only the atlas and the measure are checked" in \
+        capsys.readouterr().err
+    assert main(["predict", str(old), "--write-config", str(tmp_path / "c.yaml")]) == 2
+    assert "did not record how its features were made; refit it" in capsys.readouterr().err
+
+
+def test_fingerprint_differences_compare_values_not_spellings():
+    model = {"Settings": {"denoise.low_pass": 0.1, "denoise.strategy": "simple", "confounds.scrub": None,
+                          "exclusion.order": [1, 2]}, "SoftwareVersions": {"nilearn": "0.14.0"}}
+    same = {"Settings": {"denoise.low_pass": 0.10, "denoise.strategy": "simple", "confounds.scrub": None,
+                         "exclusion.order": (1, 2)}, "SoftwareVersions": {"nilearn": "0.15.0"}}
+    assert fingerprint_differences(model, same) == []
+    other = {"Settings": {"denoise.low_pass": 0.08, "denoise.strategy": "simple", "confounds.scrub": 5}}
+    assert fingerprint_differences(model, other) == [
+        ("confounds.scrub", None, 5), ("denoise.low_pass", 0.1, 0.08), ("exclusion.order", [1, 2], None)]
+    from types import SimpleNamespace
+
+    with pytest.raises(ModelError, match=r"3 setting\(s\) differ:\n  confounds.scrub: model None, features 5\n"):
+        check_fingerprint(SimpleNamespace(fingerprint=model), other)
+    check_fingerprint(SimpleNamespace(fingerprint=None), other)  # an old model: nothing to compare
+
+
+def test_predict_warns_when_the_software_versions_differ(trained, tmp_path, capsys):
+    bids, out, folder = trained
+    bids2, out2 = _new(tmp_path, software={"neurokit": "0.1.0", "nilearn": "0.15.0", "numpy": "2.0.0"})
+    assert main(["predict", str(folder), str(bids2), str(out2)]) == 0
+    warning = "the model's features were made with nilearn 0.14.0, these with 0.15.0."
+    assert f"neurokit predict: warning: {warning}\n" in capsys.readouterr().err
+    sidecar = json.loads((out2 / "group" / "predictions" / "severity_pfc_limbic_edges.json").read_text())
+    assert sidecar["Warnings"] == [warning] and sidecar["Fingerprint"]["SoftwareVersions"]["nilearn"] == "0.15.0"

@@ -108,7 +108,11 @@ def test_outputs_complete_and_failures_listed(dataset, reference):
         assert {"timeseries", "relmat:correlation", "relmat:partial correlation", "qc"} <= set(record["outputs"])
     description = json.loads((out / "dataset_description.json").read_text())
     assert description["DatasetType"] == "derivative"
-    assert description["ConfigHash"] == Config().updated({"denoise.min_volumes": 30, "exclusion.min_tdof": 10}).hash()
+    # the participant level's dataset carries the hash its runs' sidecars carry
+    assert description["ParticipantConfigHash"] == Config().updated(
+        {"denoise.min_volumes": 30, "exclusion.min_tdof": 10}).run_hash()
+    sidecar = json.loads(next(out.rglob("*_relmat.json")).read_text())
+    assert sidecar["ParticipantConfigHash"] == description["ParticipantConfigHash"] and "ConfigHash" not in sidecar
     assert (out / "config.yaml").read_text() == Config().updated(
         {"denoise.min_volumes": 30, "exclusion.min_tdof": 10}).to_yaml()
     assert not list(out.rglob("*.neurokit-tmp"))
@@ -501,7 +505,7 @@ def test_several_strategies_extract_once_and_equal_single_strategy_runs(dataset,
                 continue
             if ours.suffix == ".json":  # the same but for the configuration hash
                 ours, theirs = (json.loads(f.read_text()) for f in (ours, theirs))
-                assert ours.pop("ConfigHash") != theirs.pop("ConfigHash")
+                assert ours.pop("ParticipantConfigHash") != theirs.pop("ParticipantConfigHash")
                 if key.startswith("timeseries_raw") and strategy != "simple":  # it describes the modelled one
                     for doc in (ours, theirs):
                         doc.pop("Strategy"), doc.pop("StrategyDetails")

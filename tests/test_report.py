@@ -53,7 +53,7 @@ def test_participant_report_sections_per_run(rendered):
     # per run: FD/DVARS, carpet, atlas overlay, coverage, matrix, indices vs group
     assert len(_images(html)) == 12
     assert "Repetition time" in html and "tDOF lost / remaining" in html and "Censored volumes" in html
-    assert "Config hash" in html and "nilearn" in html
+    assert "Participant-level config hash" in html and "nilearn" in html
     # the fabricated last region is 40 % inside the mask: flagged
     assert "Regions below 0.5" in html and "R_calcarine" in html
 

@@ -403,7 +403,11 @@ def qc_for_strategy(qc: Mapping[str, Any], strategy: str | None) -> dict:
 
 
 def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str, source: str | None = None) -> Path:
-    """``dataset_description.json`` of the derivative dataset (BIDS 1.9, DatasetType derivative)."""
+    """``dataset_description.json`` of the derivative dataset (BIDS 1.9, DatasetType derivative).
+
+    ``config_hash`` is the participant-level configuration hash (``Config.run_hash``), written
+    as ``ParticipantConfigHash``: the same value as in every run's sidecars.
+    """
     desc = {
         "Name": "neurokit functional-connectivity derivatives",
         "BIDSVersion": "1.9.0",
@@ -412,11 +416,13 @@ def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str
             {
                 "Name": "neurokit",
                 "Version": __version__,
-                "Description": f"configuration hash {config_hash}",
+                "Description": f"participant-level configuration hash {config_hash} (ParticipantConfigHash: the "
+                               "atlas, denoise, connectivity and exclusion settings, every setting that changes "
+                               "a run's outputs; the same value as in every run's sidecars)",
                 "CodeURL": "https://pypi.org/project/neurokit-fc/",
             }
         ],
-        "ConfigHash": config_hash,
+        "ParticipantConfigHash": config_hash,
     }
     if source:
         desc["SourceDatasets"] = [{"URL": Path(source).resolve().as_uri()}]

@@ -19,7 +19,17 @@ from neurokit.models._harmonize import ComBatHarmonizer
 from neurokit.models._inner import GroupLogisticRegressionCV, GroupRidgeClassifierCV, GroupRidgeCV
 from neurokit.models._longitudinal import longitudinal_model
 from neurokit.models._patterns import activation_pattern, aggregate_patterns
-from neurokit.models._persist import FittedModel, load_model, predict, save_model
+from neurokit.models._persist import (
+    FittedModel,
+    check_fingerprint,
+    fingerprint_differences,
+    load_model,
+    model_hash,
+    predict,
+    save_model,
+    software_differences,
+    training_overlap,
+)
 from neurokit.models._pipeline import ESTIMATORS, build_pipeline
 from neurokit.models._suite import ModelSuite, fdr_correct, fit_models
 from neurokit.models._tangent import TangentProjector
@@ -52,6 +62,11 @@ __all__ = [
     "save_model",
     "load_model",
     "predict",
+    "check_fingerprint",
+    "fingerprint_differences",
+    "model_hash",
+    "software_differences",
+    "training_overlap",
     "longitudinal_model",
     "fit_models",
     "fdr_correct",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
 from dataclasses import dataclass, field
@@ -13,11 +14,12 @@ import numpy as np
 import pandas as pd
 
 from neurokit._version import __version__
-from neurokit.io._derivatives import atomic_write_bytes, atomic_write_text
+from neurokit.io._derivatives import atomic_write_bytes, atomic_write_text, json_text
 from neurokit.models._common import ModelError
 from neurokit.models._features import ID_COLUMNS, _encode_covariates
 
-__all__ = ["FittedModel", "save_model", "load_model", "predict"]
+__all__ = ["FittedModel", "save_model", "load_model", "predict", "check_fingerprint", "fingerprint_differences",
+           "model_hash", "software_differences", "training_overlap"]
 
 MODEL_FILE = "model.joblib"
 META_FILE = "model.json"
@@ -45,8 +47,20 @@ class FittedModel:
         Site labels in code order; empty when the pipeline does not harmonise.
     classes : list of str or None
         Class labels in code order (None for regression).
-    atlas, measure, config_hash : str or None
+    atlas, measure : str or None
         Provenance checked by :func:`predict`.
+    config_hash : str or None
+        The full configuration hash (``FullConfigHash``) of the group level that fitted it.
+    fingerprint : dict or None
+        How the training features were made (``neurokit.pipelines._provenance.participant_fingerprint``):
+        ``Settings`` (``{"section.key": value}``: atlas name, version, space and content
+        hash; strategy, resolved confounds and cleaning; measure; exclusion rules; run
+        space and task), ``SoftwareVersions``, ``ParticipantConfigHash`` and
+        ``ParticipantConfig``. :func:`predict` refuses features whose settings differ.
+    training_runs : list of dict
+        ``participant_id``, ``session_id`` and ``run_id`` of every run it was fitted on.
+    cv_metrics : dict
+        The cross-validated metrics (``metrics.json``) of the model.
     """
 
     pipeline: object
@@ -64,11 +78,14 @@ class FittedModel:
     measure: str | None = None
     config_hash: str | None = None
     neurokit_version: str = __version__
+    fingerprint: dict | None = None
+    training_runs: list = field(default_factory=list)
+    cv_metrics: dict = field(default_factory=dict)
 
     def metadata(self):
         """Everything but the pipeline, as a JSON-serialisable dict."""
         meta = {k: v for k, v in self.__dict__.items() if k != "pipeline"}
-        return json.loads(json.dumps(meta))
+        return json.loads(json_text(meta))  # numpy scalars (in cv_metrics) and NaN as neurokit writes them
 
 
 def save_model(model, path):
@@ -128,7 +145,100 @@ def load_model(path):
     return FittedModel(pipeline=joblib.load(path / MODEL_FILE), **meta)
 
 
-def _check_provenance(model, features, atlas, measure):
+def _canonical(value):
+    # 0.5 read back from JSON and from YAML, or a tuple and a list, are the same setting
+    return json.dumps(value, sort_keys=True)
+
+
+def fingerprint_differences(model, features):
+    """The settings in which two fingerprints differ (pure).
+
+    Parameters
+    ----------
+    model, features : mapping
+        Fingerprints (see :attr:`FittedModel.fingerprint`): the model's and the new features'.
+
+    Returns
+    -------
+    list of tuple
+        ``(setting, model value, features value)`` for every ``Settings`` key whose values
+        differ, a key one of them lacks included; sorted by key. Software versions are
+        not settings (see :func:`software_differences`).
+    """
+    ours, theirs = model.get("Settings", {}), features.get("Settings", {})
+    return [(key, ours.get(key), theirs.get(key)) for key in sorted(set(ours) | set(theirs))
+            if _canonical(ours.get(key)) != _canonical(theirs.get(key))]
+
+
+def software_differences(model, features):
+    """Packages whose participant-level versions differ: ``[(name, model version, features version)]``."""
+    ours, theirs = model.get("SoftwareVersions", {}), features.get("SoftwareVersions", {})
+    return [(name, ours[name], theirs[name]) for name in sorted(set(ours) & set(theirs)) if ours[name] != theirs[name]]
+
+
+def check_fingerprint(model, fingerprint, *, model_dir="MODEL_DIR", bids_dir="BIDS_DIR"):
+    """Refuse features made differently from the model's training features.
+
+    Parameters
+    ----------
+    model : FittedModel
+    fingerprint : mapping
+        How the features were made (see :attr:`FittedModel.fingerprint`).
+    model_dir, bids_dir : str or Path
+        Named in the message's fix.
+
+    Raises
+    ------
+    ModelError
+        Listing every differing setting (model value vs features value) and the commands
+        that remake the features the model's way. A model without a fingerprint (saved by
+        an older neurokit) passes.
+    """
+    if model.fingerprint is None:
+        return
+    differences = fingerprint_differences(model.fingerprint, fingerprint)
+    if not differences:
+        return
+    lines = "\n".join(f"  {key}: model {ours!r}, features {theirs!r}" for key, ours, theirs in differences)
+    raise ModelError(
+        f"the features were made differently from the model's training features; {len(differences)} "
+        f"setting(s) differ:\n{lines}\n"
+        f"Rerun the participant level with the model's configuration: `neurokit predict {model_dir} --write-config "
+        f"model_config.yaml` writes it; then run `neurokit {bids_dir} NEW_OUTPUT_DIR participant --config "
+        "model_config.yaml` and predict from NEW_OUTPUT_DIR."
+    )
+
+
+def model_hash(path):
+    """SHA-256 (hex) of a saved model folder's ``model.joblib`` and ``model.json``: its identity."""
+    digest = hashlib.sha256()
+    for name in (MODEL_FILE, META_FILE):
+        digest.update((Path(path) / name).read_bytes())
+    return digest.hexdigest()
+
+
+def training_overlap(model, features):
+    """Participants of ``features`` the model was fitted on (their predictions are not out-of-sample).
+
+    Parameters
+    ----------
+    model : FittedModel
+    features : pandas.DataFrame of shape (n_runs, n_columns)
+        With a ``participant_id`` column.
+
+    Returns
+    -------
+    list of str
+        Sorted participant ids found in both.
+    """
+    trained = {row.get("participant_id") for row in model.training_runs}
+    given = set(features["participant_id"].astype(str)) if "participant_id" in features.columns else set()
+    return sorted(given & trained)
+
+
+def _check_provenance(model, features, atlas, measure, fingerprint):
+    if fingerprint is not None:
+        check_fingerprint(model, fingerprint)
     for key, given in (("atlas", atlas), ("measure", measure)):
         given = given if given is not None else features.attrs.get(key)
         expected = getattr(model, key)
@@ -139,7 +249,7 @@ def _check_provenance(model, features, atlas, measure):
             )
 
 
-def predict(model, features, *, atlas=None, measure=None, unseen_site="raise"):
+def predict(model, features, *, atlas=None, measure=None, fingerprint=None, unseen_site="raise"):
     """Apply a fitted model to a features table of new runs.
 
     Parameters
@@ -151,6 +261,10 @@ def predict(model, features, *, atlas=None, measure=None, unseen_site="raise"):
     atlas, measure : str, optional
         Provenance of ``features`` (default: ``features.attrs``); a mismatch with the
         model's is an error.
+    fingerprint : dict, optional
+        How ``features`` were made (``neurokit.pipelines._provenance.participant_fingerprint``);
+        when the model has one too, any differing setting is an error listing each
+        (model value vs features value) and how to remake the features.
     unseen_site : {'raise', 'pooled'}, default='raise'
         For a harmonising model, what to do with sites it was not trained on: raise, or
         predict from the unadjusted features (see :class:`ComBatHarmonizer`).
@@ -167,7 +281,7 @@ def predict(model, features, *, atlas=None, measure=None, unseen_site="raise"):
         raise ModelError(f"'features' must be a pandas DataFrame; got {type(features).__name__}.")
     if unseen_site not in ("raise", "pooled"):
         raise ModelError(f"'unseen_site' must be one of ('raise', 'pooled'); got {unseen_site!r}.")
-    _check_provenance(model, features, atlas, measure)
+    _check_provenance(model, features, atlas, measure, fingerprint)
     missing = [c for c in model.feature_names + model.covariates if c not in features.columns]
     if missing:
         raise ModelError(

@@ -540,7 +540,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         ("Runs found", len(runs)), ("Included", int((runs["status"] == "ok").sum())),
         ("Participants", runs["subject"].nunique()), ("Atlas", config.atlas.name),
         ("Denoising strategy", config.modelled_strategy), ("Measure (models)", config.models.measure),
-        ("Config hash", config.hash()),
+        ("Full config hash", config.hash()),
     ]), flow_figure])]
     if features is None:
         overview.append(Note("group/features.tsv does not exist yet: run `neurokit BIDS_DIR OUTPUT_DIR group`; "
@@ -564,7 +564,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     html = render("group.html.j2", title="neurokit group report", sections=sections, version=__version__,
                   subtitle=f"{len(runs)} runs of {runs['subject'].nunique()} participants; atlas "
                            f"{config.atlas.name}, strategy {config.modelled_strategy}",
-                  config_hash=config.hash(),
+                  config_hash=f"{config.hash()} (full)",
                   generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     path = atomic_write_text(group_dir / "group.html", html)
     log.info("wrote the group report %s (%.1f MB)", path, path.stat().st_size / 1e6)

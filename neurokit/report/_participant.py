@@ -268,7 +268,8 @@ def _indices_block(record: dict, group_indices: dict[str, list[float]]) -> Figur
 def _provenance_block(record: dict) -> KeyValue:
     meta = read_json(record.get("outputs", {}).get("timeseries:json")) or \
         read_json(record.get("outputs", {}).get("timeseries_raw:json")) or {}
-    items = [("Config hash", fmt(meta.get("ConfigHash") or record.get("config_hash")))]
+    items = [("Participant-level config hash",
+              fmt(meta.get("ParticipantConfigHash") or meta.get("ConfigHash") or record.get("config_hash")))]
     items += [(k, fmt(v)) for k, v in (meta.get("SoftwareVersions") or {}).items()]
     items += [("Inputs", ", ".join(Path(p).name for p in meta.get("Sources", [])) or "n/a")]
     return KeyValue(items)
@@ -345,7 +346,7 @@ def _write_one(subject: str, runs: list[dict], phenotype_section: Section, conte
     html = render("participant.html.j2", title=f"sub-{subject}", sections=sections, version=__version__,
                   subtitle=f"neurokit participant QC report: {len(runs)} run(s), {n_ok} included; "
                            f"atlas {config.atlas.name}, strategy {config.modelled_strategy}",
-                  config_hash=config.hash(), generated=context.generated)
+                  config_hash=f"{config.run_hash()} (participant level)", generated=context.generated)
     path = atomic_write_text(Path(context.output_dir) / report_name(subject), html)
     limit = config.report.max_participant_report_mb * 1e6
     if path.stat().st_size > limit:

@@ -154,7 +154,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
             reasons = [f"mean FD {mean_fd:.2f} mm > {config.exclusion.max_mean_fd} mm"] if excluded else []
             side = {"Atlas": config.atlas.name, "Strategy": config.denoise.strategy, "Regions": names,
                     "Networks": networks, "RepetitionTime": 2.0, "SoftwareVersions": versions,
-                    "ConfigHash": config.hash(), "Sources": [str(bold), confounds],
+                    "ParticipantConfigHash": config.run_hash(), "Sources": [str(bold), confounds],
                     "StrategyDetails": {"strategy": "scrubbing", "motion": "full", "wm_csf": "power2",
                                         "n_regressors": 26, "high_pass": "cosine regressors"}}
             outputs = {}
@@ -183,7 +183,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
                   "SummaryIndices": summary}
             outputs["qc"] = _write_json(func / f"{stem}_desc-qc_metrics.json", qc)
             record = {"run_id": run_id, "status": "excluded" if excluded else "ok", "reasons": reasons,
-                      "config_hash": config.hash(), "entities": ent, "bold": str(bold),
+                      "config_hash": config.run_hash(), "entities": ent, "bold": str(bold),
                       "inputs": {"bold": str(bold), "confounds": confounds, "mask": "", "t_r": 2.0},
                       "outputs": outputs, "summary": summary, "mean_fd": mean_fd}
             _write_json(out / "logs" / "runs" / f"{run_id}.json", record)
@@ -204,7 +204,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
         features = pd.DataFrame(features_rows)
         _write_tsv(out / "group" / "features.tsv", features)
         _write_json(out / "group" / "features.json", {"Measure": "correlation", "Networks": dict(zip(names, networks)),
-                                                      "ConfigHash": config.hash()})
+                                                      "FullConfigHash": config.hash()})
         _write_tsv(out / "group" / "exclusions.tsv",
                    pd.DataFrame([{"run_id": f["run_id"], "reason": f["message"]} for f in failures
                                  if f["status"] == "excluded"], columns=["run_id", "reason"]))
