@@ -1,4 +1,5 @@
-"""Invalid invocations fail before writing (exit 2, no folder); errors and warnings reach each level's log."""
+"""Invalid invocations fail before writing (exit 2, no folder); errors and warnings reach each level's log;
+``neurokit demo`` exits with the code it prints."""
 
 import json
 import re
@@ -178,3 +179,45 @@ def test_nested_levels_share_the_start_and_record_the_final_error(tmp_path):
     for text in (study, participant):
         assert "INFO neurokit.study: after" in text and "interrupted; completed runs are kept" in text
     assert not any(h is inner for h in logging.getLogger().handlers)  # removed on the way out
+
+
+def test_demo_outcome_names_unexpected_failures():
+    from neurokit.cli._demo import _demo_outcome
+
+    truth = pd.DataFrame({"bold": ["derivatives/fmriprep/sub-01/func/a_bold.nii.gz",
+                                   "derivatives/fmriprep/sub-02/func/b_bold.nii.gz"],
+                          "broken": [None, "corrupt_gzip"]})
+    planted = {"run_id": "b", "status": "failed", "bold": "/abs/derivatives/fmriprep/sub-02/func/b_bold.nii.gz"}
+    other = {"run_id": "a", "status": "failed", "bold": "/abs/derivatives/fmriprep/sub-01/func/a_bold.nii.gz"}
+    excluded = {"run_id": "a", "status": "excluded", "bold": "/abs/a_bold.nii.gz"}
+    assert _demo_outcome(1, pd.DataFrame([planted, excluded]), truth) == (
+        0, "the only failure is the run broken on purpose (b), as intended")
+    assert _demo_outcome(1, pd.DataFrame([planted, other]), truth) == (
+        1, "run(s) failed that were not broken on purpose: a")
+    assert _demo_outcome(2, pd.DataFrame([planted]), truth)[0] == 2
+    assert _demo_outcome(0, pd.DataFrame(columns=["run_id", "status", "bold"]), truth) == (0, "every run usable")
+
+
+@pytest.mark.parametrize("planted_only, expected", [(True, 0), (False, 1)])
+def test_demo_exits_with_the_code_it_prints(tmp_path, monkeypatch, capsys, planted_only, expected):
+    """The demo's wiring, with the study replaced by one that fails a run (the real one runs in CI's demo step)."""
+    import neurokit.pipelines.study as study
+    from neurokit.io._derivatives import write_failures
+
+    bids = tmp_path / "bids"
+    bids.mkdir()
+    (bids / "dataset_description.json").write_text("{}")  # the demo then reuses the dataset
+    pd.DataFrame({"bold": ["derivatives/fmriprep/sub-01/func/x_bold.nii.gz"], "broken": ["corrupt_gzip"]}).to_csv(
+        tmp_path / "ground_truth.tsv", sep="\t", index=False)
+    failed = "x" if planted_only else "y"
+
+    def fake_study(bids_dir, output_dir, config, progress=None):
+        write_failures(output_dir, [{"run_id": failed, "status": "failed", "stage": "extract", "error_type": "E",
+                                     "message": "m", "bold": f"/d/{failed}_bold.nii.gz"}])
+        return 1
+
+    monkeypatch.setattr(study, "run_study", fake_study)
+    code = main(["demo", str(tmp_path), "--no-progress"])
+    printed = re.search(r"neurokit demo finished \(exit code (\d+): (.*)\)\.", capsys.readouterr().out)
+    assert code == expected and int(printed.group(1)) == code
+    assert ("as intended" in printed.group(2)) == planted_only and (failed in printed.group(2))
