@@ -104,6 +104,15 @@ def test_output_folder_that_would_damage_another_dataset_is_refused(dataset, tmp
     check_output_dir(dataset, dataset / "derivatives" / "neurokit", [dataset / "derivatives" / "fmriprep"])  # the usual place
 
 
+def test_study_with_a_bad_input_writes_nothing(tmp_path):
+    from neurokit.io import BIDSError
+    from neurokit.pipelines.study import run_study
+
+    with pytest.raises(BIDSError, match=r"BIDS directory .*missing does not exist"):
+        run_study(tmp_path / "missing", tmp_path / "out", Config())
+    assert not (tmp_path / "out").exists()
+
+
 def _log_text(out: Path, level: str) -> str:
     logs = sorted((out / "logs").glob(f"{level}-*.log"))
     assert len(logs) == 1, logs

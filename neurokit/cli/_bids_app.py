@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_level(args: argparse.Namespace, config) -> int:
+    """The level and its reports, inside the level's log."""
     from neurokit.parallel import cluster_client
 
     if args.analysis_level == "participant":
