@@ -394,13 +394,33 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
         Resolved configuration.
     client : distributed.Client, optional
         For the permutation tests; None runs them in this process.
+
+    Raises
+    ------
+    NeurokitError
+        An input error (no participant-level outputs, unreadable phenotype), raised before
+        anything is written. From then on the level logs to
+        ``output_dir/logs/group-<YYYYmmdd-HHMMSS>.log`` as well (warnings and the exception
+        that ends it included).
     """
     from neurokit.io import load_phenotype
+    from neurokit.pipelines._preflight import check_group_output
+    from neurokit.pipelines._runlog import level_log
 
     output_dir = Path(output_dir)
     group = output_dir / "group"
-    phenotype = load_phenotype(bids_dir, config.columns)
-    every_run, exclusions, networks = build_features(output_dir, config, phenotype, include_excluded=True)
+    with level_log(output_dir, "group") as run_log:
+        check_group_output(output_dir)
+        # reading the inputs is the check: nothing is written until they have been read
+        phenotype = load_phenotype(bids_dir, config.columns)
+        every_run, exclusions, networks = build_features(output_dir, config, phenotype, include_excluded=True)
+        run_log.start()
+        return _run_group(output_dir, group, config, client, phenotype, every_run, exclusions, networks)
+
+
+def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype: pd.DataFrame,
+               every_run: pd.DataFrame, exclusions: pd.DataFrame, networks: dict) -> int:
+    """The group level once its inputs are read: features, benchmark, models, confound checks."""
     dropped = every_run.attrs.get("dropped_edges", [])
     flagged = every_run["qc_excluded"].to_numpy(bool)
     features = every_run[~flagged].drop(columns="qc_excluded").reset_index(drop=True)

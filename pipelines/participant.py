@@ -506,38 +506,9 @@ def _remove_previous(names: DerivativeNames) -> None:
         Path(path).unlink(missing_ok=True)
 
 
-def _check_spaces(todo: list[Run], atlas, config: Config, summary: ParticipantSummary) -> list[Run]:
-    """Check the atlas against each run space once, before any work; runs in a wrong space fail here."""
-    from neurokit.atlases import AtlasError, check_space
-
-    problems = {}
-    for space in sorted({run.entity_dict.get("space", "") for run in todo}):
-        try:
-            check_space(atlas, space, allow_resample=config.atlas.allow_resample)
-        except AtlasError as exc:
-            problems[space] = str(exc)
-            log.error("%s", exc)
-    for run in todo:
-        message = problems.get(run.entity_dict.get("space", ""))
-        if message:
-            summary.failures.append({"run_id": run.run_id, "status": "failed", "stage": "atlas",
-                                     "error_type": "AtlasError", "message": message, "bold": str(run.bold)})
-    return [run for run in todo if run.entity_dict.get("space", "") not in problems]
-
-
 def _failure_path(output_dir: Path, run: Run) -> Path:
     """Record of a run that failed (its fingerprint and failures.tsv row)."""
     return Path(output_dir) / "logs" / "failed" / f"{run.run_id}.json"
-
-
-def _setup_log_file(output_dir: Path) -> logging.Handler:
-    logs = output_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(logs / f"participant-{time.strftime('%Y%m%d-%H%M%S')}.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("neurokit").addHandler(handler)
-    logging.getLogger("neurokit").setLevel(logging.INFO)
-    return handler
 
 
 def run_participant(
@@ -573,23 +544,30 @@ def run_participant(
     Returns
     -------
     ParticipantSummary
+
+    Raises
+    ------
+    NeurokitError
+        An input error (see :func:`neurokit.pipelines._preflight.check_participant_inputs`),
+        raised before ``output_dir`` is created or changed. Everything logged from then on,
+        warnings and the exception that ends the run included, also goes to
+        ``output_dir/logs/participant-<YYYYmmdd-HHMMSS>.log``.
     """
-    from neurokit.atlases import load as load_atlas
-    from neurokit.io import discover_from_config
+    from neurokit.pipelines._preflight import check_participant_inputs
+    from neurokit.pipelines._runlog import level_log
 
     bids_dir, output_dir = Path(bids_dir), Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    handler = _setup_log_file(output_dir)
-    try:
+    with level_log(output_dir, "participant") as run_log:
+        # every input error is raised here, before the output folder is created or changed
+        discovery, atlas = check_participant_inputs(bids_dir, output_dir, config)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        run_log.start()
         removed = remove_temporaries(output_dir)
         if removed:
             log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
         atomic_write_text(output_dir / "config.yaml", config.to_yaml())
         write_dataset_description(output_dir, config_hash=config.run_hash(), source=bids_dir)
         atomic_write_text(output_dir / ".bidsignore", "logs/\ngroup/\nfailures.tsv\nconfig.yaml\n*.html\n")
-
-        discovery = discover_from_config(bids_dir, config.inputs)
-        atlas = load_atlas(config.atlas.name)
         summary = ParticipantSummary(n_found=len(discovery.runs) + len(discovery.problems))
         for problem in discovery.problems:
             log.warning("%s", problem.message)
@@ -612,7 +590,6 @@ def run_participant(
                 continue
             _remove_previous(names)
             todo.append(run)
-        todo = _check_spaces(todo, atlas, config, summary)
         log.info(
             "%d run(s) found, %d up to date, %d to process, %d failed before with unchanged inputs "
             "(--retry-failed retries them), %d with discovery problems",
@@ -639,9 +616,6 @@ def run_participant(
             summary.n_ok, summary.n_excluded, summary.n_failed, output_dir / "failures.tsv",
         )
         return summary
-    finally:
-        logging.getLogger("neurokit").removeHandler(handler)
-        handler.close()
 
 
 def _identity(value):

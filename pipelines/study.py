@@ -31,7 +31,24 @@ def run_study(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
     -------
     int
         Exit code: the participant level's (0, 1 or 2), or 2 when the group level cannot run.
+
+    Raises
+    ------
+    NeurokitError
+        An input error, before anything is written (see :func:`run_participant`). From then on
+        the whole study also logs to ``output_dir/logs/study-<YYYYmmdd-HHMMSS>.log``, beside
+        each level's own log.
     """
+    from neurokit.pipelines._runlog import level_log
+
+    # the study log starts when the participant level has checked its inputs, so an invalid
+    # invocation leaves neither folder nor log
+    with level_log(output_dir, "study"):
+        return _run_study(bids_dir, output_dir, config, client=client, progress=progress)
+
+
+def _run_study(bids_dir: str | Path, output_dir: str | Path, config: Config, *, client, progress) -> int:
+    """:func:`run_study` inside its log."""
     from neurokit.pipelines.group import run_group
     from neurokit.pipelines.participant import exit_code, run_participant
 

@@ -1,5 +1,7 @@
-"""Shared fixtures: a seeded random generator and tiny images with unequal sides; a private atlas cache."""
+"""Shared fixtures: a seeded random generator and tiny images with unequal sides; a private atlas cache;
+an atlas in another space than the simulated runs."""
 
+import json
 import os
 
 import numpy as np
@@ -23,3 +25,17 @@ def _private_atlas_cache(tmp_path_factory):
 def rng():
     """Seeded generator; tests never touch numpy's global RNG."""
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def colin_atlas(tmp_path):
+    """A 4-sphere atlas folder in MNIColin27: usable on no run the simulator writes (MNI152NLin2009cAsym)."""
+    folder = tmp_path / "colin"
+    folder.mkdir()
+    (folder / "atlas.json").write_text(json.dumps({"Name": "colin", "Type": "spheres", "Space": "MNIColin27",
+                                                   "Radius": 8, "License": "CC0"}))
+    rows = ["index\tname\tnetwork\themisphere\tx\ty\tz", "1\tL_pfc\tprefrontal\tL\t-40\t30\t30",
+            "2\tR_pfc\tprefrontal\tR\t40\t30\t30", "3\tL_amy\tlimbic\tL\t-22\t-4\t-18",
+            "4\tR_amy\tlimbic\tR\t22\t-4\t-18"]
+    (folder / "colin_dseg.tsv").write_text("\n".join(rows) + "\n")
+    return folder

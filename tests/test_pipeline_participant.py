@@ -346,27 +346,13 @@ def test_moved_results_stay_valid(dataset, reference, client, config, tmp_path):
         assert all(Path(p).is_relative_to(moved) and Path(p).is_file() for p in record["outputs"].values())
 
 
-def _colin_atlas(root: Path) -> Path:
-    folder = root / "colin"
-    folder.mkdir()
-    (folder / "atlas.json").write_text(json.dumps({"Name": "colin", "Type": "spheres", "Space": "MNIColin27",
-                                                   "Radius": 8, "License": "CC0"}))
-    rows = ["index\tname\tnetwork\themisphere\tx\ty\tz", "1\tL_pfc\tprefrontal\tL\t-40\t30\t30",
-            "2\tR_pfc\tprefrontal\tR\t40\t30\t30", "3\tL_amy\tlimbic\tL\t-22\t-4\t-18",
-            "4\tR_amy\tlimbic\tR\t22\t-4\t-18"]
-    (folder / "colin_dseg.tsv").write_text("\n".join(rows) + "\n")
-    return folder
+def test_atlas_in_another_space_fails_before_any_work(dataset, client, config, tmp_path, colin_atlas):
+    from neurokit.atlases import AtlasError
 
-
-def test_atlas_in_another_space_fails_before_any_work(dataset, client, config, tmp_path):
-    atlas = _colin_atlas(tmp_path)
-    summary = pp.run_participant(dataset, tmp_path / "out", config.updated({"atlas.name": str(atlas)}),
-                                 client=client, progress=False)
-    assert summary.n_ok == 0 and pp.exit_code(summary) == 2
-    failures = read_failures(tmp_path / "out")
-    atlas_rows = failures[failures["stage"] == "atlas"]
-    assert len(atlas_rows) == 5 and atlas_rows["message"].str.contains("MNIColin27").all()
-    assert not (tmp_path / "out" / "logs" / "runs").exists()
+    with pytest.raises(AtlasError, match="is in space 'MNIColin27' but the run is in 'MNI152NLin2009cAsym'"):
+        pp.run_participant(dataset, tmp_path / "out", config.updated({"atlas.name": str(colin_atlas)}),
+                           client=client, progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def test_too_few_degrees_of_freedom_excludes_with_reason(dataset, client, config, tmp_path):

@@ -1,8 +1,13 @@
 """Run a BIDS-App analysis level: `neurokit BIDS_DIR OUTPUT_DIR participant|group`.
 
 Flags override the configuration file; the resolved configuration is written to
-OUTPUT_DIR/config.yaml. Exit code: 0 all runs usable, 1 some failed, 2 nothing usable
-(or an input error).
+OUTPUT_DIR/config.yaml; each level logs to OUTPUT_DIR/logs/<level>-<date>-<time>.log.
+Inputs (paths, dataset_description.json, participant labels, atlas, configuration) are
+checked before anything is written: an invalid invocation creates no OUTPUT_DIR.
+
+Exit codes: 0 every run usable; 1 some runs failed (see OUTPUT_DIR/failures.tsv), the
+others are usable; 2 no usable run, no model could be fitted, or an input error (one
+message naming the file or option and the fix); 130 interrupted (rerun to continue).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from neurokit.config import load_config
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the BIDS-App levels."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the exit-code paragraph's layout
     parser.add_argument("bids_dir", type=Path, help="BIDS dataset root")
     parser.add_argument("output_dir", type=Path, help="derivative dataset to write")
     parser.add_argument("analysis_level", choices=["participant", "group"])
@@ -66,9 +72,19 @@ def resolve_config(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run the requested level (and its HTML reports); returns the exit code."""
-    from neurokit.parallel import cluster_client
+    from neurokit.pipelines._runlog import level_log
 
     config = resolve_config(args)
+    # the level's log (logs/<level>-*.log) also covers its reports; the level starts it once
+    # its inputs are valid
+    with level_log(args.output_dir, args.analysis_level):
+        return _run_level(args, config)
+
+
+def _run_level(args: argparse.Namespace, config) -> int:
+    """The level and its reports, inside the level's log."""
+    from neurokit.parallel import cluster_client
+
     if args.analysis_level == "participant":
         from neurokit.pipelines.participant import exit_code, run_participant
 
@@ -86,8 +102,10 @@ def run(args: argparse.Namespace) -> int:
             pages = write_participant_reports(args.output_dir, bids_dir=args.bids_dir, config=config)
             print(f"neurokit participant: {len(pages)} participant report(s) in {args.output_dir}")
         return exit_code(summary)
+    from neurokit.pipelines._preflight import check_group_output
     from neurokit.pipelines.group import run_group
 
+    check_group_output(args.output_dir)  # before a cluster is started for nothing
     with cluster_client(config.cluster) as client:  # the permutation tests run on it
         code = run_group(args.bids_dir, args.output_dir, config, client=client)
     if config.report.enabled:

@@ -2,6 +2,10 @@
 
 The simulated dataset has a planted prefrontal-limbic effect and one deliberately broken
 run, so the failure handling shows. The ground truth is written beside it.
+
+Exit code: 0 when every run is usable or the only failure is the run broken on purpose;
+otherwise the study's code (1 some other run failed, named; 2 nothing usable or an input
+error), as printed at the end.
 """
 
 from __future__ import annotations
@@ -27,26 +31,67 @@ _DEMO_CONFIG = {"denoise.strategy": ["scrubbing+gsr", "simple+gsr", "compcor"], 
                 "models.n_permutations": 20}
 
 
+def _demo_outcome(code: int, failures, truth) -> tuple[int, str]:
+    """The demo's exit code and the sentence saying why, from the study's exit code.
+
+    The demo plants broken runs on purpose: when they are the only failures, the demo
+    did what it should and exits 0; any other failure keeps the study's nonzero code.
+
+    Parameters
+    ----------
+    code : int
+        :func:`~neurokit.pipelines.study.run_study`'s exit code (0, 1 or 2).
+    failures : pandas.DataFrame
+        ``failures.tsv`` (columns ``run_id``, ``status``, ``bold``, ...).
+    truth : pandas.DataFrame
+        The ground truth (columns ``broken``, ``bold``): which runs were broken on purpose.
+
+    Returns
+    -------
+    exit_code : int
+    explanation : str
+    """
+    planted = {Path(b).name for b, kind in zip(truth["bold"], truth["broken"]) if isinstance(kind, str) and kind}
+    failed = failures[failures["status"] == "failed"]
+    unexpected = sorted(rid for rid, bold in zip(failed["run_id"], failed["bold"]) if Path(str(bold)).name not in planted)
+    expected = sorted(set(failed["run_id"]) - set(unexpected))
+    if code == 2:
+        return 2, "no usable run or no model fitted; see failures.tsv and the logs/ folder"
+    if unexpected:
+        return code or 1, f"run(s) failed that were not broken on purpose: {', '.join(unexpected)}"
+    if expected:
+        return 0, f"the only failure is the run broken on purpose ({', '.join(expected)}), as intended"
+    return code, "every run usable" if code == 0 else "see failures.tsv"
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; returns the study's exit code (1: the planted broken run failed, as intended)."""
+    """Run the demo; returns 0 when the only failure is the planted broken run (see :func:`_demo_outcome`)."""
+    import pandas as pd
+
     from neurokit.config import load_config
+    from neurokit.io._derivatives import read_failures
     from neurokit.pipelines.study import run_study
     from neurokit.simulate import simulate_dataset
 
     out = args.output_dir.resolve()
     bids = out / "bids"
     results = out / "derivatives"
+    truth = out / "ground_truth.tsv"
     if not (bids / "dataset_description.json").is_file():
         print(f"simulating {args.subjects} participants into {bids} ...")
         simulate_dataset(bids, n_subjects=args.subjects, seed=args.seed, broken_runs=("corrupt_gzip",),
-                         truth_path=out / "ground_truth.tsv")
+                         truth_path=truth)
     config = load_config(args.config, overrides=None if args.config else _DEMO_CONFIG)
     if args.n_workers:
         config = config.updated({"cluster.n_workers": args.n_workers})
-    code = run_study(bids, results, config, progress=False if args.no_progress else None)
-    print(f"\nneurokit demo finished (exit code {code}; 1 means the planted broken run failed, as intended).")
+    study_code = run_study(bids, results, config, progress=False if args.no_progress else None)
+    planted = (pd.read_csv(truth, sep="\t", keep_default_na=False, na_values=["n/a"]) if truth.is_file()
+               else pd.DataFrame(columns=["bold", "broken"]))  # a dataset simulated by hand: nothing planted known
+    code, why = _demo_outcome(study_code, read_failures(results), planted)
+    print(f"\nneurokit demo finished (exit code {code}: {why}).")
     print(f"  group report:        {results / 'group' / 'group.html'}")
     print(f"  participant reports: {results}/sub-*.html")
     print(f"  failures:            {results / 'failures.tsv'}")
-    print(f"  ground truth:        {out / 'ground_truth.tsv'} (never read by the pipeline)")
-    return 0 if code in (0, 1) else code
+    print(f"  logs:                {results / 'logs'}")
+    print(f"  ground truth:        {truth} (never read by the pipeline)")
+    return code
