@@ -42,6 +42,16 @@ def test_feature_sets(planted):
     assert combined == pfc_limbic + ["idx_pfc_within", "idx_limbic_within", "idx_pfc_limbic", "bdnf", "hrv"]
 
 
+def test_too_few_rows_per_class_for_the_folds_is_a_model_error():
+    features, networks = simulate_features(12, random_state=0)  # 3 participants per stage
+    with pytest.raises(ModelError, match=r"cannot stratify 5 cross-validation folds: the largest class has 3 rows "
+                                         r"\(12 participants in all\); lower models.cv_folds to 3"):
+        cross_validate_model(features, "stage", "summary_indices", networks, n_permutations=0)
+    result = cross_validate_model(features, "stage", "summary_indices", networks, n_permutations=0, cv_folds=3,
+                                  cv_repeats=2)
+    assert result.metrics["n_rows"] == 12
+
+
 def test_feature_set_errors(planted):
     features, networks = planted
     with pytest.raises(ModelError, match=r"'feature_set' must be one of .*got 'edges'"):

@@ -128,6 +128,15 @@ def _splits(job, y, seed):
     if job.sites is not None:
         return list(LeaveOneGroupOut().split(job.X, groups=job.sites))
     strata = y if job.kind == "classification" else job.strata
+    if strata is not None:
+        largest = int(np.max(np.unique(strata, return_counts=True)[1]))
+        if largest < job.cv_folds:  # scikit-learn's own error names neither the target nor the fix
+            what = "class" if job.kind == "classification" else "stratum of the target"
+            raise ModelError(
+                f"cannot stratify {job.cv_folds} cross-validation folds: the largest {what} has {largest} rows "
+                f"({len(np.unique(job.groups))} participants in all); lower models.cv_folds to {max(largest, 2)} "
+                "or add participants."
+            )
     cv = StratifiedGroupKFold(n_splits=job.cv_folds, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)

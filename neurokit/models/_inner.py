@@ -51,8 +51,14 @@ def _inner_splits(kind, n_splits, X, y, groups):
         raise ModelError(
             "'groups' holds a single participant: the inner search of alpha / C needs at least 2 participants."
         )
-    splitter = _inner_splitter(kind, min(int(n_splits), n_groups))
-    return list(splitter.split(X, y, groups))
+    n_splits = min(int(n_splits), n_groups)
+    if kind == "classification" and y is not None:
+        # fewer inner folds than rows in the largest class: a small training fold still gets a search
+        largest = int(np.max(np.unique(y, return_counts=True)[1]))
+        if largest < 2:
+            raise ModelError("every class of the inner search has a single row: it needs a class with at least 2.")
+        n_splits = min(n_splits, largest)
+    return list(_inner_splitter(kind, n_splits).split(X, y, groups))
 
 
 def _strata_codes(strata, n_rows):
