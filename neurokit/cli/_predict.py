@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
         )
     config = load_config(resolved).updated({"models.measure": model.measure})
     features, _, _ = build_features(args.output_dir, config, load_phenotype(args.bids_dir, config.columns))
-    predictions = predict(model, features, atlas=config.atlas.name, measure=model.measure,
+    predictions = predict(model, features, atlas=features.attrs["atlas"], measure=model.measure,
                           unseen_site=args.unseen_site)
     out = args.output_dir / "group" / "predictions" / f"{model.target}_{model.feature_set}.tsv"
     atomic_write_tsv(out, predictions)

@@ -18,8 +18,9 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from neurokit.atlases import NETWORKS  # noqa: E402
+
 __all__ = [
-    "NETWORK_ORDER",
     "NETWORK_COLORS",
     "to_data_uri",
     "network_order",
@@ -42,8 +43,7 @@ __all__ = [
     "plot_coefficients",
 ]
 
-#: Networks in the order matrices and carpets are drawn.
-NETWORK_ORDER = ("prefrontal", "limbic", "other")
+#: Matrices and carpets draw the networks in the order of :data:`neurokit.atlases.NETWORKS`.
 NETWORK_COLORS = {"prefrontal": "#1f77b4", "limbic": "#d62728", "other": "#7f7f7f"}
 _DPI = 90
 
@@ -80,7 +80,7 @@ def network_order(networks) -> np.ndarray:
     -------
     ndarray of int, shape (n_regions,)
     """
-    rank = {n: i for i, n in enumerate(NETWORK_ORDER)}
+    rank = {n: i for i, n in enumerate(NETWORKS)}
     keys = [rank.get(str(n), len(rank)) for n in networks]
     return np.argsort(keys, kind="stable")
 
@@ -182,7 +182,7 @@ def plot_carpet(raw, cleaned, networks, *, sample_mask=None):
         ax.set_title(title, fontsize=9, loc="left")
         ax.set_yticks([])
         start = 0
-        for net in NETWORK_ORDER:
+        for net in NETWORKS:
             count = sorted_nets.count(net)
             if count:
                 ax.add_patch(Rectangle((-0.5 - raw.shape[0] * 0.012, start - 0.5), raw.shape[0] * 0.012, count,
@@ -311,7 +311,7 @@ def _draw_matrix(ax, matrix, names, networks, *, vmax, cmap="RdBu_r", outline=Tr
     im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
     nets = [str(networks[i]) for i in order]
     spans, start = {}, 0
-    for net in NETWORK_ORDER + tuple(sorted(set(nets) - set(NETWORK_ORDER))):
+    for net in NETWORKS + tuple(sorted(set(nets) - set(NETWORKS))):
         count = nets.count(net)
         if count:
             spans[net] = (start, count)
