@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
-import matplotlib
 import pytest
 
 from neurokit.report import ReportError, write_group_report, write_participant_reports
@@ -195,10 +197,23 @@ def test_methods_text_describes_the_recorded_parameters():
     assert "the global signal" in text and "segments shorter than 5 volumes" in text
 
 
-def test_figures_are_agg_and_mark_blocks(rng):
+def test_importing_the_report_keeps_the_users_matplotlib_backend():
+    # a fresh interpreter: the backend is process-wide state, already chosen in this test process
+    probe = (
+        "import matplotlib; matplotlib.use('svg'); import neurokit, neurokit.report;"
+        "from neurokit.report import _figures as F;"
+        "uri = F.to_data_uri(F.plot_motion([0.1, 0.2, 0.3], [1.0, 1.2, 0.9], fd_threshold=0.5, censored=[], t_r=2.0));"
+        "print(matplotlib.get_backend(), uri[:22], 'matplotlib.pyplot' in __import__('sys').modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["svg", "data:image/png;base64,", "False"]
+
+
+def test_figures_mark_blocks(rng):
     from neurokit.report import _figures as F
 
-    assert matplotlib.get_backend().lower() == "agg"
     names = [f"r{i}" for i in range(6)]
     networks = ["prefrontal", "limbic", "prefrontal", "other", "limbic", "other"]
     m = rng.uniform(-1, 1, (6, 6))
