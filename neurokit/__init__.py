@@ -16,12 +16,16 @@ __all__ = ["__version__"]
 
 
 class _SourceCheckoutFinder(importlib.abc.MetaPathFinder):
-    """Find ``neurokit.pipelines`` and ``neurokit._bundled_atlases`` in a source checkout.
+    """``neurokit.pipelines`` and ``neurokit._bundled_atlases`` from the checkout this neurokit was imported from.
 
-    Installed, setup.py maps them to the top-level ``pipelines/`` and ``atlases/`` folders.
-    Python started inside a checkout (``python -m ...`` puts the working directory first on
-    sys.path, as dask-jobqueue workers and ``python -m neurokit`` do) imports this source tree
-    instead of the installed package; this finder gives it the same two packages.
+    setup.py maps the top-level ``pipelines/`` and ``atlases/`` folders to these two packages. A
+    regular install (``pip install .``) copies them there, and an editable one (``pip install -e .``)
+    gets a setuptools finder with the same mapping, so neither needs this. It is kept for Python
+    started with a checkout as its working directory (``python -c``/``-m`` put it first on
+    sys.path) when that checkout is not the installed one: CI installs with ``pip install .`` and
+    then runs from the checkout, where dask-jobqueue's worker jobs (``python -m
+    distributed.cli.dask_worker``, started in the submission directory), ``python -m neurokit`` and
+    test subprocesses import the checkout's ``neurokit``, which has neither package without it.
     """
 
     def __init__(self, folders: dict):
@@ -40,7 +44,8 @@ def _map_source_checkout() -> None:
     root = Path(__file__).resolve().parent.parent
     folders = {"neurokit.pipelines": root / "pipelines", "neurokit._bundled_atlases": root / "atlases"}
     if (root / "setup.py").is_file() and all((f / "__init__.py").is_file() for f in folders.values()):
-        sys.meta_path.append(_SourceCheckoutFinder(folders))
+        # first: an editable install of another checkout must not supply this checkout's pipelines
+        sys.meta_path.insert(0, _SourceCheckoutFinder(folders))
 
 
 _map_source_checkout()

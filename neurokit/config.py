@@ -14,6 +14,7 @@ from typing import Any, Iterable, Literal, Mapping
 
 import yaml
 from neurokit._errors import NeurokitError
+from neurokit.denoise import STRATEGIES, DenoiseError, resolve_strategy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -30,10 +31,14 @@ __all__ = [
     "ClusterConfig",
     "ReportConfig",
     "load_config",
+    "DEFAULT_ATLAS",
     "DEFAULT_STAGE_LEVELS",
     "ROLES",
     "STRATEGY_NAMES",
 ]
+
+#: Atlas used when the configuration names none (bundled with neurokit).
+DEFAULT_ATLAS = "pfclimbic"
 
 #: Recovery stages, in order; a lab may rename or extend them in ``columns.stage_levels``.
 DEFAULT_STAGE_LEVELS = ("control", "active", "early_abstinence", "sustained_remission")
@@ -116,7 +121,7 @@ class ColumnsConfig(_Section):
 class AtlasConfig(_Section):
     """Which atlas, and how strictly it is validated on each run's grid."""
 
-    name: str = Field(default="pfclimbic", description="Registered atlas name or path to an atlas folder.")
+    name: str = Field(default=DEFAULT_ATLAS, description="Registered atlas name or path to an atlas folder.")
     min_voxels: int = Field(default=5, ge=1, description="Fewest in-mask voxels a region may keep on a run's grid.")
     drop_empty_regions: bool = Field(
         default=False, description="Drop (and report) regions below min_voxels instead of failing the run."
@@ -126,8 +131,9 @@ class AtlasConfig(_Section):
     )
 
 
-StrategyName = Literal["simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor", "compcor+gsr"]
-STRATEGY_NAMES: tuple[str, ...] = StrategyName.__args__
+#: Denoising strategy names; neurokit.denoise owns them (its presets) and their rules.
+STRATEGY_NAMES: tuple[str, ...] = STRATEGIES
+StrategyName = Literal[STRATEGIES]
 
 
 def _strategy_error(value: Any, detail: str) -> PydanticCustomError:
@@ -211,24 +217,17 @@ class DenoiseConfig(_Section):
         """The configured strategies, in the order listed (one for a single name)."""
         return (self.strategy,) if isinstance(self.strategy, str) else tuple(self.strategy)
 
-    @field_validator("n_compcor")
-    @classmethod
-    def _check_n_compcor(cls, v: int | float | str) -> int | float | str:
-        if isinstance(v, bool) or (isinstance(v, int) and v < 1) or (isinstance(v, float) and not 0 < v < 1):
-            raise ValueError(f"denoise.n_compcor must be 'all', an integer >= 1 or a fraction in (0, 1); got {v!r}.")
-        return v
-
     @model_validator(mode="after")
     def _check_band(self) -> "DenoiseConfig":
         if self.high_pass is not None and self.low_pass is not None and self.high_pass >= self.low_pass:
             raise ValueError(
                 f"denoise.high_pass ({self.high_pass} Hz) must be below denoise.low_pass ({self.low_pass} Hz)."
             )
-        compcor = [name for name in self.strategies if name.startswith("compcor")]
-        if self.wm_csf is not None and compcor:
-            raise ValueError(
-                f"denoise.wm_csf is not part of the {compcor[0]!r} preset; remove it or use simple/scrubbing."
-            )
+        for name in self.strategies:
+            try:  # the rules of each preset live in neurokit.denoise, which checks every run the same way
+                resolve_strategy(**self.select_kwargs(name))
+            except DenoiseError as exc:
+                raise ValueError(f"strategy {name!r}: {exc}") from None
         if self.filter == "cosine" and self.high_pass is None:
             raise ValueError("denoise.filter 'cosine' needs denoise.high_pass (Hz).")
         return self

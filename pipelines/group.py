@@ -114,7 +114,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
         ``participant_id, session_id, run_id``, the roles, QC (``mean_fd``,
         ``percent_censored``, ``tdof_remaining``), summary indices ``idx_*`` and Fisher-z
         edges ``edge__<A>--<B>`` (for ``tangent``, vectorised covariances ``cov__<A>--<B>``);
-        ``attrs["strategy"]`` names the strategy.
+        ``attrs["strategy"]`` names the strategy, ``attrs["atlas"]`` the atlas the runs recorded.
     exclusions : pandas.DataFrame
         One row per run left out (``run_id``, ``reason``).
     networks : dict of str to str
@@ -178,7 +178,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
         log.warning("%d edge(s) missing in some runs (regions dropped for low coverage) are left out", len(incomplete))
         features = features.drop(columns=incomplete)
     features.attrs["dropped_edges"] = incomplete
-    networks = _networks_from_sidecars(records, measure)
+    networks, features.attrs["atlas"] = _from_sidecars(records, measure)
 
     refs = [RunRef(r, p.removeprefix("sub-"), s.removeprefix("ses-") if isinstance(s, str) else None)
             for r, p, s in zip(features["run_id"], features["participant_id"], features["session_id"])]
@@ -223,16 +223,24 @@ def _select_records(records: list[dict], config: Config, output_dir) -> list[dic
     return chosen
 
 
-def _networks_from_sidecars(records: list[dict], measure: str) -> dict[str, str]:
+def _from_sidecars(records: list[dict], measure: str) -> tuple[dict[str, str], str]:
+    """Region name -> network, and the atlas name the participant level resolved and recorded."""
     import json
 
     networks: dict[str, str] = {}
+    atlases: set[str] = set()
     for record in records:
         if record.get("status") != "ok":
             continue
         sidecar = json.loads(_relmat_path(record, measure).with_suffix(".json").read_text())
         networks.update(zip(sidecar["Regions"], sidecar["Networks"]))
-    return networks
+        atlases.add(sidecar["Atlas"])
+    if len(atlases) != 1:
+        raise GroupError(
+            f"the runs' matrices were computed with the atlases {sorted(atlases)}; one model needs one atlas: "
+            "rerun the participant level with --overwrite and one atlas."
+        )
+    return networks, atlases.pop()
 
 
 #: Phenotype roles QC-FC controls for when every usable run has a value (Ciric et al. 2017).
@@ -492,7 +500,7 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
                     stage_levels=config.columns.stage_levels, control_level=config.columns.control,
                     cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
                     n_permutations=m.n_permutations, random_state=m.random_state, client=client,
-                    atlas=config.atlas.name, measure=m.measure, config_hash=config.hash(),
+                    atlas=features.attrs["atlas"], measure=m.measure, config_hash=config.hash(),
                 )
             except ModelError as exc:
                 log.warning("model %s/%s not fitted: %s", target, feature_set, exc)

@@ -145,7 +145,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
     dn = config.denoise
     primary = config.modelled_strategy  # the QC's top-level keys and the unsuffixed output keys describe it
     strategies = (primary,) + tuple(s for s in config.strategies if s != primary)
-    names = DerivativeNames(Path(output_dir), run, config.atlas.name, primary)
+    names = DerivativeNames(Path(output_dir), run, atlas.name, primary)
 
     with _Stage("atlas"):
         check_space(atlas, run.entity_dict.get("space", ""), allow_resample=config.atlas.allow_resample)
@@ -278,7 +278,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         for strategy, result in results.items():
             own: dict[str, str] = {}
             if result.cleaned is not None:
-                strategy_names = DerivativeNames(root, run, config.atlas.name, strategy)
+                strategy_names = DerivativeNames(root, run, atlas.name, strategy)
                 meta = {**sidecar, "Strategy": strategy, "StrategyDetails": result.selection.strategy}
                 table("timeseries", strategy_names.timeseries(), result.cleaned.signals, {
                     "Description": "Denoised region signals (censored volumes removed).",
@@ -577,7 +577,7 @@ def run_participant(
             )
         todo, fingerprints = [], {}
         for run in discovery.runs:
-            names = DerivativeNames(output_dir, run, config.atlas.name, config.denoise.strategy)
+            names = DerivativeNames(output_dir, run, atlas.name, config.denoise.strategy)
             fingerprints[run.run_id] = fp = input_fingerprint(run, config.run_hash())
             if not overwrite and _up_to_date(run, names, fp):
                 summary.n_skipped += 1

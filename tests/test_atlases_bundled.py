@@ -9,6 +9,7 @@ import pytest
 import neurokit.atlases as atlases
 from neurokit.atlases import check_coverage, check_space, load
 from neurokit.atlases._coordsets import COORDINATE_SETS, nilearn_data_dir
+from neurokit.config import DEFAULT_ATLAS, Config
 
 BUNDLED = ("pfclimbic", "pfclimbic-spheres", "power2011", "dosenbach2010", "seitzman2018")
 # regions named in issue 3, per hemisphere
@@ -63,7 +64,9 @@ def test_no_atlas_load_touches_the_network(bundled):
 
 def test_bundled_are_available():
     assert set(BUNDLED) <= set(atlases.available())
-    assert atlases.DEFAULT_ATLAS == "pfclimbic"
+    # the default atlas (owned by neurokit.config) is one that ships with neurokit
+    assert Config().atlas.name == DEFAULT_ATLAS == "pfclimbic"
+    assert DEFAULT_ATLAS in BUNDLED
 
 
 @pytest.mark.parametrize("name", ["pfclimbic", "pfclimbic-spheres"])

@@ -104,12 +104,15 @@ def test_override_none_keeps_file_value(tmp_path):
 def test_denoise_n_compcor_validated():
     assert Config().updated({"denoise.n_compcor": 0.5}).denoise.n_compcor == 0.5
     assert Config().updated({"denoise.n_compcor": 6}).denoise.n_compcor == 6
-    with pytest.raises(ConfigError, match=r"denoise.n_compcor must be 'all', an integer >= 1 or a fraction"):
+    # neurokit.denoise's rule, checked also where the strategy (default scrubbing+gsr) does not use it
+    with pytest.raises(ConfigError, match=r"denoise: .*strategy 'scrubbing\+gsr': 'n_compcor' must be a positive "
+                                          r"integer, a variance fraction in \(0, 1\) or 'all'; got 0"):
         Config().updated({"denoise.n_compcor": 0})
 
 
 def test_denoise_wm_csf_not_with_compcor():
-    with pytest.raises(ConfigError, match=r"denoise.wm_csf is not part of the 'compcor' preset"):
+    with pytest.raises(ConfigError, match=r"denoise: .*strategy 'compcor': 'wm_csf' is not part of the 'compcor' "
+                                          r"preset .*leave wm_csf unset"):
         Config().updated({"denoise.strategy": "compcor", "denoise.wm_csf": "basic"})
 
 
@@ -187,7 +190,7 @@ def test_strategy_list_validated_with_the_bad_entry_named():
         Config().updated({"denoise.strategy": []})
     with pytest.raises(ConfigError, match=r"denoise.strategy: Input should be a strategy name or a list of them"):
         Config().updated({"denoise.strategy": 3})
-    with pytest.raises(ConfigError, match=r"denoise.wm_csf is not part of the 'compcor' preset"):
+    with pytest.raises(ConfigError, match=r"strategy 'compcor': 'wm_csf' is not part of the 'compcor' preset"):
         Config().updated({"denoise.strategy": ["simple", "compcor"], "denoise.wm_csf": "basic"})
     with pytest.raises(ConfigError, match=r"strategy 'compcor' is not listed in denoise.strategy \['simple'\]"):
         Config().updated({"denoise.strategy": "simple"}).denoise.select_kwargs("compcor")

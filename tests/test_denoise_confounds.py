@@ -278,6 +278,26 @@ def test_bad_options(rng):
         select_confounds(table.to_numpy())
 
 
+def test_resolve_strategy_is_what_a_run_records_and_what_the_config_accepts(rng):
+    from neurokit.config import STRATEGY_NAMES, Config
+    from neurokit.denoise import STRATEGIES, resolve_strategy
+
+    assert STRATEGY_NAMES == STRATEGIES == ("simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor",
+                                            "compcor+gsr")
+    table, _ = synthetic_table(rng)
+    kwargs = Config().updated({"denoise.strategy": "simple+gsr", "denoise.motion": "basic"}).denoise.select_kwargs()
+    resolved = resolve_strategy(**kwargs)
+    recorded = select_confounds(table, **kwargs).strategy  # plus this run's counts (regressors, censored)
+    assert {k: recorded[k] for k in resolved} == resolved and "n_regressors" in recorded
+    assert resolved == {"strategy": "simple+gsr", "preset": "simple", "high_pass": "cosine regressors",
+                        "motion": "basic", "wm_csf": "basic", "global_signal": "basic", "demean": True}
+    # an option the preset does not use is still checked
+    with pytest.raises(DenoiseError, match=r"'scrub' \(minimum segment length\) must be an integer >= 0; got -1"):
+        resolve_strategy("simple", scrub=-1)
+    with pytest.raises(DenoiseError, match=r"'strategy' must be one of \['simple', .*got None"):
+        resolve_strategy(None)
+
+
 def test_nan_inside_table(rng):
     table, _ = synthetic_table(rng)
     table.loc[10, "csf"] = np.nan

@@ -394,11 +394,17 @@ def test_t_r_in_milliseconds_and_unset(tmp_path, float_data, labels):
     assert extract_signals(ms, labels).t_r == pytest.approx(0.8)
     unset = write_nifti(tmp_path / "unset.nii", float_data, t_r=0.0)
     assert extract_signals(unset, labels).t_r is None
+    # the discovery rule: without a time unit, 1 is a writer's placeholder, 2 a plausible TR
+    placeholder = write_nifti(tmp_path / "placeholder.nii", float_data, t_r=1.0, time_unit="unknown")
+    assert extract_signals(placeholder, labels).t_r is None
+    plausible = write_nifti(tmp_path / "plausible.nii", float_data, t_r=2.0, time_unit="unknown")
+    assert extract_signals(plausible, labels).t_r == 2.0
 
 
 def test_repr_is_short(float_data, labels):
     text = repr(extract_signals(nib.Nifti1Image(float_data, AFFINE), labels))
-    assert text == "Extraction(source='<in-memory image>', n_volumes=23, n_regions=5, t_r=1.0)"
+    # nibabel's default pixdim[4] is 1 with no time unit: a placeholder, not a TR
+    assert text == "Extraction(source='<in-memory image>', n_volumes=23, n_regions=5, t_r=None)"
 
 
 # ---------------------------------------------------------------- bad input

@@ -11,7 +11,8 @@ import pytest
 
 from neurokit.config import InputsConfig
 from neurokit.io import BIDSError, Discovery, Run, RunProblem, discover_from_config, discover_runs
-from neurokit.io._discover import _count_rows, _header_tr
+from neurokit._nifti import header_t_r
+from neurokit.io._discover import _count_rows
 
 SPACE = "MNI152NLin2009cAsym"
 SHAPE = (7, 8, 9)
@@ -244,21 +245,30 @@ def test_unknown_entity_in_bold_name_is_reported(layout):
     assert "unknown BIDS entity ['part']" in _messages(found)
 
 
-def test_header_tr_rule():
+@pytest.mark.parametrize("klass", [nib.Nifti1Header, nib.Nifti2Header])
+def test_header_tr_rule(tmp_path, klass):
     def header(tr, unit):
-        h = nib.Nifti1Header()
+        # written and read back by nibabel: the rule sees what nibabel's header gives
+        h = klass()
         h.set_data_shape((*SHAPE, 5))
         h.set_zooms((1, 1, 1, tr))
         h.set_xyzt_units("mm", unit)
-        return h
+        image = nib.Nifti1Image if klass is nib.Nifti1Header else nib.Nifti2Image
+        path = tmp_path / f"{tr}-{unit}.nii"
+        nib.save(image(np.zeros((*SHAPE, 5), np.float32), np.eye(4), h), path)
+        return nib.load(path).header
 
-    assert _header_tr(header(2.0, "sec")) == 2.0
-    assert _header_tr(header(1.0, "sec")) == 1.0  # a unit makes 1 s believable
-    assert _header_tr(header(800, "msec")) == pytest.approx(0.8)
-    assert _header_tr(header(1.0, "unknown")) is None  # the default placeholder
-    assert _header_tr(header(0.0, "sec")) is None
-    assert _header_tr(header(2.0, "unknown")) == 2.0
-    assert _header_tr(header(2000, "unknown")) is None  # implausible without a unit
+    assert header_t_r(header(2.0, "sec")) == 2.0
+    assert header_t_r(header(1.0, "sec")) == 1.0  # a unit makes 1 s believable
+    assert header_t_r(header(800, "msec")) == pytest.approx(0.8)
+    assert header_t_r(header(750000, "usec")) == pytest.approx(0.75)
+    assert header_t_r(header(1.0, "unknown")) is None  # the default placeholder
+    assert header_t_r(header(0.0, "sec")) is None
+    assert header_t_r(header(2.0, "unknown")) == 2.0
+    assert header_t_r(header(2000, "unknown")) is None  # implausible without a unit
+    three_d = klass()
+    three_d.set_data_shape(SHAPE)
+    assert header_t_r(three_d) is None
 
 
 def test_count_rows_ignores_trailing_blank_lines(tmp_path):

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from neurokit.config import DEFAULT_STAGE_LEVELS as STAGES
 from neurokit.connectivity import TangentSpace, connectivity_matrix, vectorize
 from neurokit.models import (
     ModelError,
@@ -18,7 +19,6 @@ from neurokit.models import (
 )
 from neurokit.models import _tangent
 
-STAGES = ["control", "active", "early_abstinence", "sustained_remission"]
 COUPLING = {"control": 0.7, "active": 0.0, "early_abstinence": 0.25, "sustained_remission": 0.5}
 REGIONS = ["pfcA", "pfcB", "pfcC", "limA", "limB", "limC", "othA", "othB"]
 NETWORKS = dict(zip(REGIONS, ["prefrontal"] * 3 + ["limbic"] * 3 + ["other"] * 2))

@@ -27,3 +27,26 @@ def test_pipelines_and_atlases_import_from_the_checkout():
 
 def test_pipelines_and_atlases_import_when_installed(tmp_path):
     assert _probe(tmp_path) == "neurokit.pipelines.participant ['dosenbach2010', 'pfclimbic'] 25"
+
+
+def test_checkout_pipelines_win_over_another_installs_finder(tmp_path):
+    # an editable install registers a finder at start-up (setuptools appends it to sys.meta_path);
+    # one for another checkout must not hand this checkout's neurokit its pipelines
+    probe = (
+        "import sys, importlib.machinery as m\n"
+        "class Other:\n"
+        "    @classmethod\n"
+        "    def find_spec(cls, name, path=None, target=None):\n"
+        "        if name == 'neurokit.pipelines':\n"
+        "            return m.PathFinder.find_spec('pipelines', [sys.argv[1]])\n"
+        "sys.meta_path.append(Other)\n"
+        "import neurokit.pipelines\n"
+        "print(neurokit.pipelines.__file__)\n"
+    )
+    other = tmp_path / "other-checkout"
+    (other / "pipelines").mkdir(parents=True)
+    (other / "pipelines" / "__init__.py").write_text("")
+    done = subprocess.run([sys.executable, "-c", probe, str(other)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == ROOT / "pipelines" / "__init__.py"

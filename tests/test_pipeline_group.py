@@ -11,6 +11,7 @@ from scipy import stats
 
 from neurokit import __version__
 from neurokit.cli import main
+from neurokit.config import DEFAULT_STAGE_LEVELS as STAGES
 from neurokit.config import Config, ConfigError, load_config
 from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
 from neurokit.models import ModelError, check_fingerprint, fingerprint_differences, load_model, model_hash
@@ -20,7 +21,6 @@ from neurokit.pipelines.group import GroupError, build_features, run_group
 REGIONS = ["L_dlPFC", "R_dlPFC", "L_vmPFC", "R_vmPFC", "L_amygdala", "R_amygdala", "L_hippocampus",
            "R_hippocampus", "L_M1", "R_M1"]
 NETWORKS = ["prefrontal"] * 4 + ["limbic"] * 4 + ["other"] * 2
-STAGES = ["control", "active", "early_abstinence", "sustained_remission"]
 COUPLING = {"control": 0.6, "active": 0.0, "early_abstinence": 0.2, "sustained_remission": 0.4}
 
 
@@ -69,8 +69,8 @@ def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("s
         atomic_write_tsv(relmat, pd.DataFrame(matrix, columns=REGIONS))
         correlation = matrix / np.sqrt(np.outer(np.diag(matrix), np.diag(matrix)))
         atomic_write_json(relmat.with_suffix(".json"), {
-            "Regions": REGIONS, "Networks": NETWORKS, "Strategy": config.modelled_strategy, "StrategyDetails": details,
-            "SoftwareVersions": software, "ParticipantConfigHash": config.run_hash()})
+            "Atlas": atlas, "Regions": REGIONS, "Networks": NETWORKS, "Strategy": config.modelled_strategy,
+            "StrategyDetails": details, "SoftwareVersions": software, "ParticipantConfigHash": config.run_hash()})
         qc = func / f"{stem}_desc-qc_metrics.json"
         atomic_write_json(qc, {"mean_fd": float(rng.uniform(0.05, 0.3)), "percent_censored": 1.0,
                                "tDOFRemaining": 60})
@@ -230,7 +230,7 @@ def _add_strategy(out: Path, strategy="simple+gsr", excluded=("sub-05",), seed=1
         relmat = Path(record["outputs"]["relmat:correlation"])
         other = relmat.with_name(relmat.name.replace("desc-simple", "desc-simpleGsr"))
         atomic_write_tsv(other, pd.DataFrame(_matrix(rng, 0.1), columns=REGIONS))
-        atomic_write_json(other.with_suffix(".json"), {"Regions": REGIONS, "Networks": NETWORKS})
+        atomic_write_json(other.with_suffix(".json"), {"Atlas": "pfclimbic", "Regions": REGIONS, "Networks": NETWORKS})
         key = strategy_output_key("relmat:correlation", strategy)
         record["outputs"][key] = str(other)
         status = "excluded" if sub in excluded else "ok"

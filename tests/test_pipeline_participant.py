@@ -355,6 +355,25 @@ def test_atlas_in_another_space_fails_before_any_work(dataset, client, config, t
     assert not (tmp_path / "out").exists()
 
 
+def test_atlas_folder_path_is_resolved_to_the_atlas_name(dataset, client, config, tmp_path):
+    from neurokit.atlases import bundled_root
+    from neurokit.pipelines.group import build_features
+
+    folder = tmp_path / "lab atlases" / "v2"
+    shutil.copytree(bundled_root() / "pfclimbic-spheres", folder)
+    one = config.updated({"atlas.name": str(folder), "inputs.participant_label": ["02"]})
+    summary = pp.run_participant(dataset, tmp_path / "out", one, client=client, progress=False)
+    assert summary.n_ok >= 1
+    written = [p.name for p in (tmp_path / "out").rglob("*_relmat.tsv")]
+    # the seg- label is the atlas's name (atlas.json), not a label made from the folder path
+    assert written and all("_seg-pfclimbicSpheres_" in name for name in written)
+    assert {r["outputs"]["qc"] and json.loads(Path(r["outputs"]["qc"]).read_text())["Atlas"]
+            for r in completed_runs(tmp_path / "out")} == {"pfclimbic-spheres"}
+    # the group level and predict take the recorded name, which a model then carries
+    features, _, _ = build_features(tmp_path / "out", one)
+    assert features.attrs["atlas"] == "pfclimbic-spheres"
+
+
 def test_too_few_degrees_of_freedom_excludes_with_reason(dataset, client, config, tmp_path):
     strict = config.updated({"exclusion.min_tdof": 1000, "inputs.participant_label": ["01"]})
     summary = pp.run_participant(dataset, tmp_path / "out", strict, client=client, progress=False)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+from pathlib import Path
 
-import matplotlib
 import pytest
 
 from neurokit.report import ReportError, write_group_report, write_participant_reports
@@ -176,10 +178,42 @@ def test_methods_text_follows_config():
     assert any("Ciric" in r for r in group_refs) and any("Johnson WE" in r for r in group_refs)
 
 
-def test_figures_are_agg_and_mark_blocks(rng):
+def test_methods_text_describes_the_recorded_parameters():
+    from neurokit.config import Config
+    from neurokit.denoise import resolve_strategy
+    from neurokit.report._methods import methods_text
+
+    config = Config()  # scrubbing+gsr, FD 0.5 mm
+    # what the runs recorded wins over the configuration: here they were run with other thresholds
+    recorded = resolve_strategy("scrubbing", motion="derivatives", fd_threshold=0.3, std_dvars_threshold=None, scrub=0)
+    text = " ".join(methods_text(config, strategy_details=recorded, atlas_name="myatlas")[0])
+    assert "'myatlas' atlas" in text and "with the 'scrubbing' strategy" in text
+    assert "12 motion parameters (6 plus derivatives)" in text and "the global signal" not in text
+    assert "Volumes with framewise displacement above 0.3 mm [" in text and "DVARS" not in text
+    assert "were censored." in text and "segments shorter" not in text
+    # nothing recorded: the configured strategy, resolved by the rule the participant level records with
+    text = " ".join(methods_text(config)[0])
+    assert "'pfclimbic' atlas" in text and "above 0.5 mm" in text and "standardised DVARS above 1.5" in text
+    assert "the global signal" in text and "segments shorter than 5 volumes" in text
+
+
+def test_importing_the_report_keeps_the_users_matplotlib_backend():
+    # a fresh interpreter: the backend is process-wide state, already chosen in this test process
+    probe = (
+        "import matplotlib; matplotlib.use('svg'); import neurokit, neurokit.report;"
+        "from neurokit.report import _figures as F;"
+        "uri = F.to_data_uri(F.plot_motion([0.1, 0.2, 0.3], [1.0, 1.2, 0.9], fd_threshold=0.5, censored=[], t_r=2.0));"
+        "print(matplotlib.get_backend(), uri[:22], 'matplotlib.pyplot' in __import__('sys').modules)"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["svg", "data:image/png;base64,", "False"]
+
+
+def test_figures_mark_blocks(rng):
     from neurokit.report import _figures as F
 
-    assert matplotlib.get_backend().lower() == "agg"
     names = [f"r{i}" for i in range(6)]
     networks = ["prefrontal", "limbic", "prefrontal", "other", "limbic", "other"]
     m = rng.uniform(-1, 1, (6, 6))

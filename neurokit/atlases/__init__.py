@@ -10,9 +10,6 @@ from neurokit.atlases._registry import ENTRY_POINT_GROUP, ENV_VAR, available, bu
 from neurokit.atlases._spaces import COMPATIBLE_SPACES, KNOWN_SPACES, check_space
 from neurokit.atlases._validate import validate
 
-#: Atlas used when the configuration names none.
-DEFAULT_ATLAS = "pfclimbic"
-
 __all__ = [
     "Atlas",
     "AtlasError",
@@ -25,7 +22,6 @@ __all__ = [
     "COMPATIBLE_SPACES",
     "ENV_VAR",
     "ENTRY_POINT_GROUP",
-    "DEFAULT_ATLAS",
     "available",
     "load",
     "register",

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     features, _, _ = build_features(args.output_dir, config, load_phenotype(args.bids_dir, config.columns),
                                     strategy=strategy)
-    predictions = predict(model, features, atlas=config.atlas.name, measure=model.measure, fingerprint=fingerprint,
+    predictions = predict(model, features, atlas=features.attrs["atlas"], measure=model.measure, fingerprint=fingerprint,
                           unseen_site=args.unseen_site)
     overlap = _training_overlap(model, predictions)
     if overlap:

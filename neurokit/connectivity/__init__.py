@@ -14,13 +14,12 @@ from neurokit.connectivity._measures import (
 )
 from neurokit.connectivity._summary import edge_networks, region_pfc_limbic_strength, summary_indices
 from neurokit.connectivity._tangent import TangentSpace
-from neurokit.connectivity._validation import NETWORKS, ConnectivityError
+from neurokit.connectivity._validation import ConnectivityError
 
 __all__ = [
     "COVARIANCE_ESTIMATORS",
     "ConnectivityError",
     "KINDS",
-    "NETWORKS",
     "TangentSpace",
     "connectivity_matrix",
     "edge_indices",

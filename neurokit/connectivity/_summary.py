@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from neurokit.atlases import NETWORKS
 from neurokit.connectivity._docs import fill_doc
 from neurokit.connectivity._measures import _region_names, edge_indices
-from neurokit.connectivity._validation import NETWORKS, ConnectivityError, check_networks, check_square
+from neurokit.connectivity._validation import ConnectivityError, check_networks, check_square
 
 __all__ = ["summary_indices", "region_pfc_limbic_strength", "edge_networks"]
 

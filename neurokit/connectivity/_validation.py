@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurokit._errors import NeurokitError
-
-NETWORKS = ("prefrontal", "limbic", "other")
+from neurokit.atlases import NETWORKS
 
 
 class ConnectivityError(NeurokitError, ValueError):

@@ -7,16 +7,19 @@
 from neurokit.denoise._clean import Cleaned, clean
 from neurokit.denoise._confounds import (
     PRESETS,
+    STRATEGIES,
     ConfoundSelection,
     check_confounds_length,
     load_confounds_metadata,
     load_confounds_table,
+    resolve_strategy,
     select_confounds,
 )
 from neurokit.denoise._errors import DenoiseError, InsufficientVolumesError
 
 __all__ = [
     "PRESETS",
+    "STRATEGIES",
     "Cleaned",
     "ConfoundSelection",
     "DenoiseError",
@@ -25,5 +28,6 @@ __all__ = [
     "clean",
     "load_confounds_metadata",
     "load_confounds_table",
+    "resolve_strategy",
     "select_confounds",
 ]

@@ -19,9 +19,11 @@ from neurokit.denoise._errors import DenoiseError
 __all__ = [
     "ConfoundSelection",
     "PRESETS",
+    "STRATEGIES",
     "check_confounds_length",
     "load_confounds_metadata",
     "load_confounds_table",
+    "resolve_strategy",
     "select_confounds",
 ]
 
@@ -48,6 +50,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "scrubbing": {"motion": "full", "wm_csf": "full", "compcor": None, "scrub": True},
     "compcor": {"motion": "full", "wm_csf": None, "compcor": True, "scrub": None},
 }
+
+#: Strategy names: a preset, alone or with the global signal (``+gsr``).
+STRATEGIES: tuple[str, ...] = tuple(preset + gsr for preset in PRESETS for gsr in ("", "+gsr"))
 
 _MOTION = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 
@@ -309,12 +314,45 @@ def _optimize_scrub(outliers: np.ndarray, n_volumes: int, scrub: int) -> np.ndar
     return np.flatnonzero(flagged)
 
 
-def _resolve(strategy, motion, wm_csf, global_signal, compcor, n_compcor, fd_threshold, std_dvars_threshold,
-             scrub, demean) -> dict[str, Any]:
-    base, plus, suffix = strategy.partition("+")
+def resolve_strategy(
+    strategy: str,
+    *,
+    motion: str | None = None,
+    wm_csf: str | None = None,
+    global_signal: str | None = None,
+    compcor: str = "anat_combined",
+    n_compcor: int | float | str = "all",
+    fd_threshold: float | None = 0.5,
+    std_dvars_threshold: float | None = 1.5,
+    scrub: int = 5,
+    demean: bool = True,
+) -> dict[str, Any]:
+    """Validate a strategy and its options, and resolve the preset's defaults.
+
+    The one place a strategy is checked: :func:`select_confounds` calls it for every run and
+    the configuration (``neurokit.config.DenoiseConfig``) when it is read. The result is
+    what a run records as ``StrategyDetails`` and what the methods text describes.
+
+    Parameters
+    ----------
+    strategy, motion, wm_csf, global_signal, compcor, n_compcor, fd_threshold, std_dvars_threshold, scrub, demean
+        As for :func:`select_confounds`.
+
+    Returns
+    -------
+    dict
+        ``strategy``, ``preset``, ``high_pass``, ``motion``, ``wm_csf``, ``global_signal`` and
+        ``demean``; ``compcor``/``n_compcor`` for the compcor presets and ``fd_threshold``/
+        ``std_dvars_threshold``/``scrub`` for the scrubbing presets.
+
+    Raises
+    ------
+    DenoiseError
+        Unknown strategy or option value, or an option the preset does not take.
+    """
+    base, plus, suffix = strategy.partition("+") if isinstance(strategy, str) else ("", "", "")
     if base not in PRESETS or (plus and suffix != "gsr"):
-        valid = [p + s for p in PRESETS for s in ("", "+gsr")]
-        raise DenoiseError(f"'strategy' must be one of {valid}; got {strategy!r}.")
+        raise DenoiseError(f"'strategy' must be one of {list(STRATEGIES)}; got {strategy!r}.")
     preset = PRESETS[base]
     resolved: dict[str, Any] = {"strategy": strategy, "preset": base, "high_pass": "cosine regressors"}
     for option, value in (("motion", motion), ("wm_csf", wm_csf), ("global_signal", global_signal)):
@@ -323,31 +361,32 @@ def _resolve(strategy, motion, wm_csf, global_signal, compcor, n_compcor, fd_thr
     resolved["motion"] = motion or preset["motion"]
     if preset["wm_csf"] is None and wm_csf is not None:
         raise DenoiseError(
-            f"'wm_csf' is not part of the {base!r} preset (nilearn would ignore it); pass wm_csf=None "
+            f"'wm_csf' is not part of the {base!r} preset (nilearn would ignore it); leave wm_csf unset (None) "
             "or choose strategy 'simple' or 'scrubbing'."
         )
     resolved["wm_csf"] = wm_csf or preset["wm_csf"]
     resolved["global_signal"] = global_signal or ("basic" if plus else None)
+    # every option is checked, also those this preset does not use: a bad value is a mistake either way
+    if compcor not in COMPCOR_PREFIXES:
+        raise DenoiseError(f"'compcor' must be one of {list(COMPCOR_PREFIXES)}; got {compcor!r}.")
+    if isinstance(n_compcor, (float, np.floating)) and 0 < n_compcor < 1:
+        n_compcor = float(n_compcor)
+    elif isinstance(n_compcor, bool) or not (
+        n_compcor == "all" or (isinstance(n_compcor, (int, np.integer)) and n_compcor >= 1)
+    ):
+        raise DenoiseError(
+            f"'n_compcor' must be a positive integer, a variance fraction in (0, 1) or 'all'; got {n_compcor!r}."
+        )
+    else:
+        n_compcor = n_compcor if n_compcor == "all" else int(n_compcor)
+    if not (isinstance(scrub, (int, np.integer)) and not isinstance(scrub, bool) and scrub >= 0):
+        raise DenoiseError(f"'scrub' (minimum segment length) must be an integer >= 0; got {scrub!r}.")
+    for option, value in (("fd_threshold", fd_threshold), ("std_dvars_threshold", std_dvars_threshold)):
+        if value is not None and not (isinstance(value, (int, float, np.number)) and value > 0):
+            raise DenoiseError(f"'{option}' must be a positive number or None; got {value!r}.")
     if preset["compcor"]:
-        if compcor not in COMPCOR_PREFIXES:
-            raise DenoiseError(f"'compcor' must be one of {list(COMPCOR_PREFIXES)}; got {compcor!r}.")
-        if isinstance(n_compcor, (float, np.floating)) and 0 < n_compcor < 1:
-            n_compcor = float(n_compcor)
-        elif isinstance(n_compcor, bool) or not (
-            n_compcor == "all" or (isinstance(n_compcor, (int, np.integer)) and n_compcor >= 1)
-        ):
-            raise DenoiseError(
-                f"'n_compcor' must be a positive integer, a variance fraction in (0, 1) or 'all'; got {n_compcor!r}."
-            )
-        else:
-            n_compcor = n_compcor if n_compcor == "all" else int(n_compcor)
         resolved.update(compcor=compcor, n_compcor=n_compcor)
     if preset["scrub"]:
-        if not (isinstance(scrub, (int, np.integer)) and scrub >= 0):
-            raise DenoiseError(f"'scrub' (minimum segment length) must be an integer >= 0; got {scrub!r}.")
-        for option, value in (("fd_threshold", fd_threshold), ("std_dvars_threshold", std_dvars_threshold)):
-            if value is not None and not (isinstance(value, (int, float, np.number)) and value > 0):
-                raise DenoiseError(f"'{option}' must be a positive number or None; got {value!r}.")
         resolved.update(
             fd_threshold=None if fd_threshold is None else float(fd_threshold),
             std_dvars_threshold=None if std_dvars_threshold is None else float(std_dvars_threshold),
@@ -427,8 +466,10 @@ def select_confounds(
     if not isinstance(confounds, pd.DataFrame):
         raise DenoiseError(f"'confounds' must be a pandas DataFrame; got {type(confounds).__name__}.")
     _check_columns(confounds, source)
-    resolved = _resolve(strategy, motion, wm_csf, global_signal, compcor, n_compcor, fd_threshold,
-                        std_dvars_threshold, scrub, demean)
+    resolved = resolve_strategy(
+        strategy, motion=motion, wm_csf=wm_csf, global_signal=global_signal, compcor=compcor, n_compcor=n_compcor,
+        fd_threshold=fd_threshold, std_dvars_threshold=std_dvars_threshold, scrub=scrub, demean=demean,
+    )
     metadata = dict(metadata or {})
     n_volumes = len(confounds)
     notes: list[str] = []

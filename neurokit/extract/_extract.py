@@ -47,7 +47,8 @@ class Extraction:
     n_volumes : int
         Volumes in the run, ``n_timepoints``.
     t_r : float or None
-        Repetition time in seconds from the NIfTI header (pixdim[4]), None if unset.
+        Repetition time in seconds from the NIfTI header (pixdim[4] and its unit, read by
+        :func:`neurokit._nifti.header_t_r`), None when the header does not say.
     mean_image : numpy.ndarray or None, shape (x, y, z)
         float32 temporal mean of every voxel, if requested.
     mean_image_volumes : numpy.ndarray or None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import nibabel as nib
 import numpy as np
 
-from neurokit._nifti import TIME_UNIT_SECONDS, header_time_step
+from neurokit._nifti import header_t_r
 from neurokit.extract._errors import ExtractError
 
 try:  # isal decompresses gzip 2-3x faster than zlib; the stdlib path stays the fallback
@@ -67,15 +67,6 @@ class BoldHeader:
     def n_volumes(self) -> int:
         """Volumes in the run."""
         return self.shape[3]
-
-
-def _t_r_from_header(header) -> float | None:
-    step = header_time_step(header)
-    if step is None:
-        return None
-    value, unit = step
-    # 'unknown' is taken as seconds, which is what every converter writes in practice
-    return value * TIME_UNIT_SECONDS.get(unit, 1.0)
 
 
 def _check_4d(source: str, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -131,7 +122,7 @@ def read_bold_header(bold) -> BoldHeader:
         return BoldHeader(
             source=str(source), shape=shape, affine=np.asarray(bold.affine, dtype=float),
             dtype=dtype, offset=0, slope=1.0, inter=0.0,
-            t_r=_t_r_from_header(bold.header), image=bold,
+            t_r=header_t_r(bold.header), image=bold,
         )
     if not isinstance(bold, (str, os.PathLike)):
         raise ExtractError(
@@ -164,7 +155,7 @@ def _file_header(path: str, img) -> BoldHeader:
     header = BoldHeader(
         source=path, shape=shape, affine=np.asarray(img.affine, dtype=float), dtype=dtype,
         offset=int(proxy.offset), slope=slope, inter=inter,
-        t_r=_t_r_from_header(img.header), path=path,
+        t_r=header_t_r(img.header), path=path,
     )
     with open(path, "rb") as fh:
         compressed = fh.read(2) == _GZIP_MAGIC

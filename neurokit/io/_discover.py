@@ -16,7 +16,7 @@ from typing import Iterable
 
 import nibabel as nib
 
-from neurokit._nifti import TIME_UNIT_SECONDS, header_time_step
+from neurokit._nifti import header_t_r
 from neurokit.io._bids import BIDSError, BIDSName, build_filename, parse_filename
 from neurokit.io._records import RUN_ENTITIES, Run
 
@@ -26,8 +26,6 @@ __all__ = ["Discovery", "RunProblem", "discover_runs", "discover_from_config"]
 TR_TOLERANCE = 1e-3
 #: Fewest volumes a BOLD run may have (fewer: a 3D reference or a truncated series).
 MIN_VOLUMES = 3
-#: With an unknown NIfTI time unit, a header TR is trusted only inside this range (seconds).
-_PLAUSIBLE_TR = (0.05, 30.0)
 _SPACE_ENTITIES = ("space", "res", "den")
 
 
@@ -209,25 +207,6 @@ def _read_header(path: Path):
     raise ValueError(f"no NIfTI-1 or NIfTI-2 header in the first {len(block)} bytes")
 
 
-def _header_tr(header) -> float | None:
-    """TR from a NIfTI header, or None when the header does not really say.
-
-    The rule: ``pixdim[4]`` is used when the header's ``xyzt_units`` names a time unit
-    (sec, msec, usec; converted to seconds) and the value is positive. With an unknown
-    unit, the value is used (as seconds) only when it is plausible, i.e. in
-    ``[0.05, 30]`` s and not exactly 0 or 1 — 1 is what most writers put there by default.
-    """
-    step = header_time_step(header)
-    if step is None:
-        return None
-    value, unit = step
-    if unit in TIME_UNIT_SECONDS:
-        return value * TIME_UNIT_SECONDS[unit]
-    if value == 1.0 or not (_PLAUSIBLE_TR[0] <= value <= _PLAUSIBLE_TR[1]):
-        return None
-    return value
-
-
 def _check_run(
     name: BIDSName, bold: Path, folder: _Folder, func: Path
 ) -> tuple[Run | None, RunProblem | None]:
@@ -308,7 +287,7 @@ def _check_run(
                     'e.g. "RepetitionTime": 2.0.',
                 )
             json_tr = float(value)
-    head_tr = _header_tr(header)
+    head_tr = header_t_r(header)
     if json_tr is None and head_tr is None:
         where = expected_json
         return problem(
@@ -403,10 +382,10 @@ def discover_runs(
 
     Notes
     -----
-    TR comes from the sidecar's ``RepetitionTime``; the header's ``pixdim[4]`` is the fallback
-    (trusted when ``xyzt_units`` names a time unit, or, with an unknown unit, when the value is
-    in [0.05, 30] s and not exactly 1, the common placeholder). When both exist and differ by
-    more than 0.1 %, the run is a problem.
+    TR comes from the sidecar's ``RepetitionTime``; the header's ``pixdim[4]`` is the fallback,
+    read by :func:`neurokit._nifti.header_t_r` (trusted when ``xyzt_units`` names a time unit,
+    or, with an unknown unit, when the value is in [0.05, 30] s and not exactly 1, the common
+    placeholder). When both exist and differ by more than 0.1 %, the run is a problem.
     """
     bids_dir = Path(bids_dir)
     if not bids_dir.is_dir():

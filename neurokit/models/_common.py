@@ -13,16 +13,13 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from neurokit._errors import NeurokitError
 
-__all__ = ["ModelError", "TARGETS", "FEATURE_SETS", "NETWORKS"]
+__all__ = ["ModelError", "TARGETS", "FEATURE_SETS"]
 
 #: Targets a model can predict.
 TARGETS = ("severity", "stage", "user_vs_control")
 
 #: Named feature sets, see :func:`neurokit.models.feature_columns`.
 FEATURE_SETS = ("pfc_limbic_edges", "all_edges", "summary_indices", "biomarkers", "combined")
-
-#: Network labels a region may carry.
-NETWORKS = ("prefrontal", "limbic", "other")
 
 
 class ModelError(NeurokitError, ValueError):

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from neurokit.models._common import FEATURE_SETS, NETWORKS, TARGETS, ModelError
+from neurokit.atlases import NETWORKS
+from neurokit.models._common import FEATURE_SETS, TARGETS, ModelError
 
 __all__ = ["feature_columns", "edge_regions", "edge_network_pair"]
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from neurokit.config import DEFAULT_STAGE_LEVELS as STAGES
 from neurokit.models._common import ModelError
 
 __all__ = ["simulate_features"]
 
-STAGES = ("control", "active", "early_abstinence", "sustained_remission")
 # how strongly each stage carries the dysconnectivity (recovery partly normalises it)
 _STAGE_LOAD = {"control": 0.0, "active": 1.0, "early_abstinence": 0.6, "sustained_remission": 0.3}
 

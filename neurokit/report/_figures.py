@@ -1,5 +1,9 @@
 """Report figures: each is a function of arrays that returns a matplotlib Figure.
 
+Figures are bare ``matplotlib.figure.Figure`` objects, never pyplot's: saving one to PNG uses
+the Agg canvas without a global backend, so reports are drawn on headless machines (and in
+threads) and importing neurokit never changes the backend of the program that imports it.
+
 The assemblers (``_participant.py``, ``_group.py``) only arrange them; :func:`to_data_uri`
 turns a figure into the base64 PNG the HTML embeds.
 """
@@ -8,18 +12,16 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
 
 import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")  # reports are written on headless machines; never open a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+from neurokit.atlases import NETWORKS
 
 __all__ = [
-    "NETWORK_ORDER",
     "NETWORK_COLORS",
     "to_data_uri",
     "network_order",
@@ -42,8 +44,7 @@ __all__ = [
     "plot_coefficients",
 ]
 
-#: Networks in the order matrices and carpets are drawn.
-NETWORK_ORDER = ("prefrontal", "limbic", "other")
+#: Matrices and carpets draw the networks in the order of :data:`neurokit.atlases.NETWORKS`.
 NETWORK_COLORS = {"prefrontal": "#1f77b4", "limbic": "#d62728", "other": "#7f7f7f"}
 _DPI = 90
 
@@ -65,7 +66,9 @@ def to_data_uri(fig: Figure, *, dpi: int = _DPI) -> str:
     # constrained-layout figures are already trimmed; a second (tight) layout pass only costs time
     tight = None if fig.get_layout_engine() is not None else "tight"
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=tight, metadata={"Software": None})
-    plt.close(fig)  # a no-op for bare Figures; closes any pyplot figure a caller passes
+    pyplot = sys.modules.get("matplotlib.pyplot")  # imported by the caller, never by neurokit
+    if pyplot is not None:
+        pyplot.close(fig)  # a no-op for bare Figures; closes any pyplot figure a caller passes
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
@@ -80,7 +83,7 @@ def network_order(networks) -> np.ndarray:
     -------
     ndarray of int, shape (n_regions,)
     """
-    rank = {n: i for i, n in enumerate(NETWORK_ORDER)}
+    rank = {n: i for i, n in enumerate(NETWORKS)}
     keys = [rank.get(str(n), len(rank)) for n in networks]
     return np.argsort(keys, kind="stable")
 
@@ -182,7 +185,7 @@ def plot_carpet(raw, cleaned, networks, *, sample_mask=None):
         ax.set_title(title, fontsize=9, loc="left")
         ax.set_yticks([])
         start = 0
-        for net in NETWORK_ORDER:
+        for net in NETWORKS:
             count = sorted_nets.count(net)
             if count:
                 ax.add_patch(Rectangle((-0.5 - raw.shape[0] * 0.012, start - 0.5), raw.shape[0] * 0.012, count,
@@ -250,7 +253,7 @@ def plot_atlas_overlay(background, labels, affine, *, n_slices=6):
     ax.set_facecolor("black")
     ax.imshow(np.ma.masked_invalid(bg_row), cmap="gray", vmin=lo, vmax=hi, origin="lower",
               interpolation="nearest", aspect=zooms[1] / zooms[0])
-    ax.imshow(lab_row, cmap=ListedColormap(plt.get_cmap("tab20").colors), vmin=-0.5, vmax=19.5, alpha=0.6,
+    ax.imshow(lab_row, cmap=ListedColormap(matplotlib.colormaps["tab20"].colors), vmin=-0.5, vmax=19.5, alpha=0.6,
               origin="lower", interpolation="nearest", aspect=zooms[1] / zooms[0])
     step = bg.shape[0] + 2
     for n, k in enumerate(picks):
@@ -311,7 +314,7 @@ def _draw_matrix(ax, matrix, names, networks, *, vmax, cmap="RdBu_r", outline=Tr
     im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
     nets = [str(networks[i]) for i in order]
     spans, start = {}, 0
-    for net in NETWORK_ORDER + tuple(sorted(set(nets) - set(NETWORK_ORDER))):
+    for net in NETWORKS + tuple(sorted(set(nets) - set(NETWORKS))):
         count = nets.count(net)
         if count:
             spans[net] = (start, count)

@@ -533,7 +533,8 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     sidecar = first_sidecar(records)
     paragraphs, references = methods_text(
         config, atlas_metadata=atlas.metadata if atlas is not None else None,
-        strategy_details=sidecar.get("StrategyDetails"), versions=sidecar.get("SoftwareVersions"), group=True)
+        strategy_details=sidecar.get("StrategyDetails"), atlas_name=sidecar.get("Atlas"),
+        versions=sidecar.get("SoftwareVersions"), group=True)
 
     flow, flow_figure = _flow_section(runs, features)
     overview: list = [Grid([KeyValue([

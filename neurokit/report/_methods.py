@@ -66,9 +66,13 @@ class _Cite:
 
 
 def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
-                 strategy_details: Mapping[str, Any] | None = None,
+                 strategy_details: Mapping[str, Any] | None = None, atlas_name: str | None = None,
                  versions: Mapping[str, str] | None = None, group: bool = False) -> tuple[list[str], list[str]]:
-    """Methods paragraphs and their numbered references, from the resolved configuration.
+    """Methods paragraphs and their numbered references, from what the participant level recorded.
+
+    The confounds and censoring are described from ``strategy_details``, the parameters a run
+    recorded, and the atlas by the name it recorded; the configuration gives the rest (signal
+    cleaning, exclusion, connectivity, models).
 
     Parameters
     ----------
@@ -77,7 +81,11 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
     atlas_metadata : mapping, optional
         The atlas's ``atlas.json`` (``Description``, ``Reference``); without it only the name is given.
     strategy_details : mapping, optional
-        ``StrategyDetails`` of a run's time-series sidecar (what the preset resolved to).
+        ``StrategyDetails`` of a run's time-series sidecar (what the preset resolved to). Without
+        one (no run recorded it), the modelled strategy is resolved by
+        :func:`neurokit.denoise.resolve_strategy`, the rule the participant level records.
+    atlas_name : str, optional
+        ``Atlas`` of a run's sidecar (the resolved atlas name); default ``config.atlas.name``.
     versions : mapping of str to str, optional
         Software versions (``SoftwareVersions`` of a sidecar).
     group : bool, default=False
@@ -92,7 +100,12 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
     """
     cite = _Cite()
     dn, cx, ex = config.denoise, config.connectivity, config.exclusion
-    details = dict(strategy_details or {})
+    if strategy_details:
+        details = dict(strategy_details)
+    else:
+        from neurokit.denoise import resolve_strategy
+
+        details = resolve_strategy(**dn.select_kwargs(config.modelled_strategy))
     versions = dict(versions or {})
     meta = dict(atlas_metadata or {})
     nk = versions.get("neurokit")
@@ -102,34 +115,30 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
     if meta.get("Reference"):
         atlas_ref = " " + cite("atlas:" + str(meta["Reference"]))
     desc = f" ({meta['Description'].rstrip('.')})" if meta.get("Description") else ""
+    atlas_name = atlas_name or config.atlas.name
     p1 = (
         f"Functional connectivity was computed with neurokit{f' {nk}' if nk else ''} from BOLD runs preprocessed "
         f"with fMRIPrep {cite('fmriprep')} in {config.inputs.space} space. Mean signals of the regions of the "
-        f"'{config.atlas.name}' atlas{desc}{atlas_ref} were extracted within each run's brain mask; regions with "
+        f"'{atlas_name}' atlas{desc}{atlas_ref} were extracted within each run's brain mask; regions with "
         f"fewer than {config.atlas.min_voxels} voxels inside the mask "
         + ("were dropped and reported." if config.atlas.drop_empty_regions else "made the run fail.")
     )
 
-    from neurokit.denoise._confounds import PRESETS
-
-    strategy = config.modelled_strategy
-    preset = PRESETS.get(strategy.split("+")[0], {})
-    motion = details.get("motion") or dn.motion or preset.get("motion")
-    wm_csf = details.get("wm_csf") or dn.wm_csf or preset.get("wm_csf")
-    gs = details.get("global_signal") or dn.global_signal
+    strategy = details["strategy"]
+    motion, wm_csf, gs = details.get("motion"), details.get("wm_csf"), details.get("global_signal")
     parts = []
     if motion:
         text = _MOTION.get(motion, f"motion parameters ({motion})")
         parts.append(text + (f" {cite('friston24')}" if motion == "full" else ""))
-    if strategy.startswith("compcor"):
-        n = dn.n_compcor
+    if details.get("compcor"):
+        n = details["n_compcor"]
         count = "all retained" if n == "all" else (f"components explaining {n:.0%} of variance" if isinstance(n, float)
                                                     else f"{n}")
-        parts.append(f"{count} {dn.compcor.replace('_', ' ')} CompCor components {cite('compcor')}")
+        parts.append(f"{count} {details['compcor'].replace('_', ' ')} CompCor components {cite('compcor')}")
     elif wm_csf:
         parts.append(f"mean white-matter and CSF signals{_EXPANSION.get(wm_csf, '')}")
-    if gs or strategy.endswith("+gsr"):
-        parts.append(f"the global signal{_EXPANSION.get(gs or 'basic', '')}")
+    if gs:
+        parts.append(f"the global signal{_EXPANSION.get(gs, '')}")
     parts.append(f"fMRIPrep's {details.get('high_pass') or 'cosine regressors'} (high-pass)")
     p2 = (
         f"Confounds were selected from fMRIPrep's confounds table with the '{strategy}' strategy, equivalent to "
@@ -142,14 +151,15 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
     if others:
         p2 += (f" The same region signals were also cleaned with the {', '.join(repr(n) for n in others)} "
                f"strateg{'ies' if len(others) > 1 else 'y'} for the denoising benchmark; the models used '{strategy}'.")
-    if strategy.startswith("scrubbing"):
+    if "scrub" in details:  # recorded by the scrubbing presets only
         crit = []
-        if dn.fd_threshold is not None:
-            crit.append(f"framewise displacement above {dn.fd_threshold:g} mm {cite('power2012')}")
-        if dn.std_dvars_threshold is not None:
-            crit.append(f"standardised DVARS above {dn.std_dvars_threshold:g}")
+        if details.get("fd_threshold") is not None:
+            crit.append(f"framewise displacement above {details['fd_threshold']:g} mm {cite('power2012')}")
+        if details.get("std_dvars_threshold") is not None:
+            crit.append(f"standardised DVARS above {details['std_dvars_threshold']:g}")
+        scrub = details["scrub"]
         p2 += (" Volumes with " + " or ".join(crit) + " were censored" if crit else " No volume was censored") + (
-            f", together with uncensored segments shorter than {dn.scrub} volumes {cite('power2014')}." if dn.scrub
+            f", together with uncensored segments shorter than {scrub} volumes {cite('power2014')}." if scrub
             else ".")
     steps = []
     if dn.detrend:

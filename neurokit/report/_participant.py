@@ -394,7 +394,8 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=
     sidecar = first_sidecar(records)
     paragraphs, references = methods_text(
         config, atlas_metadata=atlas.metadata if atlas is not None else None,
-        strategy_details=sidecar.get("StrategyDetails"), versions=sidecar.get("SoftwareVersions"))
+        strategy_details=sidecar.get("StrategyDetails"), atlas_name=sidecar.get("Atlas"),
+        versions=sidecar.get("SoftwareVersions"))
     context = _Context(output_dir=output_dir, config=config, atlas=atlas, atlas_note=atlas_note,
                        group_indices=group_indices, paragraphs=paragraphs, references=references,
                        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

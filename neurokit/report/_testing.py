@@ -14,16 +14,15 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from neurokit.atlases import NETWORKS
 from neurokit.atlases import load as load_atlas
-from neurokit.config import Config
+from neurokit.config import DEFAULT_STAGE_LEVELS, Config
 from neurokit.connectivity import fisher_z, summary_indices, vectorize
 
 __all__ = ["fabricate_outputs", "XSS"]
 
 #: A phenotype value that would run if it reached the page as markup.
 XSS = "<script>alert(1)</script>"
-
-_STAGES = ("control", "active", "early_abstinence", "sustained_remission")
 
 
 def _write_json(path: Path, obj) -> str:
@@ -96,7 +95,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
         "sex": rng.choice(["F", "M"], n_subjects),
         "site": ["A" if i % 2 else "B" for i in range(n_subjects)],
         "severity": np.round(rng.uniform(0, 30, n_subjects), 1),
-        "stage": [_STAGES[i % 4] for i in range(n_subjects)],
+        "stage": [DEFAULT_STAGE_LEVELS[i % 4] for i in range(n_subjects)],
     })
     if xss_site:
         pheno.loc[1, "site"] = XSS
@@ -137,7 +136,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
             censored = sorted({0, 1} | set(np.flatnonzero(np.nan_to_num(fd) > 0.5).tolist()))
             kept = [i for i in range(n_volumes) if i not in censored]
             latent = rng.normal(size=(n_volumes, 3))
-            load = np.array([[1.0 if n == net else 0.2 for net in ("prefrontal", "limbic", "other")]
+            load = np.array([[1.0 if n == net else 0.2 for net in NETWORKS]
                              for n in networks])
             raw = 1000 + 20 * (latent @ load.T + rng.normal(size=(n_volumes, n_regions)))
             raw += np.linspace(0, 15, n_volumes)[:, None]

@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from neurokit._errors import NeurokitError
 from neurokit._version import __version__
+from neurokit.atlases import NETWORKS
 from neurokit.simulate import _phenotype, _realistic, _signals
 from neurokit.simulate._grid import PROBABILITY_THRESHOLD, Grid, build_grid
 
@@ -524,7 +525,7 @@ def _voxel_tables(grid: Grid) -> dict:
     half = (ijk.max(axis=0) - ijk.min(axis=0)) / 2
     positions = (ijk - centre) / half
     dist = np.sqrt((positions**2).sum(axis=1))
-    network_code = {"prefrontal": 0, "limbic": 1, "other": 2}
+    network_code = {name: code for code, name in enumerate(NETWORKS)}
     return {
         "brain_idx": idx,
         "region": grid.labels.ravel(order="F")[idx].astype(np.int64),

@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: Recovery stages, control first.
-STAGES = ("control", "active", "early_abstinence", "sustained_remission")
+from neurokit.config import DEFAULT_STAGE_LEVELS as STAGES
 
 #: Prefrontal-limbic coupling of a healthy control (correlation of the two latent signals).
 CONTROL_COUPLING = 0.6

@@ -269,7 +269,7 @@ def run_data(
     region_of_voxel : ndarray of int, shape (n_voxels,)
         Planted region index (1..n_regions) or 0.
     network_of_region : ndarray of int, shape (n_regions + 1,)
-        0 prefrontal, 1 limbic, 2 other (entry 0 unused).
+        Position in :data:`neurokit.atlases.NETWORKS` (0 prefrontal, 1 limbic, 2 other; entry 0 unused).
     tissue : ndarray of int, shape (n_voxels,)
         0 grey matter / other, 1 white matter, 2 CSF.
     edge : ndarray, shape (n_voxels,)
