@@ -456,12 +456,14 @@ def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype:
 
 def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_dir: Path, *, client=None,
                fingerprint: dict | None = None) -> list[dict]:
-    """Cross-validate every configured target x feature set and write their results.
+    """Fit the configured model suite (:func:`neurokit.models.fit_models`) and write its results.
 
     Writes ``<models_dir>/<target>/<feature set>/`` (``metrics.json``, ``predictions.tsv``,
-    ``permutation_null.tsv``, ``patterns.tsv``, ``model/``), ``longitudinal.json`` when
-    participants have several sessions, and ``summary.tsv`` (one row per model, with the
-    reason when a model could not be fitted, e.g. a role missing from the phenotype).
+    ``permutation_null.tsv``, ``patterns.tsv``, ``model/``), ``longitudinal.json`` (the stage
+    model) when participants have several sessions, and ``summary.tsv`` (one row per model,
+    with the reason when a model could not be fitted, e.g. a role missing from the phenotype).
+    A longitudinal model that cannot be fitted is written with ``"fitted": false`` and its
+    reason; it never stops the predictive models' outputs.
     ``p_value_fdr`` (in ``summary.tsv`` and each ``metrics.json``) is the permutation
     p-value corrected for the number of fitted models (Benjamini-Hochberg); ``p_value_floor``
     is the smallest p-value the permutations can give, 1 / (n_permutations + 1). Each saved
@@ -474,63 +476,76 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     list of dict
         The rows of ``summary.tsv``.
     """
-    from neurokit.models import ModelError, cross_validate_model, fdr_correct, longitudinal_model, save_model
+    from neurokit.models import fit_models as fit_suite
     from neurokit.pipelines._progress import Progress
 
     m = config.models
-    rows, written = [], []
     progress = Progress(len(m.targets) * len(m.feature_sets), unit="models")
+    suite = fit_suite(
+        features, networks, targets=m.targets, feature_sets=m.feature_sets,
+        longitudinal=m.longitudinal, longitudinal_predictors=("stage",),
+        extra_metrics={"denoising_strategy": config.modelled_strategy},
+        on_model=lambda target, feature_set, result, reason: _log_model(progress, target, feature_set, result, reason),
+        estimator=m.estimator, covariates=m.covariates, harmonize_site=m.harmonize_site,
+        edge_selection=m.edge_selection, cpm_threshold=m.cpm_threshold,
+        stage_levels=config.columns.stage_levels, control_level=config.columns.control,
+        cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
+        n_permutations=m.n_permutations, random_state=m.random_state, client=client,
+        atlas=config.atlas.name, measure=m.measure, config_hash=config.hash(),
+    )
+    progress.close()
+    rows = []
     for target in m.targets:
         for feature_set in m.feature_sets:
-            folder = models_dir / target / feature_set
             row = {"target": target, "feature_set": feature_set}
-            try:
-                result = cross_validate_model(
-                    features, target, feature_set, networks,
-                    estimator=m.estimator, covariates=m.covariates, harmonize_site=m.harmonize_site,
-                    edge_selection=m.edge_selection, cpm_threshold=m.cpm_threshold,
-                    stage_levels=config.columns.stage_levels, control_level=config.columns.control,
-                    cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
-                    n_permutations=m.n_permutations, random_state=m.random_state, client=client,
-                    atlas=config.atlas.name, measure=m.measure, config_hash=config.hash(),
-                )
-            except ModelError as exc:
-                log.warning("model %s/%s not fitted: %s", target, feature_set, exc)
-                rows.append({**row, "status": "not fitted", "reason": str(exc)})
-                progress.update(failed=True)
+            if (target, feature_set) in suite.skipped:
+                rows.append({**row, "status": "not fitted", "reason": suite.skipped[(target, feature_set)]})
                 continue
-            result.metrics["denoising_strategy"] = config.modelled_strategy
-            atomic_write_json(folder / "metrics.json", result.metrics)  # rewritten with p_value_fdr at the end
-            atomic_write_tsv(folder / "predictions.tsv", result.predictions)
-            atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
-            atomic_write_tsv(folder / "patterns.tsv", result.patterns)
-            result.model.fingerprint = fingerprint
-            result.model.training_runs = _id_rows(result.predictions)
+            result = suite.results[(target, feature_set)]
+            _write_model(models_dir / target / feature_set, result, fingerprint)
             primary = result.metrics.get("primary_metric")
             score = result.metrics.get("scores", {}).get(primary, {})
             rows.append({**row, "status": "fitted", "reason": None, "metric": primary,
                          "mean": score.get("mean"), "sd": score.get("sd"), "p_value": result.metrics.get("p_value"),
+                         "p_value_fdr": result.metrics["p_value_fdr"],
                          "p_value_floor": result.metrics.get("p_value_floor"), "n_rows": result.metrics.get("n_rows")})
-            written.append((folder, result, rows[-1]))
-            log.info("model %s/%s: %s = %.3f +/- %.3f (p = %s: permutation and beyond confounds; floor %s)",
-                     target, feature_set, primary,
-                     score.get("mean", float("nan")), score.get("sd", float("nan")), result.metrics.get("p_value"),
-                     result.metrics.get("p_value_floor"))
-            progress.update()
-    progress.close()
-    for (folder, result, row), adjusted in zip(written, fdr_correct([r["p_value"] for _, _, r in written])):
-        row["p_value_fdr"] = result.metrics["p_value_fdr"] = adjusted
-        atomic_write_json(folder / "metrics.json", result.metrics)
-        result.model.cv_metrics = result.metrics  # saved once the corrected p-value is known
-        save_model(result, folder / "model")
-    if m.longitudinal and features["session_id"].notna().any():
-        result = longitudinal_model(features, stage_levels=config.columns.stage_levels,
-                                    control_level=config.columns.control)
-        atomic_write_json(models_dir / "longitudinal.json", result)
+    if "stage" in suite.longitudinal:
+        longitudinal = suite.longitudinal["stage"]
+        if not longitudinal.get("fitted"):
+            log.warning("longitudinal model (stage): %s", longitudinal.get("message"))
+        atomic_write_json(models_dir / "longitudinal.json", longitudinal)
     columns = ["target", "feature_set", "status", "reason", "metric", "mean", "sd", "p_value", "p_value_fdr",
                "p_value_floor", "n_rows"]
     atomic_write_tsv(models_dir / "summary.tsv", pd.DataFrame(rows, columns=columns))
     return rows
+
+
+def _log_model(progress, target: str, feature_set: str, result, reason: str | None) -> None:
+    """One model done: its log line and a step of the progress bar."""
+    if result is None:
+        log.warning("model %s/%s not fitted: %s", target, feature_set, reason)
+        progress.update(failed=True)
+        return
+    primary = result.metrics.get("primary_metric")
+    score = result.metrics.get("scores", {}).get(primary, {})
+    log.info("model %s/%s: %s = %.3f +/- %.3f (p = %s: permutation and beyond confounds; floor %s)",
+             target, feature_set, primary, score.get("mean", float("nan")), score.get("sd", float("nan")),
+             result.metrics.get("p_value"), result.metrics.get("p_value_floor"))
+    progress.update()
+
+
+def _write_model(folder: Path, result, fingerprint: dict | None) -> None:
+    """A fitted model's folder: metrics, predictions, permutation null, patterns and the saved model."""
+    from neurokit.models import save_model
+
+    atomic_write_json(folder / "metrics.json", result.metrics)
+    atomic_write_tsv(folder / "predictions.tsv", result.predictions)
+    atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
+    atomic_write_tsv(folder / "patterns.tsv", result.patterns)
+    result.model.fingerprint = fingerprint
+    result.model.training_runs = _id_rows(result.predictions)
+    result.model.cv_metrics = result.metrics
+    save_model(result, folder / "model")
 
 
 def _id_rows(table: pd.DataFrame) -> list[dict]:

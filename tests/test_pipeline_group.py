@@ -189,6 +189,28 @@ def test_missing_role_model_is_reported_not_fatal(tmp_path):
     assert row["status"] == "not fitted" and "biomarkers" in row["reason"] and "all missing" in row["reason"]
 
 
+def test_failing_longitudinal_model_is_reported_and_summary_still_written(tmp_path, caplog):
+    from neurokit.models import simulate_features
+    from neurokit.pipelines.group import fit_models
+
+    # an atlas without prefrontal/limbic labels, several sessions: no prefrontal-limbic index to model over time
+    features, networks = simulate_features(24, n_sessions=2, random_state=3)
+    features = features.drop(columns="idx_pfc_limbic")
+    config = small_models(Config(), **{"models.targets": ["severity"], "models.n_permutations": 0,
+                                       "models.feature_sets": ["summary_indices", "pfc_limbic_edges"]})
+    networks = {region: "other" for region in networks}
+    with caplog.at_level("WARNING", logger="neurokit.group"):
+        rows = fit_models(features, networks, config, tmp_path / "models")
+    summary = pd.read_csv(tmp_path / "models" / "summary.tsv", sep="\t").set_index("feature_set")
+    assert list(summary["status"]) == ["fitted", "not fitted"] and [r["status"] for r in rows] == list(summary["status"])
+    assert "prefrontal" in summary.loc["pfc_limbic_edges", "reason"]
+    assert (tmp_path / "models" / "severity" / "summary_indices" / "model" / "model.json").is_file()
+    longitudinal = json.loads((tmp_path / "models" / "longitudinal.json").read_text())
+    assert longitudinal["fitted"] is False
+    assert "needs column(s) ['idx_pfc_limbic']" in longitudinal["message"]
+    assert "longitudinal model (stage): not fitted: longitudinal_model needs column(s)" in caplog.text
+
+
 def test_run_group_tangent_measure_projects_covariances_in_each_fold(tmp_path):
     bids, out = fabricate(tmp_path, n_subjects=24, measure="covariance")
     config = small_models(Config(), **{"models.measure": "tangent", "models.targets": ["stage"],
