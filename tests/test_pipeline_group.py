@@ -15,7 +15,8 @@ from neurokit.config import Config, ConfigError, load_config
 from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
 from neurokit.models import ModelError, check_fingerprint, fingerprint_differences, load_model, model_hash
 from neurokit.pipelines._provenance import participant_fingerprint
-from neurokit.pipelines.group import GroupError, build_features, run_group
+from neurokit.io import GroupError, build_features
+from neurokit.pipelines.group import run_group
 
 REGIONS = ["L_dlPFC", "R_dlPFC", "L_vmPFC", "R_vmPFC", "L_amygdala", "R_amygdala", "L_hippocampus",
            "R_hippocampus", "L_M1", "R_M1"]
@@ -126,6 +127,25 @@ def test_runs_of_different_tasks_are_not_mixed(tmp_path):
     assert "sub-02" not in set(features["participant_id"])
     with pytest.raises(GroupError, match=r"no completed run with task='motor'"):
         build_features(out, Config().updated({"inputs.task": "motor"}))
+
+
+def test_the_library_imports_no_pipeline_outside_the_cli():
+    import ast
+
+    import neurokit
+    import neurokit.pipelines.group as group
+
+    assert group.build_features is build_features and group.GroupError is GroupError  # one reader, one error
+    root = Path(neurokit.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.relative_to(root).parts[0] == "cli":  # the command-line entry points compose the pipelines
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.startswith("neurokit.pipelines")]
+    assert offenders == []
 
 
 def test_build_features_errors(tmp_path):
