@@ -10,6 +10,7 @@ study's own runs in ``group/denoising_benchmark.tsv``.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Mapping
 
@@ -276,7 +277,7 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
         features, networks, targets=m.targets, feature_sets=m.feature_sets,
         longitudinal=m.longitudinal, longitudinal_predictors=("stage",),
         extra_metrics={"denoising_strategy": config.modelled_strategy},
-        on_model=lambda target, feature_set, result, reason: _log_model(progress, target, feature_set, result, reason),
+        on_model=partial(_log_model, progress),
         estimator=m.estimator, covariates=m.covariates, harmonize_site=m.harmonize_site,
         edge_selection=m.edge_selection, cpm_threshold=m.cpm_threshold,
         stage_levels=config.columns.stage_levels, control_level=config.columns.control,
@@ -294,8 +295,7 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
                 continue
             result = suite.results[(target, feature_set)]
             _write_model(models_dir / target / feature_set, result, fingerprint)
-            primary = result.metrics.get("primary_metric")
-            score = result.metrics.get("scores", {}).get(primary, {})
+            primary, score = _primary_score(result.metrics)
             rows.append({**row, "status": "fitted", "reason": None, "metric": primary,
                          "mean": score.get("mean"), "sd": score.get("sd"), "p_value": result.metrics.get("p_value"),
                          "p_value_fdr": result.metrics["p_value_fdr"],
@@ -317,12 +317,17 @@ def _log_model(progress, target: str, feature_set: str, result, reason: str | No
         log.warning("model %s/%s not fitted: %s", target, feature_set, reason)
         progress.update(failed=True)
         return
-    primary = result.metrics.get("primary_metric")
-    score = result.metrics.get("scores", {}).get(primary, {})
+    primary, score = _primary_score(result.metrics)
     log.info("model %s/%s: %s = %.3f +/- %.3f (p = %s: permutation and beyond confounds; floor %s)",
              target, feature_set, primary, score.get("mean", float("nan")), score.get("sd", float("nan")),
              result.metrics.get("p_value"), result.metrics.get("p_value_floor"))
     progress.update()
+
+
+def _primary_score(metrics: dict) -> tuple[str | None, dict]:
+    """A model's primary metric and its cross-validated ``{mean, sd, ...}``."""
+    primary = metrics.get("primary_metric")
+    return primary, metrics.get("scores", {}).get(primary, {})
 
 
 def _write_model(folder: Path, result, fingerprint: dict | None) -> None:

@@ -1,4 +1,4 @@
-"""BIDS discovery, phenotype loading and derivative writing (the only stage that touches files).
+"""BIDS discovery, phenotype loading, derivative writing and reading (the only stage that touches files).
 
 Public names are re-exported here; the code lives in private modules.
 """
