@@ -95,11 +95,11 @@ def settings_from_config(config: Config, strategy: str, measure: str) -> dict[st
         strategy's confound regressors and censoring as the preset resolves them; ``confounds.high_pass``
         is the cosine regressors, ``denoise.high_pass`` the filter), ``connectivity.measure`` and ``connectivity.covariance_estimator``, ``exclusion.*``.
     """
-    from neurokit.denoise._confounds import _resolve
+    from neurokit.denoise import resolve_strategy
 
     data = config.to_dict()
     settings = {f"{section}.{key}": data[section][key] for section, keys in _CONFIG_KEYS.items() for key in keys}
-    settings.update(_confound_settings(_resolve(**config.denoise.select_kwargs(strategy))))
+    settings.update(_confound_settings(resolve_strategy(**config.denoise.select_kwargs(strategy))))
     settings["denoise.strategy"] = strategy
     settings["connectivity.measure"] = measure
     return dict(sorted(settings.items()))

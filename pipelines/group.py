@@ -10,237 +10,20 @@ study's own runs in ``group/denoising_benchmark.tsv``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from neurokit._errors import NeurokitError
 from neurokit.config import Config
-from neurokit.io._derivatives import (
-    atomic_write_json,
-    atomic_write_tsv,
-    completed_runs,
-    qc_for_strategy,
-    record_for_strategy,
-)
+from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
+from neurokit.io._features import GroupError, RunRef, build_features, select_records, strategy_qc
 
 __all__ = ["GroupError", "RunRef", "build_features", "confound_checks", "denoising_benchmark_table", "run_group"]
 
 log = logging.getLogger("neurokit.group")
-
-
-class GroupError(NeurokitError, ValueError):
-    """The participant-level outputs cannot make a group analysis; the message says why."""
-
-
-@dataclass(frozen=True)
-class RunRef:
-    """The identity of a processed run (what phenotype joins need)."""
-
-    run_id: str
-    subject: str
-    session: str | None
-
-
-def _relmat_path(record: dict, measure: str) -> Path:
-    key = f"relmat:{'covariance' if measure == 'tangent' else measure}"
-    for candidate in (key, f"relmat:{measure}"):
-        if candidate in record["outputs"]:
-            return Path(record["outputs"][candidate])
-    raise GroupError(
-        f"run {record['run_id']} has no {measure!r} matrix; add {measure!r} to connectivity.measures and "
-        "rerun the participant level."
-    )
-
-
-def _has_relmat(record: dict, measure: str) -> bool:
-    try:
-        _relmat_path(record, measure)
-    except GroupError:
-        return False
-    return True
-
-
-def _read_qc(record: dict, strategy: str | None = None) -> dict:
-    """A run's QC metrics; with ``strategy``, that strategy's entries (tDOF, censoring, exclusion) on top."""
-    import json
-
-    return qc_for_strategy(json.loads(Path(record["outputs"]["qc"]).read_text()), strategy)
-
-
-def _records_for(records: list[dict], strategy: str) -> list[dict]:
-    """Each run's record as processed with ``strategy`` alone; a run processed without it is an error."""
-    views = []
-    for record in records:
-        view = record_for_strategy(record, strategy)
-        if view is None:
-            raise GroupError(
-                f"run {record['run_id']} was processed with the strategies {list(record['strategies'])}, not "
-                f"{strategy!r}; add {strategy!r} to denoise.strategy and rerun the participant level, or set "
-                "models.strategy to one of those."
-            )
-        views.append(view)
-    return views
-
-
-def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFrame | None = None, *,
-                   strategy: str | None = None, measure: str | None = None, include_excluded: bool = False):
-    """Assemble the group features table from the participant-level derivatives.
-
-    Parameters
-    ----------
-    output_dir : str or Path
-        The participant-level derivative dataset.
-    config : Config
-        Resolved configuration (``models.measure`` chooses the matrices).
-    phenotype : pandas.DataFrame, optional
-        From :func:`neurokit.io.load_phenotype`; None leaves the roles missing.
-    strategy : str, optional
-        Denoising strategy whose matrices and exclusions to use; default the modelled one
-        (``config.modelled_strategy``).
-    measure : str, optional
-        Connectivity measure; default ``models.measure``.
-    include_excluded : bool, default=False
-        Also give the runs excluded by QC a row (their QC and, when the participant
-        level wrote their matrix, their edges), marked by a boolean ``qc_excluded``
-        column; for exclusion-bias and sensitivity checks, never for the models.
-
-    Returns
-    -------
-    features : pandas.DataFrame, shape (n_included_runs, n_columns)
-        ``participant_id, session_id, run_id``, the roles, QC (``mean_fd``,
-        ``percent_censored``, ``tdof_remaining``), summary indices ``idx_*`` and Fisher-z
-        edges ``edge__<A>--<B>`` (for ``tangent``, vectorised covariances ``cov__<A>--<B>``);
-        ``attrs["strategy"]`` names the strategy, ``attrs["atlas"]`` the atlas the runs recorded.
-    exclusions : pandas.DataFrame
-        One row per run left out (``run_id``, ``reason``).
-    networks : dict of str to str
-        Region name -> network.
-    """
-    from neurokit.connectivity import fisher_z, vectorize
-
-    records = completed_runs(output_dir)
-    if not records:
-        raise GroupError(
-            f"{output_dir} has no completed participant-level runs; run "
-            f"`neurokit BIDS_DIR {output_dir} participant` first."
-        )
-    strategy = strategy or config.modelled_strategy
-    records = _records_for(_select_records(records, config, output_dir), strategy)
-    measure = measure or config.models.measure
-    rows, excluded = [], []
-    for record in records:
-        ok = record.get("status") == "ok"
-        if not ok:
-            excluded.append({"run_id": record["run_id"], "reason": "; ".join(record.get("reasons", [])) or "excluded"})
-            if not include_excluded:
-                continue
-        qc = _read_qc(record, strategy)
-        values, edges, prefix = [], [], "edge__"
-        if ok or _has_relmat(record, measure):  # an excluded run may have no matrix (too few volumes)
-            matrix_table = pd.read_csv(_relmat_path(record, measure), sep="\t")
-            names = list(matrix_table.columns)
-            matrix = matrix_table.to_numpy(dtype=float)
-            if measure == "tangent":
-                values, edges = vectorize(matrix, names, include_diagonal=True)
-                prefix = "cov__"
-            else:
-                values, edges = vectorize(fisher_z(matrix), names)
-        ent = record["entities"]
-        row = {
-            "participant_id": f"sub-{ent['sub']}",
-            "session_id": f"ses-{ent['ses']}" if "ses" in ent else None,
-            "run_id": record["run_id"],
-            "mean_fd": qc.get("mean_fd"),
-            "percent_censored": qc.get("percent_censored"),
-            "tdof_remaining": qc.get("tDOFRemaining"),
-            **record.get("summary", {}),
-            **{prefix + e: v for e, v in zip(edges, values)},
-        }
-        if include_excluded:
-            row["qc_excluded"] = not ok
-        rows.append(row)
-    if not any(r.get("status") == "ok" for r in records):
-        raise GroupError(
-            f"every completed run in {output_dir} was excluded by the QC rules under the {strategy!r} strategy "
-            "(see failures.tsv); "
-            "relax exclusion.max_mean_fd / exclusion.max_censored_fraction or add data."
-        )
-    features = pd.DataFrame(rows)
-    edge_cols = [c for c in features.columns if c.startswith(("edge__", "cov__"))]
-    kept = ~features["qc_excluded"] if include_excluded else slice(None)
-    # only the included runs decide which edges are complete: an excluded run must not change the models
-    incomplete = [c for c in edge_cols if features.loc[kept, c].isna().any()]
-    if incomplete:
-        log.warning("%d edge(s) missing in some runs (regions dropped for low coverage) are left out", len(incomplete))
-        features = features.drop(columns=incomplete)
-    features.attrs["dropped_edges"] = incomplete
-    networks, features.attrs["atlas"] = _from_sidecars(records, measure)
-
-    refs = [RunRef(r, p.removeprefix("sub-"), s.removeprefix("ses-") if isinstance(s, str) else None)
-            for r, p, s in zip(features["run_id"], features["participant_id"], features["session_id"])]
-    if phenotype is not None:
-        from neurokit.io import phenotype_for_runs
-
-        pheno = phenotype_for_runs(phenotype, refs)
-        unmatched = pheno.attrs.get("unmatched_runs", [])
-        if unmatched:
-            log.warning("%d run(s) have no phenotype row: %s", len(unmatched), ", ".join(unmatched[:5]))
-        pheno = pheno.drop(columns=["participant_id", "session_id"])
-        attrs = dict(features.attrs)  # merge does not carry attrs (dropped_edges) over
-        features = features.merge(pheno, on="run_id", how="left", suffixes=("", "_phenotype"))
-        features.attrs.update(attrs)
-        front = ["participant_id", "session_id", "run_id"]
-        roles = [c for c in pheno.columns if c != "run_id"]
-        rest = [c for c in features.columns if c not in front and c not in roles]
-        features = features[front + roles + rest]
-        features.attrs["unmatched_runs"] = unmatched
-    features.attrs["strategy"] = strategy
-    return features, pd.DataFrame(excluded, columns=["run_id", "reason"]), networks
-
-
-def _select_records(records: list[dict], config: Config, output_dir) -> list[dict]:
-    """Runs of the configured task/space/resolution; refuse to mix kinds of runs in one model."""
-    wanted = {"task": config.inputs.task, "space": config.inputs.space, "res": config.inputs.res}
-    chosen = [r for r in records
-              if all(v is None or r["entities"].get(k) == v for k, v in wanted.items())]
-    kinds = sorted({tuple(r["entities"].get(k) or "-" for k in ("task", "space", "res")) for r in chosen})
-    if len(kinds) > 1:
-        listed = ", ".join(f"task-{t} space-{s} res-{r}" for t, s, r in kinds)
-        raise GroupError(
-            f"{output_dir} holds runs of different kinds ({listed}); connectivity from different tasks, "
-            "spaces or resolutions cannot share one model: choose one with --task / --space or "
-            "inputs.task / inputs.space / inputs.res in the configuration."
-        )
-    if not chosen:
-        raise GroupError(
-            f"{output_dir} has no completed run with task={config.inputs.task!r}, space={config.inputs.space!r}, "
-            f"res={config.inputs.res!r}; check --task / --space or the inputs section of the configuration."
-        )
-    return chosen
-
-
-def _from_sidecars(records: list[dict], measure: str) -> tuple[dict[str, str], str]:
-    """Region name -> network, and the atlas name the participant level resolved and recorded."""
-    import json
-
-    networks: dict[str, str] = {}
-    atlases: set[str] = set()
-    for record in records:
-        if record.get("status") != "ok":
-            continue
-        sidecar = json.loads(_relmat_path(record, measure).with_suffix(".json").read_text())
-        networks.update(zip(sidecar["Regions"], sidecar["Networks"]))
-        atlases.add(sidecar["Atlas"])
-    if len(atlases) != 1:
-        raise GroupError(
-            f"the runs' matrices were computed with the atlases {sorted(atlases)}; one model needs one atlas: "
-            "rerun the participant level with --overwrite and one atlas."
-        )
-    return networks, atlases.pop()
 
 
 #: Phenotype roles QC-FC controls for when every usable run has a value (Ciric et al. 2017).
@@ -310,12 +93,13 @@ def denoising_benchmark_table(output_dir: str | Path, config: Config, phenotype:
         :data:`neurokit.qc.BENCHMARK_COLUMNS`; ``attrs`` holds ``covariates`` (the roles
         controlled for), ``modelled`` (the strategy the models use) and ``n_edges``.
     """
+    from neurokit.io._derivatives import completed_runs
     from neurokit.qc import denoising_benchmark
 
-    records = _select_records(completed_runs(output_dir), config, output_dir)
+    records = select_records(completed_runs(output_dir), config, output_dir)
     tables, networks, lost, left = {}, {}, {}, {}
     for strategy in config.strategies:
-        qcs = [_read_qc(view, strategy) for view in _records_for(records, strategy)]
+        qcs = strategy_qc(records, strategy)
         lost[strategy] = np.array([np.nan if q.get("tDOFLost") is None else q["tDOFLost"] for q in qcs], float)
         left[strategy] = np.array([np.nan if q.get("tDOFRemaining") is None else q["tDOFRemaining"] for q in qcs],
                                   float)
@@ -464,12 +248,14 @@ def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype:
 
 def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_dir: Path, *, client=None,
                fingerprint: dict | None = None) -> list[dict]:
-    """Cross-validate every configured target x feature set and write their results.
+    """Fit the configured model suite (:func:`neurokit.models.fit_models`) and write its results.
 
     Writes ``<models_dir>/<target>/<feature set>/`` (``metrics.json``, ``predictions.tsv``,
-    ``permutation_null.tsv``, ``patterns.tsv``, ``model/``), ``longitudinal.json`` when
-    participants have several sessions, and ``summary.tsv`` (one row per model, with the
-    reason when a model could not be fitted, e.g. a role missing from the phenotype).
+    ``permutation_null.tsv``, ``patterns.tsv``, ``model/``), ``longitudinal.json`` (the stage
+    model) when participants have several sessions, and ``summary.tsv`` (one row per model,
+    with the reason when a model could not be fitted, e.g. a role missing from the phenotype).
+    A longitudinal model that cannot be fitted is written with ``"fitted": false`` and its
+    reason; it never stops the predictive models' outputs.
     ``p_value_fdr`` (in ``summary.tsv`` and each ``metrics.json``) is the permutation
     p-value corrected for the number of fitted models (Benjamini-Hochberg); ``p_value_floor``
     is the smallest p-value the permutations can give, 1 / (n_permutations + 1). Each saved
@@ -482,63 +268,80 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     list of dict
         The rows of ``summary.tsv``.
     """
-    from neurokit.models import ModelError, cross_validate_model, fdr_correct, longitudinal_model, save_model
+    from neurokit.models import fit_models as fit_suite
     from neurokit.pipelines._progress import Progress
 
     m = config.models
-    rows, written = [], []
     progress = Progress(len(m.targets) * len(m.feature_sets), unit="models")
+    suite = fit_suite(
+        features, networks, targets=m.targets, feature_sets=m.feature_sets,
+        longitudinal=m.longitudinal, longitudinal_predictors=("stage",),
+        extra_metrics={"denoising_strategy": config.modelled_strategy},
+        on_model=partial(_log_model, progress),
+        estimator=m.estimator, covariates=m.covariates, harmonize_site=m.harmonize_site,
+        edge_selection=m.edge_selection, cpm_threshold=m.cpm_threshold,
+        stage_levels=config.columns.stage_levels, control_level=config.columns.control,
+        cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
+        n_permutations=m.n_permutations, random_state=m.random_state, client=client,
+        atlas=features.attrs["atlas"], measure=m.measure, config_hash=config.hash(),
+    )
+    progress.close()
+    rows = []
     for target in m.targets:
         for feature_set in m.feature_sets:
-            folder = models_dir / target / feature_set
             row = {"target": target, "feature_set": feature_set}
-            try:
-                result = cross_validate_model(
-                    features, target, feature_set, networks,
-                    estimator=m.estimator, covariates=m.covariates, harmonize_site=m.harmonize_site,
-                    edge_selection=m.edge_selection, cpm_threshold=m.cpm_threshold,
-                    stage_levels=config.columns.stage_levels, control_level=config.columns.control,
-                    cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
-                    n_permutations=m.n_permutations, random_state=m.random_state, client=client,
-                    atlas=features.attrs["atlas"], measure=m.measure, config_hash=config.hash(),
-                )
-            except ModelError as exc:
-                log.warning("model %s/%s not fitted: %s", target, feature_set, exc)
-                rows.append({**row, "status": "not fitted", "reason": str(exc)})
-                progress.update(failed=True)
+            if (target, feature_set) in suite.skipped:
+                rows.append({**row, "status": "not fitted", "reason": suite.skipped[(target, feature_set)]})
                 continue
-            result.metrics["denoising_strategy"] = config.modelled_strategy
-            atomic_write_json(folder / "metrics.json", result.metrics)  # rewritten with p_value_fdr at the end
-            atomic_write_tsv(folder / "predictions.tsv", result.predictions)
-            atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
-            atomic_write_tsv(folder / "patterns.tsv", result.patterns)
-            result.model.fingerprint = fingerprint
-            result.model.training_runs = _id_rows(result.predictions)
-            primary = result.metrics.get("primary_metric")
-            score = result.metrics.get("scores", {}).get(primary, {})
+            result = suite.results[(target, feature_set)]
+            _write_model(models_dir / target / feature_set, result, fingerprint)
+            primary, score = _primary_score(result.metrics)
             rows.append({**row, "status": "fitted", "reason": None, "metric": primary,
                          "mean": score.get("mean"), "sd": score.get("sd"), "p_value": result.metrics.get("p_value"),
+                         "p_value_fdr": result.metrics["p_value_fdr"],
                          "p_value_floor": result.metrics.get("p_value_floor"), "n_rows": result.metrics.get("n_rows")})
-            written.append((folder, result, rows[-1]))
-            log.info("model %s/%s: %s = %.3f +/- %.3f (p = %s: permutation and beyond confounds; floor %s)",
-                     target, feature_set, primary,
-                     score.get("mean", float("nan")), score.get("sd", float("nan")), result.metrics.get("p_value"),
-                     result.metrics.get("p_value_floor"))
-            progress.update()
-    progress.close()
-    for (folder, result, row), adjusted in zip(written, fdr_correct([r["p_value"] for _, _, r in written])):
-        row["p_value_fdr"] = result.metrics["p_value_fdr"] = adjusted
-        atomic_write_json(folder / "metrics.json", result.metrics)
-        result.model.cv_metrics = result.metrics  # saved once the corrected p-value is known
-        save_model(result, folder / "model")
-    if m.longitudinal and features["session_id"].notna().any():
-        result = longitudinal_model(features, stage_levels=config.columns.stage_levels,
-                                    control_level=config.columns.control)
-        atomic_write_json(models_dir / "longitudinal.json", result)
+    if "stage" in suite.longitudinal:
+        longitudinal = suite.longitudinal["stage"]
+        if not longitudinal.get("fitted"):
+            log.warning("longitudinal model (stage): %s", longitudinal.get("message"))
+        atomic_write_json(models_dir / "longitudinal.json", longitudinal)
     columns = ["target", "feature_set", "status", "reason", "metric", "mean", "sd", "p_value", "p_value_fdr",
                "p_value_floor", "n_rows"]
     atomic_write_tsv(models_dir / "summary.tsv", pd.DataFrame(rows, columns=columns))
     return rows
+
+
+def _log_model(progress, target: str, feature_set: str, result, reason: str | None) -> None:
+    """One model done: its log line and a step of the progress bar."""
+    if result is None:
+        log.warning("model %s/%s not fitted: %s", target, feature_set, reason)
+        progress.update(failed=True)
+        return
+    primary, score = _primary_score(result.metrics)
+    log.info("model %s/%s: %s = %.3f +/- %.3f (p = %s: permutation and beyond confounds; floor %s)",
+             target, feature_set, primary, score.get("mean", float("nan")), score.get("sd", float("nan")),
+             result.metrics.get("p_value"), result.metrics.get("p_value_floor"))
+    progress.update()
+
+
+def _primary_score(metrics: dict) -> tuple[str | None, dict]:
+    """A model's primary metric and its cross-validated ``{mean, sd, ...}``."""
+    primary = metrics.get("primary_metric")
+    return primary, metrics.get("scores", {}).get(primary, {})
+
+
+def _write_model(folder: Path, result, fingerprint: dict | None) -> None:
+    """A fitted model's folder: metrics, predictions, permutation null, patterns and the saved model."""
+    from neurokit.models import save_model
+
+    atomic_write_json(folder / "metrics.json", result.metrics)
+    atomic_write_tsv(folder / "predictions.tsv", result.predictions)
+    atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
+    atomic_write_tsv(folder / "patterns.tsv", result.patterns)
+    result.model.fingerprint = fingerprint
+    result.model.training_runs = _id_rows(result.predictions)
+    result.model.cv_metrics = result.metrics
+    save_model(result, folder / "model")
 
 
 def _id_rows(table: pd.DataFrame) -> list[dict]:

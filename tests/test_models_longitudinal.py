@@ -78,3 +78,47 @@ def test_fit_models_runs_everything_and_skips_with_reasons(sessions):
     assert suite.longitudinal["stage"]["fitted"] and suite.longitudinal["abstinence_days"]["fitted"]
     with pytest.raises(ModelError, match=r"unknown target\(s\) \['craving'\]"):
         fit_models(features, networks, targets=("craving",))
+
+
+def test_fit_models_reports_a_failing_longitudinal_model_and_keeps_the_others(sessions):
+    from neurokit.models import fit_models
+
+    # an atlas without prefrontal/limbic labels gives no prefrontal-limbic index to model over sessions
+    features = sessions.drop(columns="idx_pfc_limbic")
+    networks = simulate_features(30, n_sessions=3, random_state=2)[1]
+    seen = []
+    suite = fit_models(
+        features, networks, targets=("severity",), feature_sets=("summary_indices", "biomarkers"),
+        longitudinal_predictors=("stage",), extra_metrics={"denoising_strategy": "simple"},
+        on_model=lambda target, feature_set, result, reason: seen.append((feature_set, result is None, reason)),
+        estimator="ridge", cv_folds=3, cv_repeats=1, n_permutations=0,
+    )
+    assert set(suite.results) == {("severity", "summary_indices"), ("severity", "biomarkers")}
+    assert list(suite.longitudinal) == ["stage"]
+    failed = suite.longitudinal["stage"]
+    assert failed["fitted"] is False and failed["predictor"] == "stage" and failed["outcome"] == "idx_pfc_limbic"
+    assert failed["message"].startswith("not fitted: longitudinal_model needs column(s) ['idx_pfc_limbic']")
+    metrics = suite.results[("severity", "summary_indices")].metrics
+    assert list(metrics)[-2:] == ["denoising_strategy", "p_value_fdr"]  # what metrics.json is written in
+    assert [(f, skipped) for f, skipped, _ in seen] == [("summary_indices", False), ("biomarkers", False)]
+
+
+def test_fit_models_fits_no_longitudinal_model_without_sessions_and_checks_predictors(sessions):
+    from neurokit.models import fit_models
+
+    networks = simulate_features(30, n_sessions=3, random_state=2)[1]
+    one_session = sessions.assign(session_id=None)
+    suite = fit_models(one_session, networks, targets=("severity",), feature_sets=("summary_indices",),
+                       estimator="ridge", cv_folds=3, cv_repeats=1, n_permutations=0)
+    assert suite.longitudinal == {} and len(suite.results) == 1
+    skipped = []
+    suite = fit_models(sessions.drop(columns=["bdnf", "hrv"]), networks, targets=("severity",),
+                       feature_sets=("biomarkers",), longitudinal=False,
+                       on_model=lambda *args: skipped.append(args), estimator="ridge", cv_folds=3)
+    assert suite.results == {} and suite.longitudinal == {}
+    assert skipped == [("severity", "biomarkers", None, suite.skipped[("severity", "biomarkers")])]
+    with pytest.raises(ModelError, match=r"'longitudinal_predictors' must be a sequence of \('stage', "
+                                         r"'abstinence_days'\); got \('craving',\)"):
+        fit_models(sessions, networks, longitudinal_predictors=("craving",))
+    with pytest.raises(ModelError, match=r"'longitudinal_predictors' must be a sequence .*; got 'stage'"):
+        fit_models(sessions, networks, longitudinal_predictors="stage")

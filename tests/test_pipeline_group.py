@@ -16,7 +16,8 @@ from neurokit.config import Config, ConfigError, load_config
 from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
 from neurokit.models import ModelError, check_fingerprint, fingerprint_differences, load_model, model_hash
 from neurokit.pipelines._provenance import participant_fingerprint
-from neurokit.pipelines.group import GroupError, build_features, run_group
+from neurokit.io import GroupError, build_features
+from neurokit.pipelines.group import run_group
 
 REGIONS = ["L_dlPFC", "R_dlPFC", "L_vmPFC", "R_vmPFC", "L_amygdala", "R_amygdala", "L_hippocampus",
            "R_hippocampus", "L_M1", "R_M1"]
@@ -45,10 +46,10 @@ def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("s
     participant-level hash, the matrices' sidecars), or ``config`` the whole configuration;
     participants are numbered from ``first``.
     """
-    from neurokit.denoise._confounds import _resolve
+    from neurokit.denoise import resolve_strategy
 
     config = config or Config().updated({"atlas.name": atlas, **(settings or {})})
-    details = {**_resolve(**config.denoise.select_kwargs(config.modelled_strategy)), "n_regressors": 9}
+    details = {**resolve_strategy(**config.denoise.select_kwargs(config.modelled_strategy)), "n_regressors": 9}
     software = software or {"neurokit": "0.1.0", "nilearn": "0.14.0", "numpy": "2.0.0"}
     rng = np.random.default_rng(seed)
     bids, out = root / "bids", root / "out"
@@ -128,6 +129,25 @@ def test_runs_of_different_tasks_are_not_mixed(tmp_path):
         build_features(out, Config().updated({"inputs.task": "motor"}))
 
 
+def test_the_library_imports_no_pipeline_outside_the_cli():
+    import ast
+
+    import neurokit
+    import neurokit.pipelines.group as group
+
+    assert group.build_features is build_features and group.GroupError is GroupError  # one reader, one error
+    root = Path(neurokit.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if path.relative_to(root).parts[0] == "cli":  # the command-line entry points compose the pipelines
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+                [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.startswith("neurokit.pipelines")]
+    assert offenders == []
+
+
 def test_build_features_errors(tmp_path):
     with pytest.raises(GroupError, match="has no completed participant-level runs; run `neurokit BIDS_DIR"):
         build_features(tmp_path, Config())
@@ -187,6 +207,28 @@ def test_missing_role_model_is_reported_not_fatal(tmp_path):
     summary = pd.read_csv(out / "group" / "models" / "summary.tsv", sep="\t")
     row = summary.set_index("feature_set").loc["biomarkers"]
     assert row["status"] == "not fitted" and "biomarkers" in row["reason"] and "all missing" in row["reason"]
+
+
+def test_failing_longitudinal_model_is_reported_and_summary_still_written(tmp_path, caplog):
+    from neurokit.models import simulate_features
+    from neurokit.pipelines.group import fit_models
+
+    # an atlas without prefrontal/limbic labels, several sessions: no prefrontal-limbic index to model over time
+    features, networks = simulate_features(24, n_sessions=2, random_state=3)
+    features = features.drop(columns="idx_pfc_limbic")
+    config = small_models(Config(), **{"models.targets": ["severity"], "models.n_permutations": 0,
+                                       "models.feature_sets": ["summary_indices", "pfc_limbic_edges"]})
+    networks = {region: "other" for region in networks}
+    with caplog.at_level("WARNING", logger="neurokit.group"):
+        rows = fit_models(features, networks, config, tmp_path / "models")
+    summary = pd.read_csv(tmp_path / "models" / "summary.tsv", sep="\t").set_index("feature_set")
+    assert list(summary["status"]) == ["fitted", "not fitted"] and [r["status"] for r in rows] == list(summary["status"])
+    assert "prefrontal" in summary.loc["pfc_limbic_edges", "reason"]
+    assert (tmp_path / "models" / "severity" / "summary_indices" / "model" / "model.json").is_file()
+    longitudinal = json.loads((tmp_path / "models" / "longitudinal.json").read_text())
+    assert longitudinal["fitted"] is False
+    assert "needs column(s) ['idx_pfc_limbic']" in longitudinal["message"]
+    assert "longitudinal model (stage): not fitted: longitudinal_model needs column(s)" in caplog.text
 
 
 def test_run_group_tangent_measure_projects_covariances_in_each_fold(tmp_path):

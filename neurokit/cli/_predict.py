@@ -64,11 +64,10 @@ def _write_config(model, model_dir: Path, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict; returns 0, or 2 when features are refused or no prediction could be made."""
     from neurokit.config import load_config
-    from neurokit.io import load_phenotype
+    from neurokit.io import build_features, load_phenotype, select_records
     from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv, completed_runs
     from neurokit.models import ModelError, check_fingerprint, load_model, predict, software_differences
     from neurokit.pipelines._provenance import participant_fingerprint
-    from neurokit.pipelines.group import _select_records, build_features
 
     model = load_model(args.model_dir)
     if args.write_config is not None:
@@ -95,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         warnings.append(_warn(
             f"{args.model_dir} was saved by neurokit {model.neurokit_version} without a record of how its features "
             "were made: only the atlas and the measure are checked; refit it to check every setting."))
-    records = _select_records(completed_runs(args.output_dir), config, args.output_dir)
+    records = select_records(completed_runs(args.output_dir), config, args.output_dir)
     fingerprint = participant_fingerprint(args.output_dir, config, strategy=strategy, measure=model.measure,
                                           records=records)
     check_fingerprint(model, fingerprint, model_dir=args.model_dir, bids_dir=args.bids_dir)

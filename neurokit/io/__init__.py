@@ -1,10 +1,11 @@
-"""BIDS discovery, phenotype loading and derivative writing (the only stage that touches files).
+"""BIDS discovery, phenotype loading, derivative writing and reading (the only stage that touches files).
 
 Public names are re-exported here; the code lives in private modules.
 """
 
 from neurokit.io._bids import ENTITIES, ENTITY_ORDER, BIDSError, BIDSName, build_filename, parse_filename
 from neurokit.io._discover import Discovery, RunProblem, discover_from_config, discover_runs
+from neurokit.io._features import GroupError, RunRef, build_features, select_records, strategy_qc
 from neurokit.io._phenotype import NUMERIC_ROLES, PhenotypeError, load_phenotype, phenotype_for_runs
 from neurokit.io._records import RUN_ENTITIES, Run
 
@@ -25,4 +26,9 @@ __all__ = [
     "NUMERIC_ROLES",
     "load_phenotype",
     "phenotype_for_runs",
+    "GroupError",
+    "RunRef",
+    "build_features",
+    "select_records",
+    "strategy_qc",
 ]

@@ -1,0 +1,274 @@
+"""The group features table read from the participant-level derivatives.
+
+This is a reader: it turns what the participant level wrote (completion records, QC JSON,
+``*_relmat.tsv`` matrices and their sidecars) into one table, and computes nothing beyond
+vectorising each stored matrix (:func:`neurokit.connectivity.vectorize`). The group level,
+``neurokit predict`` and the provenance checks all read the runs through it, so they see the
+same runs. Model inputs are made from the table by :mod:`neurokit.models`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from neurokit._errors import NeurokitError
+from neurokit.config import Config
+from neurokit.io._derivatives import completed_runs, qc_for_strategy, record_for_strategy
+from neurokit.io._phenotype import phenotype_for_runs
+
+__all__ = ["GroupError", "RunRef", "build_features", "select_records", "strategy_qc"]
+
+log = logging.getLogger("neurokit.group")
+
+
+class GroupError(NeurokitError, ValueError):
+    """The participant-level outputs cannot make a group analysis; the message says why."""
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """The identity of a processed run (what phenotype joins need)."""
+
+    run_id: str
+    subject: str
+    session: str | None
+
+
+def _relmat_path(record: dict, measure: str) -> Path:
+    key = f"relmat:{'covariance' if measure == 'tangent' else measure}"
+    for candidate in (key, f"relmat:{measure}"):
+        if candidate in record["outputs"]:
+            return Path(record["outputs"][candidate])
+    raise GroupError(
+        f"run {record['run_id']} has no {measure!r} matrix; add {measure!r} to connectivity.measures and "
+        "rerun the participant level."
+    )
+
+
+def _has_relmat(record: dict, measure: str) -> bool:
+    try:
+        _relmat_path(record, measure)
+    except GroupError:
+        return False
+    return True
+
+
+def _read_qc(record: dict, strategy: str | None = None) -> dict:
+    """A run's QC metrics; with ``strategy``, that strategy's entries (tDOF, censoring, exclusion) on top."""
+    return qc_for_strategy(json.loads(Path(record["outputs"]["qc"]).read_text()), strategy)
+
+
+def _records_for(records: list[dict], strategy: str) -> list[dict]:
+    """Each run's record as processed with ``strategy`` alone; a run processed without it is an error."""
+    views = []
+    for record in records:
+        view = record_for_strategy(record, strategy)
+        if view is None:
+            raise GroupError(
+                f"run {record['run_id']} was processed with the strategies {list(record['strategies'])}, not "
+                f"{strategy!r}; add {strategy!r} to denoise.strategy and rerun the participant level, or set "
+                "models.strategy to one of those."
+            )
+        views.append(view)
+    return views
+
+
+def strategy_qc(records: list[dict], strategy: str) -> list[dict]:
+    """Each run's QC metrics as processed with ``strategy`` (its tDOF, censoring and exclusion on top).
+
+    Parameters
+    ----------
+    records : list of dict
+        Completion records, e.g. from :func:`select_records`.
+    strategy : str
+        A denoising strategy every run was processed with.
+
+    Returns
+    -------
+    list of dict, length n_records
+        The runs' QC JSON, in the order of ``records``.
+
+    Raises
+    ------
+    GroupError
+        When a run was processed without ``strategy``.
+    """
+    return [_read_qc(view, strategy) for view in _records_for(records, strategy)]
+
+
+def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFrame | None = None, *,
+                   strategy: str | None = None, measure: str | None = None, include_excluded: bool = False):
+    """Assemble the group features table from the participant-level derivatives.
+
+    Parameters
+    ----------
+    output_dir : str or Path
+        The participant-level derivative dataset.
+    config : Config
+        Resolved configuration (``models.measure`` chooses the matrices).
+    phenotype : pandas.DataFrame, optional
+        From :func:`neurokit.io.load_phenotype`; None leaves the roles missing.
+    strategy : str, optional
+        Denoising strategy whose matrices and exclusions to use; default the modelled one
+        (``config.modelled_strategy``).
+    measure : str, optional
+        Connectivity measure; default ``models.measure``.
+    include_excluded : bool, default=False
+        Also give the runs excluded by QC a row (their QC and, when the participant
+        level wrote their matrix, their edges), marked by a boolean ``qc_excluded``
+        column; for exclusion-bias and sensitivity checks, never for the models.
+
+    Returns
+    -------
+    features : pandas.DataFrame, shape (n_included_runs, n_columns)
+        ``participant_id, session_id, run_id``, the roles, QC (``mean_fd``,
+        ``percent_censored``, ``tdof_remaining``), summary indices ``idx_*`` and Fisher-z
+        edges ``edge__<A>--<B>`` (for ``tangent``, vectorised covariances ``cov__<A>--<B>``);
+        ``attrs["strategy"]`` names the strategy, ``attrs["atlas"]`` the atlas the runs recorded.
+    exclusions : pandas.DataFrame
+        One row per run left out (``run_id``, ``reason``).
+    networks : dict of str to str
+        Region name -> network.
+    """
+    from neurokit.connectivity import fisher_z, vectorize
+
+    records = completed_runs(output_dir)
+    if not records:
+        raise GroupError(
+            f"{output_dir} has no completed participant-level runs; run "
+            f"`neurokit BIDS_DIR {output_dir} participant` first."
+        )
+    strategy = strategy or config.modelled_strategy
+    records = _records_for(select_records(records, config, output_dir), strategy)
+    measure = measure or config.models.measure
+    rows, excluded = [], []
+    for record in records:
+        ok = record.get("status") == "ok"
+        if not ok:
+            excluded.append({"run_id": record["run_id"], "reason": "; ".join(record.get("reasons", [])) or "excluded"})
+            if not include_excluded:
+                continue
+        qc = _read_qc(record, strategy)
+        values, edges, prefix = [], [], "edge__"
+        if ok or _has_relmat(record, measure):  # an excluded run may have no matrix (too few volumes)
+            matrix_table = pd.read_csv(_relmat_path(record, measure), sep="\t")
+            names = list(matrix_table.columns)
+            matrix = matrix_table.to_numpy(dtype=float)
+            if measure == "tangent":
+                values, edges = vectorize(matrix, names, include_diagonal=True)
+                prefix = "cov__"
+            else:
+                values, edges = vectorize(fisher_z(matrix), names)
+        ent = record["entities"]
+        row = {
+            "participant_id": f"sub-{ent['sub']}",
+            "session_id": f"ses-{ent['ses']}" if "ses" in ent else None,
+            "run_id": record["run_id"],
+            "mean_fd": qc.get("mean_fd"),
+            "percent_censored": qc.get("percent_censored"),
+            "tdof_remaining": qc.get("tDOFRemaining"),
+            **record.get("summary", {}),
+            **{prefix + e: v for e, v in zip(edges, values)},
+        }
+        if include_excluded:
+            row["qc_excluded"] = not ok
+        rows.append(row)
+    if not any(r.get("status") == "ok" for r in records):
+        raise GroupError(
+            f"every completed run in {output_dir} was excluded by the QC rules under the {strategy!r} strategy "
+            "(see failures.tsv); "
+            "relax exclusion.max_mean_fd / exclusion.max_censored_fraction or add data."
+        )
+    features = pd.DataFrame(rows)
+    edge_cols = [c for c in features.columns if c.startswith(("edge__", "cov__"))]
+    kept = ~features["qc_excluded"] if include_excluded else slice(None)
+    # only the included runs decide which edges are complete: an excluded run must not change the models
+    incomplete = [c for c in edge_cols if features.loc[kept, c].isna().any()]
+    if incomplete:
+        log.warning("%d edge(s) missing in some runs (regions dropped for low coverage) are left out", len(incomplete))
+        features = features.drop(columns=incomplete)
+    features.attrs["dropped_edges"] = incomplete
+    networks, features.attrs["atlas"] = _from_sidecars(records, measure)
+
+    refs = [RunRef(r, p.removeprefix("sub-"), s.removeprefix("ses-") if isinstance(s, str) else None)
+            for r, p, s in zip(features["run_id"], features["participant_id"], features["session_id"])]
+    if phenotype is not None:
+        pheno = phenotype_for_runs(phenotype, refs)
+        unmatched = pheno.attrs.get("unmatched_runs", [])
+        if unmatched:
+            log.warning("%d run(s) have no phenotype row: %s", len(unmatched), ", ".join(unmatched[:5]))
+        pheno = pheno.drop(columns=["participant_id", "session_id"])
+        attrs = dict(features.attrs)  # merge does not carry attrs (dropped_edges) over
+        features = features.merge(pheno, on="run_id", how="left", suffixes=("", "_phenotype"))
+        features.attrs.update(attrs)
+        front = ["participant_id", "session_id", "run_id"]
+        roles = [c for c in pheno.columns if c != "run_id"]
+        rest = [c for c in features.columns if c not in front and c not in roles]
+        features = features[front + roles + rest]
+        features.attrs["unmatched_runs"] = unmatched
+    features.attrs["strategy"] = strategy
+    return features, pd.DataFrame(excluded, columns=["run_id", "reason"]), networks
+
+
+def select_records(records: list[dict], config: Config, output_dir: str | Path) -> list[dict]:
+    """Runs of the configured task/space/resolution; refuse to mix kinds of runs in one model.
+
+    Parameters
+    ----------
+    records : list of dict
+        Completion records (:func:`neurokit.io._derivatives.completed_runs`).
+    config : Config
+        ``inputs.task``, ``inputs.space`` and ``inputs.res`` choose the runs (None: any).
+    output_dir : str or Path
+        The participant-level derivative dataset, named in the errors.
+
+    Returns
+    -------
+    list of dict
+        The chosen records, in their order.
+
+    Raises
+    ------
+    GroupError
+        When the chosen runs are of several kinds, or none is left.
+    """
+    wanted = {"task": config.inputs.task, "space": config.inputs.space, "res": config.inputs.res}
+    chosen = [r for r in records
+              if all(v is None or r["entities"].get(k) == v for k, v in wanted.items())]
+    kinds = sorted({tuple(r["entities"].get(k) or "-" for k in ("task", "space", "res")) for r in chosen})
+    if len(kinds) > 1:
+        listed = ", ".join(f"task-{t} space-{s} res-{r}" for t, s, r in kinds)
+        raise GroupError(
+            f"{output_dir} holds runs of different kinds ({listed}); connectivity from different tasks, "
+            "spaces or resolutions cannot share one model: choose one with --task / --space or "
+            "inputs.task / inputs.space / inputs.res in the configuration."
+        )
+    if not chosen:
+        raise GroupError(
+            f"{output_dir} has no completed run with task={config.inputs.task!r}, space={config.inputs.space!r}, "
+            f"res={config.inputs.res!r}; check --task / --space or the inputs section of the configuration."
+        )
+    return chosen
+
+
+def _from_sidecars(records: list[dict], measure: str) -> tuple[dict[str, str], str]:
+    """Region name -> network, and the atlas name the participant level resolved and recorded."""
+    networks: dict[str, str] = {}
+    atlases: set[str] = set()
+    for record in records:
+        if record.get("status") != "ok":
+            continue
+        sidecar = json.loads(_relmat_path(record, measure).with_suffix(".json").read_text())
+        networks.update(zip(sidecar["Regions"], sidecar["Networks"]))
+        atlases.add(sidecar["Atlas"])
+    if len(atlases) != 1:
+        raise GroupError(
+            f"the runs' matrices were computed with the atlases {sorted(atlases)}; one model needs one atlas: "
+            "rerun the participant level with --overwrite and one atlas."
+        )
+    return networks, atlases.pop()
