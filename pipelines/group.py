@@ -283,7 +283,7 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
         stage_levels=config.columns.stage_levels, control_level=config.columns.control,
         cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
         n_permutations=m.n_permutations, random_state=m.random_state, client=client,
-        atlas=features.attrs["atlas"], measure=m.measure, config_hash=config.hash(),
+        atlas=features.attrs.get("atlas", config.atlas.name), measure=m.measure, config_hash=config.hash(),
     )
     progress.close()
     rows = []
