@@ -309,11 +309,26 @@ def _float_tsv(table: pd.DataFrame) -> str | None:
     return header + (line * values.shape[0]) % tuple(values.ravel().tolist())
 
 
-def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, *, index: bool = False) -> Path:
-    """Write a table as BIDS TSV (tab-separated, ``n/a`` for missing, floats as ``%.8g``) atomically."""
+def _tsv_text(table: pd.DataFrame, index: bool = False) -> str:
     text = None if index else _float_tsv(table)
     if text is None:
         text = table.to_csv(sep="\t", index=index, na_rep="n/a", lineterminator="\n", float_format="%.8g")
+    return text
+
+
+def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, *, index: bool = False) -> Path:
+    """Write a table as BIDS TSV (tab-separated, ``n/a`` for missing, floats as ``%.8g``) atomically."""
+    return atomic_write_text(path, _tsv_text(table, index))
+
+
+def _write_if_changed(path: Path, text: str) -> Path:
+    # files shared by every run are rewritten at each invocation: leave them untouched when
+    # equal, so a rerun with nothing to do changes nothing on disk
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return path
+    except (OSError, UnicodeDecodeError):
+        pass
     return atomic_write_text(path, text)
 
 
@@ -486,8 +501,8 @@ def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str
         desc["SourceDatasets"] = [{"URL": f"bids:{name}:"} for name in links]
         desc["DatasetLinks"] = dict(links)
     root = Path(output_dir)
-    atomic_write_text(root / "README.md", _README)
-    atomic_write_text(root / ".bidsignore", BIDSIGNORE)
+    _write_if_changed(root / "README.md", _README)
+    _write_if_changed(root / ".bidsignore", BIDSIGNORE)
     return atomic_write_json(root / "dataset_description.json", desc)
 
 
@@ -584,7 +599,7 @@ def write_atlas_files(output_dir: str | os.PathLike, atlas: Any) -> dict[str, Pa
     """
     paths = atlas_files(output_dir, atlas.name)
     regions = atlas.regions
-    atomic_write_tsv(paths["table"], regions)
+    _write_if_changed(paths["table"], _tsv_text(regions))
     columns = {
         "index": "Label of the region in the atlas image (or sphere number).",
         "name": "Region name; the column name of the region in the time series and matrices.",
@@ -599,7 +614,7 @@ def write_atlas_files(output_dir: str | os.PathLike, atlas: Any) -> dict[str, Pa
                "SpatialReference": atlas.space}
     for col in regions.columns:
         sidecar[col] = {"Description": columns.get(col, "Column of the atlas's own region table.")}
-    atomic_write_json(paths["table_json"], sidecar)
+    _write_if_changed(paths["table_json"], json_text(sidecar))
     meta = atlas.metadata
     description = {"Name": atlas.name, "Description": meta.get("Description") or f"{atlas.name} atlas ({atlas.type})",
                    "SpatialReference": atlas.space}
@@ -607,7 +622,7 @@ def write_atlas_files(output_dir: str | os.PathLike, atlas: Any) -> dict[str, Pa
         description["License"] = meta["License"]
     if meta.get("Reference"):
         description["ReferencesAndLinks"] = [meta["Reference"]]
-    atomic_write_json(paths["description"], description)
+    _write_if_changed(paths["description"], json_text(description))
     return paths
 
 
