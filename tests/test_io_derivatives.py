@@ -213,5 +213,5 @@ def test_atlas_files_follow_bep038(tmp_path):
     pd.testing.assert_frame_equal(table, atlas.regions, check_dtype=False)
     sidecar = json.loads(paths["table_json"].read_text())
     assert sidecar["SpatialReference"] == atlas.space
-    assert set(table.columns) <= set(sidecar)
+    assert set(table.columns) - {"index", "name"} <= set(sidecar) and "index" not in sidecar
     assert json.loads(paths["description"].read_text())["Name"] == "pfclimbic"

@@ -600,9 +600,8 @@ def write_atlas_files(output_dir: str | os.PathLike, atlas: Any) -> dict[str, Pa
     paths = atlas_files(output_dir, atlas.name)
     regions = atlas.regions
     _write_if_changed(paths["table"], _tsv_text(regions))
+    # index and name are the schema's own dseg columns (redefining them is a validator warning)
     columns = {
-        "index": "Label of the region in the atlas image (or sphere number).",
-        "name": "Region name; the column name of the region in the time series and matrices.",
         "network": "Network the region belongs to.",
         "hemisphere": "Hemisphere of the region (L, R or M for midline).",
         "x": "x coordinate of the region centre, in mm of the atlas space.",
@@ -612,7 +611,7 @@ def write_atlas_files(output_dir: str | os.PathLike, atlas: Any) -> dict[str, Pa
     sidecar = {"Description": f"Regions of the {atlas.name} atlas, one row each, in the order of the "
                               "time-series columns.",
                "SpatialReference": atlas.space}
-    for col in regions.columns:
+    for col in regions.columns.drop(["index", "name"]):
         sidecar[col] = {"Description": columns.get(col, "Column of the atlas's own region table.")}
     _write_if_changed(paths["table_json"], json_text(sidecar))
     meta = atlas.metadata
