@@ -30,13 +30,17 @@ from neurokit.io._derivatives import (
     atomic_write_json,
     atomic_write_text,
     atomic_write_tsv,
+    bids_uri,
     completed_runs,
+    dataset_links,
     input_fingerprint,
     outputs_intact,
     read_completion,
+    read_dataset_links,
     remove_temporaries,
     strategy_output_key,
     write_completion,
+    write_atlas_files,
     write_dataset_description,
     write_failures,
 )
@@ -146,6 +150,8 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
     primary = config.modelled_strategy  # the QC's top-level keys and the unsuffixed output keys describe it
     strategies = (primary,) + tuple(s for s in config.strategies if s != primary)
     names = DerivativeNames(Path(output_dir), run, atlas.name, primary)
+    # provenance as BIDS URIs through the DatasetLinks run_participant recorded: no machine paths
+    uri = functools.partial(bids_uri, links=read_dataset_links(output_dir), output_dir=output_dir)
 
     with _Stage("atlas"):
         check_space(atlas, run.entity_dict.get("space", ""), allow_resample=config.atlas.allow_resample)
@@ -229,7 +235,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "ExclusionChecks": done.checks,
             "ConfoundNotes": list(selection.notes) + list(run.warnings) + ([reference_note] if reference_note else []),
             "RegionsWithoutSignal": emptied,
-            "ReferenceImage": None if reference is None else str(reference),
+            "ReferenceImage": None if reference is None else uri(reference),
             "MeanImageVolumes": None if reference is not None else extraction.mean_image_volumes.tolist(),
         }
         if cleaned is not None:
@@ -253,7 +259,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "RepetitionTime": run.t_r,
             "Regions": region_names,
             "Networks": networks,
-            "Sources": [str(run.bold), str(run.confounds), str(run.mask)],
+            "Sources": [uri(run.bold), uri(run.confounds), uri(run.mask)],
             "SoftwareVersions": dict(_versions()),
             "ParticipantConfigHash": config.run_hash(),  # what it covers: neurokit.pipelines._provenance
         }
@@ -566,8 +572,9 @@ def run_participant(
         if removed:
             log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
         atomic_write_text(output_dir / "config.yaml", config.to_yaml())
-        write_dataset_description(output_dir, config_hash=config.run_hash(), source=bids_dir)
-        atomic_write_text(output_dir / ".bidsignore", "logs/\ngroup/\nfailures.tsv\nconfig.yaml\n*.html\n")
+        write_dataset_description(output_dir, config_hash=config.run_hash(),
+                                  links=dataset_links(output_dir, bids_dir, config.inputs.derivatives))
+        write_atlas_files(output_dir, atlas)
         summary = ParticipantSummary(n_found=len(discovery.runs) + len(discovery.problems))
         for problem in discovery.problems:
             log.warning("%s", problem.message)

@@ -11,11 +11,18 @@ from neurokit.io._derivatives import (
     atomic_write_json,
     atomic_write_text,
     atomic_write_tsv,
+    BIDSIGNORE,
+    atlas_files,
     bids_label,
+    bids_uri,
+    dataset_links,
     input_fingerprint,
     json_text,
+    read_dataset_links,
     read_failures,
     remove_temporaries,
+    write_atlas_files,
+    write_dataset_description,
     write_failures,
 )
 
@@ -154,3 +161,57 @@ def test_json_text_is_valid_readable_and_nan_free(tmp_path):
     assert path.read_text() == text
     with pytest.raises(TypeError, match="cannot write object"):
         json_text({"x": object()})
+
+
+def test_dataset_links_are_relative_to_the_derivative_dataset(tmp_path):
+    out = tmp_path / "results" / "neurokit"
+    assert dataset_links(out, tmp_path / "bids") == {"raw": "../../bids", "fmriprep": "../../bids/derivatives/fmriprep"}
+    assert dataset_links(out, tmp_path / "bids", [tmp_path / "prep1", out / "prep2"]) == {
+        "raw": "../../bids", "fmriprep": "../../prep1", "fmriprep2": "prep2"}
+
+
+def test_bids_uri_names_the_innermost_linked_dataset(tmp_path):
+    out = tmp_path / "bids" / "derivatives" / "neurokit"
+    links = dataset_links(out, tmp_path / "bids")
+    bold = tmp_path / "bids" / "derivatives" / "fmriprep" / "sub-01" / "func" / "sub-01_bold.nii.gz"
+    assert bids_uri(bold, links, out) == "bids:fmriprep:sub-01/func/sub-01_bold.nii.gz"
+    assert bids_uri(tmp_path / "bids" / "sub-01" / "func" / "x.nii.gz", links, out) == "bids:raw:sub-01/func/x.nii.gz"
+    # the derivative dataset itself sits inside the raw one: its own files are bids::
+    assert bids_uri(out / "sub-01" / "func" / "y.tsv", links, out) == "bids::sub-01/func/y.tsv"
+    # a prefix of a folder name is not that folder
+    assert bids_uri(tmp_path / "bids2" / "z.tsv", links, out) == "../../../bids2/z.tsv"
+
+
+def test_bids_uri_without_links_is_relative_never_absolute(tmp_path):
+    uri = bids_uri(tmp_path / "inputs" / "a.nii.gz", {}, tmp_path / "out")
+    assert uri == "../inputs/a.nii.gz"
+    assert bids_uri(tmp_path / "out" / "a.tsv", {}, tmp_path / "out") == "bids::a.tsv"
+
+
+def test_dataset_description_links_readme_and_bidsignore(tmp_path):
+    links = dataset_links(tmp_path / "out", tmp_path / "bids")
+    assert read_dataset_links(tmp_path / "out") == {}
+    write_dataset_description(tmp_path / "out", config_hash="abc", links=links)
+    desc = json.loads((tmp_path / "out" / "dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "neurokit"
+    assert desc["SourceDatasets"] == [{"URL": "bids:raw:"}, {"URL": "bids:fmriprep:"}]
+    assert read_dataset_links(tmp_path / "out") == links == desc["DatasetLinks"]
+    assert str(tmp_path) not in json.dumps(desc)
+    assert (tmp_path / "out" / ".bidsignore").read_text() == BIDSIGNORE
+    assert "BIDS URIs" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_atlas_files_follow_bep038(tmp_path):
+    from neurokit.atlases import load
+
+    atlas = load("pfclimbic")
+    paths = write_atlas_files(tmp_path, atlas)
+    assert paths == atlas_files(tmp_path, "pfclimbic")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "atlas-pfclimbic_description.json", "atlas-pfclimbic_dseg.json", "atlas-pfclimbic_dseg.tsv"]
+    table = pd.read_csv(paths["table"], sep="\t", keep_default_na=False, na_values=["n/a"])
+    pd.testing.assert_frame_equal(table, atlas.regions, check_dtype=False)
+    sidecar = json.loads(paths["table_json"].read_text())
+    assert sidecar["SpatialReference"] == atlas.space
+    assert set(table.columns) - {"index", "name"} <= set(sidecar) and "index" not in sidecar
+    assert json.loads(paths["description"].read_text())["Name"] == "pfclimbic"

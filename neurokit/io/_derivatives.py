@@ -37,6 +37,12 @@ __all__ = [
     "bids_label",
     "input_fingerprint",
     "write_dataset_description",
+    "dataset_links",
+    "read_dataset_links",
+    "bids_uri",
+    "atlas_files",
+    "write_atlas_files",
+    "BIDSIGNORE",
     "remove_temporaries",
     "read_completion",
     "write_completion",
@@ -55,6 +61,46 @@ _TMP_MARK = ".neurokit-tmp"
 _KEPT = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "space", "res", "den")
 
 FAILURE_COLUMNS = ("run_id", "status", "stage", "error_type", "message", "bold")
+
+#: Version of the derivative layout (names and sidecar contents), part of every run's input
+#: fingerprint: outputs written under an older layout are recomputed once, not mixed with new ones.
+#: 2: sidecars name their sources by BIDS URI; the atlas table and description are written.
+_LAYOUT = "2"
+
+#: ``.bidsignore`` of the derivative dataset: only what the BIDS schema cannot name yet.
+BIDSIGNORE = """\
+# Files neurokit writes that the BIDS schema cannot name yet (see docs/outputs.md).
+# Region time series and connectivity matrices: BEP017 (relmat, meas-), not in the schema yet.
+*_timeseries.tsv
+*_timeseries.json
+*_relmat.tsv
+*_relmat.json
+# Per-run quality-control metrics: the schema has no suffix for QC measures.
+*_desc-qc_metrics.json
+# The run's mean image, written when fMRIPrep's reference is unusable (fMRIPrep's boldref
+# suffix, not in the schema).
+*_boldref.nii.gz
+# Pipeline records, group-level results and HTML reports: not BIDS data. (A folder is
+# named without its trailing slash, which the validator does not match.)
+/logs
+/group
+/failures.tsv
+/config.yaml
+*.html
+"""
+
+_README = """\
+# neurokit functional-connectivity derivatives
+
+Region time series, connectivity matrices and quality-control metrics per run
+(`sub-*/[ses-*/]func/`), the atlas's region table (`atlas-*_dseg.tsv`) and
+description (`atlas-*_description.json`), group-level models (`group/`) and HTML
+reports (`*.html`), written by neurokit.
+
+`Sources` in the sidecars are BIDS URIs: `bids:raw:...` and `bids:fmriprep:...`
+resolve through `DatasetLinks` in `dataset_description.json`; `bids::...` is a file of
+this dataset. `.bidsignore` lists the files the BIDS schema cannot name yet.
+"""
 
 
 def bids_label(text: str) -> str:
@@ -263,11 +309,26 @@ def _float_tsv(table: pd.DataFrame) -> str | None:
     return header + (line * values.shape[0]) % tuple(values.ravel().tolist())
 
 
-def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, *, index: bool = False) -> Path:
-    """Write a table as BIDS TSV (tab-separated, ``n/a`` for missing, floats as ``%.8g``) atomically."""
+def _tsv_text(table: pd.DataFrame, index: bool = False) -> str:
     text = None if index else _float_tsv(table)
     if text is None:
         text = table.to_csv(sep="\t", index=index, na_rep="n/a", lineterminator="\n", float_format="%.8g")
+    return text
+
+
+def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, *, index: bool = False) -> Path:
+    """Write a table as BIDS TSV (tab-separated, ``n/a`` for missing, floats as ``%.8g``) atomically."""
+    return atomic_write_text(path, _tsv_text(table, index))
+
+
+def _write_if_changed(path: Path, text: str) -> Path:
+    # files shared by every run are rewritten at each invocation: leave them untouched when
+    # equal, so a rerun with nothing to do changes nothing on disk
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return path
+    except (OSError, UnicodeDecodeError):
+        pass
     return atomic_write_text(path, text)
 
 
@@ -287,7 +348,7 @@ def input_fingerprint(run: Run, config_hash: str) -> str:
 
     A rerun recomputes a run exactly when this changes.
     """
-    parts = [config_hash, __version__]
+    parts = [config_hash, __version__, _LAYOUT]
     for path in (run.bold, run.bold_json, run.confounds, run.confounds_json, run.mask):
         if path is None:
             parts.append("-")
@@ -402,15 +463,30 @@ def qc_for_strategy(qc: Mapping[str, Any], strategy: str | None) -> dict:
     return {**qc, **block} if block else dict(qc)
 
 
-def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str, source: str | None = None) -> Path:
-    """``dataset_description.json`` of the derivative dataset (BIDS 1.9, DatasetType derivative).
+def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str,
+                              links: Mapping[str, str] | None = None) -> Path:
+    """``dataset_description.json`` of the derivative dataset (DatasetType derivative), with
+    its ``README`` and ``.bidsignore`` (:data:`BIDSIGNORE`).
 
-    ``config_hash`` is the participant-level configuration hash (``Config.run_hash``), written
-    as ``ParticipantConfigHash``: the same value as in every run's sidecars.
+    Parameters
+    ----------
+    output_dir : path-like
+        Root of the derivative dataset.
+    config_hash : str
+        The participant-level configuration hash (``Config.run_hash``), written as
+        ``ParticipantConfigHash``: the same value as in every run's sidecars.
+    links : mapping of str to str, optional
+        ``DatasetLinks`` (from :func:`dataset_links`): name -> location of each source
+        dataset; each is also listed in ``SourceDatasets`` as ``bids:<name>:``.
+
+    Returns
+    -------
+    Path
+        The ``dataset_description.json`` written.
     """
     desc = {
         "Name": "neurokit functional-connectivity derivatives",
-        "BIDSVersion": "1.9.0",
+        "BIDSVersion": "1.10.0",
         "DatasetType": "derivative",
         "GeneratedBy": [
             {
@@ -424,9 +500,132 @@ def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str
         ],
         "ParticipantConfigHash": config_hash,
     }
-    if source:
-        desc["SourceDatasets"] = [{"URL": Path(source).resolve().as_uri()}]
-    return atomic_write_json(Path(output_dir) / "dataset_description.json", desc)
+    if links:
+        desc["SourceDatasets"] = [{"URL": f"bids:{name}:"} for name in links]
+        desc["DatasetLinks"] = dict(links)
+    root = Path(output_dir)
+    _write_if_changed(root / "README.md", _README)
+    _write_if_changed(root / ".bidsignore", BIDSIGNORE)
+    return atomic_write_json(root / "dataset_description.json", desc)
+
+
+def dataset_links(output_dir: str | os.PathLike, bids_dir: str | os.PathLike,
+                  derivatives: Iterable[str | os.PathLike] = ()) -> dict[str, str]:
+    """``DatasetLinks`` of the derivative dataset: where its source datasets are, relative to it.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        Root of the derivative dataset.
+    bids_dir : path-like
+        The raw BIDS dataset (link ``raw``).
+    derivatives : iterable of path-like
+        fMRIPrep folders (links ``fmriprep``, ``fmriprep2``, ...); empty means
+        ``bids_dir/derivatives/fmriprep``, as discovery reads.
+
+    Returns
+    -------
+    dict
+        Name -> POSIX path relative to ``output_dir`` (so a results folder moved together
+        with its inputs still resolves).
+    """
+    folders = [Path(d) for d in derivatives] or [Path(bids_dir) / "derivatives" / "fmriprep"]
+    base = os.path.abspath(output_dir)
+    links = {"raw": Path(os.path.relpath(os.path.abspath(bids_dir), base)).as_posix()}
+    for i, folder in enumerate(folders):
+        links["fmriprep" if i == 0 else f"fmriprep{i + 1}"] = Path(os.path.relpath(os.path.abspath(folder), base)).as_posix()
+    return links
+
+
+def read_dataset_links(output_dir: str | os.PathLike) -> dict[str, str]:
+    """``DatasetLinks`` of ``output_dir/dataset_description.json`` (empty when absent or unreadable)."""
+    try:
+        links = json.loads((Path(output_dir) / "dataset_description.json").read_text()).get("DatasetLinks")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return dict(links) if isinstance(links, dict) else {}
+
+
+def bids_uri(path: str | os.PathLike, links: Mapping[str, str], output_dir: str | os.PathLike) -> str:
+    """The BIDS URI of a file: ``bids:<name>:<path in that dataset>`` for the innermost linked
+    dataset holding it, ``bids::<path>`` for a file of the derivative dataset itself.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+    links : mapping of str to str
+        ``DatasetLinks`` (locations relative to ``output_dir``, or absolute).
+    output_dir : path-like
+        Root of the derivative dataset.
+
+    Returns
+    -------
+    str
+        The URI; a file outside every linked dataset (only when no links were recorded)
+        is given relative to ``output_dir``, never as an absolute path.
+    """
+    target = os.path.abspath(path)
+    root = os.path.abspath(output_dir)
+    best: tuple[int, str, str] | None = None
+    for name, location in [("", root), *((n, os.path.join(root, loc)) for n, loc in links.items())]:
+        base = os.path.normpath(location)
+        if target.startswith(base + os.sep) and (best is None or len(base) > best[0]):
+            best = (len(base), name, Path(os.path.relpath(target, base)).as_posix())
+    if best is None:
+        return Path(os.path.relpath(target, root)).as_posix()
+    return f"bids:{best[1]}:{best[2]}"
+
+
+def atlas_files(output_dir: str | os.PathLike, atlas: str) -> dict[str, Path]:
+    """Paths of the atlas's BEP038 files at the dataset root: ``table`` (``atlas-<label>_dseg.tsv``),
+    ``table_json`` (its sidecar) and ``description`` (``atlas-<label>_description.json``)."""
+    stem = Path(output_dir) / f"atlas-{bids_label(atlas)}"
+    return {"table": Path(f"{stem}_dseg.tsv"), "table_json": Path(f"{stem}_dseg.json"),
+            "description": Path(f"{stem}_description.json")}
+
+
+def write_atlas_files(output_dir: str | os.PathLike, atlas: Any) -> dict[str, Path]:
+    """Write the atlas's region table and description (BEP038) into the derivative dataset.
+
+    Parameters
+    ----------
+    output_dir : path-like
+        Root of the derivative dataset.
+    atlas : neurokit.atlases.Atlas
+        The atlas the runs are parcellated with.
+
+    Returns
+    -------
+    dict
+        The paths of :func:`atlas_files`.
+    """
+    paths = atlas_files(output_dir, atlas.name)
+    regions = atlas.regions
+    _write_if_changed(paths["table"], _tsv_text(regions))
+    # index and name are the schema's own dseg columns (redefining them is a validator warning)
+    columns = {
+        "network": "Network the region belongs to.",
+        "hemisphere": "Hemisphere of the region (L, R or M for midline).",
+        "x": "x coordinate of the region centre, in mm of the atlas space.",
+        "y": "y coordinate of the region centre, in mm of the atlas space.",
+        "z": "z coordinate of the region centre, in mm of the atlas space.",
+    }
+    sidecar = {"Description": f"Regions of the {atlas.name} atlas, one row each, in the order of the "
+                              "time-series columns.",
+               "SpatialReference": atlas.space}
+    for col in regions.columns.drop(["index", "name"]):
+        sidecar[col] = {"Description": columns.get(col, "Column of the atlas's own region table.")}
+    _write_if_changed(paths["table_json"], json_text(sidecar))
+    meta = atlas.metadata
+    description = {"Name": atlas.name, "Description": meta.get("Description") or f"{atlas.name} atlas ({atlas.type})",
+                   "SpatialReference": atlas.space}
+    if meta.get("License"):
+        description["License"] = meta["License"]
+    if meta.get("Reference"):
+        description["ReferencesAndLinks"] = [meta["Reference"]]
+    _write_if_changed(paths["description"], json_text(description))
+    return paths
 
 
 def write_failures(output_dir: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Path:

@@ -18,6 +18,8 @@ from neurokit.atlases import NETWORKS
 from neurokit.atlases import load as load_atlas
 from neurokit.config import DEFAULT_STAGE_LEVELS, Config
 from neurokit.connectivity import fisher_z, summary_indices, vectorize
+from neurokit.io import Run
+from neurokit.io._derivatives import DerivativeNames, bids_uri, dataset_links, write_dataset_description
 
 __all__ = ["fabricate_outputs", "XSS"]
 
@@ -106,7 +108,8 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
     config_path = out / "config.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
     config_path.write_text(config.to_yaml())
-    _write_json(out / "dataset_description.json", {"Name": "neurokit", "DatasetType": "derivative"})
+    links = dataset_links(out, bids)
+    write_dataset_description(out, config_hash=config.hash(), links=links)
 
     failures, features_rows = [], []
     versions = {"neurokit": "0.0.test", "nilearn": "0.14.1", "numpy": np.__version__}
@@ -116,7 +119,6 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
             ent = {"sub": sub, **({"ses": ses} if ses else {}), "task": "rest", "space": "MNI152NLin2009cAsym"}
             stem = "_".join(f"{k}-{v}" for k, v in ent.items())
             run_id = stem
-            func = out / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "func"
             raw_func = bids / "derivatives" / "fmriprep" / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "func"
             bold = raw_func / f"{stem}_desc-preproc_bold.nii.gz"
             if si == n_subjects - 1:
@@ -153,22 +155,23 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
             reasons = [f"mean FD {mean_fd:.2f} mm > {config.exclusion.max_mean_fd} mm"] if excluded else []
             side = {"Atlas": config.atlas.name, "Strategy": config.denoise.strategy, "Regions": names,
                     "Networks": networks, "RepetitionTime": 2.0, "SoftwareVersions": versions,
-                    "ParticipantConfigHash": config.run_hash(), "Sources": [str(bold), confounds],
+                    "ParticipantConfigHash": config.run_hash(), "Sources": [bids_uri(p, links, out) for p in (bold, confounds)],
                     "StrategyDetails": {"strategy": "scrubbing", "motion": "full", "wm_csf": "power2",
                                         "n_regressors": 26, "high_pass": "cosine regressors"}}
             outputs = {}
-            outputs["timeseries_raw"] = _write_tsv(func / f"{stem}_seg-x_desc-raw_timeseries.tsv",
-                                                   pd.DataFrame(raw, columns=names))
-            outputs["timeseries_raw:json"] = _write_json(func / f"{stem}_seg-x_desc-raw_timeseries.json", side)
-            outputs["timeseries"] = _write_tsv(func / f"{stem}_seg-x_desc-scrubbing_timeseries.tsv",
-                                               pd.DataFrame(cleaned, columns=names))
-            outputs["timeseries:json"] = _write_json(func / f"{stem}_seg-x_desc-scrubbing_timeseries.json",
+            run = Run(entities=tuple(ent.items()), bold=bold, bold_json=None, confounds=Path(confounds),
+                      confounds_json=None, mask=raw_func / f"{stem}_desc-brain_mask.nii.gz", t_r=2.0,
+                      n_volumes=n_volumes)
+            paths = DerivativeNames(out, run, "x", "scrubbing")
+            outputs["timeseries_raw"] = _write_tsv(paths.raw_timeseries(), pd.DataFrame(raw, columns=names))
+            outputs["timeseries_raw:json"] = _write_json(paths.raw_timeseries(".json"), side)
+            outputs["timeseries"] = _write_tsv(paths.timeseries(), pd.DataFrame(cleaned, columns=names))
+            outputs["timeseries:json"] = _write_json(paths.timeseries(".json"),
                                                      {**side, "SampleMask": kept, "CensoredVolumes": censored})
-            outputs["relmat:correlation"] = _write_tsv(func / f"{stem}_meas-correlation_relmat.tsv",
-                                                       pd.DataFrame(corr, columns=names))
-            outputs["relmat:correlation:json"] = _write_json(func / f"{stem}_meas-correlation_relmat.json", side)
+            outputs["relmat:correlation"] = _write_tsv(paths.relmat("correlation"), pd.DataFrame(corr, columns=names))
+            outputs["relmat:correlation:json"] = _write_json(paths.relmat("correlation", ".json"), side)
             img = mean * (1 + 0.02 * rng.standard_normal(shape).astype(np.float32))
-            outputs["mean"] = str(func / f"{stem}_desc-mean_boldref.nii.gz")
+            outputs["mean"] = str(paths.mean_image())
             nib.save(nib.Nifti1Image(img, affine), outputs["mean"])
             coverage = {n: {"n_voxels": int(rng.integers(8, 20)), "fraction": 1.0} for n in names}
             coverage[names[-1]]["fraction"] = 0.4  # one poorly covered region, flagged in the report
@@ -180,7 +183,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
                   "RegionCoverage": {"min_voxels": 5, "dropped_regions": [], "regions": coverage},
                   "Excluded": excluded, "ExclusionReasons": reasons, "ConfoundNotes": [],
                   "SummaryIndices": summary}
-            outputs["qc"] = _write_json(func / f"{stem}_desc-qc_metrics.json", qc)
+            outputs["qc"] = _write_json(paths.qc(), qc)
             record = {"run_id": run_id, "status": "excluded" if excluded else "ok", "reasons": reasons,
                       "config_hash": config.run_hash(), "entities": ent, "bold": str(bold),
                       "inputs": {"bold": str(bold), "confounds": confounds, "mask": "", "t_r": 2.0},
