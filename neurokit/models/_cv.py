@@ -20,7 +20,13 @@ from threadpoolctl import threadpool_limits
 
 from neurokit.models._common import TARGETS, ModelError
 from neurokit.models._features import _design
-from neurokit.models._patterns import _softmax, activation_pattern, aggregate_patterns
+from neurokit.models._patterns import (
+    _softmax,
+    activation_pattern,
+    aggregate_class_patterns,
+    aggregate_patterns,
+    class_activation_patterns,
+)
 from neurokit.models._persist import FittedModel
 from neurokit.models._pipeline import _target_kind, build_pipeline
 
@@ -51,7 +57,9 @@ class ModelResult:
     permutation_null : pandas.DataFrame of shape (n_permutations, n_metrics)
         Each metric (mean over repeats) of the whole pipeline refitted on permuted targets.
     patterns : pandas.DataFrame
-        Activation patterns per feature, region and network pair, see :func:`aggregate_patterns`.
+        Activation patterns per feature, region and network pair, see :func:`aggregate_patterns`;
+        for more than two classes also one-vs-rest patterns per class (column ``class``, empty on
+        the overall rows; see :func:`aggregate_class_patterns`).
     model : FittedModel
         The pipeline refitted on every usable row.
     folds : ndarray of int, shape (n_repeats, n_rows)
@@ -183,7 +191,10 @@ def _run_cv_serial(job, y, with_patterns):
                 _fit(model, job.X[train], y[train], job.groups[train], _inner_strata(job, train))
             pred[test] = _predict_scores(model, job.X[test], job.n_classes)
             if with_patterns:
-                patterns.append(activation_pattern(model, job.X[train]))
+                # (overall pattern, one-vs-rest patterns of an unordered multi-class target or None)
+                patterns.append((activation_pattern(model, job.X[train]),
+                                 class_activation_patterns(model, job.X[train], job.n_classes)
+                                 if job.n_classes > 2 else None))
         oof.append(pred)
         folds.append(fold)
     return oof, patterns, np.array(folds)
@@ -585,7 +596,11 @@ def cross_validate_model(
         measure=measure,
         config_hash=config_hash,
     )
-    patterns = aggregate_patterns(np.array(fold_patterns), design.model_features, networks)
+    patterns = aggregate_patterns(np.array([p for p, _ in fold_patterns]), design.model_features, networks)
+    if n_classes > 2:  # one-vs-rest patterns per class, after the overall rows (class left empty)
+        per_class = aggregate_class_patterns(np.array([c for _, c in fold_patterns]), classes,
+                                             design.model_features, networks)
+        patterns = pd.concat([patterns.assign(**{"class": ""}), per_class], ignore_index=True)
     return ModelResult(target, feature_set, metrics, predictions, null, patterns, model, folds)
 
 
