@@ -615,6 +615,8 @@ def test_verdict_opens_the_group_report(rendered):
     assert "<td>failed in extract (ExtractError)</td><td>1</td>" in verdict
     assert "mean FD ~ severity" in verdict and "rho = 0.52, p = 0.01" in verdict
     assert "1 excluded, p = 0.4" in verdict
+    # each model's own section repeats its raw and corrected p-value with the floor
+    assert "<dt>p (primary metric)</dt><dd>0.04; FDR-corrected across models 0.04; smallest possible 1/(50+1)" in html
     assert ("1 of 2 models beat their permutation null after Benjamini-Hochberg correction across models "
             "(FDR p &lt; 0.05); smallest possible p: 1/(50+1) = 0.02.") in verdict
 

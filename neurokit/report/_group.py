@@ -444,6 +444,8 @@ def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, 
                                                        f"{fmt(metrics.get('n_rows'))} / {fmt(metrics.get('n_participants'))}"),
         ("Features", fmt(metrics.get("n_features"))), ("Covariates", fmt(metrics.get("covariates"))),
         ("Cross-validation", fmt(" ".join(f"{k}={v}" for k, v in (metrics.get("cv") or {}).items()) or None)),
+        ("p (primary metric)", f"{fmt(metrics.get('p_value'))}; FDR-corrected across models "
+                               f"{fmt(metrics.get('p_value_fdr'))}; smallest possible {_p_floor(metrics)}"),
     ]), _scores_table(metrics), beyond_confounds_block(metrics)]
     for note in metrics.get("notes") or []:
         blocks.append(Note(str(note)))
