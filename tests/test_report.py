@@ -45,17 +45,17 @@ def test_one_participant_report_per_participant(rendered):
 def test_participant_report_sections_per_run(rendered):
     _, participants, _ = rendered
     html = participants[0].read_text()  # sub-01: two sessions
-    for heading in ("Runs", "Phenotype", "Summary", "Head motion", "Region signals", "Atlas alignment and coverage",
-                    "Signal quality per region (tSNR)", "Connectivity", "Software and configuration", "Methods"):
+    for heading in ("Runs", "Phenotype", "Summary", "Head motion", "Region signals", "Atlas alignment",
+                    "Coverage and tSNR per region", "Connectivity", "Software and configuration", "Methods"):
         assert f">{heading}<" in html, heading
     assert html.count('<span class="badge ok">ok</span>') == 2
     assert "ses-1_task-rest" in html and "ses-2_task-rest" in html
-    # per run: FD/DVARS, carpet, atlas overlay, coverage, tSNR, matrix, indices vs group
-    assert len(_images(html)) == 14
+    # per run: FD/DVARS, carpet, atlas overlay, coverage with tSNR, matrix, indices vs group
+    assert len(_images(html)) == 12
     assert "Repetition time" in html and "tDOF lost / remaining" in html and "Censored volumes" in html
     assert "Config hash" in html and "nilearn" in html
     # the fabricated last region is 40 % inside the mask: flagged
-    assert "Regions below 0.5" in html and "R_calcarine" in html
+    assert "Regions below 0.5 coverage" in html and "R_calcarine" in html
 
 
 def test_participant_report_explains_exclusion_and_failure(rendered):
@@ -204,7 +204,7 @@ def test_participant_reports_on_a_dask_client(tmp_path):
         paths = write_participant_reports(out, bids_dir=bids, config=config, client=client)
     assert [p.name for p in paths] == ["sub-01.html", "sub-02.html"]
     html = paths[0].read_text()
-    assert len(_images(html)) == 14 and ESCAPED not in html
+    assert len(_images(html)) == 12 and ESCAPED not in html
     assert ESCAPED in paths[1].read_text() and "failed in stage" in paths[1].read_text()
 
 
@@ -464,17 +464,28 @@ def test_atlas_overlay_has_three_planes_and_a_legend(rng, n_regions):
     assert len(picks) == 3 and len(set(np.unique(labels[:, :, picks])) - {0}) >= 3
 
 
-def test_region_tsnr_block_flags_low_regions():
-    from neurokit.report._participant import _tsnr_blocks
+def test_region_quality_block_shows_coverage_and_tsnr_and_flags_low_regions():
+    from neurokit.report import _figures as F
+    from neurokit.report._participant import _region_quality_blocks
 
-    qc = {"RegionTSNR": {"L_amygdala": 12.0, "R_amygdala": 80.0, "L_dlPFC": 90.0, "R_dlPFC": 100.0,
-                         "L_vmPFC": None}}
-    grid = _tsnr_blocks({}, qc, None, 0.5)[0]
-    figure, table = grid.blocks
-    assert figure.alt == "Per-region tSNR" and "below 0.5 x the run's median (85)" in figure.caption
+    tsnr = {"L_amygdala": 12.0, "R_amygdala": 80.0, "L_dlPFC": 90.0, "R_dlPFC": 100.0, "L_vmPFC": None}
+    coverage = {"regions": {n: {"n_voxels": 10, "fraction": 0.3 if n == "R_dlPFC" else 1.0} for n in tsnr}}
+    figure, grid = _region_quality_blocks({}, {"RegionTSNR": tsnr, "RegionCoverage": coverage}, None, 0.5, 0.5)
+    assert figure.alt == "Per-region coverage and tSNR"
+    assert "0.5 x the run's median, 85" in figure.caption and "inside the brain mask (dashed: 0.5)" in figure.caption
+    low_coverage, low_tsnr = grid.blocks
+    assert [row[0] for row in low_coverage.rows] == ["R_dlPFC"]
     # below half the median (85): the low region and the one with an undefined tSNR
-    assert [row[0] for row in table.rows] == ["L_amygdala", "L_vmPFC"]
-    assert "older neurokit" in _tsnr_blocks({}, {}, None, 0.5)[0].text
+    assert [row[0] for row in low_tsnr.rows] == ["L_amygdala", "L_vmPFC"]
+    only_coverage = _region_quality_blocks({}, {"RegionCoverage": coverage}, None, 0.5, 0.5)
+    assert "older neurokit" in only_coverage[1].blocks[1].text
+    # the figure: one row per region in each panel, the low ones hatched, labels legible
+    fig = F.plot_region_quality(list(tsnr), ["limbic", "limbic", "prefrontal", "prefrontal", "prefrontal"],
+                                coverage=[1, 1, 1, 0.3, 1], tsnr=[12, 80, 90, 100, float("nan")],
+                                coverage_threshold=0.5, tsnr_threshold=42.5)
+    left, right = fig.axes
+    assert [sum(bool(b.get_hatch()) for b in ax.patches) for ax in (left, right)] == [1, 1]
+    assert all(F.label_px(t.get_fontsize()) >= F.MIN_LABEL_PX for t in left.get_yticklabels())
 
 
 def test_tdof_line_states_the_rule():

@@ -271,11 +271,10 @@ def test_group_verdict_fits_one_screen(chromium, reports, tmp_path):
     _artefact(shot)
 
 
-def test_participant_report_shows_overlay_and_tsnr(chromium, reports):
+def test_participant_report_shows_overlay_coverage_and_tsnr(chromium, reports):
     participants, _ = reports
-    for selector, alts in (("#run-1-atlas", {"Atlas regions over the run's mean image",
-                                             "Per-region coverage by the brain mask"}),
-                           ("#run-1-tsnr", {"Per-region tSNR"}),
+    for selector, alts in (("#run-1-atlas", {"Atlas regions over the run's mean image"}),
+                           ("#run-1-regions", {"Per-region coverage and tSNR"}),
                            ("#run-1-conn", {"correlation matrix ordered by network"})):
         box = _element_box(chromium, participants[0], selector, 1280, 900)
         assert box, selector

@@ -26,8 +26,7 @@ __all__ = [
     "plot_motion",
     "plot_carpet",
     "plot_atlas_overlay",
-    "plot_coverage",
-    "plot_region_tsnr",
+    "plot_region_quality",
     "label_px",
     "matrix_label_mode",
     "plot_matrix",
@@ -335,78 +334,68 @@ def plot_atlas_overlay(background, labels, affine, *, region_names=None, region_
     return fig
 
 
-def _region_bars(names, values, networks, *, threshold=None, xlabel, xlim=None):
-    """Horizontal bars of one value per region (grouped by network), hatched below ``threshold``;
-    a histogram when there are too many regions to label."""
+def _draw_region_bars(ax, values, order, colors, *, threshold, xlabel, xlim):
+    """One horizontal bar per region (rows in ``order``), hatched below ``threshold``; a histogram when
+    there are too many regions to label."""
     values = np.asarray(values, dtype=float)
-    if len(names) > 60:  # one bar per region would be unreadable: a histogram instead
-        fig, ax = _figure(4.2, 2.6)
+    if len(values) > 60:  # one bar per region would be unreadable: a histogram instead
         ax.hist(values[np.isfinite(values)], bins=20, range=xlim, color="#4c72b0")
-        if threshold is not None:
-            ax.axvline(threshold, color="k", ls="--", lw=0.8)
-        ax.set_xlabel(xlabel, fontsize=LABEL_PT + 1)
         ax.set_ylabel("regions", fontsize=LABEL_PT + 1)
-        ax.tick_params(labelsize=LABEL_PT)
-        return fig
-    order = network_order(networks)[::-1]
-    fig, ax = _figure(4.2, _ROW_PX * 1.1 * len(names) / _DPI + 0.8)
-    colors = [NETWORK_COLORS.get(str(networks[i]), "#7f7f7f") for i in order]
-    bars = ax.barh(np.arange(len(order)), np.nan_to_num(values[order]), color=colors, height=0.75)
-    if threshold is not None:
-        ax.axvline(threshold, color="k", ls="--", lw=0.8)
+    else:
+        bars = ax.barh(np.arange(len(order)), np.nan_to_num(values[order]), color=colors, height=0.75)
         for bar, i in zip(bars, order):
-            if not values[i] >= threshold:
+            if threshold is not None and values[i] < threshold:
                 bar.set_hatch("///")
                 bar.set_edgecolor("k")
-    ax.set_yticks(np.arange(len(order)), [str(names[i]) for i in order], fontsize=LABEL_PT)
-    ax.set_ylim(-0.6, len(order) - 0.4)
+        ax.set_ylim(-0.6, len(order) - 0.4)
+    if threshold is not None:
+        ax.axvline(threshold, color="k", ls="--", lw=0.8)
     if xlim is not None:
         ax.set_xlim(*xlim)
     ax.set_xlabel(xlabel, fontsize=LABEL_PT + 1)
     ax.tick_params(axis="x", labelsize=LABEL_PT)
+
+
+def plot_region_quality(names, networks, *, coverage=None, tsnr=None, coverage_threshold=None, tsnr_threshold=None):
+    """Per-region coverage by the brain mask and tSNR side by side, one row per region (hatched: below threshold).
+
+    One figure for both (rows shared) is read region by region and costs one drawing, not two.
+
+    Parameters
+    ----------
+    names : sequence of str, length n_regions
+    networks : sequence of str, length n_regions
+        Bars are coloured and grouped by network.
+    coverage : array-like of shape (n_regions,), optional
+        Fraction of each region's voxels inside the brain mask (with a usable signal), in [0, 1].
+    tsnr : array-like of shape (n_regions,), optional
+        Temporal SNR of each region's mean signal (NaN: undefined or not measured).
+    coverage_threshold, tsnr_threshold : float, optional
+        Dashed lines; regions below are hatched.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Above 60 regions, histograms over regions instead of bars.
+    """
+    panels = []
+    if coverage is not None:
+        panels.append((coverage, coverage_threshold, "fraction of region voxels in the brain mask", (0, 1)))
+    if tsnr is not None:
+        t = np.asarray(tsnr, dtype=float)
+        top = float(np.nanmax(t)) * 1.05 if np.isfinite(t).any() else 1.0
+        panels.append((t, tsnr_threshold, "tSNR of the region's mean signal", (0, top)))
+    many = len(names) > 60
+    height = 2.6 if many else _ROW_PX * 1.1 * len(names) / _DPI + 0.8
+    fig, axes = _figure(2.9 * max(len(panels), 1) + (0 if many else 1.0), height, ncols=max(len(panels), 1),
+                        sharey=not many, squeeze=False)
+    order = network_order(networks)[::-1]
+    colors = [NETWORK_COLORS.get(str(networks[i]), "#7f7f7f") for i in order]
+    for ax, (values, threshold, xlabel, xlim) in zip(axes[0], panels):
+        _draw_region_bars(ax, values, order, colors, threshold=threshold, xlabel=xlabel, xlim=xlim)
+    if not many:
+        axes[0, 0].set_yticks(np.arange(len(order)), [str(names[i]) for i in order], fontsize=LABEL_PT)
     return fig
-
-
-def plot_coverage(names, fractions, networks, *, threshold=None):
-    """Fraction of each region's voxels inside the brain mask, as horizontal bars.
-
-    Parameters
-    ----------
-    names : sequence of str, length n_regions
-    fractions : array-like of shape (n_regions,)
-        In [0, 1].
-    networks : sequence of str, length n_regions
-    threshold : float, optional
-        Regions below are drawn hatched and the line is marked.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    return _region_bars(names, fractions, networks, threshold=threshold, xlim=(0, 1),
-                        xlabel="fraction of region voxels inside the brain mask")
-
-
-def plot_region_tsnr(names, tsnr, networks, *, threshold=None):
-    """Temporal SNR of each region's mean signal, as horizontal bars (hatched: below ``threshold``).
-
-    Parameters
-    ----------
-    names : sequence of str, length n_regions
-    tsnr : array-like of shape (n_regions,)
-        Mean over time / SD over time of the raw region signal (NaN: undefined).
-    networks : sequence of str, length n_regions
-    threshold : float, optional
-        Regions below (or with an undefined tSNR) are hatched; dashed line.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-    """
-    tsnr = np.asarray(tsnr, dtype=float)
-    top = float(np.nanmax(tsnr)) * 1.05 if np.isfinite(tsnr).any() else 1.0
-    return _region_bars(names, tsnr, networks, threshold=threshold, xlim=(0, top),
-                        xlabel="tSNR of the region's mean signal (before denoising)")
 
 
 def _network_spans(nets: list[str]) -> dict[str, tuple[int, int]]:

@@ -388,7 +388,10 @@ def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: l
     strength = feats["abs_mean"] if "abs_mean" in feats else feats["mean"].abs()
     feats = feats.assign(_s=strength.to_numpy()).sort_values("_s", ascending=False)
     class_col = feats["class"].fillna("").astype(str) if "class" in feats else pd.Series("", index=feats.index)
-    by_class = {c: feats[class_col == c] for c in dict.fromkeys(class_col) if c} if multiclass else {}
+    present = set(class_col) - {""}
+    order = [str(c) for c in metrics.get("classes") or [] if str(c) in present] + sorted(
+        present - {str(c) for c in metrics.get("classes") or []})  # the target's class order
+    by_class = {c: feats[class_col == c] for c in order} if multiclass else {}
     overall = feats[class_col == ""]
     blocks: list = []
     if multiclass and not by_class:

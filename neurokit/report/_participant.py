@@ -196,18 +196,17 @@ def _carpet_block(record: dict) -> Figure | Note:
     return Figure(F.to_data_uri(fig), "Carpet plot of region signals before and after denoising", caption)
 
 
-def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, threshold: float) -> list:
+def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None) -> list:
     import nibabel as nib
 
-    blocks = []
     # fMRIPrep's boldref when the run had a usable one, else the mean image the pipeline wrote
     boldref = (record.get("inputs") or {}).get("boldref")
     mean_path = record.get("outputs", {}).get("mean") or boldref
     if atlas is None:
-        blocks.append(Note(f"Atlas overlay not shown: {atlas_note}.", "warn"))
+        blocks = [Note(f"Atlas overlay not shown: {atlas_note}.", "warn")]
     elif not mean_path or not Path(mean_path).is_file():
         what = f"fMRIPrep's reference image {boldref}" if boldref else "the run's mean image"
-        blocks.append(Note(f"Atlas overlay not shown: {what} is missing.", "warn"))
+        blocks = [Note(f"Atlas overlay not shown: {what} is missing.", "warn")]
     else:
         img = nib.load(mean_path)
         labels = atlas.labels_on_grid(img.affine, img.shape[:3])
@@ -221,35 +220,13 @@ def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, thresho
         else:
             underlay = "the run's mean image" + (f" ({n_averaged} evenly spaced volumes averaged)" if n_averaged else "")
             title = "mean image"
-        blocks.append(Figure(F.to_data_uri(fig), f"Atlas regions over the run's {title}",
-                             f"The {atlas.name} regions drawn on {underlay} in three planes (sagittal, "
-                             "coronal, axial; slices chosen to cut as many regions as possible, colours in the "
-                             "legend); each region should sit on the anatomy it is named after."))
-    regions = (qc.get("RegionCoverage") or {}).get("regions") or {}
-    if regions:
-        names = list(regions)
-        # voxels with a usable signal (in the mask, finite, not constant) when the QC has them
-        key = "usable_fraction" if all("usable_fraction" in regions[n] for n in names) else "fraction"
-        count = "n_usable" if key == "usable_fraction" else "n_voxels"
-        fractions = [regions[n].get(key, np.nan) for n in names]
-        nets = _network_of(record, atlas)
-        networks = [nets.get(n, "other") for n in names]
-        fig = F.plot_coverage(names, fractions, networks, threshold=threshold)
-        low = [(n, fmt(regions[n].get(key)), fmt(regions[n].get(count)))
-               for n in names if regions[n].get(key, 1.0) < threshold]
-        measured = ("inside the brain mask with a usable signal (finite, not constant over time)"
-                    if key == "usable_fraction" else "inside the brain mask")
-        cov = [Figure(F.to_data_uri(fig), "Per-region coverage by the brain mask",
-                      f"Fraction of each region's voxels {measured} ("
-                      + (f"hatched: below {threshold:g})." if len(names) <= 60 else
-                         f"histogram over {len(names)} regions; dashed: {threshold:g})."))]
-        dropped = (qc.get("RegionCoverage") or {}).get("dropped_regions") or []
-        if dropped:
-            cov.append(Note(f"Regions dropped for too few voxels: {', '.join(map(str, dropped))}.", "warn"))
-        column = "usable fraction" if key == "usable_fraction" else "fraction in mask"
-        cov.append(Table(["region", column, "voxels"], low, caption=f"Regions below {threshold:g}")
-                   if low else Note(f"Every region has at least {threshold:.0%} of its voxels {measured}."))
-        blocks.append(Grid(cov))
+        blocks = [Figure(F.to_data_uri(fig), f"Atlas regions over the run's {title}",
+                         f"The {atlas.name} regions drawn on {underlay} in three planes (sagittal, coronal, axial; "
+                         "slices chosen to cut as many regions as possible, colours in the legend); each region "
+                         "should sit on the anatomy it is named after.")]
+    dropped = (qc.get("RegionCoverage") or {}).get("dropped_regions") or []
+    if dropped:
+        blocks.append(Note(f"Regions dropped for too few voxels: {', '.join(map(str, dropped))}.", "warn"))
     return blocks
 
 
@@ -261,30 +238,70 @@ def _network_of(record: dict, atlas) -> dict:
     return dict(zip(meta.get("Regions", []), meta.get("Networks", [])))
 
 
-def _tsnr_blocks(record: dict, qc: dict, atlas, fraction: float) -> list:
-    """Per-region tSNR (QC ``RegionTSNR``) with the regions below ``fraction`` of the run's median flagged."""
+def _coverage_part(qc: dict, threshold: float) -> tuple[dict, str, list]:
+    """Region -> covered fraction (QC ``RegionCoverage``), the caption part and the low-coverage table or note."""
+    regions = (qc.get("RegionCoverage") or {}).get("regions") or {}
+    if not regions:
+        return {}, "", [Note("Coverage not shown: the QC file has no RegionCoverage.", "warn")]
+    names = list(regions)
+    # voxels with a usable signal (in the mask, finite, not constant) when the QC has them
+    key = "usable_fraction" if all("usable_fraction" in regions[n] for n in names) else "fraction"
+    count = "n_usable" if key == "usable_fraction" else "n_voxels"
+    measured = ("inside the brain mask with a usable signal (finite, not constant over time)"
+                if key == "usable_fraction" else "inside the brain mask")
+    low = [(n, fmt(regions[n].get(key)), fmt(regions[n].get(count)))
+           for n in names if regions[n].get(key, 1.0) < threshold]
+    column = "usable fraction" if key == "usable_fraction" else "fraction in mask"
+    table = (Table(["region", column, "voxels"], low, caption=f"Regions below {threshold:g} coverage",
+                   row_classes=["warn"] * len(low))
+             if low else Note(f"Every region has at least {threshold:.0%} of its voxels {measured}."))
+    return ({n: regions[n].get(key, np.nan) for n in names},
+            f"left: fraction of each region's voxels {measured} (dashed: {threshold:g})", [table])
+
+
+def _tsnr_part(qc: dict, fraction: float) -> tuple[dict, float | None, str, list]:
+    """Region -> tSNR (QC ``RegionTSNR``), the low-tSNR limit (``fraction`` x the run's median), caption part and
+    the low-tSNR table or note."""
     values = qc.get("RegionTSNR") or {}
     if not values:
-        return [Note("Region tSNR not shown: the QC file has no RegionTSNR (written by an older neurokit).")]
-    names = list(values)
-    tsnr = np.array([np.nan if values[n] is None else float(values[n]) for n in names])
-    median = float(np.nanmedian(tsnr)) if np.isfinite(tsnr).any() else float("nan")
-    threshold = fraction * median if np.isfinite(median) else None
+        return {}, None, "", [Note("Region tSNR not shown: the QC file has no RegionTSNR (written by an older "
+                                   "neurokit).")]
+    tsnr = {n: np.nan if v is None else float(v) for n, v in values.items()}
+    finite = [v for v in tsnr.values() if np.isfinite(v)]
+    if not finite:
+        return tsnr, None, "", [Note("No region has a defined tSNR.", "warn")]
+    median = float(np.median(finite))
+    threshold = fraction * median
+    low = [(n, fmt(t)) for n, t in tsnr.items() if not t >= threshold]
+    caption = (f"right: temporal SNR (mean over SD over time, after removing a linear trend, before denoising) of "
+               f"each region's mean signal (dashed: {fraction:g} x the run's median, {fmt(median)}); a region far "
+               "below the others carries mostly noise (e.g. susceptibility dropout)")
+    table = (Table(["region", "tSNR"], low, caption=f"Regions with low tSNR (below {fmt(threshold)})",
+                   row_classes=["warn"] * len(low))
+             if low else Note(f"No region below {fraction:g} x the median tSNR ({fmt(threshold)})."))
+    return tsnr, threshold, caption, [table]
+
+
+def _region_quality_blocks(record: dict, qc: dict, atlas, coverage_threshold: float, tsnr_fraction: float) -> list:
+    """Per-region coverage and tSNR in one figure (a row per region), with the regions below either limit listed."""
+    coverage, coverage_caption, coverage_blocks = _coverage_part(qc, coverage_threshold)
+    tsnr, tsnr_threshold, tsnr_caption, tsnr_blocks = _tsnr_part(qc, tsnr_fraction)
+    names = list(dict.fromkeys([*coverage, *tsnr]))
+    if not names:
+        return coverage_blocks + tsnr_blocks
     nets = _network_of(record, atlas)
-    fig = F.plot_region_tsnr(names, tsnr, [nets.get(n, "other") for n in names], threshold=threshold)
-    low = [(n, fmt(t)) for n, t in zip(names, tsnr) if threshold is not None and not t >= threshold]
-    caption = (f"Temporal SNR (mean over SD over time, after removing a linear trend, before denoising) of each "
-               f"region's mean signal; hatched: below {fraction:g} x the run's median ({fmt(median)}), "
-               "i.e. a region whose signal is mostly noise (e.g. susceptibility dropout).")
-    blocks: list = [Figure(F.to_data_uri(fig), "Per-region tSNR", caption)]
-    if threshold is None:
-        blocks.append(Note("No region has a defined tSNR.", "warn"))
-    elif low:
-        blocks.append(Table(["region", "tSNR"], low, caption=f"Regions with low tSNR (below {fmt(threshold)})",
-                            row_classes=["warn"] * len(low)))
-    else:
-        blocks.append(Note(f"No region below {fraction:g} x the median tSNR ({fmt(threshold)})."))
-    return [Grid(blocks)]
+    fig = F.plot_region_quality(
+        names, [nets.get(n, "other") for n in names],
+        coverage=[coverage.get(n, np.nan) for n in names] if coverage else None,
+        tsnr=[tsnr.get(n, np.nan) for n in names] if tsnr else None,
+        coverage_threshold=coverage_threshold, tsnr_threshold=tsnr_threshold)
+    parts = [p for p in (coverage_caption, tsnr_caption) if p]
+    if len(parts) == 1:
+        parts = [parts[0].split(": ", 1)[1]]
+    caption = ("; ".join(parts) + ". Hatched: below the dashed limit."
+               + (f" Histograms over {len(names)} regions." if len(names) > 60 else ""))
+    return [Figure(F.to_data_uri(fig), "Per-region coverage and tSNR", caption[0].upper() + caption[1:]),
+            Grid(coverage_blocks + tsnr_blocks)]
 
 
 #: What the values of each per-run matrix are (the colour-bar label).
@@ -354,10 +371,10 @@ def _run_section(record: dict, config, atlas, atlas_note, group_indices, section
     blocks: list = [Section(f"{section_id}-summary", "Summary", summary, level=3)]
     blocks.append(Section(f"{section_id}-motion", "Head motion", [_motion_block(record, qc, config)], level=3))
     blocks.append(Section(f"{section_id}-carpet", "Region signals", [_carpet_block(record)], level=3))
-    blocks.append(Section(f"{section_id}-atlas", "Atlas alignment and coverage",
-                          _atlas_blocks(record, qc, atlas, atlas_note, config.report.low_coverage_fraction), level=3))
-    blocks.append(Section(f"{section_id}-tsnr", "Signal quality per region (tSNR)",
-                          _tsnr_blocks(record, qc, atlas, config.report.low_tsnr_fraction), level=3))
+    blocks.append(Section(f"{section_id}-atlas", "Atlas alignment", _atlas_blocks(record, qc, atlas, atlas_note),
+                          level=3))
+    blocks.append(Section(f"{section_id}-regions", "Coverage and tSNR per region", _region_quality_blocks(
+        record, qc, atlas, config.report.low_coverage_fraction, config.report.low_tsnr_fraction), level=3))
     blocks.append(Section(f"{section_id}-conn", "Connectivity", [
         _matrix_block(record, config), _indices_block(record, group_indices)], level=3))
     blocks.append(Section(f"{section_id}-prov", "Software and configuration", [_provenance_block(record)], level=3))
