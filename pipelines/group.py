@@ -416,7 +416,8 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     """Cross-validate every configured target x feature set and write their results.
 
     Writes ``<models_dir>/<target>/<feature set>/`` (``metrics.json``, ``predictions.tsv``,
-    ``permutation_null.tsv``, ``patterns.tsv``, ``model/``), ``longitudinal.json`` when
+    ``permutation_null.tsv``, ``patterns.tsv``, ``patterns_by_class.tsv`` for more than two classes,
+    ``model/``), ``longitudinal.json`` when
     participants have several sessions, and ``summary.tsv`` (one row per model, with the
     reason when a model could not be fitted, e.g. a role missing from the phenotype).
     ``p_value_fdr`` (in ``summary.tsv`` and each ``metrics.json``) is the permutation
@@ -458,6 +459,8 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
             atomic_write_tsv(folder / "predictions.tsv", result.predictions)
             atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
             atomic_write_tsv(folder / "patterns.tsv", result.patterns)
+            if len(result.class_patterns):  # more than two classes: one-vs-rest patterns per class
+                atomic_write_tsv(folder / "patterns_by_class.tsv", result.class_patterns)
             save_model(result, folder / "model")
             primary = result.metrics.get("primary_metric")
             score = result.metrics.get("scores", {}).get(primary, {})

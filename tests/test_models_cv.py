@@ -105,10 +105,11 @@ def test_result_contents(planted):
     assert {"proba_control", "proba_active", "y_true", "y_pred", "session_id", "run_id"} <= set(result.predictions)
     np.testing.assert_allclose(result.predictions.filter(like="proba_").sum(axis=1), 1)
     assert set(result.patterns["level"]) == {"feature"}
-    # four unordered classes: the overall rows (class "") then one-vs-rest rows for every class
-    by_class = result.patterns.groupby("class")["name"].count()
-    assert list(by_class.index) == ["", "active", "control", "early_abstinence", "sustained_remission"]
-    assert by_class.nunique() == 1  # every class has a pattern for every feature
+    # four unordered classes: one-vs-rest patterns per class beside the one-row-per-feature table
+    by_class = result.class_patterns.groupby("class")["name"].count()
+    assert list(by_class.index) == ["active", "control", "early_abstinence", "sustained_remission"]
+    assert (by_class == len(result.patterns)).all()  # every class has a pattern for every feature
+    assert "class" not in result.patterns
     import json
 
     json.dumps(m)  # the pipeline writes it as metrics.json

@@ -230,6 +230,7 @@ def test_group_report_renders_real_model_results(tmp_path):
         result.predictions.to_csv(folder / "predictions.tsv", sep="\t", index=False, na_rep="n/a")
         result.permutation_null.to_csv(folder / "permutation_null.tsv", sep="\t", index=False)
         result.patterns.to_csv(folder / "patterns.tsv", sep="\t", index=False)
+        assert result.class_patterns.empty  # two classes or a regression: no per-class patterns
     html = write_group_report(out, config=config).read_text()
     for alt in ("Predicted against observed severity", "Permutation null of spearman",
                 "ROC curves, user_vs_control / summary_indices", "Confusion matrix, user_vs_control / summary_indices",
@@ -655,3 +656,15 @@ def test_verdict_counts_reasons_and_says_when_the_floor_limits():
     assert "no group/confounds.json yet" in confounds_part.blocks[0].text
     assert models_part.blocks[0].text.startswith("0 of 2 models beat their permutation null")
     assert "The permutation floor limits the result" in models_part.blocks[0].text
+
+
+def test_group_report_reads_per_class_patterns_beside_patterns(tmp_path):
+    from neurokit.report._group import _read_patterns
+
+    classes = ["x", "y", "z"]
+    table = _class_patterns(classes, ["f1", "f2"])
+    table[table["class"] == ""].drop(columns="class").to_csv(tmp_path / "patterns.tsv", sep="\t", index=False)
+    assert "class" not in _read_patterns(tmp_path)  # a regression or binary model: patterns.tsv alone
+    table[table["class"] != ""].to_csv(tmp_path / "patterns_by_class.tsv", sep="\t", index=False)
+    combined = _read_patterns(tmp_path)
+    assert list(combined["class"]) == ["", "", "x", "x", "y", "y", "z", "z"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -57,13 +57,15 @@ class ModelResult:
     permutation_null : pandas.DataFrame of shape (n_permutations, n_metrics)
         Each metric (mean over repeats) of the whole pipeline refitted on permuted targets.
     patterns : pandas.DataFrame
-        Activation patterns per feature, region and network pair, see :func:`aggregate_patterns`;
-        for more than two classes also one-vs-rest patterns per class (column ``class``, empty on
-        the overall rows; see :func:`aggregate_class_patterns`).
+        Activation patterns per feature, region and network pair, see :func:`aggregate_patterns`.
     model : FittedModel
         The pipeline refitted on every usable row.
     folds : ndarray of int, shape (n_repeats, n_rows)
         Test fold of each row (rows as in ``predictions``) in each repeat.
+    class_patterns : pandas.DataFrame
+        For more than two classes, one-vs-rest patterns per class (the rows of ``patterns``
+        for each class, column ``class``; see :func:`aggregate_class_patterns`); else empty.
+        Kept apart from ``patterns`` so that table keeps one row per feature.
     """
 
     target: str
@@ -74,6 +76,7 @@ class ModelResult:
     patterns: pd.DataFrame
     model: FittedModel
     folds: np.ndarray
+    class_patterns: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -597,11 +600,11 @@ def cross_validate_model(
         config_hash=config_hash,
     )
     patterns = aggregate_patterns(np.array([p for p, _ in fold_patterns]), design.model_features, networks)
-    if n_classes > 2:  # one-vs-rest patterns per class, after the overall rows (class left empty)
+    per_class = pd.DataFrame()
+    if n_classes > 2:  # the overall pattern follows the expected class index: meaningless for unordered classes
         per_class = aggregate_class_patterns(np.array([c for _, c in fold_patterns]), classes,
                                              design.model_features, networks)
-        patterns = pd.concat([patterns.assign(**{"class": ""}), per_class], ignore_index=True)
-    return ModelResult(target, feature_set, metrics, predictions, null, patterns, model, folds)
+    return ModelResult(target, feature_set, metrics, predictions, null, patterns, model, folds, per_class)
 
 
 def _site_association(site, y, kind):

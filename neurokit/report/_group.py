@@ -374,6 +374,16 @@ def _bars_block(others: pd.DataFrame, title: str | None):
                                consistency=consistency, title=title, unit="pattern (feature SD per unit output)")
 
 
+def _read_patterns(folder: Path) -> pd.DataFrame | None:
+    """``patterns.tsv`` (``class`` '') followed by ``patterns_by_class.tsv`` (one-vs-rest, per class) when present."""
+    patterns = read_tsv(folder / "patterns.tsv")
+    by_class = read_tsv(folder / "patterns_by_class.tsv")
+    if patterns is None or by_class is None or "class" not in by_class:
+        return patterns
+    return pd.concat([patterns.assign(**{"class": ""}), by_class.assign(**{"class": by_class["class"].astype(str)})],
+                     ignore_index=True)
+
+
 def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: list[str], atlas, top: int,
                     label: str, metrics: dict | None = None) -> list:
     """Activation patterns of one model: units stated, one-vs-rest per class for a multi-class model,
@@ -395,8 +405,8 @@ def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: l
     overall = feats[class_col == ""]
     blocks: list = []
     if multiclass and not by_class:
-        blocks.append(Note("This model has more than two unordered classes but its patterns.tsv has no per-class "
-                           "(one-vs-rest) patterns (written by an older neurokit); its single pattern follows the "
+        blocks.append(Note("This model has more than two unordered classes but no patterns_by_class.tsv (one-vs-"
+                           "rest patterns; written by an older neurokit); its single pattern follows the "
                            "expected class index, which has no meaning for unordered classes, so it is not "
                            "shown. Refit with this version to see one pattern per class.", "warn"))
         return blocks
@@ -491,7 +501,7 @@ def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, 
                                   "Out-of-fold predictions averaged over repeats; dotted: identity."))
     figures.append(_null_block(folder, metrics))
     blocks.append(Grid(figures))
-    blocks += _pattern_blocks(read_tsv(folder / "patterns.tsv"), names, networks, atlas, config.report.top_edges,
+    blocks += _pattern_blocks(_read_patterns(folder), names, networks, atlas, config.report.top_edges,
                               f"{target} / {feature_set}", metrics)
     return Section(f"model-{index}-{slug(target)}-{slug(feature_set)}", f"{target} / {feature_set}", blocks,
                    level=3)

@@ -282,7 +282,7 @@ def _fabricate_models(models: Path, features: pd.DataFrame, names: list[str], rn
             per_class = [patterns.assign(**{"class": c, "mean": rng.normal(0, 1, len(feats)),
                                             "sd": [0.2] * (len(feats) - 1) + [50.0], "sign_consistency": 0.6})
                          for c in classes]
-            patterns = pd.concat([patterns.assign(**{"class": ""}), *per_class], ignore_index=True)
+            _write_tsv(folder / "patterns_by_class.tsv", pd.concat(per_class, ignore_index=True))
         _write_tsv(folder / "patterns.tsv", patterns)
     _write_tsv(models / "summary.tsv", pd.DataFrame([
         {"target": "severity", "feature_set": "pfc_limbic_edges", "status": "fitted", "reason": None},
