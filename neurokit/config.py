@@ -465,6 +465,10 @@ class ReportConfig(_Section):
     low_coverage_fraction: float = Field(
         default=0.5, gt=0, le=1, description="Regions with less of their volume inside the brain mask are flagged."
     )
+    low_tsnr_fraction: float = Field(
+        default=0.5, gt=0, le=1,
+        description="Regions whose tSNR is below this fraction of the run's median region tSNR are flagged.",
+    )
     top_edges: int = Field(default=20, ge=1, description="Strongest pattern edges drawn on the connectome plot.")
 
 

@@ -251,7 +251,8 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     """Fit the configured model suite (:func:`neurokit.models.fit_models`) and write its results.
 
     Writes ``<models_dir>/<target>/<feature set>/`` (``metrics.json``, ``predictions.tsv``,
-    ``permutation_null.tsv``, ``patterns.tsv``, ``model/``), ``longitudinal.json`` (the stage
+    ``permutation_null.tsv``, ``patterns.tsv``, ``patterns_by_class.tsv`` for more than two
+    classes, ``model/``), ``longitudinal.json`` (the stage
     model) when participants have several sessions, and ``summary.tsv`` (one row per model,
     with the reason when a model could not be fitted, e.g. a role missing from the phenotype).
     A longitudinal model that cannot be fitted is written with ``"fitted": false`` and its
@@ -338,6 +339,8 @@ def _write_model(folder: Path, result, fingerprint: dict | None) -> None:
     atomic_write_tsv(folder / "predictions.tsv", result.predictions)
     atomic_write_tsv(folder / "permutation_null.tsv", result.permutation_null)
     atomic_write_tsv(folder / "patterns.tsv", result.patterns)
+    if len(result.class_patterns):  # more than two classes: one-vs-rest patterns per class
+        atomic_write_tsv(folder / "patterns_by_class.tsv", result.class_patterns)
     result.model.fingerprint = fingerprint
     result.model.training_runs = _id_rows(result.predictions)
     result.model.cv_metrics = result.metrics

@@ -115,6 +115,11 @@ def test_result_contents(planted):
     assert {"proba_control", "proba_active", "y_true", "y_pred", "session_id", "run_id"} <= set(result.predictions)
     np.testing.assert_allclose(result.predictions.filter(like="proba_").sum(axis=1), 1)
     assert set(result.patterns["level"]) == {"feature"}
+    # four unordered classes: one-vs-rest patterns per class beside the one-row-per-feature table
+    by_class = result.class_patterns.groupby("class")["name"].count()
+    assert list(by_class.index) == ["active", "control", "early_abstinence", "sustained_remission"]
+    assert (by_class == len(result.patterns)).all()  # every class has a pattern for every feature
+    assert "class" not in result.patterns
     import json
 
     json.dumps(m)  # the pipeline writes it as metrics.json
@@ -296,3 +301,30 @@ def test_permutations_on_dask_match_sequential(planted):
         parallel = cross_validate_model(features, "user_vs_control", "summary_indices", networks, client=client, **kwargs)
     pd.testing.assert_frame_equal(sequential.permutation_null, parallel.permutation_null)
     assert sequential.metrics == parallel.metrics
+
+
+def test_class_activation_patterns_match_numpy_one_vs_rest(rng):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from neurokit.models import aggregate_class_patterns, class_activation_patterns
+
+    y = np.repeat([0, 1, 2], 40)
+    X = rng.normal(size=(120, 4))
+    X[y == 2, 0] += 2.0  # feature 0 marks class 2 only
+    X[y == 0, 1] += 2.0  # feature 1 marks class 0 only
+    pipe = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(X, y)
+    P = class_activation_patterns(pipe, X, 3)
+    Z = StandardScaler().fit_transform(X)
+    proba = pipe.predict_proba(X)
+    for c in range(3):  # reference: cov(z_j, p_c) / var(p_c), numpy's definitions
+        expected = [np.cov(Z[:, j], proba[:, c])[0, 1] / np.var(proba[:, c], ddof=1) for j in range(4)]
+        np.testing.assert_allclose(P[c], expected, rtol=1e-10)
+    assert np.argmax(P[2]) == 0 and np.argmax(P[0]) == 1 and P[1][0] < 0
+    # a class the fit never saw has no pattern, and is left out of the aggregate
+    missing = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(X[y < 2], y[y < 2])
+    assert np.isnan(class_activation_patterns(missing, X[y < 2], 3)[2]).all()
+    table = aggregate_class_patterns(np.stack([P, P]), ["c0", "c1", "c2"], ["a", "b", "c", "d"], {})
+    assert sorted(set(table["class"])) == ["c0", "c1", "c2"]
+    assert table[(table["class"] == "c2")].iloc[0]["name"] == "a"

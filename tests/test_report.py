@@ -47,17 +47,17 @@ def test_one_participant_report_per_participant(rendered):
 def test_participant_report_sections_per_run(rendered):
     _, participants, _ = rendered
     html = participants[0].read_text()  # sub-01: two sessions
-    for heading in ("Runs", "Phenotype", "Summary", "Head motion", "Region signals", "Atlas alignment and coverage",
-                    "Connectivity", "Software and configuration", "Methods"):
+    for heading in ("Runs", "Phenotype", "Summary", "Head motion", "Region signals", "Atlas alignment",
+                    "Coverage and tSNR per region", "Connectivity", "Software and configuration", "Methods"):
         assert f">{heading}<" in html, heading
     assert html.count('<span class="badge ok">ok</span>') == 2
     assert "ses-1_task-rest" in html and "ses-2_task-rest" in html
-    # per run: FD/DVARS, carpet, atlas overlay, coverage, matrix, indices vs group
+    # per run: FD/DVARS, carpet, atlas overlay, coverage with tSNR, matrix, indices vs group
     assert len(_images(html)) == 12
     assert "Repetition time" in html and "tDOF lost / remaining" in html and "Censored volumes" in html
     assert "Participant-level config hash" in html and "nilearn" in html
     # the fabricated last region is 40 % inside the mask: flagged
-    assert "Regions below 0.5" in html and "R_calcarine" in html
+    assert "Regions below 0.5 coverage" in html and "R_calcarine" in html
 
 
 def test_participant_report_explains_exclusion_and_failure(rendered):
@@ -264,6 +264,7 @@ def test_group_report_renders_real_model_results(tmp_path):
         result.predictions.to_csv(folder / "predictions.tsv", sep="\t", index=False, na_rep="n/a")
         result.permutation_null.to_csv(folder / "permutation_null.tsv", sep="\t", index=False)
         result.patterns.to_csv(folder / "patterns.tsv", sep="\t", index=False)
+        assert result.class_patterns.empty  # two classes or a regression: no per-class patterns
     html = write_group_report(out, config=config).read_text()
     for alt in ("Predicted against observed severity", "Permutation null of spearman",
                 "ROC curves, user_vs_control / summary_indices", "Confusion matrix, user_vs_control / summary_indices",
@@ -416,3 +417,288 @@ def test_run_summary_says_why_the_run_was_kept_or_flagged():
     decision = dict(_summary_block({"status": "ok"}, {"ExclusionChecks": checks}).items)["Decision"]
     assert decision.startswith("included (flagged: only 12 temporal degrees of freedom")
     assert _decision_table({}) is None  # outputs of older releases have no checks
+
+
+# ----------------------------------------------------------------------------- reports that decide
+def _drawn(fig):
+    """Lay the figure out as it will be saved (report dpi) and return its renderer."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from neurokit.report import _figures as F
+
+    fig.set_dpi(F._DPI)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+@pytest.mark.parametrize("n_regions", [26, 72, 200])
+def test_matrix_labels_are_legible_or_grouped_at_any_region_count(rng, n_regions):
+    import numpy as np
+
+    from neurokit.report import _figures as F
+
+    names = [f"region_{i:03d}_name" for i in range(n_regions)]
+    networks = [("prefrontal", "limbic", "other")[i % 3] for i in range(n_regions)]
+    m = rng.uniform(-1, 1, (n_regions, n_regions))
+    fig = F.plot_matrix((m + m.T) / 2, names, networks, title="correlation")
+    renderer = _drawn(fig)
+    ax = fig.axes[0]
+    labels = [t for t in ax.get_yticklabels() if t.get_text()]
+    assert all(F.label_px(t.get_fontsize()) >= F.MIN_LABEL_PX for t in labels + ax.get_xticklabels())
+    assert fig.get_figwidth() * F._DPI <= 1100  # shown at native size within a report page
+    if n_regions <= F.MAX_LABELLED_REGIONS:
+        assert len(labels) == n_regions
+        pitch = ax.get_window_extent(renderer).height / n_regions
+        assert pitch >= F.MIN_LABEL_PX  # rows at least as tall as their labels: no overlap
+        boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.y0)
+        assert all(a.y1 <= b.y0 + 0.5 for a, b in zip(boxes, boxes[1:]))
+    else:  # too many to name: network blocks named with their sizes
+        assert [t.get_text() for t in labels] == ["prefrontal (67)", "limbic (67)", "other (66)"]
+    assert np.isfinite(ax.get_images()[0].get_array()).any()
+
+
+def test_stage_matrices_name_their_networks(rng):
+    from neurokit.report import _figures as F
+
+    names = [f"r{i}" for i in range(9)]
+    networks = ["prefrontal"] * 3 + ["limbic"] * 4 + ["other"] * 2
+    fig = F.plot_matrices({"control (n=3)": rng.normal(size=(9, 9)), "active (n=4)": rng.normal(size=(9, 9))},
+                          names, networks)
+    _drawn(fig)
+    first, second = fig.axes[:2]
+    assert [t.get_text() for t in first.get_yticklabels()] == ["prefrontal (3)", "limbic (4)", "other (2)"]
+    assert [t.get_text() for t in second.get_xticklabels()] == ["prefrontal (3)", "limbic (4)", "other (2)"]
+    assert all(F.label_px(t.get_fontsize()) >= F.MIN_LABEL_PX for t in first.get_yticklabels())
+    assert fig.axes[-1].get_ylabel() == "Fisher z"  # the colour bar names the unit
+
+
+@pytest.mark.parametrize("n_regions", [4, 25])
+def test_atlas_overlay_has_three_planes_and_a_legend(rng, n_regions):
+    import numpy as np
+
+    from neurokit.report import _figures as F
+
+    labels = np.zeros((20, 20, 20), int)
+    for v in range(1, n_regions + 1):  # one voxel per region, spread through the volume
+        labels[v % 20, 5 + v // 20, (7 * v) % 20] = v
+    names = {v: f"R{v}" for v in range(1, n_regions + 1)}
+    nets = {v: ("prefrontal", "limbic")[v % 2] for v in names}
+    fig = F.plot_atlas_overlay(rng.uniform(1, 2, labels.shape), labels, np.diag([4.0, 4, 4, 1]),
+                               region_names=names, region_networks=nets)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    for plane in ("sagittal", "coronal", "axial"):
+        assert sum(t.startswith(plane) for t in texts) == 3, plane
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    if n_regions <= 20:  # a colour per region, each named
+        assert legend == [f"R{v}" for v in range(1, n_regions + 1)]
+    else:  # more regions than distinct colours: networks, with their sizes
+        assert legend == ["prefrontal (12 regions)", "limbic (13 regions)"]
+    # the chosen slices together cut every region that any slice of a plane can show
+    picks = F._slices_showing_most_regions(labels, 2, 3)
+    assert len(picks) == 3 and len(set(np.unique(labels[:, :, picks])) - {0}) >= 3
+
+
+def test_region_quality_block_shows_coverage_and_tsnr_and_flags_low_regions():
+    from neurokit.report import _figures as F
+    from neurokit.report._participant import _region_quality_blocks
+
+    tsnr = {"L_amygdala": 12.0, "R_amygdala": 80.0, "L_dlPFC": 90.0, "R_dlPFC": 100.0, "L_vmPFC": None}
+    coverage = {"regions": {n: {"n_voxels": 10, "fraction": 0.3 if n == "R_dlPFC" else 1.0} for n in tsnr}}
+    figure, grid = _region_quality_blocks({}, {"RegionTSNR": tsnr, "RegionCoverage": coverage}, None, 0.5, 0.5)
+    assert figure.alt == "Per-region coverage and tSNR"
+    assert "0.5 x the run's median, 85" in figure.caption and "inside the brain mask (dashed: 0.5)" in figure.caption
+    low_coverage, low_tsnr = grid.blocks
+    assert [row[0] for row in low_coverage.rows] == ["R_dlPFC"]
+    # below half the median (85): the low region and the one with an undefined tSNR
+    assert [row[0] for row in low_tsnr.rows] == ["L_amygdala", "L_vmPFC"]
+    only_coverage = _region_quality_blocks({}, {"RegionCoverage": coverage}, None, 0.5, 0.5)
+    assert "older neurokit" in only_coverage[1].blocks[1].text
+    # the figure: one row per region in each panel, the low ones hatched, labels legible
+    fig = F.plot_region_quality(list(tsnr), ["limbic", "limbic", "prefrontal", "prefrontal", "prefrontal"],
+                                coverage=[1, 1, 1, 0.3, 1], tsnr=[12, 80, 90, 100, float("nan")],
+                                coverage_threshold=0.5, tsnr_threshold=42.5)
+    left, right = fig.axes
+    assert [sum(bool(b.get_hatch()) for b in ax.patches) for ax in (left, right)] == [1, 1]
+    assert all(F.label_px(t.get_fontsize()) >= F.MIN_LABEL_PX for t in left.get_yticklabels())
+
+
+def test_tdof_line_states_the_rule():
+    from neurokit.qc import exclusion_checks
+    from neurokit.report._participant import _tdof_text
+
+    def checks(tdof=12, **kw):
+        return {"tDOFLost": 40, "tDOFRemaining": tdof, "ExclusionChecks": exclusion_checks(
+            mean_fd=0.1, censored_fraction=0.0, n_remaining=150, max_mean_fd=None, max_censored_fraction=None,
+            min_volumes=50, tdof_remaining=tdof, **kw)}
+
+    assert _tdof_text(checks(min_tdof=None)).startswith("40 / 12 (flagged: only 12 temporal degrees of freedom")
+    assert "not excluded for it because exclusion.min_tdof is 10" in _tdof_text(checks(min_tdof=10))
+    assert _tdof_text(checks(tdof=90, min_tdof=10)) == "40 / 90 (passes: exclusion.min_tdof = 10)"
+    assert _tdof_text(checks(min_tdof=20)) == "40 / 12 (excluded: exclusion.min_tdof = 20)"
+
+
+def test_atlas_space_note_only_when_spaces_differ():
+    from neurokit.report._common import atlas_space_note
+
+    note = atlas_space_note("pfclimbic", "MNI152NLin6Asym", ["MNI152NLin2009cAsym"])
+    assert note.startswith("Atlas space: the pfclimbic atlas is defined in MNI152NLin6Asym, the runs are in "
+                           "MNI152NLin2009cAsym; both are MNI152 registrations, treated as one space")
+    assert atlas_space_note("pfclimbic", "MNI152NLin6Asym", ["MNI152NLin6Asym", None]) is None
+    assert "allow_resample let the labels" in atlas_space_note("a", "MNI152NLin6Asym", ["MNIColin27"],
+                                                               allow_resample=True)
+
+
+def test_atlas_space_note_in_summary_group_and_methods(rendered, tmp_path):
+    from neurokit.report._methods import methods_text
+
+    _, participants, group = rendered
+    sub01 = participants[0].read_text()
+    expected = "atlas is defined in MNI152NLin6Asym, the runs are in MNI152NLin2009cAsym"  # any atlas name
+    summary = sub01[sub01.index('id="run-1-summary"'):sub01.index('id="run-1-motion"')]
+    assert "<dt>Atlas space</dt>" in summary and "without a transform between the two templates" in summary
+    methods = sub01[sub01.index('id="methods"'):]
+    assert "Mean signals of the regions" in methods and "defined in MNI152NLin6Asym" in methods
+    html = group.read_text()
+    overview = html[html.index('id="overview"'):html.index('id="flow"')]
+    assert expected in overview and expected in html[html.index('id="methods"'):]
+    # the same space everywhere: no note at all
+    bids, out, config = fabricate_outputs(tmp_path, n_subjects=2, n_volumes=40, with_group=False, xss_site=False,
+                                          run_space="MNI152NLin6Asym")
+    same = write_group_report(out, bids_dir=bids, config=config).read_text()
+    assert "Atlas space" not in same and "is defined in" not in same
+    assert "is defined in" not in " ".join(methods_text(config)[0])
+
+
+def test_fisher_z_is_named_where_it_is(rendered):
+    from neurokit.config import Config
+    from neurokit.report._methods import methods_text
+
+    _, participants, group = rendered
+    sub01 = participants[0].read_text()
+    assert "Correlation matrix (Pearson r) of the denoised region signals" in sub01
+    assert "Fisher z-transformed (z = artanh r)" in sub01
+    html = group.read_text()
+    assert "Mean Fisher z (z = artanh r of each edge&#39;s correlation) per recovery stage" in html
+    assert "standardised Fisher-z edge" in html  # the edge pattern's units
+    text = " ".join(methods_text(Config(), group=True)[0])
+    assert "Edge features were the Fisher z-transformed correlations (z = artanh r) of each region pair" in text
+    assert "one vs rest per class" in text and "Benjamini-Hochberg" in text
+
+
+def _class_patterns(classes, features, *, with_classes=True):
+    import numpy as np
+    import pandas as pd
+
+    base = pd.DataFrame({"level": "feature", "name": features, "network": "", "n_features": 1,
+                         "mean": np.linspace(1, -1, len(features)), "sd": 0.1, "abs_mean": 1.0,
+                         "sign_consistency": 0.8})
+    if not with_classes:
+        return base
+    return pd.concat([base.assign(**{"class": ""})] + [base.assign(**{"class": c}) for c in classes],
+                     ignore_index=True)
+
+
+def test_multiclass_model_shows_one_pattern_per_class():
+    from neurokit.report._group import _pattern_blocks
+
+    classes = ["control", "active", "early_abstinence", "sustained_remission"]
+    metrics = {"kind": "classification", "classes": classes}
+    features = ["idx_pfc_within", "idx_limbic_within", "idx_pfc_limbic"]
+    blocks = _pattern_blocks(_class_patterns(classes, features), [], [], None, 20, "stage / summary_indices",
+                             metrics)
+    grid, note = blocks
+    assert [f.alt for f in grid.blocks] == [f"Pattern weights of non-edge features, stage / summary_indices, {c} vs rest"
+                                            for c in classes]
+    assert "higher predicted probability of that class against all the others" in note.text
+    assert "higher prediction" not in note.text and "clipped at 1.5 x the largest bar" in note.text
+    assert "feature SDs per unit of predicted probability" in note.text
+    # patterns of an older release (no per-class rows): not shown as if they meant something
+    old = _pattern_blocks(_class_patterns(classes, features, with_classes=False), [], [], None, 20, "stage / x",
+                          metrics)
+    assert len(old) == 1 and old[0].level == "warn" and "no meaning for unordered classes" in old[0].text
+
+
+def test_multiclass_edge_patterns_are_matrices_per_class():
+    from neurokit.report._group import _pattern_blocks
+
+    names = ["a", "b", "c"]
+    edges = ["edge__a--b", "edge__a--c", "edge__b--c"]
+    blocks = _pattern_blocks(_class_patterns(["x", "y", "z"], edges), names, ["prefrontal", "limbic", "other"],
+                             None, 20, "stage / edges", {"kind": "classification", "classes": ["x", "y", "z"]})
+    figure, table = blocks[:2]
+    assert figure.alt == "Pattern weights per class, stage / edges" and "One-vs-rest" in figure.caption
+    assert {row[0] for row in table.rows} == {"x", "y", "z"}
+    regression = _pattern_blocks(_class_patterns([], edges, with_classes=False), names,
+                                 ["prefrontal", "limbic", "other"], None, 20, "severity / edges",
+                                 {"kind": "regression"})
+    assert "a higher feature value goes with a higher predicted severity" in regression[0].caption
+    assert "feature SDs per unit of predicted severity" in regression[0].caption
+
+
+def test_pattern_error_bars_are_clipped_and_consistency_shown():
+    import numpy as np
+
+    from neurokit.report import _figures as F
+
+    fig = F.plot_pattern_bars(["a", "b", "c"], [0.5, -0.2, 0.1], [0.1, 0.05, 1000.0],
+                              consistency=[1.0, 0.9, 0.5])
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    assert high <= (1.5 + 1) * 0.5 * 1.05 + 1e-9 and low >= -high  # a 1000 SD cannot stretch the axis
+    assert any(line.get_marker() == ">" for line in ax.lines)  # the clipped bar is marked
+    assert [t.get_text() for t in ax.texts] == ["100%", "90%", "50%", "same sign"]
+    assert np.isclose(F.label_px(ax.get_yticklabels()[0].get_fontsize()), F.MIN_LABEL_PX)
+
+
+def test_verdict_opens_the_group_report(rendered):
+    _, _, group = rendered
+    html = group.read_text()
+    assert html.index('<section id="verdict">') < html.index('<section id="overview">')
+    verdict = html[html.index('<section id="verdict">'):html.index('<section id="overview">')]
+    assert "4 of 6 runs usable (67%), from 2 participants; 2 not used." in verdict
+    assert "<td>excluded: mean framewise displacement (mm) (limit 0.5, exclusion.max_mean_fd)</td><td>1</td>" in verdict
+    assert "<td>failed in extract (ExtractError)</td><td>1</td>" in verdict
+    assert "mean FD ~ severity" in verdict and "rho = 0.52, p = 0.01" in verdict
+    assert "1 excluded, p = 0.4" in verdict
+    # each model's own section repeats its raw and corrected p-value with the floor
+    assert "<dt>p (primary metric)</dt><dd>0.04; FDR-corrected across models 0.04; smallest possible 1/(50+1)" in html
+    assert ("1 of 2 models beat their permutation null after Benjamini-Hochberg correction across models "
+            "(FDR p &lt; 0.05); smallest possible p: 1/(50+1) = 0.02.") in verdict
+
+
+def test_verdict_counts_reasons_and_says_when_the_floor_limits():
+    import pandas as pd
+
+    from neurokit.report._verdict import unusable_reasons, verdict_section
+
+    runs = pd.DataFrame({"run_id": list("abcde"), "subject": list("11223"),
+                         "status": ["ok", "excluded", "excluded", "failed", "excluded"],
+                         "reason": ["", "mean FD 0.62 mm > 0.5 mm", "mean FD 0.71 mm > 0.5 mm; only 8 tDOF left",
+                                    "ExtractError in extract: truncated", "x"],
+                         "stage_failed": ["", "", "", "extract", ""],
+                         "rules": [[], [], [], [], ["fraction of volumes censored (limit 0.5, "
+                                                    "exclusion.max_censored_fraction)"]]})
+    assert unusable_reasons(runs) == [("excluded: mean FD", 2), (
+        "excluded: fraction of volumes censored (limit 0.5, exclusion.max_censored_fraction)", 1),
+        ("excluded: only", 1), ("failed in extract (ExtractError)", 1)]
+    models = [(None, {"target": "t", "feature_set": f, "primary_metric": "spearman", "p_value": 1 / 21,
+                      "p_value_fdr": 0.06, "n_permutations": 20, "scores": {"spearman": {"mean": 0.6}}})
+              for f in ("a", "b")]
+    section = verdict_section(runs, None, models)
+    runs_part, confounds_part, models_part = section.blocks[0].blocks
+    assert "no group/confounds.json yet" in confounds_part.blocks[0].text
+    assert models_part.blocks[0].text.startswith("0 of 2 models beat their permutation null")
+    assert "The permutation floor limits the result" in models_part.blocks[0].text
+
+
+def test_group_report_reads_per_class_patterns_beside_patterns(tmp_path):
+    from neurokit.report._group import _read_patterns
+
+    classes = ["x", "y", "z"]
+    table = _class_patterns(classes, ["f1", "f2"])
+    table[table["class"] == ""].drop(columns="class").to_csv(tmp_path / "patterns.tsv", sep="\t", index=False)
+    assert "class" not in _read_patterns(tmp_path)  # a regression or binary model: patterns.tsv alone
+    table[table["class"] != ""].to_csv(tmp_path / "patterns_by_class.tsv", sep="\t", index=False)
+    combined = _read_patterns(tmp_path)
+    assert list(combined["class"]) == ["", "", "x", "x", "y", "y", "z", "z"]

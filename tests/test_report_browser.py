@@ -236,3 +236,53 @@ def test_harness_detects_script_errors_and_broken_images(chromium, tmp_path):
     assert any("boom" in e for e in result["errors"])
     assert result["dialogs"] == ["1"]
     assert result["images"][0]["w"] == 0
+
+
+def _element_box(browser: Browser, path: Path, selector: str, width: int, height: int) -> dict:
+    """Bounding box (CSS px, page coordinates) of the first element matching ``selector`` at a window size."""
+    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    browser.events.clear()
+    browser.send("Page.enable", session=session)
+    browser.send("Emulation.setDeviceMetricsOverride",
+                 {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
+    browser.send("Page.navigate", {"url": path.resolve().as_uri()}, session=session)
+    browser.wait_for("Page.loadEventFired", session)
+    value = browser.send("Runtime.evaluate", {"expression": (
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null; "
+        "const r = e.getBoundingClientRect(); const imgs = Array.from(e.querySelectorAll('img')); "
+        "return JSON.stringify({top: r.top + window.scrollY, bottom: r.bottom + window.scrollY, "
+        "width: r.width, images: imgs.map(i => ({alt: i.alt, shown: i.width, natural: i.naturalWidth, "
+        "ok: i.complete && i.naturalWidth > 0})), text: e.innerText.slice(0, 4000)}); })()"),
+        "returnByValue": True}, session=session)["result"].get("value")
+    browser.send("Target.closeTarget", {"targetId": target})
+    return json.loads(value) if value else {}
+
+
+def test_group_verdict_fits_one_screen(chromium, reports, tmp_path):
+    _, group = reports
+    box = _element_box(chromium, group, "#verdict", 1366, 768)
+    assert box, "the group report has no verdict section"
+    assert box["bottom"] <= 768, f"the verdict ends at {box['bottom']} px, below a 1366x768 screen"
+    assert "runs usable" in box["text"] and "Motion and exclusion vs targets" in box["text"]
+    assert "beat their permutation null" in box["text"]
+    shot = tmp_path / "verdict.png"
+    inspect_page(chromium, group, shot, width=1366, max_height=768)
+    _artefact(shot)
+
+
+def test_participant_report_shows_overlay_coverage_and_tsnr(chromium, reports):
+    participants, _ = reports
+    for selector, alts in (("#run-1-atlas", {"Atlas regions over the run's mean image"}),
+                           ("#run-1-regions", {"Per-region coverage and tSNR"}),
+                           ("#run-1-conn", {"correlation matrix ordered by network"})):
+        box = _element_box(chromium, participants[0], selector, 1280, 900)
+        assert box, selector
+        images = {i["alt"]: i for i in box["images"]}
+        assert alts <= set(images), (selector, images)
+        for alt in alts:
+            assert images[alt]["ok"], alt
+            # figures are drawn for their native size; a browser must not shrink their labels
+            assert images[alt]["shown"] >= images[alt]["natural"] * 0.99, alt
+    atlas = _element_box(chromium, participants[0], "#run-1-summary", 1280, 900)
+    assert "Atlas space" in atlas["text"] and "MNI152NLin6Asym" in atlas["text"]

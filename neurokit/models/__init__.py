@@ -18,7 +18,12 @@ from neurokit.models._features import edge_network_pair, edge_regions, feature_c
 from neurokit.models._harmonize import ComBatHarmonizer
 from neurokit.models._inner import GroupLogisticRegressionCV, GroupRidgeClassifierCV, GroupRidgeCV
 from neurokit.models._longitudinal import longitudinal_model
-from neurokit.models._patterns import activation_pattern, aggregate_patterns
+from neurokit.models._patterns import (
+    activation_pattern,
+    aggregate_class_patterns,
+    aggregate_patterns,
+    class_activation_patterns,
+)
 from neurokit.models._persist import (
     FittedModel,
     check_fingerprint,
@@ -58,6 +63,8 @@ __all__ = [
     "ModelResult",
     "activation_pattern",
     "aggregate_patterns",
+    "aggregate_class_patterns",
+    "class_activation_patterns",
     "FittedModel",
     "save_model",
     "load_model",

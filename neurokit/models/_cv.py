@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import numbers
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,13 @@ from threadpoolctl import threadpool_limits
 
 from neurokit.models._common import TARGETS, ModelError
 from neurokit.models._features import _design
-from neurokit.models._patterns import _softmax, activation_pattern, aggregate_patterns
+from neurokit.models._patterns import (
+    _softmax,
+    activation_pattern,
+    aggregate_class_patterns,
+    aggregate_patterns,
+    class_activation_patterns,
+)
 from neurokit.models._persist import FittedModel
 from neurokit.models._pipeline import _target_kind, build_pipeline
 
@@ -56,6 +62,10 @@ class ModelResult:
         The pipeline refitted on every usable row.
     folds : ndarray of int, shape (n_repeats, n_rows)
         Test fold of each row (rows as in ``predictions``) in each repeat.
+    class_patterns : pandas.DataFrame
+        For more than two classes, one-vs-rest patterns per class (the rows of ``patterns``
+        for each class, column ``class``; see :func:`aggregate_class_patterns`); else empty.
+        Kept apart from ``patterns`` so that table keeps one row per feature.
     """
 
     target: str
@@ -66,6 +76,7 @@ class ModelResult:
     patterns: pd.DataFrame
     model: FittedModel
     folds: np.ndarray
+    class_patterns: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass
@@ -192,7 +203,10 @@ def _run_cv_serial(job, y, with_patterns):
                 _fit(model, job.X[train], y[train], job.groups[train], _inner_strata(job, train))
             pred[test] = _predict_scores(model, job.X[test], job.n_classes)
             if with_patterns:
-                patterns.append(activation_pattern(model, job.X[train]))
+                # (overall pattern, one-vs-rest patterns of an unordered multi-class target or None)
+                patterns.append((activation_pattern(model, job.X[train]),
+                                 class_activation_patterns(model, job.X[train], job.n_classes)
+                                 if job.n_classes > 2 else None))
         oof.append(pred)
         folds.append(fold)
     return oof, patterns, np.array(folds)
@@ -594,8 +608,12 @@ def cross_validate_model(
         measure=measure,
         config_hash=config_hash,
     )
-    patterns = aggregate_patterns(np.array(fold_patterns), design.model_features, networks)
-    return ModelResult(target, feature_set, metrics, predictions, null, patterns, model, folds)
+    patterns = aggregate_patterns(np.array([p for p, _ in fold_patterns]), design.model_features, networks)
+    per_class = pd.DataFrame()
+    if n_classes > 2:  # the overall pattern follows the expected class index: meaningless for unordered classes
+        per_class = aggregate_class_patterns(np.array([c for _, c in fold_patterns]), classes,
+                                             design.model_features, networks)
+    return ModelResult(target, feature_set, metrics, predictions, null, patterns, model, folds, per_class)
 
 
 def _site_association(site, y, kind):

@@ -9,7 +9,7 @@ import pandas as pd
 
 from neurokit.models._features import EDGE_PREFIX, edge_regions
 
-__all__ = ["activation_pattern", "aggregate_patterns"]
+__all__ = ["activation_pattern", "aggregate_patterns", "class_activation_patterns", "aggregate_class_patterns"]
 
 
 def _score(model, Xt):
@@ -26,6 +26,23 @@ def _score(model, Xt):
 def _softmax(d):
     e = np.exp(d - d.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
+
+
+def _pre_model(pipeline, X):
+    """Features as the model sees them before selection (``Z``) and the model's input (after selection)."""
+    names = [n for n, _ in pipeline.steps]
+    pre = pipeline[: names.index("scale") + 1]
+    Z = pre.transform(X)
+    return Z, (pipeline[names.index("scale") + 1 : -1].transform(Z) if "select" in names else Z)
+
+
+def _haufe(Z, y_hat):
+    """``cov(Z, y_hat) / var(y_hat)`` per column of ``Z``; zeros when ``y_hat`` is constant."""
+    y_hat = np.asarray(y_hat, dtype=float)
+    var = y_hat.var(ddof=1) if len(y_hat) > 1 else 0.0
+    if var <= 0:
+        return np.zeros(Z.shape[1])
+    return (Z - Z.mean(axis=0)).T @ (y_hat - y_hat.mean()) / (len(y_hat) - 1) / var
 
 
 def activation_pattern(pipeline, X):
@@ -48,15 +65,42 @@ def activation_pattern(pipeline, X):
     -------
     ndarray of shape (n_features,)
     """
-    names = [n for n, _ in pipeline.steps]
-    pre = pipeline[: names.index("scale") + 1]
-    Z = pre.transform(X)
-    y_hat = _score(pipeline.steps[-1][1], pipeline[names.index("scale") + 1 : -1].transform(Z) if "select" in names else Z)
-    y_hat = np.asarray(y_hat, dtype=float)
-    var = y_hat.var(ddof=1) if len(y_hat) > 1 else 0.0
-    if var <= 0:
-        return np.zeros(Z.shape[1])
-    return (Z - Z.mean(axis=0)).T @ (y_hat - y_hat.mean()) / (len(y_hat) - 1) / var
+    Z, model_input = _pre_model(pipeline, X)
+    return _haufe(Z, _score(pipeline.steps[-1][1], model_input))
+
+
+def class_activation_patterns(pipeline, X, n_classes):
+    """One-vs-rest Haufe patterns of a classifier: one per class, of that class's probability.
+
+    The single pattern of :func:`activation_pattern` follows the expected class index, which
+    means nothing when the classes have no order; this one says, for each class, which
+    features go with a higher probability of that class against all the others.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        Fitted classifier, steps as for :func:`activation_pattern`; its ``classes_`` are
+        class codes ``0 .. n_classes - 1``.
+    X : ndarray of shape (n_samples, n_columns)
+    n_classes : int
+        Classes of the whole target (a training fold may lack one).
+
+    Returns
+    -------
+    ndarray of shape (n_classes, n_features)
+        NaN rows for classes the fitted model does not know (absent from its training fold).
+    """
+    Z, model_input = _pre_model(pipeline, X)
+    model = pipeline.steps[-1][1]
+    if hasattr(model, "predict_proba"):
+        scores = model.predict_proba(model_input)
+    else:  # one-vs-rest decision values (e.g. RidgeClassifier), one column per class
+        scores = model.decision_function(model_input)
+        scores = np.column_stack([-scores, scores]) if scores.ndim == 1 else scores
+    out = np.full((n_classes, Z.shape[1]), np.nan)
+    for j, code in enumerate(np.asarray(model.classes_).astype(int)):
+        out[code] = _haufe(Z, scores[:, j])
+    return out
 
 
 def aggregate_patterns(fold_patterns, feature_names, networks):
@@ -113,6 +157,34 @@ def aggregate_patterns(fold_patterns, feature_names, networks):
                 }
             )
     table = pd.DataFrame(rows)
+    if table.empty:
+        return table
     order = {"feature": 0, "region": 1, "network_pair": 2}
     table = table.assign(_o=table["level"].map(order)).sort_values(["_o", "abs_mean"], ascending=[True, False])
     return table.drop(columns="_o").reset_index(drop=True)
+
+
+def aggregate_class_patterns(class_patterns, classes, feature_names, networks):
+    """:func:`aggregate_patterns` for each class of one-vs-rest patterns, with a ``class`` column.
+
+    Parameters
+    ----------
+    class_patterns : ndarray of shape (n_fits, n_classes, n_features)
+        :func:`class_activation_patterns` of each cross-validation fit (NaN: class absent from the fit).
+    classes : sequence of str, length n_classes
+    feature_names : list of str, length n_features
+    networks : mapping of str to str
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows of :func:`aggregate_patterns` for each class in turn, ``class`` naming it.
+    """
+    P = np.asarray(class_patterns, dtype=float)
+    tables = []
+    for j, name in enumerate(classes):
+        fits = P[:, j, :]
+        fits = fits[np.isfinite(fits).all(axis=1)]
+        if len(fits):
+            tables.append(aggregate_patterns(fits, feature_names, networks).assign(**{"class": str(name)}))
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

@@ -269,3 +269,46 @@ def first_sidecar(records: list[dict]) -> dict:
         if meta:
             return meta
     return {}
+
+
+def atlas_space_note(atlas_name: str, atlas_space: str | None, run_spaces, *, allow_resample: bool = False) -> str | None:
+    """What the report says when the atlas's template space differs from the runs' space; None when they match.
+
+    Parameters
+    ----------
+    atlas_name : str
+    atlas_space : str or None
+        The space the atlas declares (e.g. ``MNI152NLin6Asym``); None or '' when unknown.
+    run_spaces : iterable of str
+        The ``space-`` entities of the runs (e.g. ``MNI152NLin2009cAsym``).
+    allow_resample : bool, default=False
+        ``atlas.allow_resample``: a space outside the atlas's family was accepted anyway.
+
+    Returns
+    -------
+    str or None
+        One sentence: both spaces and what was done about the difference.
+    """
+    from neurokit.atlases._spaces import spaces_compatible
+
+    spaces = sorted({str(s) for s in run_spaces if s} - {str(atlas_space)})
+    if not atlas_space or not spaces:
+        return None
+    runs = " and ".join(spaces)
+    if all(spaces_compatible(atlas_space, s) for s in spaces):
+        done = ("both are MNI152 registrations, treated as one space: the atlas labels were placed on each run's "
+                "grid by their mm coordinates, without a transform between the two templates (they differ by "
+                "about 1-3 mm at the cortex, small against the regions)")
+    elif allow_resample:
+        done = ("these are different templates; atlas.allow_resample let the labels be placed on each run's grid "
+                "by mm coordinates anyway, so regions may sit several mm off the anatomy (check the overlay)")
+    else:
+        done = "these are different templates; such runs fail with an atlas error unless atlas.allow_resample is set"
+    return f"Atlas space: the {atlas_name} atlas is defined in {atlas_space}, the runs are in {runs}; {done}."
+
+
+def records_space_note(config, atlas, records: list[dict], sidecar: dict | None = None) -> str | None:
+    """:func:`atlas_space_note` for all completion records (their ``space`` entities) of a dataset."""
+    atlas_space = (sidecar or {}).get("AtlasSpace") or (atlas.space if atlas is not None else None)
+    return atlas_space_note(config.atlas.name, atlas_space, {(r.get("entities") or {}).get("space") for r in records},
+                            allow_resample=config.atlas.allow_resample)

@@ -28,7 +28,9 @@ __all__ = [
     "plot_motion",
     "plot_carpet",
     "plot_atlas_overlay",
-    "plot_coverage",
+    "plot_region_quality",
+    "label_px",
+    "matrix_label_mode",
     "plot_matrix",
     "plot_matrices",
     "plot_indices_vs_group",
@@ -47,6 +49,14 @@ __all__ = [
 #: Matrices and carpets draw the networks in the order of :data:`neurokit.atlases.NETWORKS`.
 NETWORK_COLORS = {"prefrontal": "#1f77b4", "limbic": "#d62728", "other": "#7f7f7f"}
 _DPI = 90
+#: Smallest text height (CSS px at the report's 90 dpi, figures shown at their native size) read comfortably.
+MIN_LABEL_PX = 9.0
+#: Font size (points) that renders at :data:`MIN_LABEL_PX`.
+LABEL_PT = MIN_LABEL_PX * 72 / _DPI
+#: Pixels per matrix row when every region is labelled (a label needs a little more than its height).
+_ROW_PX = 12.0
+#: Above this many regions a labelled matrix would be wider than a report page: network groups are labelled instead.
+MAX_LABELLED_REGIONS = 72
 
 
 def to_data_uri(fig: Figure, *, dpi: int = _DPI) -> str:
@@ -55,7 +65,9 @@ def to_data_uri(fig: Figure, *, dpi: int = _DPI) -> str:
     Parameters
     ----------
     fig : matplotlib.figure.Figure
-    dpi : int, default=72
+        Trimmed to its content unless it has a layout engine or was drawn with fixed
+        margins (attribute ``_nk_fixed_margins``).
+    dpi : int, default=90
         Modest resolution keeps a report of a dozen figures well under a megabyte.
 
     Returns
@@ -64,7 +76,7 @@ def to_data_uri(fig: Figure, *, dpi: int = _DPI) -> str:
     """
     buffer = io.BytesIO()
     # constrained-layout figures are already trimmed; a second (tight) layout pass only costs time
-    tight = None if fig.get_layout_engine() is not None else "tight"
+    tight = None if fig.get_layout_engine() is not None or getattr(fig, "_nk_fixed_margins", False) else "tight"
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches=tight, metadata={"Software": None})
     pyplot = sys.modules.get("matplotlib.pyplot")  # imported by the caller, never by neurokit
     if pyplot is not None:
@@ -198,11 +210,53 @@ def plot_carpet(raw, cleaned, networks, *, sample_mask=None):
     return fig
 
 
-def plot_atlas_overlay(background, labels, affine, *, n_slices=6):
-    """Atlas labels drawn over a background image on axial slices, to check alignment.
+def label_px(fontsize_pt: float, *, dpi: float = _DPI) -> float:
+    """Height in image pixels of text of ``fontsize_pt`` points in a figure saved at ``dpi``."""
+    return float(fontsize_pt) * dpi / 72.0
 
-    Drawn with plain matplotlib (one image for all slices), which is an order of magnitude
-    faster than nilearn's ``plot_roi`` and looks the same for this purpose.
+
+def _label_colours(values: np.ndarray, names: dict, nets: dict) -> tuple[dict, list]:
+    """A colour per label value, and legend entries (region names, or networks when there are many)."""
+    from matplotlib.colors import to_hex
+
+    palette = plt.get_cmap("tab20").colors
+    names = {int(k): str(v) for k, v in names.items()}
+    nets = {int(k): str(v) for k, v in nets.items()}
+    if len(values) <= 20:  # one distinct colour per region: name them
+        colours = {int(v): to_hex(palette[i]) for i, v in enumerate(values)}
+        legend = [(names.get(int(v), f"region {int(v)}"), colours[int(v)]) for v in values]
+        return colours, legend
+    # more regions than distinguishable colours: colour by network so the legend stays true
+    network_colours = {**NETWORK_COLORS, "other": "#ffb000"}  # grey would vanish on the grey anatomy
+    colours = {int(v): network_colours.get(nets.get(int(v), "other"), "#ffb000") for v in values}
+    present = [n for n in NETWORK_ORDER if any(nets.get(int(v), "other") == n for v in values)]
+    present += sorted({nets.get(int(v), "other") for v in values} - set(present))
+    counts = {n: sum(nets.get(int(v), "other") == n for v in values) for n in present}
+    legend = [(f"{n} ({counts[n]} regions)", network_colours.get(n, "#ffb000")) for n in present]
+    return colours, legend
+
+
+def _slices_showing_most_regions(lab: np.ndarray, axis: int, n_slices: int) -> np.ndarray:
+    """``n_slices`` slice indices along ``axis`` that together cut the most regions (greedy set cover),
+    in increasing order; evenly spaced slices would miss small regions such as spheres."""
+    moved = np.moveaxis(lab, axis, 0)
+    held = [set(np.unique(sl[sl > 0]).tolist()) for sl in moved]
+    if not any(held):
+        return np.round(np.linspace(0, len(held) - 1, n_slices + 2)[1:-1]).astype(int)
+    picks, covered = [], set()
+    for _ in range(min(n_slices, len(held))):
+        # ties go to the slice farthest from those already chosen, then to the most labelled voxels
+        gain = [(len(h - covered), min((abs(i - p) for p in picks), default=0), len(h)) for i, h in enumerate(held)]
+        best = max((i for i in range(len(held)) if i not in picks), key=lambda i: gain[i])
+        picks.append(best)
+        covered |= held[best]
+    return np.array(sorted(picks))
+
+
+def plot_atlas_overlay(background, labels, affine, *, region_names=None, region_networks=None, n_slices=3):
+    """Atlas labels over a background image in three planes (sagittal, coronal, axial), with a legend.
+
+    Drawn with plain matplotlib, an order of magnitude faster than nilearn's ``plot_roi``.
 
     Parameters
     ----------
@@ -211,16 +265,20 @@ def plot_atlas_overlay(background, labels, affine, *, n_slices=6):
     labels : array-like of int, shape (i, j, k)
         Region labels on the same grid (0 = background).
     affine : array-like of shape (4, 4)
-        Voxel-to-mm affine of the grid; the slices are shown in RAS orientation,
-        left hemisphere on the left.
-    n_slices : int, default=6
-        Axial slices, spread evenly over the slices that hold labels.
+        Voxel-to-mm affine of the grid; slices are shown in RAS orientation (left hemisphere
+        on the left of coronal and axial slices, anterior on the right of sagittal ones).
+    region_names, region_networks : mapping of int to str, optional
+        Label value -> region name / network, for the legend. With 20 regions or fewer each
+        region has its own colour and is named; with more, regions are coloured by network.
+    n_slices : int, default=3
+        Slices per plane, spread evenly over the slices that hold labels.
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
     from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
     background = np.asarray(background, dtype=float)
@@ -228,116 +286,175 @@ def plot_atlas_overlay(background, labels, affine, *, n_slices=6):
     affine = np.asarray(affine, dtype=float)
     ornt = io_orientation(affine)
     bg = apply_orientation(background, ornt)
-    lab = apply_orientation(labels, ornt)
+    lab = apply_orientation(labels, ornt).astype(int)
     ras = affine @ inv_ornt_aff(ornt, background.shape)
     zooms = np.sqrt((ras[:3, :3] ** 2).sum(axis=0))
-    ks = np.flatnonzero((lab > 0).any(axis=(0, 1)))
-    if ks.size:
-        picks = np.unique(np.round(np.linspace(ks.min(), ks.max(), n_slices + 2)[1:-1]).astype(int))
-    else:
-        picks = np.unique(np.linspace(0, bg.shape[2] - 1, n_slices + 2)[1:-1].astype(int))
+    values = np.unique(lab[lab > 0])
+    colours, legend = _label_colours(values, dict(region_names or {}), dict(region_networks or {}))
+    cmap = ListedColormap([colours[int(v)] for v in values] or ["#000000"])
+    index = np.searchsorted(values, lab) if values.size else np.zeros_like(lab)
     finite = bg[np.isfinite(bg) & (bg != 0)]
     lo, hi = (min(0.0, float(finite.min())), float(np.percentile(finite, 99.5))) if finite.size else (0.0, 1.0)
-    gap = np.full((bg.shape[1], 2), np.nan)
-    bg_tiles, lab_tiles = [], []
-    for k in picks:
-        bg_tiles += [bg[:, :, k].T, gap]
-        lab_tiles += [lab[:, :, k].T.astype(float), gap]
-    bg_row = np.hstack(bg_tiles[:-1])
-    lab_row = np.hstack(lab_tiles[:-1])
-    lab_row = np.ma.masked_where(~(lab_row > 0), (lab_row - 1) % 20)
-    width = 9.0
-    height = width * bg_row.shape[0] * zooms[1] / (bg_row.shape[1] * zooms[0]) + 0.1
-    fig = Figure(figsize=(width, height), facecolor="black")
-    ax = fig.add_axes((0, 0, 1, 1))
-    ax.set_facecolor("black")
-    ax.imshow(np.ma.masked_invalid(bg_row), cmap="gray", vmin=lo, vmax=hi, origin="lower",
-              interpolation="nearest", aspect=zooms[1] / zooms[0])
-    ax.imshow(lab_row, cmap=ListedColormap(matplotlib.colormaps["tab20"].colors), vmin=-0.5, vmax=19.5, alpha=0.6,
-              origin="lower", interpolation="nearest", aspect=zooms[1] / zooms[0])
-    step = bg.shape[0] + 2
-    for n, k in enumerate(picks):
-        z = (ras @ [0, 0, k, 1])[2]
-        ax.text(n * step + 1, 1, f"z={z:.0f}", color="white", fontsize=8, va="bottom")
-    ax.text(1, bg.shape[1] - 2, "L", color="white", fontsize=8, va="top")
-    ax.text(bg.shape[0] - 2, bg.shape[1] - 2, "R", color="white", fontsize=8, va="top", ha="right")
-    ax.set_axis_off()
+    # (plane, axis sliced, row axis, column axis, corner letters, coordinate name)
+    planes = (("sagittal", 0, 2, 1, ("P", "A"), "x"), ("coronal", 1, 2, 0, ("L", "R"), "y"),
+              ("axial", 2, 1, 0, ("L", "R"), "z"))
+    # fixed margins, not a layout engine: the figure is one of a report's slowest to draw
+    fig = Figure(figsize=(9.0, 7.6), facecolor="black")
+    fig._nk_fixed_margins = True  # nothing to trim: saves to_data_uri a second drawing pass
+    axes = fig.subplots(3, n_slices, squeeze=False,
+                        gridspec_kw={"left": 0.005, "right": 0.995, "top": 0.965, "bottom": 0.07, "hspace": 0.12,
+                                     "wspace": 0.02})
+    for row, (plane, axis, rows_ax, cols_ax, letters, coord) in zip(axes, planes):
+        other = tuple(a for a in range(3) if a != axis)
+        picks = _slices_showing_most_regions(lab, axis, n_slices)
+        for ax, k in zip(row, picks):
+            take = [slice(None)] * 3
+            take[axis] = k
+            b = bg[tuple(take)]
+            m = lab[tuple(take)]
+            idx = index[tuple(take)]
+            # the remaining axes in increasing order; rows must be the vertical axis
+            if other.index(rows_ax) == 1:
+                b, m, idx = b.T, m.T, idx.T
+            aspect = zooms[rows_ax] / zooms[cols_ax]
+            ax.set_facecolor("black")
+            ax.imshow(np.ma.masked_invalid(b), cmap="gray", vmin=lo, vmax=hi, origin="lower",
+                      interpolation="nearest", aspect=aspect)
+            ax.imshow(np.ma.masked_where(m <= 0, idx), cmap=cmap, vmin=-0.5, vmax=max(len(values), 1) - 0.5,
+                      alpha=0.65, origin="lower", interpolation="nearest", aspect=aspect)
+            world = (ras @ np.r_[[k if a == axis else 0 for a in range(3)], 1])[axis]
+            # text, not set_title: placing a title measures the (hidden) axis, most of the drawing time
+            ax.text(0.5, 1.0, f"{plane} {coord}={world:.0f}", color="white", fontsize=LABEL_PT + 1, ha="center",
+                    va="bottom", transform=ax.transAxes)
+            ax.text(0.01, 0.99, letters[0], color="white", fontsize=LABEL_PT, va="top", transform=ax.transAxes)
+            ax.text(0.99, 0.99, letters[1], color="white", fontsize=LABEL_PT, va="top", ha="right",
+                    transform=ax.transAxes)
+            ax.set_axis_off()
+    if legend:
+        handles = [Patch(facecolor=c, edgecolor="none", label=name) for name, c in legend]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=LABEL_PT + 0.5,
+                   frameon=False, labelcolor="white", bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
-def plot_coverage(names, fractions, networks, *, threshold=None):
-    """Fraction of each region's voxels inside the brain mask, as horizontal bars.
+def _draw_region_bars(ax, values, order, colors, *, threshold, xlabel, xlim):
+    """One horizontal bar per region (rows in ``order``), hatched below ``threshold``; a histogram when
+    there are too many regions to label."""
+    values = np.asarray(values, dtype=float)
+    if len(values) > 60:  # one bar per region would be unreadable: a histogram instead
+        ax.hist(values[np.isfinite(values)], bins=20, range=xlim, color="#4c72b0")
+        ax.set_ylabel("regions", fontsize=LABEL_PT + 1)
+    else:
+        bars = ax.barh(np.arange(len(order)), np.nan_to_num(values[order]), color=colors, height=0.75)
+        for bar, i in zip(bars, order):
+            if threshold is not None and values[i] < threshold:
+                bar.set_hatch("///")
+                bar.set_edgecolor("k")
+        ax.set_ylim(-0.6, len(order) - 0.4)
+    if threshold is not None:
+        ax.axvline(threshold, color="k", ls="--", lw=0.8)
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    ax.set_xlabel(xlabel, fontsize=LABEL_PT + 1)
+    ax.tick_params(axis="x", labelsize=LABEL_PT)
+
+
+def plot_region_quality(names, networks, *, coverage=None, tsnr=None, coverage_threshold=None, tsnr_threshold=None):
+    """Per-region coverage by the brain mask and tSNR side by side, one row per region (hatched: below threshold).
+
+    One figure for both (rows shared) is read region by region and costs one drawing, not two.
 
     Parameters
     ----------
     names : sequence of str, length n_regions
-    fractions : array-like of shape (n_regions,)
-        In [0, 1].
     networks : sequence of str, length n_regions
-    threshold : float, optional
-        Regions below are drawn hatched and the line is marked.
+        Bars are coloured and grouped by network.
+    coverage : array-like of shape (n_regions,), optional
+        Fraction of each region's voxels inside the brain mask (with a usable signal), in [0, 1].
+    tsnr : array-like of shape (n_regions,), optional
+        Temporal SNR of each region's mean signal (NaN: undefined or not measured).
+    coverage_threshold, tsnr_threshold : float, optional
+        Dashed lines; regions below are hatched.
 
     Returns
     -------
     matplotlib.figure.Figure
+        Above 60 regions, histograms over regions instead of bars.
     """
-    fractions = np.asarray(fractions, dtype=float)
-    if len(names) > 60:  # one bar per region would be unreadable: a histogram instead
-        fig, ax = _figure(3.8, 2.4)
-        ax.hist(fractions[np.isfinite(fractions)], bins=20, range=(0, 1), color="#4c72b0")
-        if threshold is not None:
-            ax.axvline(threshold, color="k", ls="--", lw=0.8)
-        ax.set_xlabel("fraction of region voxels inside the brain mask", fontsize=7)
-        ax.set_ylabel("regions", fontsize=7)
-        ax.tick_params(labelsize=7)
-        return fig
+    panels = []
+    if coverage is not None:
+        panels.append((coverage, coverage_threshold, "fraction of region voxels in the brain mask", (0, 1)))
+    if tsnr is not None:
+        t = np.asarray(tsnr, dtype=float)
+        top = float(np.nanmax(t)) * 1.05 if np.isfinite(t).any() else 1.0
+        panels.append((t, tsnr_threshold, "tSNR of the region's mean signal", (0, top)))
+    many = len(names) > 60
+    height = 2.6 if many else _ROW_PX * 1.1 * len(names) / _DPI + 0.8
+    fig, axes = _figure(2.9 * max(len(panels), 1) + (0 if many else 1.0), height, ncols=max(len(panels), 1),
+                        sharey=not many, squeeze=False)
     order = network_order(networks)[::-1]
-    fig, ax = _figure(3.8, 0.12 * len(names) + 0.7)
     colors = [NETWORK_COLORS.get(str(networks[i]), "#7f7f7f") for i in order]
-    bars = ax.barh(np.arange(len(order)), fractions[order], color=colors, height=0.75)
-    if threshold is not None:
-        ax.axvline(threshold, color="k", ls="--", lw=0.8)
-        for bar, i in zip(bars, order):
-            if fractions[i] < threshold:
-                bar.set_hatch("///")
-    ax.set_yticks(np.arange(len(order)), [str(names[i]) for i in order], fontsize=6)
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("fraction of region voxels inside the brain mask", fontsize=7)
-    ax.tick_params(axis="x", labelsize=7)
+    for ax, (values, threshold, xlabel, xlim) in zip(axes[0], panels):
+        _draw_region_bars(ax, values, order, colors, threshold=threshold, xlabel=xlabel, xlim=xlim)
+    if not many:
+        axes[0, 0].set_yticks(np.arange(len(order)), [str(names[i]) for i in order], fontsize=LABEL_PT)
     return fig
 
 
-def _draw_matrix(ax, matrix, names, networks, *, vmax, cmap="RdBu_r", outline=True, labels=True):
-    order = network_order(networks)
-    m = np.asarray(matrix, dtype=float)[np.ix_(order, order)].copy()
-    np.fill_diagonal(m, np.nan)
-    im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
-    nets = [str(networks[i]) for i in order]
+def _network_spans(nets: list[str]) -> dict[str, tuple[int, int]]:
+    """Network -> (first row, number of rows) of regions already sorted by :func:`network_order`."""
     spans, start = {}, 0
     for net in NETWORKS + tuple(sorted(set(nets) - set(NETWORKS))):
         count = nets.count(net)
         if count:
             spans[net] = (start, count)
             start += count
+    return spans
+
+
+def _draw_matrix(ax, matrix, names, networks, *, vmax, cmap="RdBu_r", outline=True, labels="regions",
+                 xlabels=True, ylabels=True):
+    """Draw a network-ordered matrix; ``labels`` is 'regions' (one per row), 'networks' (one per block) or None."""
+    order = network_order(networks)
+    m = np.asarray(matrix, dtype=float)[np.ix_(order, order)].copy()
+    np.fill_diagonal(m, np.nan)
+    im = ax.imshow(np.ma.masked_invalid(m), cmap=cmap, vmin=-vmax, vmax=vmax, interpolation="nearest")
+    nets = [str(networks[i]) for i in order]
+    spans = _network_spans(nets)
     for start, _ in list(spans.values())[1:]:
-        ax.axhline(start - 0.5, color="k", lw=0.4)
-        ax.axvline(start - 0.5, color="k", lw=0.4)
+        ax.axhline(start - 0.5, color="k", lw=0.6)
+        ax.axvline(start - 0.5, color="k", lw=0.6)
     if outline and "prefrontal" in spans and "limbic" in spans:
         (p0, pn), (l0, ln) = spans["prefrontal"], spans["limbic"]
         for x0, w, y0, h in ((l0, ln, p0, pn), (p0, pn, l0, ln)):
             ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), w, h, fill=False, ec="#2ca02c", lw=2))
-    if labels and len(order) <= 60:
-        ticks = [str(names[i]) for i in order]
-        ax.set_xticks(np.arange(len(order)), ticks, rotation=90, fontsize=5)
-        ax.set_yticks(np.arange(len(order)), ticks, fontsize=5)
+    if labels == "regions":
+        ticks, text = np.arange(len(order)), [str(names[i]) for i in order]
+        size = LABEL_PT
+    elif labels == "networks":
+        ticks = [start + (count - 1) / 2 for start, count in spans.values()]
+        text = [f"{net} ({count})" for net, (_, count) in spans.items()]
+        size = LABEL_PT + 0.5
     else:
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ticks, text, size = [], [], LABEL_PT
+    ax.set_xticks(ticks, text if xlabels else [], rotation=90, fontsize=size)
+    ax.set_yticks(ticks, text if ylabels else [], fontsize=size)
+    if labels == "networks":
+        ax.tick_params(length=0)
     return im
 
 
-def plot_matrix(matrix, names, networks, *, title=None, vmax=1.0, label="r", outline=True):
+def matrix_label_mode(n_regions: int) -> str:
+    """'regions' when every region can be labelled legibly on a report page, else 'networks'."""
+    return "regions" if n_regions <= MAX_LABELLED_REGIONS else "networks"
+
+
+def plot_matrix(matrix, names, networks, *, title=None, vmax=1.0, label="Fisher z", outline=True):
     """A connectivity matrix ordered by network with the prefrontal-limbic blocks outlined.
+
+    Up to :data:`MAX_LABELLED_REGIONS` regions every row and column is named at
+    :data:`MIN_LABEL_PX` or more (the figure grows with the region count); above that
+    the network blocks are named instead.
 
     Parameters
     ----------
@@ -347,7 +464,7 @@ def plot_matrix(matrix, names, networks, *, title=None, vmax=1.0, label="r", out
     vmax : float, default=1.0
         Symmetric colour limit.
     label : str
-        Colour bar label.
+        Colour bar label (the measure and its units).
     outline : bool, default=True
         Outline the prefrontal-limbic blocks (green).
 
@@ -355,16 +472,23 @@ def plot_matrix(matrix, names, networks, *, title=None, vmax=1.0, label="r", out
     -------
     matplotlib.figure.Figure
     """
-    fig, ax = _figure(4.6, 4.2)
-    im = _draw_matrix(ax, matrix, names, networks, vmax=vmax, outline=outline)
-    fig.colorbar(im, ax=ax, shrink=0.7, label=label)
+    n = len(names)
+    mode = matrix_label_mode(n)
+    longest = max((len(str(x)) for x in names), default=4) if mode == "regions" else 14
+    label_in = 0.62 * LABEL_PT * longest / 72 + 0.25  # room the tick labels take (about 0.62 em per character)
+    side = max(3.2, n * _ROW_PX / _DPI) if mode == "regions" else 4.4
+    fig, ax = _figure(side + label_in + 1.1, side + label_in + (0.35 if title else 0.1))
+    im = _draw_matrix(ax, matrix, names, networks, vmax=vmax, outline=outline, labels=mode)
+    cbar = fig.colorbar(im, ax=ax, shrink=0.6, pad=0.02)
+    cbar.set_label(label, fontsize=LABEL_PT + 1)
+    cbar.ax.tick_params(labelsize=LABEL_PT)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=LABEL_PT + 2)
     return fig
 
 
 def plot_matrices(matrices, names, networks, *, vmax=None, label="Fisher z", ncols=4):
-    """Several matrices side by side with one shared colour scale.
+    """Several matrices side by side with one shared colour scale, network blocks named.
 
     Parameters
     ----------
@@ -374,6 +498,7 @@ def plot_matrices(matrices, names, networks, *, vmax=None, label="Fisher z", nco
     vmax : float, optional
         Symmetric colour limit; default: the 98th percentile of the absolute off-diagonal values.
     label : str
+        Colour bar label (the measure and its units).
     ncols : int
 
     Returns
@@ -388,14 +513,18 @@ def plot_matrices(matrices, names, networks, *, vmax=None, label="Fisher z", nco
         vmax = vmax or 1.0
     ncols = min(ncols, len(items))
     nrows = int(np.ceil(len(items) / ncols))
-    fig, axes = _figure(2.6 * ncols + 0.6, 2.6 * nrows + 0.3, nrows=nrows, ncols=ncols, squeeze=False)
+    fig, axes = _figure(2.5 * ncols + 1.9, 2.5 * nrows + 1.2, nrows=nrows, ncols=ncols, squeeze=False)
     im = None
-    for ax, (title, m) in zip(axes.ravel(), items):
-        im = _draw_matrix(ax, m, names, networks, vmax=vmax, labels=False)
-        ax.set_title(title, fontsize=8)
+    for k, (ax, (title, m)) in enumerate(zip(axes.ravel(), items)):
+        row, col = divmod(k, ncols)
+        last_row = row == nrows - 1 or k + ncols >= len(items)
+        im = _draw_matrix(ax, m, names, networks, vmax=vmax, labels="networks", xlabels=last_row, ylabels=col == 0)
+        ax.set_title(title, fontsize=LABEL_PT + 1)
     for ax in axes.ravel()[len(items):]:
         ax.set_axis_off()
-    fig.colorbar(im, ax=axes, shrink=0.6, label=label)
+    cbar = fig.colorbar(im, ax=axes, shrink=0.6)
+    cbar.set_label(label, fontsize=LABEL_PT + 1)
+    cbar.ax.tick_params(labelsize=LABEL_PT)
     return fig
 
 
@@ -675,32 +804,57 @@ def plot_pattern_connectome(matrix, coords, *, title=None):
     return fig
 
 
-def plot_pattern_bars(names, values, errors=None, *, title=None):
+def plot_pattern_bars(names, values, errors=None, *, consistency=None, title=None, unit="pattern weight",
+                      clip=1.5):
     """Pattern weights of individual features as horizontal bars (for non-edge feature sets).
 
     Parameters
     ----------
     names : sequence of str, length n_features
     values : array-like of shape (n_features,)
+        Mean pattern over cross-validation fits.
     errors : array-like of shape (n_features,), optional
-        Spread over cross-validation fits (drawn as error bars).
+        SD over fits, drawn as error bars clipped at ``clip`` times the largest ``|value|``
+        (a clipped bar ends in a triangle) so one unstable fit cannot dwarf the bars.
+    consistency : array-like of shape (n_features,), optional
+        Fraction of fits whose sign agrees with the mean, printed beside each bar.
     title : str, optional
+    unit : str
+        Axis label: what the values are.
+    clip : float, default=1.5
 
     Returns
     -------
     matplotlib.figure.Figure
     """
     values = np.asarray(values, dtype=float)
-    fig, ax = _figure(4.6, 0.22 * len(names) + 0.9)
+    fig, ax = _figure(5.4, _ROW_PX * 1.6 * len(names) / _DPI + 1.0)
     y = np.arange(len(names))[::-1]
-    ax.barh(y, values, xerr=None if errors is None else np.asarray(errors, dtype=float),
-            color=["#d62728" if v > 0 else "#1f77b4" for v in values], error_kw={"lw": 0.8})
+    ax.barh(y, values, color=["#d62728" if v > 0 else "#1f77b4" for v in values], height=0.7)
+    top = float(np.nanmax(np.abs(values))) if np.isfinite(values).any() else 1.0
+    top = top or 1.0
+    limit = clip * top
+    if errors is not None:
+        errors = np.asarray(errors, dtype=float)
+        shown = np.minimum(errors, limit)
+        ax.errorbar(values, y, xerr=shown, fmt="none", ecolor="k", lw=0.8, capsize=2)
+        for yi, v, e, s in zip(y, values, errors, shown):
+            if e > s:  # clipped: mark both ends
+                ax.plot([v - s, v + s], [yi, yi], ls="none", marker=">", ms=4, color="k")
+                ax.plot([v - s], [yi], ls="none", marker="<", ms=4, color="k")
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(y, [str(n) for n in names], fontsize=6)
-    ax.set_xlabel("pattern weight (mean over fits)", fontsize=8)
-    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlim(-(limit + top) * 1.05, (limit + top) * 1.05)
+    if consistency is not None:
+        for yi, c in zip(y, np.asarray(consistency, dtype=float)):
+            if np.isfinite(c):
+                ax.text(1.01, yi, f"{c:.0%}", transform=ax.get_yaxis_transform(), va="center",
+                        fontsize=LABEL_PT)
+        ax.text(1.01, 1.0, "same sign", transform=ax.transAxes, va="bottom", fontsize=LABEL_PT)
+    ax.set_yticks(y, [str(n) for n in names], fontsize=LABEL_PT)
+    ax.set_xlabel(unit, fontsize=LABEL_PT + 1)
+    ax.tick_params(axis="x", labelsize=LABEL_PT)
     if title:
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=LABEL_PT + 1.5)
     return fig
 
 

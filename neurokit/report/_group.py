@@ -33,6 +33,7 @@ from neurokit.report._common import (
     open_output_dir,
     read_json,
     read_tsv,
+    records_space_note,
     render,
     report_name,
     slug,
@@ -40,6 +41,7 @@ from neurokit.report._common import (
 from neurokit.report._denoising import denoising_section
 from neurokit.report._confounds import beyond_confounds_block, beyond_confounds_cell, confounds_section
 from neurokit.report._methods import methods_text
+from neurokit.report._verdict import verdict_section
 
 __all__ = ["write_group_report"]
 
@@ -65,7 +67,9 @@ def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFra
         rows.append({"run_id": r["run_id"], "subject": str(ent.get("sub")), "session": ent.get("ses"),
                      "status": r.get("status", "ok"), "reason": "; ".join(r.get("reasons") or []),
                      "mean_fd": qc.get("mean_fd", r.get("mean_fd")), "percent_censored": qc.get("percent_censored"),
-                     "tdof_remaining": qc.get("tDOFRemaining"), "stage_failed": ""})
+                     "tdof_remaining": qc.get("tDOFRemaining"), "stage_failed": "",
+                     "rules": [f"{c.get('rule')} (limit {fmt(c.get('limit'))}, {c.get('key')})"
+                               for c in qc.get("ExclusionChecks") or [] if c.get("passed") is False]})
     known = {r["run_id"] for r in records}
     for _, f in failures.iterrows():
         if f.get("status") != "failed" or f.get("run_id") in known:
@@ -75,9 +79,9 @@ def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFra
                      "status": "failed", "reason": f"{fmt(f.get('error_type'))} in {fmt(f.get('stage'))}: "
                                                    f"{fmt(f.get('message'))}",
                      "mean_fd": None, "percent_censored": None, "tdof_remaining": None,
-                     "stage_failed": fmt(f.get("stage"))})
+                     "stage_failed": fmt(f.get("stage")), "rules": []})
     table = pd.DataFrame(rows, columns=["run_id", "subject", "session", "status", "reason", "mean_fd",
-                                        "percent_censored", "tdof_remaining", "stage_failed"])
+                                        "percent_censored", "tdof_remaining", "stage_failed", "rules"])
     table["stage"], table["site"] = None, None
     if features is not None and "run_id" in features:  # only the few id/role columns, not the edges
         features = features[[c for c in ("run_id", "stage", "site") if c in features]]
@@ -265,13 +269,16 @@ def _stage_section(features: pd.DataFrame | None, names: list[str], networks: li
     blocks: list = [Figure(F.to_data_uri(F.plot_matrices({f"{lv} (n={counts[lv]})": m for lv, m in means.items()},
                                                          names, networks)),
                            "Mean connectivity per stage",
-                           "Mean Fisher z per recovery stage; green outlines: prefrontal-limbic blocks.")]
+                           "Mean Fisher z (z = artanh r of each edge's correlation) per recovery stage; rows and "
+                           "columns grouped by network (named, with their region counts); green outlines: "
+                           "prefrontal-limbic blocks.")]
     control = config.columns.control
     if control in means and len(means) > 1:
         diffs = {f"{lv} - {control}": means[lv] - means[control] for lv in means if lv != control}
         blocks.append(Figure(F.to_data_uri(F.plot_matrices(diffs, names, networks, label="difference in Fisher z")),
                              "Difference from controls",
-                             f"Mean Fisher z of each stage minus that of {control} (red: stronger than controls)."))
+                             f"Mean Fisher z of each stage minus that of {control} (red: stronger than controls); "
+                             "networks as above."))
     else:
         blocks.append(Note(f"No runs of the control stage {control!r}: differences from controls not shown."))
     return Section("stages", title, blocks)
@@ -294,46 +301,135 @@ def _scores_table(metrics: dict) -> Table:
                  caption=f"Permutation p-values cannot fall below {_p_floor(metrics)}.")
 
 
+def _pattern_meaning(metrics: dict, target: str) -> tuple[str, str, bool]:
+    """(units of the pattern values, what red means, per-class) for a model's kind and classes."""
+    kind = metrics.get("kind") or ("classification" if metrics.get("classes") else "regression")
+    classes = [str(c) for c in metrics.get("classes") or []]
+    if kind == "regression":
+        output = f"the predicted {target}"
+        red = f"red: a higher feature value goes with a higher predicted {target}"
+    elif len(classes) <= 2:
+        positive = classes[-1] if classes else "the second class"
+        output = f"the predicted probability of '{positive}'"
+        red = f"red: a higher feature value goes with a higher predicted probability of '{positive}'"
+    else:
+        output = "the predicted probability of the class (one vs rest)"
+        red = ("red: a higher feature value goes with a higher predicted probability of that class against all "
+               "the others")
+    unit = (f"activation pattern: covariance of each standardised feature with {output}, divided by the "
+            f"prediction's variance (feature SDs per unit of {output.replace('the predicted ', 'predicted ')})")
+    return unit, red, kind == "classification" and len(classes) > 2
+
+
+_STABILITY = ("Stability over the cross-validation fits: 'same sign' is the fraction of fits whose pattern has "
+              "the sign of the mean; a feature whose sign flips between fits should not be interpreted.")
+
+
+def _edge_pattern_blocks(edges: pd.DataFrame, names, networks, atlas, top: int, label: str, unit: str, red: str,
+                         by_class: dict | None) -> list:
+    blocks: list = []
+    edge_unit = unit.replace("standardised feature", "standardised Fisher-z edge")
+    if by_class:  # one-vs-rest: one matrix per class on a shared scale
+        mats = {f"{c} vs rest": _edges_to_matrix(dict(zip(e["name"], e["mean"])), names) for c, e in by_class.items()}
+        values = np.concatenate([np.abs(m[np.isfinite(m)]) for m in mats.values()])
+        vmax = float(np.percentile(values, 99)) if values.size else 1.0
+        blocks.append(Figure(F.to_data_uri(F.plot_matrices(mats, names, networks, vmax=vmax or 1.0,
+                                                           label="pattern (feature SD per unit probability)")),
+                             f"Pattern weights per class, {label}",
+                             f"One-vs-rest {edge_unit}, mean over cross-validation fits, one matrix per class "
+                             f"({red}); colour scale clipped at the 99th percentile of |weight|; blank: edge "
+                             "not in the feature set. " + _STABILITY))
+        rows = [[c, r.name[len(EDGE_PREFIX):], fmt(r.mean), fmt(getattr(r, "sd", None)),
+                 fmt(getattr(r, "sign_consistency", None))] for c, e in by_class.items() for r in e.head(3).itertuples()]
+        blocks.append(Table(["class (vs rest)", "edge", "weight", "SD over fits", "same sign"], rows,
+                            caption="Strongest edges of each class's pattern (ranked by mean absolute weight)"))
+        return blocks
+    matrix = _edges_to_matrix(dict(zip(edges["name"], edges["mean"])), names)
+    vmax = float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 1.0
+    blocks.append(Figure(F.to_data_uri(F.plot_matrix(matrix, names, networks, vmax=vmax or 1.0,
+                                                     label="pattern (feature SD per unit output)",
+                                                     title="all edges")),
+                         f"Pattern weights region by region, {label}",
+                         f"The {edge_unit}, mean over cross-validation fits, for every edge ({red}); blank: edge not "
+                         "in the feature set."))
+    if atlas is not None:
+        coords = atlas.regions.set_index("name")[["x", "y", "z"]]
+        if all(n in coords.index for n in names) and coords.loc[names].notna().all().all():
+            strongest = edges.head(top)
+            shown = np.nan_to_num(_edges_to_matrix(dict(zip(strongest["name"], strongest["mean"])), names))
+            blocks.append(Figure(F.to_data_uri(F.plot_pattern_connectome(shown, coords.loc[names].to_numpy(float))),
+                                 f"Top {len(strongest)} pattern edges on a glass brain, {label}",
+                                 f"The {len(strongest)} edges with the largest mean absolute pattern weight ({red})."))
+    rows = [[r.name[len(EDGE_PREFIX):], fmt(r.mean), fmt(getattr(r, "sd", None)),
+             fmt(getattr(r, "sign_consistency", None))] for r in edges.head(10).itertuples()]
+    blocks.append(Table(["edge", "weight", "SD over fits", "same sign"], rows,
+                        caption="Strongest edges (ranked by mean absolute weight over fits). " + _STABILITY))
+    return blocks
+
+
+def _bars_block(others: pd.DataFrame, title: str | None):
+    errors = others["sd"].to_numpy(float) if "sd" in others else None
+    consistency = others["sign_consistency"].to_numpy(float) if "sign_consistency" in others else None
+    return F.plot_pattern_bars(others["name"].tolist(), others["mean"].to_numpy(float), errors,
+                               consistency=consistency, title=title, unit="pattern (feature SD per unit output)")
+
+
+def _read_patterns(folder: Path) -> pd.DataFrame | None:
+    """``patterns.tsv`` (``class`` '') followed by ``patterns_by_class.tsv`` (one-vs-rest, per class) when present."""
+    patterns = read_tsv(folder / "patterns.tsv")
+    by_class = read_tsv(folder / "patterns_by_class.tsv")
+    if patterns is None or by_class is None or "class" not in by_class:
+        return patterns
+    return pd.concat([patterns.assign(**{"class": ""}), by_class.assign(**{"class": by_class["class"].astype(str)})],
+                     ignore_index=True)
+
+
 def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: list[str], atlas, top: int,
-                    label: str) -> list:
+                    label: str, metrics: dict | None = None) -> list:
+    """Activation patterns of one model: units stated, one-vs-rest per class for a multi-class model,
+    stability (sign consistency over fits, SD clipped) shown with them."""
     if patterns is None or patterns.empty:
         return [Note("No patterns.tsv for this model.")]
-    value_col = next((c for c in ("mean", "weight", "pattern") if c in patterns), None)
-    if value_col is None or "name" not in patterns:
+    if "mean" not in patterns or "name" not in patterns:
         return [Note("patterns.tsv has no 'name' and 'mean' columns; not shown.", "warn")]
+    metrics = metrics or {}
+    unit, red, multiclass = _pattern_meaning(metrics, label.split(" / ")[0])
     feats = patterns[patterns["level"] == "feature"] if "level" in patterns else patterns
-    strength = feats["abs_mean"] if "abs_mean" in feats else feats[value_col].abs()
+    strength = feats["abs_mean"] if "abs_mean" in feats else feats["mean"].abs()
     feats = feats.assign(_s=strength.to_numpy()).sort_values("_s", ascending=False)
-    edges = feats[feats["name"].astype(str).str.startswith(EDGE_PREFIX)]
+    class_col = feats["class"].fillna("").astype(str) if "class" in feats else pd.Series("", index=feats.index)
+    present = set(class_col) - {""}
+    order = [str(c) for c in metrics.get("classes") or [] if str(c) in present] + sorted(
+        present - {str(c) for c in metrics.get("classes") or []})  # the target's class order
+    by_class = {c: feats[class_col == c] for c in order} if multiclass else {}
+    overall = feats[class_col == ""]
     blocks: list = []
-    if len(edges) and names:
-        matrix = _edges_to_matrix(dict(zip(edges["name"], edges[value_col])), names)
-        vmax = float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 1.0
-        blocks.append(Figure(F.to_data_uri(F.plot_matrix(matrix, names, networks, vmax=vmax or 1.0,
-                                                         label="pattern weight", title="all edges")),
-                             f"Pattern weights region by region, {label}",
-                             "Activation pattern of every edge (mean over cross-validation fits); blank: edge not "
-                             "in the feature set."))
-        if atlas is not None:
-            coords = atlas.regions.set_index("name")[["x", "y", "z"]]
-            if all(n in coords.index for n in names) and coords.loc[names].notna().all().all():
-                strongest = edges.head(top)
-                shown = np.nan_to_num(_edges_to_matrix(dict(zip(strongest["name"], strongest[value_col])), names))
-                blocks.append(Figure(F.to_data_uri(F.plot_pattern_connectome(shown, coords.loc[names].to_numpy(float))),
-                                     f"Top {len(strongest)} pattern edges on a glass brain, {label}",
-                                     f"The {len(strongest)} edges with the largest mean absolute pattern weight "
-                                     "(red: higher connectivity goes with a higher prediction)."))
-        rows = [[r.name[len(EDGE_PREFIX):], fmt(getattr(r, value_col)), fmt(getattr(r, "sd", None)),
-                 fmt(getattr(r, "sign_consistency", None))] for r in edges.head(10).itertuples()]
-        blocks.append(Table(["edge", "weight", "SD over fits", "sign consistency"], rows,
-                            caption="Strongest edges (ranked by mean absolute weight over fits)"))
-    others = feats[~feats["name"].astype(str).str.startswith(EDGE_PREFIX)].head(15)
-    if len(others):
-        errors = others["sd"].to_numpy(float) if "sd" in others else None
-        blocks.append(Figure(F.to_data_uri(F.plot_pattern_bars(others["name"].tolist(),
-                                                               others[value_col].to_numpy(float), errors)),
-                             f"Pattern weights of non-edge features, {label}",
-                             "Mean pattern weight over cross-validation fits (bars: SD)."))
+    if multiclass and not by_class:
+        blocks.append(Note("This model has more than two unordered classes but no patterns_by_class.tsv (one-vs-"
+                           "rest patterns; written by an older neurokit); its single pattern follows the "
+                           "expected class index, which has no meaning for unordered classes, so it is not "
+                           "shown. Refit with this version to see one pattern per class.", "warn"))
+        return blocks
+    is_edge = overall["name"].astype(str).str.startswith(EDGE_PREFIX)
+    edge_by_class = {c: f[f["name"].astype(str).str.startswith(EDGE_PREFIX)] for c, f in by_class.items()}
+    if is_edge.any() and names:
+        blocks += _edge_pattern_blocks(overall[is_edge], names, networks, atlas, top, label, unit, red,
+                                       {c: e for c, e in edge_by_class.items() if len(e)} or None)
+    bar_caption = (f"{unit[0].upper() + unit[1:]}; mean over cross-validation fits ({red}). Error bars: SD over "
+                   "fits, clipped at 1.5 x the largest bar (a clipped bar ends in triangles); right: fraction of "
+                   "fits with the same sign. " + _STABILITY)
+    if by_class:
+        figures = [Figure(F.to_data_uri(_bars_block(f[~f["name"].astype(str).str.startswith(EDGE_PREFIX)].head(15),
+                                                    f"{c} vs rest")),
+                          f"Pattern weights of non-edge features, {label}, {c} vs rest")
+                   for c, f in by_class.items() if (~f["name"].astype(str).str.startswith(EDGE_PREFIX)).any()]
+        if figures:
+            blocks += [Grid(figures), Note("Per-class patterns (one vs rest): " + bar_caption)]
+    else:
+        others = overall[~is_edge].head(15)
+        if len(others):
+            blocks.append(Figure(F.to_data_uri(_bars_block(others, None)),
+                                 f"Pattern weights of non-edge features, {label}", bar_caption))
     return blocks or [Note("patterns.tsv has no feature rows.")]
 
 
@@ -361,6 +457,8 @@ def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, 
                                                        f"{fmt(metrics.get('n_rows'))} / {fmt(metrics.get('n_participants'))}"),
         ("Features", fmt(metrics.get("n_features"))), ("Covariates", fmt(metrics.get("covariates"))),
         ("Cross-validation", fmt(" ".join(f"{k}={v}" for k, v in (metrics.get("cv") or {}).items()) or None)),
+        ("p (primary metric)", f"{fmt(metrics.get('p_value'))}; FDR-corrected across models "
+                               f"{fmt(metrics.get('p_value_fdr'))}; smallest possible {_p_floor(metrics)}"),
     ]), _scores_table(metrics), beyond_confounds_block(metrics)]
     for note in metrics.get("notes") or []:
         blocks.append(Note(str(note)))
@@ -403,19 +501,25 @@ def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, 
                                   "Out-of-fold predictions averaged over repeats; dotted: identity."))
     figures.append(_null_block(folder, metrics))
     blocks.append(Grid(figures))
-    blocks += _pattern_blocks(read_tsv(folder / "patterns.tsv"), names, networks, atlas, config.report.top_edges,
-                              f"{target} / {feature_set}")
+    blocks += _pattern_blocks(_read_patterns(folder), names, networks, atlas, config.report.top_edges,
+                              f"{target} / {feature_set}", metrics)
     return Section(f"model-{index}-{slug(target)}-{slug(feature_set)}", f"{target} / {feature_set}", blocks,
                    level=3)
 
 
-def _models_section(group_dir: Path, names, networks, atlas, config) -> Section:
+def _fitted_models(group_dir: Path) -> list[tuple[Path, dict]]:
+    """(folder, metrics) of every model with a readable ``models/<target>/<feature set>/metrics.json``."""
     root = group_dir / "models"
     found = []
     for path in sorted(root.glob("*/*/metrics.json")) if root.is_dir() else []:
         metrics = read_json(path)
         if metrics is not None:
             found.append((path.parent, metrics))
+    return found
+
+
+def _models_section(group_dir: Path, names, networks, atlas, config, found: list[tuple[Path, dict]]) -> Section:
+    root = group_dir / "models"
     summary_table = read_tsv(root / "summary.tsv")
     not_fitted: list = []
     if summary_table is not None and {"status", "target", "feature_set"} <= set(summary_table.columns):
@@ -531,18 +635,22 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     networks = [net_map[n] for n in names]
 
     sidecar = first_sidecar(records)
+    space_note = records_space_note(config, atlas, records, sidecar)
     paragraphs, references = methods_text(
         config, atlas_metadata=atlas.metadata if atlas is not None else None,
         strategy_details=sidecar.get("StrategyDetails"), atlas_name=sidecar.get("Atlas"),
-        versions=sidecar.get("SoftwareVersions"), group=True)
+        versions=sidecar.get("SoftwareVersions"), group=True, space_note=space_note)
 
     flow, flow_figure = _flow_section(runs, features)
+    models = _fitted_models(group_dir)
     overview: list = [Grid([KeyValue([
         ("Runs found", len(runs)), ("Included", int((runs["status"] == "ok").sum())),
         ("Participants", runs["subject"].nunique()), ("Atlas", config.atlas.name),
         ("Denoising strategy", config.modelled_strategy), ("Measure (models)", config.models.measure),
         ("Full config hash", config.hash()),
     ]), flow_figure])]
+    if space_note:
+        overview.append(Note(space_note))
     if features is None:
         overview.append(Note("group/features.tsv does not exist yet: run `neurokit BIDS_DIR OUTPUT_DIR group`; "
                              "sections that need it say so.", "warn"))
@@ -550,13 +658,14 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         if note:
             overview.append(Note(note[0].upper() + note[1:] + "."))
     sections = [
+        verdict_section(runs, read_json(group_dir / "confounds.json"), models, targets=config.models.targets),
         Section("overview", "Overview", overview),
         flow,
         _motion_section(runs, config),
         _qcfc_section(features, names, atlas, config),
         denoising_section(group_dir, config),
         _stage_section(features, names, networks, config),
-        _models_section(group_dir, names, networks, atlas, config),
+        _models_section(group_dir, names, networks, atlas, config, models),
         confounds_section(group_dir),
         _longitudinal_section(group_dir),
         _participants_section(runs, phenotype),

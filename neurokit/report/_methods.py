@@ -67,7 +67,8 @@ class _Cite:
 
 def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
                  strategy_details: Mapping[str, Any] | None = None, atlas_name: str | None = None,
-                 versions: Mapping[str, str] | None = None, group: bool = False) -> tuple[list[str], list[str]]:
+                 versions: Mapping[str, str] | None = None, group: bool = False,
+                 space_note: str | None = None) -> tuple[list[str], list[str]]:
     """Methods paragraphs and their numbered references, from what the participant level recorded.
 
     The confounds and censoring are described from ``strategy_details``, the parameters a run
@@ -90,6 +91,8 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
         Software versions (``SoftwareVersions`` of a sidecar).
     group : bool, default=False
         Add the group-level paragraph (QC-FC, models).
+    space_note : str, optional
+        :func:`neurokit.report._common.atlas_space_note` when the atlas's space differs from the runs'.
 
     Returns
     -------
@@ -123,6 +126,9 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
         f"fewer than {config.atlas.min_voxels} voxels inside the mask "
         + ("were dropped and reported." if config.atlas.drop_empty_regions else "made the run fail.")
     )
+    if space_note:
+        text = space_note.split(": ", 1)[-1]
+        p1 += " " + text[0].upper() + text[1:]
 
     strategy = details["strategy"]
     motion, wm_csf, gs = details.get("motion"), details.get("wm_csf"), details.get("global_signal")
@@ -200,8 +206,12 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
               f"grouped by participant and stratified by stage"
               + (f", regressing out {', '.join(md.covariates)} within each fold" if md.covariates else "")
               + (f", with ComBat site harmonisation within each fold {cite('combat')}" if md.harmonize_site else "")
-              + f". Significance came from {md.n_permutations} permutations of the whole pipeline, and model "
-                f"weights were read as activation patterns {cite('haufe')}.")
+              + f". Edge features were the Fisher z-transformed correlations (z = artanh r) of each region pair, "
+                f"standardised within each training fold. Significance came from {md.n_permutations} permutations "
+                f"of the whole pipeline (smallest possible p = 1/({md.n_permutations}+1)), corrected across models "
+                f"with the Benjamini-Hochberg false discovery rate. Model weights were read as activation patterns "
+                f"{cite('haufe')} (covariance of each standardised feature with the model's output divided by the "
+                f"output's variance), one vs rest per class for targets with more than two classes.")
         paragraphs.append(p4)
     references = [k[len("atlas:"):] if k.startswith("atlas:") else REFERENCES[k] for k in cite.keys]
     return paragraphs, references

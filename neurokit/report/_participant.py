@@ -34,6 +34,7 @@ from neurokit.report._common import (
     open_output_dir,
     read_json,
     read_tsv,
+    records_space_note,
     render,
     report_name,
 )
@@ -94,7 +95,27 @@ def _run_title(record: dict) -> str:
     return run_id[len(prefix):] if run_id.startswith(prefix) else run_id
 
 
-def _summary_block(record: dict, qc: dict) -> KeyValue:
+def _tdof_text(qc: dict) -> str:
+    """tDOF lost / remaining, with the tDOF rule that applies and its outcome."""
+    text = f"{fmt(qc.get('tDOFLost'))} / {fmt(qc.get('tDOFRemaining'))}"
+    rule = next((c for c in qc.get("ExclusionChecks") or [] if "tdof" in str(c.get("key", "")).lower()), None)
+    if rule is None:
+        return text
+    if rule.get("flag"):
+        return f"{text} (flagged: {rule['flag']})"
+    if rule.get("limit") is None:
+        return f"{text} ({rule.get('key')} is off: no tDOF limit)"
+    outcome = "excluded" if rule.get("passed") is False else "passes"
+    return f"{text} ({outcome}: {rule.get('key')} = {fmt(rule.get('limit'))})"
+
+
+def _space_note(record: dict, atlas, config) -> str | None:
+    """The atlas-space note for one run (its ``space-`` entity against the atlas's space)."""
+    return records_space_note(config, atlas, [record],
+                              read_json(record.get("outputs", {}).get("timeseries_raw:json")))
+
+
+def _summary_block(record: dict, qc: dict, space_note: str | None = None) -> KeyValue:
     n = qc.get("NumberOfVolumes")
     censored = qc.get("CensoredVolumes") or []
     reasons = record.get("reasons") or qc.get("ExclusionReasons") or []
@@ -108,10 +129,12 @@ def _summary_block(record: dict, qc: dict) -> KeyValue:
         ("Volumes", f"{fmt(n)} ({len(qc.get('NonSteadyStateVolumes') or [])} non-steady-state)"),
         ("Censored volumes", f"{len(censored)} ({fmt(qc.get('percent_censored'))}%)"),
         ("Confound regressors", fmt(qc.get("NumberOfRegressors"))),
-        ("tDOF lost / remaining", f"{fmt(qc.get('tDOFLost'))} / {fmt(qc.get('tDOFRemaining'))}"),
+        ("tDOF lost / remaining", _tdof_text(qc)),
         ("Mean / max FD", f"{fmt(qc.get('mean_fd'))} / {fmt(qc.get('max_fd'))} mm"),
         ("Atlas / strategy", f"{fmt(qc.get('Atlas'))} / {fmt(qc.get('Strategy'))}"),
     ]
+    if space_note:
+        items.append(("Atlas space", space_note[len("Atlas space: "):]))
     notes = qc.get("ConfoundNotes") or []
     if notes:
         items.append(("Notes", "; ".join(map(str, notes))))
@@ -173,61 +196,117 @@ def _carpet_block(record: dict) -> Figure | Note:
     return Figure(F.to_data_uri(fig), "Carpet plot of region signals before and after denoising", caption)
 
 
-def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None, threshold: float) -> list:
+def _atlas_blocks(record: dict, qc: dict, atlas, atlas_note: str | None) -> list:
     import nibabel as nib
 
-    blocks = []
     # fMRIPrep's boldref when the run had a usable one, else the mean image the pipeline wrote
     boldref = (record.get("inputs") or {}).get("boldref")
     mean_path = record.get("outputs", {}).get("mean") or boldref
     if atlas is None:
-        blocks.append(Note(f"Atlas overlay not shown: {atlas_note}.", "warn"))
+        blocks = [Note(f"Atlas overlay not shown: {atlas_note}.", "warn")]
     elif not mean_path or not Path(mean_path).is_file():
         what = f"fMRIPrep's reference image {boldref}" if boldref else "the run's mean image"
-        blocks.append(Note(f"Atlas overlay not shown: {what} is missing.", "warn"))
+        blocks = [Note(f"Atlas overlay not shown: {what} is missing.", "warn")]
     else:
         img = nib.load(mean_path)
-        labels = atlas.labels_on_grid(img.affine, img.shape)
-        fig = F.plot_atlas_overlay(np.asanyarray(img.dataobj).reshape(img.shape[:3]), labels, img.affine)
+        labels = atlas.labels_on_grid(img.affine, img.shape[:3])
+        regions = atlas.regions
+        fig = F.plot_atlas_overlay(np.asanyarray(img.dataobj).reshape(img.shape[:3]), labels, img.affine,
+                                   region_names=dict(zip(regions["index"], regions["name"].astype(str))),
+                                   region_networks=dict(zip(regions["index"], regions["network"].astype(str))))
         n_averaged = len(qc.get("MeanImageVolumes") or [])
         if mean_path == boldref:
             underlay, title = "fMRIPrep's reference image (boldref)", "reference image"
         else:
             underlay = "the run's mean image" + (f" ({n_averaged} evenly spaced volumes averaged)" if n_averaged else "")
             title = "mean image"
-        blocks.append(Figure(F.to_data_uri(fig), f"Atlas regions over the run's {title}",
-                             f"The {atlas.name} regions (colours) drawn on {underlay}, axial "
-                             "slices; each region should sit on the anatomy it is named after."))
-    regions = (qc.get("RegionCoverage") or {}).get("regions") or {}
-    if regions:
-        names = list(regions)
-        # voxels with a usable signal (in the mask, finite, not constant) when the QC has them
-        key = "usable_fraction" if all("usable_fraction" in regions[n] for n in names) else "fraction"
-        count = "n_usable" if key == "usable_fraction" else "n_voxels"
-        fractions = [regions[n].get(key, np.nan) for n in names]
-        if atlas is not None:
-            nets = atlas.networks.to_dict()
-        else:
-            meta = read_json(record.get("outputs", {}).get("timeseries_raw:json")) or {}
-            nets = dict(zip(meta.get("Regions", []), meta.get("Networks", [])))
-        networks = [nets.get(n, "other") for n in names]
-        fig = F.plot_coverage(names, fractions, networks, threshold=threshold)
-        low = [(n, fmt(regions[n].get(key)), fmt(regions[n].get(count)))
-               for n in names if regions[n].get(key, 1.0) < threshold]
-        measured = ("inside the brain mask with a usable signal (finite, not constant over time)"
-                    if key == "usable_fraction" else "inside the brain mask")
-        cov = [Figure(F.to_data_uri(fig), "Per-region coverage by the brain mask",
-                      f"Fraction of each region's voxels {measured} ("
-                      + (f"hatched: below {threshold:g})." if len(names) <= 60 else
-                         f"histogram over {len(names)} regions; dashed: {threshold:g})."))]
-        dropped = (qc.get("RegionCoverage") or {}).get("dropped_regions") or []
-        if dropped:
-            cov.append(Note(f"Regions dropped for too few voxels: {', '.join(map(str, dropped))}.", "warn"))
-        column = "usable fraction" if key == "usable_fraction" else "fraction in mask"
-        cov.append(Table(["region", column, "voxels"], low, caption=f"Regions below {threshold:g}")
-                   if low else Note(f"Every region has at least {threshold:.0%} of its voxels {measured}."))
-        blocks.append(Grid(cov))
+        blocks = [Figure(F.to_data_uri(fig), f"Atlas regions over the run's {title}",
+                         f"The {atlas.name} regions drawn on {underlay} in three planes (sagittal, coronal, axial; "
+                         "slices chosen to cut as many regions as possible, colours in the legend); each region "
+                         "should sit on the anatomy it is named after.")]
+    dropped = (qc.get("RegionCoverage") or {}).get("dropped_regions") or []
+    if dropped:
+        blocks.append(Note(f"Regions dropped for too few voxels: {', '.join(map(str, dropped))}.", "warn"))
     return blocks
+
+
+def _network_of(record: dict, atlas) -> dict:
+    """Region name -> network, from the atlas or else the run's sidecar."""
+    if atlas is not None:
+        return {str(k): str(v) for k, v in atlas.networks.to_dict().items()}
+    meta = read_json(record.get("outputs", {}).get("timeseries_raw:json")) or {}
+    return dict(zip(meta.get("Regions", []), meta.get("Networks", [])))
+
+
+def _coverage_part(qc: dict, threshold: float) -> tuple[dict, str, list]:
+    """Region -> covered fraction (QC ``RegionCoverage``), the caption part and the low-coverage table or note."""
+    regions = (qc.get("RegionCoverage") or {}).get("regions") or {}
+    if not regions:
+        return {}, "", [Note("Coverage not shown: the QC file has no RegionCoverage.", "warn")]
+    names = list(regions)
+    # voxels with a usable signal (in the mask, finite, not constant) when the QC has them
+    key = "usable_fraction" if all("usable_fraction" in regions[n] for n in names) else "fraction"
+    count = "n_usable" if key == "usable_fraction" else "n_voxels"
+    measured = ("inside the brain mask with a usable signal (finite, not constant over time)"
+                if key == "usable_fraction" else "inside the brain mask")
+    low = [(n, fmt(regions[n].get(key)), fmt(regions[n].get(count)))
+           for n in names if regions[n].get(key, 1.0) < threshold]
+    column = "usable fraction" if key == "usable_fraction" else "fraction in mask"
+    table = (Table(["region", column, "voxels"], low, caption=f"Regions below {threshold:g} coverage",
+                   row_classes=["warn"] * len(low))
+             if low else Note(f"Every region has at least {threshold:.0%} of its voxels {measured}."))
+    return ({n: regions[n].get(key, np.nan) for n in names},
+            f"left: fraction of each region's voxels {measured} (dashed: {threshold:g})", [table])
+
+
+def _tsnr_part(qc: dict, fraction: float) -> tuple[dict, float | None, str, list]:
+    """Region -> tSNR (QC ``RegionTSNR``), the low-tSNR limit (``fraction`` x the run's median), caption part and
+    the low-tSNR table or note."""
+    values = qc.get("RegionTSNR") or {}
+    if not values:
+        return {}, None, "", [Note("Region tSNR not shown: the QC file has no RegionTSNR (written by an older "
+                                   "neurokit).")]
+    tsnr = {n: np.nan if v is None else float(v) for n, v in values.items()}
+    finite = [v for v in tsnr.values() if np.isfinite(v)]
+    if not finite:
+        return tsnr, None, "", [Note("No region has a defined tSNR.", "warn")]
+    median = float(np.median(finite))
+    threshold = fraction * median
+    low = [(n, fmt(t)) for n, t in tsnr.items() if not t >= threshold]
+    caption = (f"right: temporal SNR (mean over SD over time, after removing a linear trend, before denoising) of "
+               f"each region's mean signal (dashed: {fraction:g} x the run's median, {fmt(median)}); a region far "
+               "below the others carries mostly noise (e.g. susceptibility dropout)")
+    table = (Table(["region", "tSNR"], low, caption=f"Regions with low tSNR (below {fmt(threshold)})",
+                   row_classes=["warn"] * len(low))
+             if low else Note(f"No region below {fraction:g} x the median tSNR ({fmt(threshold)})."))
+    return tsnr, threshold, caption, [table]
+
+
+def _region_quality_blocks(record: dict, qc: dict, atlas, coverage_threshold: float, tsnr_fraction: float) -> list:
+    """Per-region coverage and tSNR in one figure (a row per region), with the regions below either limit listed."""
+    coverage, coverage_caption, coverage_blocks = _coverage_part(qc, coverage_threshold)
+    tsnr, tsnr_threshold, tsnr_caption, tsnr_blocks = _tsnr_part(qc, tsnr_fraction)
+    names = list(dict.fromkeys([*coverage, *tsnr]))
+    if not names:
+        return coverage_blocks + tsnr_blocks
+    nets = _network_of(record, atlas)
+    fig = F.plot_region_quality(
+        names, [nets.get(n, "other") for n in names],
+        coverage=[coverage.get(n, np.nan) for n in names] if coverage else None,
+        tsnr=[tsnr.get(n, np.nan) for n in names] if tsnr else None,
+        coverage_threshold=coverage_threshold, tsnr_threshold=tsnr_threshold)
+    parts = [p for p in (coverage_caption, tsnr_caption) if p]
+    if len(parts) == 1:
+        parts = [parts[0].split(": ", 1)[1]]
+    caption = ("; ".join(parts) + ". Hatched: below the dashed limit."
+               + (f" Histograms over {len(names)} regions." if len(names) > 60 else ""))
+    return [Figure(F.to_data_uri(fig), "Per-region coverage and tSNR", caption[0].upper() + caption[1:]),
+            Grid(coverage_blocks + tsnr_blocks)]
+
+
+#: What the values of each per-run matrix are (the colour-bar label).
+_MEASURE_UNITS = {"correlation": "Pearson r", "partial correlation": "partial correlation r",
+                  "covariance": "covariance of standardised signals", "precision": "precision"}
 
 
 def _matrix_block(record: dict, config) -> Figure | Note:
@@ -245,10 +324,13 @@ def _matrix_block(record: dict, config) -> Figure | Note:
     matrix = table.to_numpy(float)
     off = np.abs(matrix[~np.eye(len(names), dtype=bool)])
     vmax = 1.0 if measure in ("correlation", "partial correlation") else float(np.nanmax(off) or 1.0)
-    fig = F.plot_matrix(matrix, names, networks, title=measure, vmax=vmax, label=measure)
+    unit = _MEASURE_UNITS.get(measure, measure)
+    fig = F.plot_matrix(matrix, names, networks, title=measure, vmax=vmax, label=unit)
+    fisher = (" The group models use these correlations Fisher z-transformed (z = artanh r)."
+              if measure == "correlation" else "")
     return Figure(F.to_data_uri(fig), f"{measure} matrix ordered by network",
-                  f"{measure.capitalize()} matrix, regions ordered prefrontal, limbic, other; green outlines: "
-                  "prefrontal-limbic blocks.")
+                  f"{measure.capitalize()} matrix ({unit}) of the denoised region signals, regions ordered "
+                  f"prefrontal, limbic, other; green outlines: prefrontal-limbic blocks.{fisher}")
 
 
 def _indices_block(record: dict, group_indices: dict[str, list[float]]) -> Figure | Note:
@@ -283,17 +365,19 @@ def _run_section(record: dict, config, atlas, atlas_note, group_indices, section
             Note(f"This run failed in stage '{f['stage']}' ({f['error_type']}) and has no derivatives: "
                  f"{f['message']}", "warn")], status="failed")
     qc = read_json(record.get("outputs", {}).get("qc")) or {}
-    summary = [_summary_block(record, qc)]
+    summary = [_summary_block(record, qc, _space_note(record, atlas, config))]
     decision = _decision_table(qc)
     if decision is not None:
         summary.append(decision)
     blocks: list = [Section(f"{section_id}-summary", "Summary", summary, level=3)]
     blocks.append(Section(f"{section_id}-motion", "Head motion", [_motion_block(record, qc, config)], level=3))
     blocks.append(Section(f"{section_id}-carpet", "Region signals", [_carpet_block(record)], level=3))
-    blocks.append(Section(f"{section_id}-atlas", "Atlas alignment and coverage",
-                          _atlas_blocks(record, qc, atlas, atlas_note, config.report.low_coverage_fraction), level=3))
+    blocks.append(Section(f"{section_id}-atlas", "Atlas alignment", _atlas_blocks(record, qc, atlas, atlas_note),
+                          level=3))
+    blocks.append(Section(f"{section_id}-regions", "Coverage and tSNR per region", _region_quality_blocks(
+        record, qc, atlas, config.report.low_coverage_fraction, config.report.low_tsnr_fraction), level=3))
     blocks.append(Section(f"{section_id}-conn", "Connectivity", [
-        Grid([_matrix_block(record, config), _indices_block(record, group_indices)])], level=3))
+        _matrix_block(record, config), _indices_block(record, group_indices)], level=3))
     blocks.append(Section(f"{section_id}-prov", "Software and configuration", [_provenance_block(record)], level=3))
     return Section(section_id, title, blocks, status=record["status"])
 
@@ -395,7 +479,7 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=
     paragraphs, references = methods_text(
         config, atlas_metadata=atlas.metadata if atlas is not None else None,
         strategy_details=sidecar.get("StrategyDetails"), atlas_name=sidecar.get("Atlas"),
-        versions=sidecar.get("SoftwareVersions"))
+        versions=sidecar.get("SoftwareVersions"), space_note=records_space_note(config, atlas, records, sidecar))
     context = _Context(output_dir=output_dir, config=config, atlas=atlas, atlas_note=atlas_note,
                        group_indices=group_indices, paragraphs=paragraphs, references=references,
                        generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))

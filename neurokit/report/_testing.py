@@ -50,7 +50,7 @@ def _grid_and_mean(rng):
 
 
 def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=True, with_models=True,
-                      xss_site=True, atlas="pfclimbic-spheres"):
+                      xss_site=True, atlas="pfclimbic-spheres", run_space="MNI152NLin2009cAsym"):
     """Write a tiny BIDS dataset (phenotype + confounds) and neurokit derivatives under ``root``.
 
     Parameters
@@ -71,6 +71,8 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
         whose label is :data:`XSS`.
     atlas : str, default="pfclimbic-spheres"
         A registered atlas with region coordinates (a sphere atlas loads instantly).
+    run_space : str, default="MNI152NLin2009cAsym"
+        The runs' ``space-`` entity (the default atlas is in MNI152NLin6Asym).
 
     Returns
     -------
@@ -116,7 +118,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
     for si, sub in enumerate(subjects):
         sessions = ["1", "2"] if si < 2 else [None]
         for ses in sessions:
-            ent = {"sub": sub, **({"ses": ses} if ses else {}), "task": "rest", "space": "MNI152NLin2009cAsym"}
+            ent = {"sub": sub, **({"ses": ses} if ses else {}), "task": "rest", "space": run_space}
             stem = "_".join(f"{k}-{v}" for k, v in ent.items())
             run_id = stem
             raw_func = bids / "derivatives" / "fmriprep" / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "func"
@@ -153,7 +155,7 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
             mean_fd = float(np.nanmean(fd))
             excluded = mean_fd > config.exclusion.max_mean_fd
             reasons = [f"mean FD {mean_fd:.2f} mm > {config.exclusion.max_mean_fd} mm"] if excluded else []
-            side = {"Atlas": config.atlas.name, "Strategy": config.denoise.strategy, "Regions": names,
+            side = {"Atlas": config.atlas.name, "AtlasSpace": atlas.space, "Strategy": config.denoise.strategy, "Regions": names,
                     "Networks": networks, "RepetitionTime": 2.0, "SoftwareVersions": versions,
                     "ParticipantConfigHash": config.run_hash(), "Sources": [bids_uri(p, links, out) for p in (bold, confounds)],
                     "StrategyDetails": {"strategy": "scrubbing", "motion": "full", "wm_csf": "power2",
@@ -182,6 +184,13 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
                   "RegionTSNR": {n: 50.0 for n in names},
                   "RegionCoverage": {"min_voxels": 5, "dropped_regions": [], "regions": coverage},
                   "Excluded": excluded, "ExclusionReasons": reasons, "ConfoundNotes": [],
+                  "ExclusionChecks": [
+                      {"rule": "mean framewise displacement (mm)", "key": "exclusion.max_mean_fd",
+                       "value": round(mean_fd, 4), "limit": config.exclusion.max_mean_fd, "passed": not excluded,
+                       "reason": reasons[0] if reasons else None, "flag": None},
+                      {"rule": "temporal degrees of freedom left", "key": "exclusion.min_tdof",
+                       "value": max(len(kept) - 40, 0), "limit": None, "passed": None, "reason": None,
+                       "flag": None}],
                   "SummaryIndices": summary}
             outputs["qc"] = _write_json(paths.qc(), qc)
             record = {"run_id": run_id, "status": "excluded" if excluded else "ok", "reasons": reasons,
@@ -212,6 +221,18 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
                                  if f["status"] == "excluded"], columns=["run_id", "reason"]))
         if with_models:
             _fabricate_models(out / "group" / "models", features, names, rng)
+            _write_json(out / "group" / "confounds.json", {
+                "covariate_associations": {
+                    "severity": {"mean_fd": {"n": len(features), "test": "spearman", "effect_name": "rho",
+                                             "effect": 0.52, "p_value": 0.01}},
+                    "stage": {"mean_fd": {"n": len(features), "test": "kruskal-wallis", "effect_name": "eta_squared",
+                                          "effect": 0.05, "p_value": 0.6}}},
+                "exclusion_bias": {
+                    "severity": {"n_excluded": 1, "n_included": len(features), "p_value": 0.4,
+                                 "sentence": "Excluded runs did not differ detectably in severity from included runs."},
+                    "stage": {"n_excluded": 1, "n_included": len(features), "p_value": None,
+                              "sentence": "Too few excluded runs to test."}},
+                "sensitivity": {}, "notes": []})
     return bids, out, config
 
 
@@ -250,14 +271,21 @@ def _fabricate_models(models: Path, features: pd.DataFrame, names: list[str], rn
                    "n_rows": len(features), "n_participants": int(features["participant_id"].nunique()),
                    "n_features": len(feats), "covariates": ["age", "sex", "mean_fd"], "excluded": {},
                    "notes": ["fabricated for tests"], "p_value": scores[extra["primary_metric"]]["p_value"],
+                   "p_value_fdr": 0.04 if target == "severity" else 0.3,
                    "n_permutations": 50, "scores": scores, **extra}
         _write_json(folder / "metrics.json", metrics)
         _write_tsv(folder / "predictions.tsv", preds)
         _write_tsv(folder / "permutation_null.tsv", null)
         w = rng.normal(0, 1, len(feats))
-        _write_tsv(folder / "patterns.tsv", pd.DataFrame({
-            "level": "feature", "name": feats, "network": "", "n_features": 1, "mean": w, "sd": np.abs(w) / 4,
-            "abs_mean": np.abs(w), "sign_consistency": 0.9}))
+        patterns = pd.DataFrame({"level": "feature", "name": feats, "network": "", "n_features": 1, "mean": w,
+                                 "sd": np.abs(w) / 4, "abs_mean": np.abs(w), "sign_consistency": 0.9})
+        if target == "stage":  # an unordered 4-class target: one-vs-rest patterns per class, as models write them
+            # the last feature of each class is unstable: an SD 50 x its bar, as seen with near-constant outputs
+            per_class = [patterns.assign(**{"class": c, "mean": rng.normal(0, 1, len(feats)),
+                                            "sd": [0.2] * (len(feats) - 1) + [50.0], "sign_consistency": 0.6})
+                         for c in classes]
+            _write_tsv(folder / "patterns_by_class.tsv", pd.concat(per_class, ignore_index=True))
+        _write_tsv(folder / "patterns.tsv", patterns)
     _write_tsv(models / "summary.tsv", pd.DataFrame([
         {"target": "severity", "feature_set": "pfc_limbic_edges", "status": "fitted", "reason": None},
         {"target": "stage", "feature_set": "summary_indices", "status": "fitted", "reason": None},
