@@ -419,13 +419,13 @@ def test_report_underlay_is_fmriprep_boldref_or_a_computed_mean(dataset, config,
     captions = {}
     for key, record in records.items():
         full = read_completion(out / "logs" / "runs" / f"{record['run_id']}.json", out)
-        [figure] = [b for b in _atlas_blocks(full, qc[key], atlas, None, 0.5) if b.kind == "figure"][:1]
+        [figure] = [b for b in _atlas_blocks(full, qc[key], atlas, None) if b.kind == "figure"][:1]
         captions[key] = figure.caption
     assert "fMRIPrep's reference image (boldref)" in captions["ref"]
     assert f"({pp.MEAN_IMAGE_VOLUMES} evenly spaced volumes averaged)" in captions["none"]
     gone = read_completion(out / "logs" / "runs" / f"{records['ref']['run_id']}.json", out)
     gone["inputs"]["boldref"] = str(tmp_path / "deleted_boldref.nii.gz")
-    notes = [b.text for b in _atlas_blocks(gone, qc["ref"], atlas, None, 0.5) if b.kind == "note"]
+    notes = [b.text for b in _atlas_blocks(gone, qc["ref"], atlas, None) if b.kind == "note"]
     assert any("deleted_boldref.nii.gz is missing" in text for text in notes)
 
 
@@ -434,7 +434,7 @@ def test_qc_coverage_counts_voxels_that_lose_their_signal(dataset, config, tmp_p
 
     from neurokit.atlases import load
     from neurokit.io._derivatives import input_fingerprint
-    from neurokit.report._participant import _atlas_blocks
+    from neurokit.report._participant import _region_quality_blocks
 
     run = _good_runs(dataset)[0]
     atlas = load(config.atlas.name)
@@ -459,8 +459,7 @@ def test_qc_coverage_counts_voxels_that_lose_their_signal(dataset, config, tmp_p
     other = qc["RegionCoverage"]["regions"][atlas.regions.iloc[1]["name"]]
     assert other["n_usable"] == other["n_voxels"]
     record["outputs"] = {k: str(out / v) for k, v in record["outputs"].items()}
-    [grid] = [b for b in _atlas_blocks(record, qc, atlas, None, 0.5) if b.kind == "grid"]
-    [figure] = [b for b in grid.blocks if b.kind == "figure"]
+    [figure] = [b for b in _region_quality_blocks(record, qc, atlas, 0.5, 0.5) if b.kind == "figure"]
     assert "with a usable signal" in figure.caption
 
 

@@ -219,7 +219,7 @@ def _label_colours(values: np.ndarray, names: dict, nets: dict) -> tuple[dict, l
     """A colour per label value, and legend entries (region names, or networks when there are many)."""
     from matplotlib.colors import to_hex
 
-    palette = plt.get_cmap("tab20").colors
+    palette = matplotlib.colormaps["tab20"].colors
     names = {int(k): str(v) for k, v in names.items()}
     nets = {int(k): str(v) for k, v in nets.items()}
     if len(values) <= 20:  # one distinct colour per region: name them
@@ -229,7 +229,7 @@ def _label_colours(values: np.ndarray, names: dict, nets: dict) -> tuple[dict, l
     # more regions than distinguishable colours: colour by network so the legend stays true
     network_colours = {**NETWORK_COLORS, "other": "#ffb000"}  # grey would vanish on the grey anatomy
     colours = {int(v): network_colours.get(nets.get(int(v), "other"), "#ffb000") for v in values}
-    present = [n for n in NETWORK_ORDER if any(nets.get(int(v), "other") == n for v in values)]
+    present = [n for n in NETWORKS if any(nets.get(int(v), "other") == n for v in values)]
     present += sorted({nets.get(int(v), "other") for v in values} - set(present))
     counts = {n: sum(nets.get(int(v), "other") == n for v in values) for n in present}
     legend = [(f"{n} ({counts[n]} regions)", network_colours.get(n, "#ffb000")) for n in present]
