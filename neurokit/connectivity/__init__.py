@@ -4,6 +4,8 @@ Matrices agree with nilearn's ``ConnectivityMeasure``; tangent space is a scikit
 """
 
 from neurokit.connectivity._measures import (
+    COV_PREFIX,
+    EDGE_PREFIX,
     COVARIANCE_ESTIMATORS,
     KINDS,
     connectivity_matrix,
@@ -18,6 +20,8 @@ from neurokit.connectivity._validation import ConnectivityError
 
 __all__ = [
     "COVARIANCE_ESTIMATORS",
+    "COV_PREFIX",
+    "EDGE_PREFIX",
     "ConnectivityError",
     "KINDS",
     "TangentSpace",

@@ -233,6 +233,12 @@ def edge_indices(n_regions, *, include_diagonal=False):
     return np.triu_indices(int(n_regions), k=0 if include_diagonal else 1)
 
 
+#: Column prefixes of the group features table (``neurokit.io.build_features``): Fisher-z edges
+#: ``edge__<A>--<B>``, and vectorised covariances ``cov__<A>--<B>`` (diagonal included) for tangent.
+EDGE_PREFIX = "edge__"
+COV_PREFIX = "cov__"
+
+
 def vectorize(matrix, region_names=None, *, include_diagonal=False):
     """Upper triangle of a symmetric matrix (or a stack of them) as a vector, with edge names.
 

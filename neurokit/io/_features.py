@@ -135,7 +135,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
     networks : dict of str to str
         Region name -> network.
     """
-    from neurokit.connectivity import fisher_z, vectorize
+    from neurokit.connectivity import COV_PREFIX, EDGE_PREFIX, fisher_z, vectorize
 
     records = completed_runs(output_dir)
     if not records:
@@ -154,14 +154,14 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
             if not include_excluded:
                 continue
         qc = _read_qc(record, strategy)
-        values, edges, prefix = [], [], "edge__"
+        values, edges, prefix = [], [], EDGE_PREFIX
         if ok or _has_relmat(record, measure):  # an excluded run may have no matrix (too few volumes)
             matrix_table = pd.read_csv(_relmat_path(record, measure), sep="\t")
             names = list(matrix_table.columns)
             matrix = matrix_table.to_numpy(dtype=float)
             if measure == "tangent":
                 values, edges = vectorize(matrix, names, include_diagonal=True)
-                prefix = "cov__"
+                prefix = COV_PREFIX
             else:
                 values, edges = vectorize(fisher_z(matrix), names)
         ent = record["entities"]
@@ -185,7 +185,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
             "relax exclusion.max_mean_fd / exclusion.max_censored_fraction or add data."
         )
     features = pd.DataFrame(rows)
-    edge_cols = [c for c in features.columns if c.startswith(("edge__", "cov__"))]
+    edge_cols = [c for c in features.columns if c.startswith((EDGE_PREFIX, COV_PREFIX))]
     kept = ~features["qc_excluded"] if include_excluded else slice(None)
     # only the included runs decide which edges are complete: an excluded run must not change the models
     incomplete = [c for c in edge_cols if features.loc[kept, c].isna().any()]

@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 
 from neurokit.atlases import NETWORKS
+from neurokit.connectivity import COV_PREFIX, EDGE_PREFIX
 from neurokit.models._common import FEATURE_SETS, TARGETS, ModelError
 
 __all__ = ["feature_columns", "edge_regions", "edge_network_pair"]
 
-EDGE_PREFIX = "edge__"
-COV_PREFIX = "cov__"
 SUMMARY_INDICES = ("idx_pfc_within", "idx_limbic_within", "idx_pfc_limbic")
 BIOMARKERS = ("bdnf", "hrv")
 ID_COLUMNS = ("participant_id", "session_id", "run_id")

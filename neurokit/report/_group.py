@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from neurokit._version import __version__
+from neurokit.connectivity import EDGE_PREFIX
 from neurokit.report import _figures as F
 from neurokit.report._common import (
     Figure,
@@ -46,8 +47,6 @@ from neurokit.report._verdict import verdict_section
 __all__ = ["write_group_report"]
 
 log = logging.getLogger("neurokit.report")
-
-EDGE_PREFIX = "edge__"
 
 
 # ----------------------------------------------------------------------------- inputs
