@@ -76,7 +76,7 @@ def check_group_output(output_dir: str | os.PathLike) -> None:
     GroupError
         Naming the folder and the participant-level command that makes it.
     """
-    from neurokit.pipelines.group import GroupError
+    from neurokit.io import GroupError
 
     if not Path(output_dir).is_dir():
         raise GroupError(f"OUTPUT_DIR {output_dir} does not exist; pass the folder the participant level wrote "

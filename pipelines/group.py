@@ -154,7 +154,7 @@ def write_denoising_benchmark(group_dir: Path, table: pd.DataFrame, config: Conf
 
 def _hashes(config: Config, participant_hash: str | None = None) -> dict:
     """The configuration hash keys of a group output, with what each covers (docs/provenance.md)."""
-    from neurokit.pipelines._provenance import HASH_DESCRIPTIONS
+    from neurokit.io import HASH_DESCRIPTIONS
 
     hashes = {"FullConfigHash": config.hash()}
     if participant_hash is not None:
@@ -165,7 +165,7 @@ def _hashes(config: Config, participant_hash: str | None = None) -> dict:
 def _training_fingerprint(output_dir: Path, config: Config, runs: pd.DataFrame) -> dict:
     """The participant-level fingerprint of the runs in ``runs`` (the features the models learn from)."""
     from neurokit.io._derivatives import completed_runs
-    from neurokit.pipelines._provenance import participant_fingerprint
+    from neurokit.io import participant_fingerprint
 
     used = set(runs["run_id"])
     records = [r for r in completed_runs(output_dir) if r["run_id"] in used]
@@ -261,7 +261,7 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     p-value corrected for the number of fitted models (Benjamini-Hochberg); ``p_value_floor``
     is the smallest p-value the permutations can give, 1 / (n_permutations + 1). Each saved
     model records ``fingerprint`` (how the features were made, see
-    :func:`neurokit.pipelines._provenance.participant_fingerprint`), the runs it was fitted on
+    :func:`neurokit.io.participant_fingerprint`), the runs it was fitted on
     and its cross-validated metrics.
 
     Returns

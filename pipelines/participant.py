@@ -261,7 +261,7 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             "Networks": networks,
             "Sources": [uri(run.bold), uri(run.confounds), uri(run.mask)],
             "SoftwareVersions": dict(_versions()),
-            "ParticipantConfigHash": config.run_hash(),  # what it covers: neurokit.pipelines._provenance
+            "ParticipantConfigHash": config.run_hash(),  # what it covers: neurokit.io.HASH_DESCRIPTIONS
         }
 
         root = Path(output_dir)

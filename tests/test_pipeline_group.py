@@ -15,7 +15,7 @@ from neurokit.config import DEFAULT_STAGE_LEVELS as STAGES
 from neurokit.config import Config, ConfigError, load_config
 from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
 from neurokit.models import ModelError, check_fingerprint, fingerprint_differences, load_model, model_hash
-from neurokit.pipelines._provenance import participant_fingerprint
+from neurokit.io import participant_fingerprint
 from neurokit.io import GroupError, build_features
 from neurokit.pipelines.group import run_group
 

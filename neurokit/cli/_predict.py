@@ -47,7 +47,7 @@ def _warn(message: str) -> str:
 def _write_config(model, model_dir: Path, path: Path) -> None:
     from neurokit.io._derivatives import atomic_write_text
     from neurokit.models import ModelError
-    from neurokit.pipelines._provenance import participant_config_yaml
+    from neurokit.io import participant_config_yaml
 
     if model.fingerprint is None:
         raise ModelError(
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from neurokit.io import build_features, load_phenotype, select_records
     from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv, completed_runs
     from neurokit.models import ModelError, check_fingerprint, load_model, predict, software_differences
-    from neurokit.pipelines._provenance import participant_fingerprint
+    from neurokit.io import participant_fingerprint
 
     model = load_model(args.model_dir)
     if args.write_config is not None:
@@ -138,7 +138,7 @@ def _sidecar(model, model_dir: Path, fingerprint: dict, predictions, warnings: l
 
     from neurokit import __version__
     from neurokit.models import model_hash
-    from neurokit.pipelines._provenance import HASH_DESCRIPTIONS
+    from neurokit.io import HASH_DESCRIPTIONS
 
     metrics = model.cv_metrics
     if not metrics and (model_dir.parent / "metrics.json").is_file():  # a model saved before cv_metrics existed

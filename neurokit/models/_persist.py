@@ -52,7 +52,7 @@ class FittedModel:
     config_hash : str or None
         The full configuration hash (``FullConfigHash``) of the group level that fitted it.
     fingerprint : dict or None
-        How the training features were made (``neurokit.pipelines._provenance.participant_fingerprint``):
+        How the training features were made (``neurokit.io.participant_fingerprint``):
         ``Settings`` (``{"section.key": value}``: atlas name, version, space and content
         hash; strategy, resolved confounds and cleaning; measure; exclusion rules; run
         space and task), ``SoftwareVersions``, ``ParticipantConfigHash`` and
@@ -262,7 +262,7 @@ def predict(model, features, *, atlas=None, measure=None, fingerprint=None, unse
         Provenance of ``features`` (default: ``features.attrs``); a mismatch with the
         model's is an error.
     fingerprint : dict, optional
-        How ``features`` were made (``neurokit.pipelines._provenance.participant_fingerprint``);
+        How ``features`` were made (``neurokit.io.participant_fingerprint``);
         when the model has one too, any differing setting is an error listing each
         (model value vs features value) and how to remake the features.
     unseen_site : {'raise', 'pooled'}, default='raise'
