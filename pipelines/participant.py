@@ -637,7 +637,7 @@ def run_participant(
             "(--retry-failed retries them), %d with discovery problems",
             len(discovery.runs), summary.n_skipped, len(todo), summary.n_failed_before, len(discovery.problems),
         )
-        reporter = _Reports(output_dir, bids_dir, config, atlas, discovery.runs, todo, summary) if reports else None
+        reporter = _Reports.open(output_dir, bids_dir, config, atlas, discovery.runs, todo, summary) if reports else None
         ready = reporter.jobs_ready() if reporter else []
         if todo or len(ready) >= _REPORTS_WORTH_A_CLUSTER or (ready and client is not None):
             _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress,
@@ -781,6 +781,15 @@ def _subject(run_id_or_row) -> str | None:
     return _subject_of_failure(pd.Series(run_id_or_row))
 
 
+def _report_failed(summary: ParticipantSummary, subject: str | None, exc: BaseException) -> None:
+    """Log a report that could not be rendered (``subject`` None: none could) and list it in ``summary``."""
+    message = str(exc) or repr(exc)
+    which = "the participant reports" if subject is None else f"the report of sub-{subject}"
+    log.error("%s failed: %s: %s", which, type(exc).__name__, message)
+    log.debug("".join(traceback.format_exception(exc)))
+    summary.report_failures.append({"subject": subject, "error_type": type(exc).__name__, "message": message})
+
+
 class _Reports:
     """Participant reports scheduled on the run's client as each participant's runs finish.
 
@@ -808,8 +817,26 @@ class _Reports:
             self.pending[str(run.entity_dict["sub"])] += 1
         self.keys: dict[str, str] = {}  # report future key -> subject
 
+    @classmethod
+    def open(cls, *args) -> "_Reports | None":
+        """The scheduler, or None (the failure logged and listed) when the reports' shared inputs cannot be read."""
+        try:
+            return cls(*args)
+        except Exception as exc:  # noqa: BLE001 - reports must never stop the batch
+            summary = args[-1]
+            _report_failed(summary, None, exc)
+            return None
+
     def job(self, subject: str) -> tuple | None:
-        """``(subject, runs, fingerprint)`` when the report needs rendering, else None (it is current)."""
+        """``(subject, runs, fingerprint)`` when the report needs rendering, else None (it is current,
+        or its inputs cannot be read: then the failure is logged and listed)."""
+        try:
+            return self._job(subject)
+        except Exception as exc:  # noqa: BLE001 - reports must never stop the batch
+            _report_failed(self.summary, subject, exc)
+            return None
+
+    def _job(self, subject: str) -> tuple | None:
         from neurokit.report._participant import _runs_by_subject, report_fingerprint, report_up_to_date
 
         records = [read_completion(DerivativeNames(self.context.output_dir, run, self.config.atlas.name,
@@ -851,7 +878,7 @@ class _Reports:
         # before queued runs: the participant's files are fresh in the page cache, and its page is
         # there to read while the batch goes on
         future = self.client.submit(_write_one, *job, self.shared, key=f"report-sub-{subject}-{fingerprint}",
-                                    priority=1, pure=False)
+                                    priority=1, retries=self.config.cluster.retries, pure=False)
         self.keys[future.key] = subject
         return future
 
@@ -873,11 +900,7 @@ class _Reports:
         try:
             path = result()
         except Exception as exc:  # noqa: BLE001 - a report must never stop the batch
-            message = str(exc) or repr(exc)
-            log.error("the report of sub-%s failed: %s: %s", subject, type(exc).__name__, message)
-            log.debug("".join(traceback.format_exception(exc)))
-            self.summary.report_failures.append(
-                {"subject": subject, "error_type": type(exc).__name__, "message": message})
+            _report_failed(self.summary, subject, exc)
             return
         self.summary.n_reports_rendered += 1
         self.summary.reports.append(str(path))

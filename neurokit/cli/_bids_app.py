@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
             f"{summary.n_failed} failed, {summary.n_skipped} already up to date -> {args.output_dir}"
         )
         if config.report.enabled:
-            failed = "".join(f"\n  sub-{f['subject']}: {f['error_type']}: {f['message']}"
-                             for f in summary.report_failures)
+            failed = "".join(f"\n  {'sub-' + f['subject'] if f['subject'] else 'every report'}: "
+                             f"{f['error_type']}: {f['message']}" for f in summary.report_failures)
             print(f"neurokit participant: {len(summary.reports)} participant report(s) in {args.output_dir} "
                   f"({summary.n_reports_rendered} rendered, {summary.n_reports_up_to_date} up to date, "
                   f"{len(summary.report_failures)} failed){failed}")
