@@ -637,7 +637,9 @@ def run_participant(
             "(--retry-failed retries them), %d with discovery problems",
             len(discovery.runs), summary.n_skipped, len(todo), summary.n_failed_before, len(discovery.problems),
         )
-        reporter = _Reports.open(output_dir, bids_dir, config, atlas, discovery.runs, todo, summary) if reports else None
+        reporter = None
+        if reports:
+            reporter = _Reports.open(output_dir, bids_dir, config, atlas, discovery.runs, todo, summary)
         ready = reporter.jobs_ready() if reporter else []
         if todo or len(ready) >= _REPORTS_WORTH_A_CLUSTER or (ready and client is not None):
             _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress,
