@@ -25,6 +25,7 @@ from neurokit import __version__
 from neurokit.config import Config
 from neurokit.io import Run
 from neurokit.io._derivatives import (
+    FAILURE_COLUMNS,
     DerivativeNames,
     atomic_write_bytes,
     atomic_write_json,
@@ -479,6 +480,14 @@ class ParticipantSummary:
         Rows of ``failures.tsv`` (failed and excluded runs, discovery problems).
     records : list of dict
         Completion records of every usable run (this invocation's and earlier ones').
+    reports : list of str
+        Participant reports that exist and are current (rendered now or already up to date),
+        when the invocation asked for reports.
+    n_reports_rendered, n_reports_up_to_date : int
+        Of those, rendered by this invocation and skipped because nothing they show changed.
+    report_failures : list of dict
+        Reports that could not be rendered (``subject``, ``error_type``, ``message``); the runs
+        they describe are not affected.
     """
 
     n_found: int = 0
@@ -489,6 +498,10 @@ class ParticipantSummary:
     n_failed_before: int = 0
     failures: list[dict] = field(default_factory=list)
     records: list[dict] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
+    n_reports_rendered: int = 0
+    n_reports_up_to_date: int = 0
+    report_failures: list[dict] = field(default_factory=list)
 
 
 def exit_code(summary: ParticipantSummary) -> int:
@@ -526,6 +539,7 @@ def run_participant(
     overwrite: bool = False,
     retry_failed: bool = False,
     progress: bool | None = None,
+    reports: bool = False,
 ) -> ParticipantSummary:
     """Run the participant level over every discovered run.
 
@@ -546,6 +560,11 @@ def run_participant(
         configuration are unchanged (by default they are listed again, not recomputed).
     progress : bool or None
         Progress bar; None = only when stderr is a terminal (plain log lines otherwise).
+    reports : bool
+        Also write each participant's HTML report, as a task on the same cluster, as soon as
+        all of that participant's runs are done (or failed); a report whose inputs did not
+        change is not rendered again. A report that fails is logged and listed in
+        ``summary.report_failures``; it never stops the batch.
 
     Returns
     -------
@@ -602,8 +621,18 @@ def run_participant(
             "(--retry-failed retries them), %d with discovery problems",
             len(discovery.runs), summary.n_skipped, len(todo), summary.n_failed_before, len(discovery.problems),
         )
-        if todo:
-            _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress)
+        reporter = None
+        if reports:
+            reporter = _Reports.open(output_dir, bids_dir, config, atlas, discovery.runs, todo, summary)
+        ready = reporter.jobs_ready() if reporter else []
+        if todo or len(ready) >= _REPORTS_WORTH_A_CLUSTER or (ready and client is not None):
+            _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress,
+                     reporter=reporter, ready=ready)
+        elif ready:  # a few reports and no run: starting a cluster would cost more than rendering them here
+            for job in ready:
+                reporter.collect(job[0], lambda: reporter.render_here(job))
+        if reporter:
+            reporter.log_summary()
         done = {r["run_id"]: r for r in completed_runs(output_dir)}
         current = {run.run_id for run in discovery.runs}
         summary.records = [r for rid, r in sorted(done.items()) if rid in current]
@@ -636,21 +665,27 @@ class _QuietWorkerLogs(WorkerPlugin):
         logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
 
 
-def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task=None) -> None:
+def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task=None,
+             reporter=None, ready=()) -> None:
     """Run ``task`` (default :func:`process_run`) over ``todo`` on ``client``, or on a cluster
-    started (and closed) here when ``client`` is None; failures go into ``summary``."""
+    started (and closed) here when ``client`` is None; failures go into ``summary``.
+
+    With ``reporter``, the ``ready`` report jobs are submitted first, and each participant's
+    report as soon as its last run finishes."""
     task = task or process_run
     with contextlib.ExitStack() as stack:
         if client is None:
-            client = stack.enter_context(_planned_client(todo, config))
-        _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task)
+            client = stack.enter_context(_planned_client(todo, config, n_reports=len(ready)))
+        _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task,
+                            reporter, ready)
 
 
-def _planned_client(todo: list[Run], config: Config):
-    """A client on a cluster sized from the runs' estimated memory (the plan is logged first)."""
-    from neurokit.parallel import cluster_client, estimate_task_memory, plan_for_cluster
+def _planned_client(todo: list[Run], config: Config, n_reports: int = 0):
+    """A client on a cluster sized from the runs' estimated memory (the plan is logged first);
+    ``n_reports`` reports to render count as small tasks, so a batch of reports alone gets workers too."""
+    from neurokit.parallel import BASELINE_MEMORY, cluster_client, estimate_task_memory, plan_for_cluster
 
-    sizes = [estimate_task_memory(*_shape_and_itemsize(run)) for run in todo]
+    sizes = [estimate_task_memory(*_shape_and_itemsize(run)) for run in todo] + [BASELINE_MEMORY] * n_reports
     plan = plan_for_cluster(config.cluster, sizes)
     kwargs = {}
     if plan is not None:
@@ -659,7 +694,8 @@ def _planned_client(todo: list[Run], config: Config):
     return cluster_client(config.cluster, **kwargs)
 
 
-def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task) -> None:
+def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task,
+                        reporter=None, ready=()) -> None:
     from distributed import as_completed
 
     from neurokit.pipelines._progress import Progress
@@ -683,7 +719,15 @@ def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, 
     ]
     by_key = {f.key: run for f, run in zip(futures, todo)}
     bar = Progress(len(futures), enabled=progress)
-    for future in as_completed(futures):
+    pending = as_completed(futures)
+    if reporter is not None:
+        reporter.start(client)
+        for job in ready:
+            pending.add(reporter.submit(job))
+    for future in pending:
+        if reporter is not None and reporter.owns(future):
+            reporter.collect_future(future)
+            continue
         run = by_key[future.key]
         if future.status == "finished":
             record = future.result()
@@ -703,7 +747,156 @@ def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, 
             atomic_write_json(_failure_path(output_dir, run),
                               {"fingerprint": fingerprints[run.run_id], "row": row})
         future.release()
+        job = reporter.run_done(run) if reporter is not None else None
+        if job is not None:
+            pending.add(reporter.submit(job))
     bar.close()
+
+
+#: Reports to render, with no run to compute, from which starting a local cluster pays off
+#: (it takes about as long as rendering two reports in this process).
+_REPORTS_WORTH_A_CLUSTER = 3
+
+
+def _subject(run_id_or_row) -> str | None:
+    from neurokit.report._participant import _subject_of_failure
+
+    return _subject_of_failure(pd.Series(run_id_or_row))
+
+
+def _report_failed(summary: ParticipantSummary, subject: str | None, exc: BaseException) -> None:
+    """Log a report that could not be rendered (``subject`` None: none could) and list it in ``summary``."""
+    message = str(exc) or repr(exc)
+    which = "the participant reports" if subject is None else f"the report of sub-{subject}"
+    log.error("%s failed: %s: %s", which, type(exc).__name__, message)
+    log.debug("".join(traceback.format_exception(exc)))
+    summary.report_failures.append({"subject": subject, "error_type": type(exc).__name__, "message": message})
+
+
+class _Reports:
+    """Participant reports scheduled on the run's client as each participant's runs finish.
+
+    A participant's report is submitted when the last of its runs in this batch is done or has
+    failed (at once when it has none to compute), and only when its fingerprint changed
+    (:func:`neurokit.report._participant.report_fingerprint`). It reads that participant's own
+    records and failures only, so the order in which runs finish does not matter.
+    """
+
+    def __init__(self, output_dir: Path, bids_dir: Path, config: Config, atlas, runs: list[Run], todo: list[Run],
+                 summary: ParticipantSummary):
+        from neurokit.report._participant import report_context
+
+        self.context = report_context(output_dir, bids_dir=bids_dir, config=config, atlas=atlas)
+        self.config, self.summary, self.client, self.shared = config, summary, None, None
+        self.runs_of: dict[str, list[Run]] = {}
+        for run in runs:
+            self.runs_of.setdefault(str(run.entity_dict["sub"]), []).append(run)
+        for row in summary.failures:  # discovery problems: a participant may have no readable run at all
+            subject = _subject(row)
+            if subject is not None:
+                self.runs_of.setdefault(subject, [])
+        self.pending = {subject: 0 for subject in self.runs_of}
+        for run in todo:
+            self.pending[str(run.entity_dict["sub"])] += 1
+        self.keys: dict[str, str] = {}  # report future key -> subject
+
+    @classmethod
+    def open(cls, *args) -> "_Reports | None":
+        """The scheduler, or None (the failure logged and listed) when the reports' shared inputs cannot be read."""
+        try:
+            return cls(*args)
+        except Exception as exc:  # noqa: BLE001 - reports must never stop the batch
+            summary = args[-1]
+            _report_failed(summary, None, exc)
+            return None
+
+    def job(self, subject: str) -> tuple | None:
+        """``(subject, runs, fingerprint)`` when the report needs rendering, else None (it is current,
+        or its inputs cannot be read: then the failure is logged and listed)."""
+        try:
+            return self._job(subject)
+        except Exception as exc:  # noqa: BLE001 - reports must never stop the batch
+            _report_failed(self.summary, subject, exc)
+            return None
+
+    def _job(self, subject: str) -> tuple | None:
+        from neurokit.report._participant import _runs_by_subject, report_fingerprint, report_up_to_date
+
+        records = [read_completion(DerivativeNames(self.context.output_dir, run, self.config.atlas.name,
+                                                   self.config.denoise.strategy).completion(),
+                                   self.context.output_dir) for run in self.runs_of[subject]]
+        failures = pd.DataFrame([row for row in self.summary.failures if _subject(row) == subject],
+                                columns=list(FAILURE_COLUMNS))
+        runs = _runs_by_subject([r for r in records if r is not None], failures).get(subject)
+        if not runs:
+            return None
+        runs = sorted(runs, key=lambda r: r["run_id"])
+        fingerprint = report_fingerprint(subject, runs, self.context)
+        if report_up_to_date(subject, fingerprint, self.context.output_dir):
+            self.summary.n_reports_up_to_date += 1
+            self.summary.reports.append(str(self._path(subject)))
+            return None
+        return subject, runs, fingerprint
+
+    def jobs_ready(self) -> list[tuple]:
+        """Jobs of the participants with no run to compute in this batch."""
+        return [job for subject, n in sorted(self.pending.items()) if n == 0 and (job := self.job(subject))]
+
+    def run_done(self, run: Run) -> tuple | None:
+        """Count ``run`` as finished; its participant's job when it was the last one."""
+        subject = str(run.entity_dict["sub"])
+        self.pending[subject] -= 1
+        return self.job(subject) if self.pending[subject] == 0 else None
+
+    def start(self, client) -> None:
+        # a task, like the atlas: recomputable from the graph if the workers holding it die
+        self.client = client
+        self.shared = client.submit(_identity, self.context, key=f"report-context-{self.context.settings_key}",
+                                    pure=False)
+
+    def submit(self, job: tuple):
+        from neurokit.report._participant import _write_one
+
+        subject, _, fingerprint = job
+        # before queued runs: the participant's files are fresh in the page cache, and its page is
+        # there to read while the batch goes on
+        future = self.client.submit(_write_one, *job, self.shared, key=f"report-sub-{subject}-{fingerprint}",
+                                    priority=1, retries=self.config.cluster.retries, pure=False)
+        self.keys[future.key] = subject
+        return future
+
+    def owns(self, future) -> bool:
+        return future.key in self.keys
+
+    def render_here(self, job: tuple) -> Path:
+        from neurokit.report._participant import _write_one
+
+        return _write_one(*job, self.context)
+
+    def collect_future(self, future) -> None:
+        subject = self.keys.pop(future.key)
+        self.collect(subject, future.result)
+        future.release()
+
+    def collect(self, subject: str, result) -> None:
+        """Record the outcome of ``result()`` (which renders or fetches ``subject``'s report)."""
+        try:
+            path = result()
+        except Exception as exc:  # noqa: BLE001 - a report must never stop the batch
+            _report_failed(self.summary, subject, exc)
+            return
+        self.summary.n_reports_rendered += 1
+        self.summary.reports.append(str(path))
+
+    def _path(self, subject: str) -> Path:
+        from neurokit.report._common import report_name
+
+        return self.context.output_dir / report_name(subject)
+
+    def log_summary(self) -> None:
+        self.summary.reports.sort()
+        log.info("participant reports: %d rendered, %d up to date, %d failed", self.summary.n_reports_rendered,
+                 self.summary.n_reports_up_to_date, len(self.summary.report_failures))
 
 
 def _shape_and_itemsize(run: Run) -> tuple[tuple[int, ...], int]:

@@ -14,7 +14,7 @@ log = logging.getLogger("neurokit.study")
 
 def run_study(bids_dir: str | Path, output_dir: str | Path, config: Config, *, client=None,
               progress: bool | None = None) -> int:
-    """Run participant and group levels, then write the reports.
+    """Run participant and group levels with their reports.
 
     Parameters
     ----------
@@ -54,7 +54,9 @@ def _run_study(bids_dir: str | Path, output_dir: str | Path, config: Config, *, 
 
     # Without a client, each level sizes its own cluster: the participant level from the
     # runs it finds (memory plan), the group level for its permutation tests.
-    summary = run_participant(bids_dir, output_dir, config, client=client, progress=progress)
+    # participant reports render on the participant level's cluster, as each participant's runs finish
+    summary = run_participant(bids_dir, output_dir, config, client=client, progress=progress,
+                              reports=config.report.enabled)
     code = exit_code(summary)
     if code == 2:
         log.error("no usable run: the group level and reports are skipped (see %s)", Path(output_dir) / "failures.tsv")
@@ -68,11 +70,10 @@ def _run_study(bids_dir: str | Path, output_dir: str | Path, config: Config, *, 
         group_code = run_group(bids_dir, output_dir, config, client=client)
     if config.report.enabled:
         try:
-            from neurokit.report import write_group_report, write_participant_reports
+            from neurokit.report import write_group_report
         except ImportError:  # pragma: no cover - report package not installed
             log.warning("neurokit.report is not available; no HTML reports written")
         else:
-            pages = write_participant_reports(output_dir, bids_dir=bids_dir, config=config)
             group_page = write_group_report(output_dir, bids_dir=bids_dir, config=config)
-            log.info("reports: %d participant page(s) and %s", len(pages), group_page)
+            log.info("reports: %d participant page(s) and %s", len(summary.reports), group_page)
     return max(code, group_code)

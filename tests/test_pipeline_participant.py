@@ -77,7 +77,7 @@ def _snapshot(out: Path) -> dict[str, bytes]:
     files = {}
     for path in sorted(out.rglob("*")):
         rel = path.relative_to(out).as_posix()
-        if path.is_dir() or rel.startswith("logs/participant-") or rel.endswith(".html"):
+        if path.is_dir() or rel.startswith(("logs/participant-", "logs/reports/")) or rel.endswith(".html"):
             continue
         data = path.read_bytes()
         if path.suffix == ".json":
@@ -325,6 +325,83 @@ def test_worker_death_loses_no_result(dataset, config, tmp_path):
     assert summary.failures == []
     assert {r["run_id"] for r in completed_runs(out)} == {r.run_id for r in runs}
     assert [p.name for p in markers.iterdir()] == [runs[0].run_id]  # its worker really died once
+
+
+def test_reports_render_on_the_cluster_as_each_participant_finishes(dataset, client, config, tmp_path,
+                                                                      monkeypatch):
+    from neurokit.io import discover_runs
+
+    runs = discover_runs(dataset).runs
+    first, last = str(runs[0].entity_dict["sub"]), runs[-1]
+    assert str(last.entity_dict["sub"]) != first
+    out, seen = tmp_path / "out", tmp_path / "seen"
+    process_run = pp.process_run
+
+    def last_waits_for_first_report(run, atlas, config, output_dir, fingerprint):
+        # the batch's last run starts only once the first participant's page exists (or a minute
+        # has passed): with reports written after the batch, it never would
+        if run.run_id == last.run_id:
+            page, deadline = Path(output_dir) / f"sub-{first}.html", time.monotonic() + 60
+            while not page.is_file() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            seen.write_text(f"first report before the last run: {page.is_file()}")  # tasks run on a copy
+        return process_run(run, atlas, config, output_dir, fingerprint)
+
+    monkeypatch.setattr(pp, "process_run", last_waits_for_first_report)
+    summary = pp.run_participant(dataset, out, config, client=client, progress=False, reports=True)
+    monkeypatch.undo()
+    assert seen.read_text() == "first report before the last run: True"
+    pages = sorted(out.glob("sub-*.html"))
+    assert [p.name for p in pages] == ["sub-01.html", "sub-02.html", "sub-03.html", "sub-04.html"]
+    assert summary.reports == [str(p) for p in pages] and summary.report_failures == []
+    assert (summary.n_reports_rendered, summary.n_reports_up_to_date) == (4, 0)
+    assert "failed in stage" in "".join(p.read_text() for p in pages)  # the broken runs have their sections
+
+    # nothing changed: no page rendered again (not a byte rewritten)
+    times = {p: p.stat().st_mtime_ns for p in pages}
+    summary = pp.run_participant(dataset, out, config, client=client, progress=False, reports=True)
+    assert (summary.n_skipped, summary.n_reports_rendered, summary.n_reports_up_to_date) == (4, 0, 4)
+    assert {p: p.stat().st_mtime_ns for p in pages} == times
+
+    # one run's input changed: its outputs are recomputed, and its participant's page only
+    run = _good_runs(dataset)[1]
+    stat = run.confounds.stat()
+    os.utime(run.confounds, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    try:
+        summary = pp.run_participant(dataset, out, config, client=client, progress=False, reports=True)
+    finally:  # the dataset is shared: the reference outputs stay up to date for the tests after this one
+        os.utime(run.confounds, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (summary.n_reports_rendered, summary.n_reports_up_to_date) == (1, 3)
+    changed = [p.name for p in pages if p.stat().st_mtime_ns != times[p]]
+    assert changed == [f"sub-{run.entity_dict['sub']}.html"]
+
+
+def test_a_failing_report_is_reported_and_the_batch_goes_on(dataset, reference, client, config, tmp_path,
+                                                             monkeypatch, caplog):
+    from neurokit.report import _participant
+
+    write_one = _participant._write_one
+
+    def broken(subject, runs, fingerprint, context):
+        if subject == "02":
+            raise RuntimeError("no room left on the page")
+        return write_one(subject, runs, fingerprint, context)
+
+    monkeypatch.setattr(_participant, "_write_one", broken)
+    out = tmp_path / "out"
+    summary = pp.run_participant(dataset, out, config, client=client, progress=False, reports=True)
+    assert summary.report_failures == [
+        {"subject": "02", "error_type": "RuntimeError", "message": "no room left on the page"}]
+    assert "the report of sub-02 failed: RuntimeError: no room left on the page" in caplog.text
+    assert summary.n_reports_rendered == 3 and not (out / "sub-02.html").exists()
+    _, ref = reference  # every run done as without reports, with the same outcome
+    assert (summary.n_ok, summary.n_excluded, summary.n_failed) == (ref.n_ok, ref.n_excluded, ref.n_failed)
+    assert pp.exit_code(summary) == pp.exit_code(ref)
+
+    monkeypatch.undo()  # fixed: the next invocation renders the missing page only
+    summary = pp.run_participant(dataset, out, config, client=client, progress=False, reports=True)
+    assert (summary.n_reports_rendered, summary.n_reports_up_to_date, summary.report_failures) == (1, 3, [])
+    assert (out / "sub-02.html").is_file()
 
 
 def test_exit_codes():

@@ -702,3 +702,95 @@ def test_group_report_reads_per_class_patterns_beside_patterns(tmp_path):
     table[table["class"] != ""].to_csv(tmp_path / "patterns_by_class.tsv", sep="\t", index=False)
     combined = _read_patterns(tmp_path)
     assert list(combined["class"]) == ["", "", "x", "x", "y", "y", "z", "z"]
+
+
+def _count_renders(monkeypatch) -> list[str]:
+    """Titles of the participant pages rendered from now on."""
+    from neurokit.report import _participant
+
+    rendered, render = [], _participant.render
+
+    def counting(template, **context):
+        rendered.append(context["title"])
+        return render(template, **context)
+
+    monkeypatch.setattr(_participant, "render", counting)
+    return rendered
+
+
+def _states(paths) -> dict:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in paths}
+
+
+@pytest.mark.slow
+def test_participant_reports_rerender_only_what_changed(tmp_path, monkeypatch):
+    import json
+
+    bids, out, config = fabricate_outputs(tmp_path, n_subjects=4, n_volumes=40, with_group=False, xss_site=False)
+    paths = write_participant_reports(out, bids_dir=bids, config=config)
+    first = _states(paths)
+    fingerprint = json.loads((out / "logs" / "reports" / "sub-01.json").read_text())
+    assert fingerprint["report"] == "sub-01.html" and len(fingerprint["fingerprint"]) == 16
+    rendered = _count_renders(monkeypatch)
+
+    assert write_participant_reports(out, bids_dir=bids, config=config) == paths
+    assert rendered == [] and _states(paths) == first  # nothing changed: not a byte rewritten
+
+    # a run's output changed (its QC): that participant only
+    qc = sorted((out / "sub-02").rglob("*desc-qc_metrics.json"))[0]
+    doc = json.loads(qc.read_text())
+    doc["mean_fd"] = 0.777
+    qc.write_text(json.dumps(doc))
+    write_participant_reports(out, bids_dir=bids, config=config)
+    assert rendered == ["sub-02"] and "0.777" in (out / "sub-02.html").read_text()
+
+    # the phenotype row shown: that participant only
+    pheno = bids / "participants.tsv"
+    pheno.write_text(pheno.read_text().replace("sub-03\t", "sub-03\t77"))  # its age changes
+    rendered.clear()
+    write_participant_reports(out, bids_dir=bids, config=config)
+    assert rendered == ["sub-03"]
+
+    # a setting the report shows (report section, outside the results' config hash): every participant
+    rendered.clear()
+    write_participant_reports(out, bids_dir=bids, config=config.updated({"report.low_coverage_fraction": 0.3}))
+    assert rendered == ["sub-01", "sub-02", "sub-03", "sub-04"]
+    # ... and one that shapes the results (a new config hash)
+    rendered.clear()
+    changed = config.updated({"denoise.fd_threshold": 0.3})
+    write_participant_reports(out, bids_dir=bids, config=changed)
+    assert len(rendered) == 4
+
+    # a deleted page, a lost fingerprint, or force
+    rendered.clear()
+    (out / "sub-01.html").unlink()
+    (out / "logs" / "reports" / "sub-04.json").unlink()
+    write_participant_reports(out, bids_dir=bids, config=changed)
+    assert rendered == ["sub-01", "sub-04"]
+    rendered.clear()
+    write_participant_reports(out, bids_dir=bids, config=changed, force=True)
+    assert len(rendered) == 4
+
+
+def test_participant_report_does_not_depend_on_other_participants(tmp_path):
+    """Rendered early, a page must come out the same whichever other runs exist (order of completion)."""
+    import json
+
+    bids, out, config = fabricate_outputs(tmp_path, n_subjects=4, n_volumes=40, with_group=False, xss_site=False)
+    from neurokit.report._participant import report_context, report_fingerprint, _runs_by_subject
+    from neurokit.io._derivatives import completed_runs, read_failures
+
+    context = report_context(out, bids_dir=bids, config=config)
+    before = report_fingerprint("01", _runs_by_subject(completed_runs(out), read_failures(out))["01"], context)
+    record = sorted((out / "logs" / "runs").glob("sub-02*.json"))[0]
+    doc = json.loads(record.read_text())
+    doc["summary"] = {k: v + 5.0 for k, v in doc["summary"].items()}  # another participant far from the rest
+    record.write_text(json.dumps(doc))
+    after = report_fingerprint("01", _runs_by_subject(completed_runs(out), read_failures(out))["01"], context)
+    assert before == after
+    html = write_participant_reports(out, bids_dir=bids, config=config)[0].read_text()
+    assert "this participant&#39;s 1 other included run(s)" in html and "group report" in html
+    # the group comparison moved to the group report, which names the outlying run
+    group = write_group_report(out, bids_dir=bids, config=config).read_text()
+    section = group[group.index('id="indices"'):]
+    assert "robust z" in section and doc["run_id"] in section and "../sub-02.html" in section

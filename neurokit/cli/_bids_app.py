@@ -91,16 +91,18 @@ def _run_level(args: argparse.Namespace, config) -> int:
         summary = run_participant(
             args.bids_dir, args.output_dir, config, overwrite=args.overwrite,
             retry_failed=args.retry_failed, progress=False if args.no_progress else None,
+            reports=config.report.enabled,
         )
         print(
             f"neurokit participant: {summary.n_ok} usable, {summary.n_excluded} excluded, "
             f"{summary.n_failed} failed, {summary.n_skipped} already up to date -> {args.output_dir}"
         )
-        if config.report.enabled and summary.records:
-            from neurokit.report import write_participant_reports
-
-            pages = write_participant_reports(args.output_dir, bids_dir=args.bids_dir, config=config)
-            print(f"neurokit participant: {len(pages)} participant report(s) in {args.output_dir}")
+        if config.report.enabled:
+            failed = "".join(f"\n  {'sub-' + f['subject'] if f['subject'] else 'every report'}: "
+                             f"{f['error_type']}: {f['message']}" for f in summary.report_failures)
+            print(f"neurokit participant: {len(summary.reports)} participant report(s) in {args.output_dir} "
+                  f"({summary.n_reports_rendered} rendered, {summary.n_reports_up_to_date} up to date, "
+                  f"{len(summary.report_failures)} failed){failed}")
         return exit_code(summary)
     from neurokit.pipelines._preflight import check_group_output
     from neurokit.pipelines.group import run_group

@@ -528,15 +528,17 @@ def plot_matrices(matrices, names, networks, *, vmax=None, label="Fisher z", nco
     return fig
 
 
-def plot_indices_vs_group(run_values, group_values):
-    """A run's summary indices (red diamond) against the distribution over the group's runs.
+def plot_indices_vs_group(run_values, group_values, reference="group runs"):
+    """A run's summary indices (red diamond) against the distribution over other runs.
 
     Parameters
     ----------
     run_values : mapping of str to float
-        Index name -> this run's value.
+        Index name -> this run's value (None: only the distribution is drawn).
     group_values : mapping of str to array-like
-        Index name -> values of all included runs.
+        Index name -> values of the runs compared with (e.g. all included runs).
+    reference : str
+        What ``group_values`` are, for the axis label.
 
     Returns
     -------
@@ -556,7 +558,8 @@ def plot_indices_vs_group(run_values, group_values):
         if v is not None and np.isfinite(v):
             ax.scatter([v], [i], marker="D", s=50, color="#d62728", zorder=3)
     ax.set_yticks(np.arange(len(names)), names, fontsize=8)
-    ax.set_xlabel("Fisher z (grey: group runs, red: this run)", fontsize=8)
+    shown = any(v is not None and np.isfinite(v) for v in run_values.values())
+    ax.set_xlabel(f"Fisher z (grey: {reference}" + (", red: this run)" if shown else ")"), fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
     return fig
 

@@ -198,6 +198,49 @@ def _motion_section(runs: pd.DataFrame, config) -> Section:
     return Section("motion", "Head motion", blocks)
 
 
+#: Runs further than this many robust standard deviations (1.4826 MAD) from the group's median
+#: index are listed; about 3 in 1,000 runs of a normal distribution would be.
+INDEX_OUTLIER_SD = 3.0
+
+
+def _indices_section(records: list[dict]) -> Section:
+    """Each included run's prefrontal-limbic summary indices against the group's.
+
+    Participant reports are rendered as soon as a participant's runs are done, before the group
+    is known, so the comparison with the group lives here, drawn from every included run.
+    """
+    from neurokit.report._participant import INDEX_LABELS
+
+    title = "Prefrontal-limbic summary indices"
+    ok = [r for r in records if r.get("status") == "ok" and r.get("summary")]
+    if not ok:
+        return Section("indices", title, [Note("No included run has summary indices (no connectivity yet, or the "
+                                               "atlas tags no prefrontal and limbic regions).", "warn")])
+    values = {k: np.array([r["summary"].get(k, np.nan) for r in ok], dtype=float) for k in INDEX_LABELS}
+    fig = F.plot_indices_vs_group({INDEX_LABELS[k]: None for k in values},
+                                  {INDEX_LABELS[k]: v for k, v in values.items()}, reference="included runs")
+    rows = []
+    for k, v in values.items():
+        median = np.nanmedian(v)
+        spread = 1.4826 * np.nanmedian(np.abs(v - median))
+        if not spread > 0:
+            continue
+        for r, x in zip(ok, v):
+            z = (x - median) / spread
+            if abs(z) > INDEX_OUTLIER_SD:
+                subject = str(r.get("entities", {}).get("sub"))
+                rows.append([Link(f"sub-{subject}", f"../{report_name(subject)}"), r["run_id"], INDEX_LABELS[k],
+                             fmt(x), fmt(median), fmt(z)])
+    blocks: list = [Figure(F.to_data_uri(fig), "Summary indices of the included runs",
+                           f"Mean Fisher z within and between networks of each of the {len(ok)} included runs.")]
+    blocks.append(Table(["participant (report)", "run", "index", "Fisher z", "group median", "robust z"], rows,
+                        caption=f"Runs more than {INDEX_OUTLIER_SD:g} robust standard deviations (1.4826 MAD) "
+                                "from the group median")
+                  if rows else Note(f"No run is more than {INDEX_OUTLIER_SD:g} robust standard deviations "
+                                    "(1.4826 MAD) from the group median of any index."))
+    return Section("indices", title, blocks)
+
+
 def _qcfc_section(features: pd.DataFrame | None, names: list[str], atlas, config) -> Section:
     from neurokit.qc import QCError, qc_fc, qc_fc_distance_dependence, qc_fc_summary, region_distances
 
@@ -611,7 +654,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     ReportError
         If ``output_dir`` holds no processed or failed runs.
     """
-    from neurokit.io._derivatives import atomic_write_text, completed_runs, read_failures
+    from neurokit.io._derivatives import atomic_write_text, completed_runs, read_failures, record_for_strategy
 
     output_dir, config = open_output_dir(output_dir, config)
     group_dir = output_dir / "group"
@@ -661,6 +704,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         Section("overview", "Overview", overview),
         flow,
         _motion_section(runs, config),
+        _indices_section([record_for_strategy(r, config.modelled_strategy) or r for r in records]),
         _qcfc_section(features, names, atlas, config),
         denoising_section(group_dir, config),
         _stage_section(features, names, networks, config),

@@ -7,8 +7,12 @@ matrices, mean images) and arranges figures from ``_figures``; computes nothing 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
+import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,11 +44,11 @@ from neurokit.report._common import (
 )
 from neurokit.report._methods import methods_text
 
-__all__ = ["write_participant_reports"]
+__all__ = ["report_context", "report_fingerprint", "report_up_to_date", "write_participant_reports"]
 
 log = logging.getLogger("neurokit.report")
 
-#: Summary indices shown against the group, with readable names.
+#: Summary indices shown in the reports, with readable names.
 INDEX_LABELS = {
     "idx_pfc_within": "within prefrontal",
     "idx_limbic_within": "within limbic",
@@ -333,18 +337,26 @@ def _matrix_block(record: dict, config) -> Figure | Note:
                   f"prefrontal, limbic, other; green outlines: prefrontal-limbic blocks.{fisher}")
 
 
-def _indices_block(record: dict, group_indices: dict[str, list[float]]) -> Figure | Note:
+def _indices_block(record: dict, other_runs: dict[str, list[float]]) -> Figure | Note:
+    """The run's summary indices against the participant's other included runs.
+
+    Not against the group: the report is rendered as soon as this participant's runs are done,
+    before the group is known, and must not depend on which runs happened to finish first.
+    The group distribution is in the group report, written once every run is done.
+    """
     summary = record.get("summary") or {}
     if not summary:
         return Note("No prefrontal-limbic summary indices for this run: it has no connectivity, or the atlas tags "
                     "no prefrontal and limbic regions.", "warn")
     values = {INDEX_LABELS.get(k, k): v for k, v in summary.items()}
-    group = {INDEX_LABELS.get(k, k): v for k, v in group_indices.items()}
-    fig = F.plot_indices_vs_group(values, group)
-    n = max((len(v) for v in group_indices.values()), default=0)
-    return Figure(F.to_data_uri(fig), "Prefrontal-limbic summary indices against the group",
-                  f"This run's mean Fisher z within and between networks (red) against the {n} included runs "
-                  "of the dataset (grey points and box).")
+    others = {INDEX_LABELS.get(k, k): v for k, v in other_runs.items()}
+    fig = F.plot_indices_vs_group(values, others, reference="this participant's other runs")
+    n = max((len(v) for v in other_runs.values()), default=0)
+    against = (f"against this participant's {n} other included run(s) (grey points and box)" if n else
+               "(this participant has no other included run)")
+    return Figure(F.to_data_uri(fig), "Prefrontal-limbic summary indices",
+                  f"This run's mean Fisher z within and between networks (red) {against}. The group's distribution "
+                  "is in the group report.")
 
 
 def _provenance_block(record: dict) -> KeyValue:
@@ -357,7 +369,7 @@ def _provenance_block(record: dict) -> KeyValue:
     return KeyValue(items)
 
 
-def _run_section(record: dict, config, atlas, atlas_note, group_indices, section_id: str) -> Section:
+def _run_section(record: dict, config, atlas, atlas_note, other_runs, section_id: str) -> Section:
     title = _run_title(record)
     if record["status"] == "failed":
         f = record["failure"]
@@ -377,7 +389,7 @@ def _run_section(record: dict, config, atlas, atlas_note, group_indices, section
     blocks.append(Section(f"{section_id}-regions", "Coverage and tSNR per region", _region_quality_blocks(
         record, qc, atlas, config.report.low_coverage_fraction, config.report.low_tsnr_fraction), level=3))
     blocks.append(Section(f"{section_id}-conn", "Connectivity", [
-        _matrix_block(record, config), _indices_block(record, group_indices)], level=3))
+        _matrix_block(record, config), _indices_block(record, other_runs)], level=3))
     blocks.append(Section(f"{section_id}-prov", "Software and configuration", [_provenance_block(record)], level=3))
     return Section(section_id, title, blocks, status=record["status"])
 
@@ -403,35 +415,178 @@ def _overview_table(runs: list[dict]) -> Table:
     return Table(["run", "status", "mean FD (mm)", "% censored", "tDOF left", "reason"], rows, row_classes=classes)
 
 
+#: Bumped when what a participant report shows changes in a way its source files do not
+#: capture (e.g. a dependency's figure style); part of every report's fingerprint.
+REPORT_FORMAT = 2
+#: Where each report's fingerprint is kept (beside the derivatives, outside the BIDS tree).
+FINGERPRINT_DIR = Path("logs") / "reports"
+
+
+@functools.lru_cache(maxsize=1)
+def renderer_hash() -> str:
+    """Hash of the code and templates that draw a participant report, and :data:`REPORT_FORMAT`.
+
+    A changed figure, block or template re-renders every report on the next run, without
+    anyone having to remember to bump a version.
+    """
+    folder = Path(__file__).parent
+    digest = hashlib.sha256(f"{REPORT_FORMAT}:{__version__}".encode())
+    for path in sorted(folder.glob("*.py")) + sorted((folder / "templates").glob("*")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _atlas_key(atlas, atlas_note: str | None) -> str:
+    """Content hash of the atlas a report draws (regions, networks, labels, metadata)."""
+    if atlas is None:
+        return f"missing: {atlas_note}"
+    digest = hashlib.sha256(f"{atlas.name}|{atlas.type}|{atlas.space}".encode())
+    digest.update(atlas.regions.to_csv(index=False).encode())
+    digest.update(json.dumps(atlas.metadata, sort_keys=True, default=str).encode())
+    image = atlas.labels_img
+    if image is not None:
+        digest.update(np.ascontiguousarray(image.dataobj).tobytes() + np.asarray(image.affine).tobytes())
+    return digest.hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class _Context:
-    """What every participant's report shares (shipped once to dask workers)."""
+    """What every participant's report shares (shipped once to dask workers).
+
+    Nothing here depends on other participants' runs: a report is a function of its own
+    participant's runs and these settings, whatever the order in which runs finish.
+    """
 
     output_dir: Path
     config: object
     atlas: object
     atlas_note: str | None
-    group_indices: dict
-    paragraphs: list
-    references: list
-    generated: str
+    phenotype: pd.DataFrame | None
+    phenotype_note: str | None
+    #: hash of the configuration shown (results and report sections), the atlas and the renderer
+    settings_key: str
 
 
-def _write_one(subject: str, runs: list[dict], phenotype_section: Section, context: _Context) -> Path:
-    """Render and write one participant's report (a pure function of its arguments)."""
-    from neurokit.io._derivatives import atomic_write_text
+def report_context(output_dir, *, bids_dir=None, config=None, atlas=None) -> _Context:
+    """What every participant report of ``output_dir`` shares: configuration, atlas, phenotype.
 
+    Parameters
+    ----------
+    output_dir : str or Path
+        The participant-level derivative dataset.
+    bids_dir : str or Path, optional
+        BIDS root, for the phenotype values shown in each report.
+    config : neurokit.config.Config, optional
+        The resolved configuration; default: ``output_dir/config.yaml``.
+    atlas : neurokit.atlases.Atlas, optional
+        The atlas already loaded by the caller; default: loaded from ``config.atlas.name``.
+
+    Returns
+    -------
+    _Context
+    """
+    output_dir, config = open_output_dir(output_dir, config)
+    atlas, atlas_note = (atlas, None) if atlas is not None else load_atlas(config.atlas.name)
+    phenotype, note = load_phenotype_table(bids_dir, config)
+    key = json.dumps([config.hash(), config.to_dict()["report"], _atlas_key(atlas, atlas_note), renderer_hash()],
+                     sort_keys=True, default=str)
+    return _Context(output_dir=output_dir, config=config, atlas=atlas, atlas_note=atlas_note, phenotype=phenotype,
+                    phenotype_note=note, settings_key=hashlib.sha256(key.encode()).hexdigest()[:16])
+
+
+def _file_state(path) -> list | None:
+    """Size and modification time of a file a report reads (None when it is missing)."""
+    try:
+        stat = Path(path).stat()
+    except (OSError, TypeError, ValueError):
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def report_fingerprint(subject: str, runs: list[dict], context: _Context) -> str:
+    """Hash of everything ``subject``'s report reads.
+
+    Parameters
+    ----------
+    subject : str
+        Participant label (without ``sub-``).
+    runs : list of dict
+        The participant's completion records and failed runs (as from :func:`_runs_by_subject`).
+    context : _Context
+        Shared settings (see :func:`report_context`).
+
+    Returns
+    -------
+    str
+        16 hexadecimal characters: the completion records, the size and modification time of
+        every file they point at (QC, time series, matrices, mean image, confounds, boldref),
+        the participant's phenotype rows and ``context.settings_key``.
+    """
+    files = {}
+    for record in runs:
+        paths = list((record.get("outputs") or {}).values())
+        paths += [(record.get("inputs") or {}).get(k) for k in ("confounds", "boldref")]
+        files.update({str(p): _file_state(p) for p in paths if p})
+    pheno = None
+    if context.phenotype is not None:
+        pheno = context.phenotype[context.phenotype["participant_id"] == f"sub-{subject}"].to_json(orient="split")
+    text = json.dumps([subject, runs, files, pheno, context.settings_key], sort_keys=True, default=str)
+    # outputs are recorded under the derivative folder: a moved or copied folder keeps its reports
+    text = text.replace(json.dumps(str(context.output_dir))[1:-1], "<output_dir>")
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _fingerprint_path(output_dir: Path, subject: str) -> Path:
+    return Path(output_dir) / FINGERPRINT_DIR / Path(report_name(subject)).with_suffix(".json").name
+
+
+def report_up_to_date(subject: str, fingerprint: str, output_dir) -> bool:
+    """Whether ``sub-<subject>.html`` exists and was rendered from inputs with this fingerprint."""
+    if not (Path(output_dir) / report_name(subject)).is_file():
+        return False
+    try:
+        return json.loads(_fingerprint_path(output_dir, subject).read_text()).get("fingerprint") == fingerprint
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _own_indices(runs: list[dict]) -> dict[str, dict[str, float]]:
+    """Run id -> summary indices of the participant's included runs."""
+    return {r["run_id"]: r["summary"] for r in runs if r.get("status") == "ok" and r.get("summary")}
+
+
+def _write_one(subject: str, runs: list[dict], fingerprint: str, context: _Context) -> Path:
+    """Render and write one participant's report, then its fingerprint (a pure function of its arguments).
+
+    The fingerprint is written after the page, so an interrupted write is redone next time.
+    """
+    from neurokit.io._derivatives import atomic_write_json, atomic_write_text
+
+    started = time.perf_counter()
     config = context.config
-    sections = [Section("overview", "Runs", [_overview_table(runs)]), phenotype_section]
-    sections += [_run_section(r, config, context.atlas, context.atlas_note, context.group_indices, f"run-{i + 1}")
+    sidecar = first_sidecar(runs)  # this participant's own: nothing here depends on other participants
+    paragraphs, references = methods_text(
+        config, atlas_metadata=context.atlas.metadata if context.atlas is not None else None,
+        strategy_details=sidecar.get("StrategyDetails"), atlas_name=sidecar.get("Atlas"),
+        versions=sidecar.get("SoftwareVersions"), space_note=records_space_note(config, context.atlas, runs, sidecar))
+    own = _own_indices(runs)
+    sections = [Section("overview", "Runs", [_overview_table(runs)]),
+                _phenotype_section(subject, context.phenotype, context.phenotype_note)]
+    sections += [_run_section(r, config, context.atlas, context.atlas_note,
+                              {k: [v[k] for rid, v in own.items() if rid != r["run_id"] and k in v]
+                               for k in INDEX_LABELS}, f"run-{i + 1}")
                  for i, r in enumerate(runs)]
-    sections.append(Section("methods", "Methods", [Text(context.paragraphs), Text(context.references, ordered=True)]))
+    sections.append(Section("methods", "Methods", [Text(paragraphs), Text(references, ordered=True)]))
     n_ok = sum(r["status"] == "ok" for r in runs)
     html = render("participant.html.j2", title=f"sub-{subject}", sections=sections, version=__version__,
                   subtitle=f"neurokit participant QC report: {len(runs)} run(s), {n_ok} included; "
-                           f"atlas {config.atlas.name}, strategy {config.modelled_strategy}",
-                  config_hash=f"{config.run_hash()} (participant level)", generated=context.generated)
+                           f"atlas {sidecar.get('Atlas') or config.atlas.name}, strategy {config.modelled_strategy}",
+                  config_hash=f"{config.run_hash()} (participant level)",
+                  generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     path = atomic_write_text(Path(context.output_dir) / report_name(subject), html)
+    atomic_write_json(_fingerprint_path(context.output_dir, subject), {
+        "report": path.name, "fingerprint": fingerprint, "runs": [r["run_id"] for r in runs],
+        "renderer": renderer_hash(), "neurokit": __version__, "seconds": round(time.perf_counter() - started, 3)})
     limit = config.report.max_participant_report_mb * 1e6
     if path.stat().st_size > limit:
         log.warning("%s is %.1f MB, above report.max_participant_report_mb (%.1f MB)", path.name,
@@ -439,8 +594,15 @@ def _write_one(subject: str, runs: list[dict], phenotype_section: Section, conte
     return path
 
 
-def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=None) -> list[Path]:
-    """Write one self-contained HTML QC report per participant.
+def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=None,
+                              force: bool = False) -> list[Path]:
+    """Write one self-contained HTML QC report per participant, skipping those already up to date.
+
+    A report is rendered again only when something it shows changed (see
+    :func:`report_fingerprint`), or with ``force``. The participant level calls the same
+    rendering per participant as soon as that participant's runs are done
+    (:func:`neurokit.pipelines.participant.run_participant`); this function renders them
+    all at once, e.g. after copying a derivative folder or changing ``report`` settings.
 
     Parameters
     ----------
@@ -453,11 +615,14 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=
     client : distributed.Client, optional
         Render participants as parallel tasks on this client (the caller owns it);
         None renders them one after another in this process.
+    force : bool
+        Render every report, even those whose inputs did not change.
 
     Returns
     -------
     list of Path
-        ``output_dir/sub-<label>.html``, one per participant with a processed or failed run.
+        ``output_dir/sub-<label>.html``, one per participant with a processed or failed run
+        (rendered now or already up to date).
 
     Raises
     ------
@@ -466,31 +631,23 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=
     """
     from neurokit.io._derivatives import completed_runs, read_failures
 
-    output_dir, config = open_output_dir(output_dir, config)
-    records = completed_runs(output_dir)
-    by_subject = _runs_by_subject(records, read_failures(output_dir))
+    context = report_context(output_dir, bids_dir=bids_dir, config=config)
+    output_dir = context.output_dir
+    by_subject = _runs_by_subject(completed_runs(output_dir), read_failures(output_dir))
     if not by_subject:
         raise no_runs_error(output_dir)
-    atlas, atlas_note = load_atlas(config.atlas.name)
-    phenotype, pheno_note = load_phenotype_table(bids_dir, config)
-    ok = [r for r in records if r.get("status") == "ok"]
-    group_indices = {k: [r["summary"][k] for r in ok if k in (r.get("summary") or {})] for k in INDEX_LABELS}
-    sidecar = first_sidecar(records)
-    paragraphs, references = methods_text(
-        config, atlas_metadata=atlas.metadata if atlas is not None else None,
-        strategy_details=sidecar.get("StrategyDetails"), atlas_name=sidecar.get("Atlas"),
-        versions=sidecar.get("SoftwareVersions"), space_note=records_space_note(config, atlas, records, sidecar))
-    context = _Context(output_dir=output_dir, config=config, atlas=atlas, atlas_note=atlas_note,
-                       group_indices=group_indices, paragraphs=paragraphs, references=references,
-                       generated=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-    subjects = list(by_subject)
-    runs = [sorted(by_subject[s], key=lambda r: r["run_id"]) for s in subjects]
-    tables = [_phenotype_section(s, phenotype, pheno_note) for s in subjects]
-    if client is None:
-        written = [_write_one(s, r, t, context) for s, r, t in zip(subjects, runs, tables)]
+    jobs = []
+    for subject, runs in by_subject.items():
+        runs = sorted(runs, key=lambda r: r["run_id"])
+        fingerprint = report_fingerprint(subject, runs, context)
+        if force or not report_up_to_date(subject, fingerprint, output_dir):
+            jobs.append((subject, runs, fingerprint))
+    if client is None or not jobs:
+        for job in jobs:
+            _write_one(*job, context)
     else:  # one task per participant; the caller owns the client
         shared = client.scatter(context, broadcast=True)
-        written = client.gather(client.map(_write_one, subjects, runs, tables, context=shared, pure=False))
-    log.info("wrote %d participant report(s) to %s", len(written), output_dir)
-    return written
-
+        client.gather(client.map(_write_one, *zip(*jobs), context=shared, pure=False))
+    log.info("participant reports in %s: %d rendered, %d up to date", output_dir, len(jobs),
+             len(by_subject) - len(jobs))
+    return [output_dir / report_name(s) for s in by_subject]
