@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from neurokit.config import Config
-from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
+from neurokit.io import atomic_write_json, atomic_write_tsv
 from neurokit.io._features import GroupError, RunRef, build_features, select_records, strategy_qc
 
 __all__ = ["GroupError", "RunRef", "build_features", "confound_checks", "denoising_benchmark_table", "run_group"]
@@ -93,7 +93,7 @@ def denoising_benchmark_table(output_dir: str | Path, config: Config, phenotype:
         :data:`neurokit.qc.BENCHMARK_COLUMNS`; ``attrs`` holds ``covariates`` (the roles
         controlled for), ``modelled`` (the strategy the models use) and ``n_edges``.
     """
-    from neurokit.io._derivatives import completed_runs
+    from neurokit.io import completed_runs
     from neurokit.qc import denoising_benchmark
 
     records = select_records(completed_runs(output_dir), config, output_dir)
@@ -164,7 +164,7 @@ def _hashes(config: Config, participant_hash: str | None = None) -> dict:
 
 def _training_fingerprint(output_dir: Path, config: Config, runs: pd.DataFrame) -> dict:
     """The participant-level fingerprint of the runs in ``runs`` (the features the models learn from)."""
-    from neurokit.io._derivatives import completed_runs
+    from neurokit.io import completed_runs
     from neurokit.pipelines._provenance import participant_fingerprint
 
     used = set(runs["run_id"])

@@ -18,7 +18,8 @@ import pandas as pd
 
 from neurokit._errors import NeurokitError
 from neurokit.config import Config
-from neurokit.io._derivatives import completed_runs, qc_for_strategy, record_for_strategy
+from neurokit.io._derivatives import qc_for_strategy, record_for_strategy
+from neurokit.io._run_files import completed_runs
 from neurokit.io._phenotype import phenotype_for_runs
 
 __all__ = ["GroupError", "RunRef", "build_features", "select_records", "strategy_qc"]
@@ -221,7 +222,7 @@ def select_records(records: list[dict], config: Config, output_dir: str | Path) 
     Parameters
     ----------
     records : list of dict
-        Completion records (:func:`neurokit.io._derivatives.completed_runs`).
+        Completion records (:func:`neurokit.io.completed_runs`).
     config : Config
         ``inputs.task``, ``inputs.space`` and ``inputs.res`` choose the runs (None: any).
     output_dir : str or Path

@@ -57,7 +57,7 @@ def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFra
     participant level), stage and site."""
     from neurokit.report._participant import _entities_of_failure
 
-    from neurokit.io._derivatives import qc_for_strategy, record_for_strategy
+    from neurokit.io import qc_for_strategy, record_for_strategy
 
     rows = []
     for r in records:
@@ -612,7 +612,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     ReportError
         If ``output_dir`` holds no processed or failed runs.
     """
-    from neurokit.io._derivatives import atomic_write_text, completed_runs, read_failures
+    from neurokit.io import atomic_write_text, completed_runs, read_failures
 
     output_dir, config = open_output_dir(output_dir, config)
     group_dir = output_dir / "group"

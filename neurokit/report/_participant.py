@@ -419,7 +419,7 @@ class _Context:
 
 def _write_one(subject: str, runs: list[dict], phenotype_section: Section, context: _Context) -> Path:
     """Render and write one participant's report (a pure function of its arguments)."""
-    from neurokit.io._derivatives import atomic_write_text
+    from neurokit.io import atomic_write_text
 
     config = context.config
     sections = [Section("overview", "Runs", [_overview_table(runs)]), phenotype_section]
@@ -464,7 +464,7 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=
     ReportError
         If ``output_dir`` holds no processed or failed runs.
     """
-    from neurokit.io._derivatives import completed_runs, read_failures
+    from neurokit.io import completed_runs, read_failures
 
     output_dir, config = open_output_dir(output_dir, config)
     records = completed_runs(output_dir)

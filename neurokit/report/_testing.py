@@ -19,7 +19,7 @@ from neurokit.atlases import load as load_atlas
 from neurokit.config import DEFAULT_STAGE_LEVELS, Config
 from neurokit.connectivity import fisher_z, summary_indices, vectorize
 from neurokit.io import Run
-from neurokit.io._derivatives import DerivativeNames, bids_uri, dataset_links, write_dataset_description
+from neurokit.io import DerivativeNames, bids_uri, dataset_links, write_dataset_description
 
 __all__ = ["fabricate_outputs", "XSS"]
 
