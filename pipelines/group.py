@@ -19,7 +19,7 @@ import pandas as pd
 
 from neurokit.config import Config
 from neurokit.io import atomic_write_json, atomic_write_tsv
-from neurokit.io._features import GroupError, RunRef, build_features, select_records, strategy_qc
+from neurokit.io import GroupError, RunRef, build_features, select_records, strategy_qc
 
 __all__ = ["GroupError", "RunRef", "build_features", "confound_checks", "denoising_benchmark_table", "run_group"]
 
@@ -100,9 +100,8 @@ def denoising_benchmark_table(output_dir: str | Path, config: Config, phenotype:
     tables, networks, lost, left = {}, {}, {}, {}
     for strategy in config.strategies:
         qcs = strategy_qc(records, strategy)
-        lost[strategy] = np.array([np.nan if q.get("tDOFLost") is None else q["tDOFLost"] for q in qcs], float)
-        left[strategy] = np.array([np.nan if q.get("tDOFRemaining") is None else q["tDOFRemaining"] for q in qcs],
-                                  float)
+        lost[strategy] = np.array([np.nan if q.tdof_lost is None else q.tdof_lost for q in qcs], float)
+        left[strategy] = np.array([np.nan if q.tdof_remaining is None else q.tdof_remaining for q in qcs], float)
         if built and strategy in built:
             features, found = built[strategy]
         else:

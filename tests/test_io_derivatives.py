@@ -347,3 +347,12 @@ def test_failure_row_columns_and_rows(tmp_path):
     failed.write_failed(path, "fp")
     assert FailureRow.read_failed(path) == ("fp", failed)
     assert FailureRow.read_failed(tmp_path / "absent.json") == (None, None)
+
+
+def test_strategy_qc_names_a_missing_qc_file(tmp_path):
+    from neurokit.io import GroupError, strategy_qc
+
+    record = {"run_id": "sub-01_task-rest", "outputs": {"qc": str(tmp_path / "gone.json")}}
+    with pytest.raises(GroupError, match=r"run sub-01_task-rest's QC metrics .*gone.json are missing or unreadable; "
+                                         "rerun the participant level with --overwrite"):
+        strategy_qc([record], "simple")

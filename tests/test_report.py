@@ -702,3 +702,32 @@ def test_group_report_reads_per_class_patterns_beside_patterns(tmp_path):
     table[table["class"] != ""].to_csv(tmp_path / "patterns_by_class.tsv", sep="\t", index=False)
     combined = _read_patterns(tmp_path)
     assert list(combined["class"]) == ["", "", "x", "x", "y", "y", "z", "z"]
+
+
+def test_fixtures_are_written_by_the_pipelines_record_classes(rendered):
+    from neurokit.io import DerivativeNames, FailureRow, RunQC, RunRecord, completed_runs, read_failures
+
+    out = rendered[0]
+    records = completed_runs(out)
+    assert records
+    for data in records:
+        record = RunRecord.from_dict(data)
+        assert record.extra == {} and record.output_bytes  # the pipeline's keys and output sizes, nothing else
+        qc = RunQC.read(record.outputs["qc"])
+        assert qc.extra == {} and qc.run_id == record.run_id
+        # the pipeline's file names: seg-<atlas>, desc-<strategy>
+        names = DerivativeNames(out, _run_of(record), qc.atlas, qc.strategy)
+        assert record.outputs["relmat:correlation"] == str(names.relmat("correlation"))
+    rows = [FailureRow.from_dict(r) for r in read_failures(out).to_dict("records")]
+    assert {r.error_type for r in rows if r.status == "excluded"} == {"Exclusion"}
+    assert [r for r in rows if r.status == "excluded"] == [FailureRow.excluded(r) for r in records
+                                                            if r["status"] == "excluded"]
+
+
+def _run_of(record):
+    from pathlib import Path
+
+    from neurokit.io import Run
+
+    return Run(tuple(record.entities.items()), Path(record.bold), None, Path(record.inputs["confounds"]), None,
+               Path("mask.nii.gz"), 2.0, 60)
