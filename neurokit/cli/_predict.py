@@ -64,8 +64,14 @@ def _write_config(model, model_dir: Path, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict; returns 0, or 2 when features are refused or no prediction could be made."""
     from neurokit.config import load_config
-    from neurokit.io import build_features, load_phenotype, select_records
-    from neurokit.io import atomic_write_json, atomic_write_tsv, completed_runs
+    from neurokit.io import (
+        atomic_write_json,
+        atomic_write_tsv,
+        build_features,
+        completed_runs,
+        load_phenotype,
+        select_records,
+    )
     from neurokit.models import ModelError, check_fingerprint, load_model, predict, software_differences
     from neurokit.pipelines._provenance import participant_fingerprint
 
