@@ -55,7 +55,7 @@ INDEX_LABELS = {
 
 def _entities_of_failure(row: pd.Series) -> dict:
     """Entities of a failed run (from its BOLD file name, else its run id); may be empty."""
-    from neurokit.io._bids import parse_filename
+    from neurokit.io import parse_filename
 
     for name in (row.get("bold"), f"{row.get('run_id', '')}_bold.nii.gz"):
         if isinstance(name, str) and name:
