@@ -1,7 +1,10 @@
 """Participant level: extract -> denoise -> connectivity -> QC -> write, one dask task per run.
 
-Each task is a pure function of (run record, atlas, resolved config); the graph is
-submitted once and results stream back as they finish. A run that raises is retried,
+Each task (:func:`process_run`) is :func:`compute_run`, which reads the run's inputs and
+computes everything in memory (a function of run, atlas and resolved config, writing
+nothing), then :func:`write_run`, which writes the derivatives through the typed records of
+:mod:`neurokit.io` (completion record last). The graph is submitted once and results
+stream back as they finish. A run that raises is retried,
 then recorded in ``failures.tsv``; the batch goes on.
 """
 
