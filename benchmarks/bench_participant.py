@@ -274,8 +274,8 @@ STAGES = [  # (label, function name, file fragment); cumulative time of each, in
     ("summary indices + strength", "summary_indices", "connectivity/_summary.py"),
     ("write: _versions()", "_versions", "participant"),
     ("write: mean image gzip", "_nifti_bytes", "participant"),
-    ("write: TSV (DataFrame.to_csv)", "atomic_write_tsv", "io/_derivatives.py"),
-    ("write: JSON", "atomic_write_json", "io/_derivatives.py"),
+    ("write: TSV (DataFrame.to_csv)", "atomic_write_tsv", "neurokit/_atomic.py"),
+    ("write: JSON", "atomic_write_json", "neurokit/_atomic.py"),
     ("write: fsync (all files)", "<built-in method posix.fsync>", "~"),
 ]
 
@@ -284,7 +284,7 @@ def profile_task(bids_dir: Path, runs, config, scratch: Path, top: int, module: 
     import importlib
 
     from neurokit.atlases import load as load_atlas
-    from neurokit.io._derivatives import input_fingerprint
+    from neurokit.io import input_fingerprint
 
     process_run = importlib.import_module(module).process_run
 

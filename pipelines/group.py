@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from neurokit.config import Config
-from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
-from neurokit.io._features import GroupError, RunRef, build_features, select_records, strategy_qc
+from neurokit.io import atomic_write_json, atomic_write_tsv
+from neurokit.io import GroupError, RunRef, build_features, select_records, strategy_qc
 
 __all__ = ["GroupError", "RunRef", "build_features", "confound_checks", "denoising_benchmark_table", "run_group"]
 
@@ -93,16 +93,15 @@ def denoising_benchmark_table(output_dir: str | Path, config: Config, phenotype:
         :data:`neurokit.qc.BENCHMARK_COLUMNS`; ``attrs`` holds ``covariates`` (the roles
         controlled for), ``modelled`` (the strategy the models use) and ``n_edges``.
     """
-    from neurokit.io._derivatives import completed_runs
+    from neurokit.io import completed_runs
     from neurokit.qc import denoising_benchmark
 
     records = select_records(completed_runs(output_dir), config, output_dir)
     tables, networks, lost, left = {}, {}, {}, {}
     for strategy in config.strategies:
         qcs = strategy_qc(records, strategy)
-        lost[strategy] = np.array([np.nan if q.get("tDOFLost") is None else q["tDOFLost"] for q in qcs], float)
-        left[strategy] = np.array([np.nan if q.get("tDOFRemaining") is None else q["tDOFRemaining"] for q in qcs],
-                                  float)
+        lost[strategy] = np.array([np.nan if q.tdof_lost is None else q.tdof_lost for q in qcs], float)
+        left[strategy] = np.array([np.nan if q.tdof_remaining is None else q.tdof_remaining for q in qcs], float)
         if built and strategy in built:
             features, found = built[strategy]
         else:
@@ -164,8 +163,7 @@ def _hashes(config: Config, participant_hash: str | None = None) -> dict:
 
 def _training_fingerprint(output_dir: Path, config: Config, runs: pd.DataFrame) -> dict:
     """The participant-level fingerprint of the runs in ``runs`` (the features the models learn from)."""
-    from neurokit.io._derivatives import completed_runs
-    from neurokit.io import participant_fingerprint
+    from neurokit.io import completed_runs, participant_fingerprint
 
     used = set(runs["run_id"])
     records = [r for r in completed_runs(output_dir) if r["run_id"] in used]

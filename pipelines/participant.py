@@ -1,7 +1,10 @@
 """Participant level: extract -> denoise -> connectivity -> QC -> write, one dask task per run.
 
-Each task is a pure function of (run record, atlas, resolved config); the graph is
-submitted once and results stream back as they finish. A run that raises is retried,
+Each task (:func:`process_run`) is :func:`compute_run`, which reads the run's inputs and
+computes everything in memory (a function of run, atlas and resolved config, writing
+nothing), then :func:`write_run`, which writes the derivatives through the typed records of
+:mod:`neurokit.io` (completion record last). The graph is submitted once and results
+stream back as they finish. A run that raises is retried,
 then recorded in ``failures.tsv``; the batch goes on.
 """
 
@@ -12,7 +15,7 @@ import functools
 import logging
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +27,12 @@ import pandas as pd
 from neurokit import __version__
 from neurokit.config import Config
 from neurokit.io import Run
-from neurokit.io._derivatives import (
-    FAILURE_COLUMNS,
+from neurokit.io import (
     DerivativeNames,
+    FAILURE_COLUMNS,
+    FailureRow,
+    RunQC,
+    RunRecord,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
@@ -40,13 +46,13 @@ from neurokit.io._derivatives import (
     read_dataset_links,
     remove_temporaries,
     strategy_output_key,
-    write_completion,
     write_atlas_files,
     write_dataset_description,
     write_failures,
 )
 
-__all__ = ["ParticipantSummary", "RunFailure", "process_run", "run_participant", "exit_code"]
+__all__ = ["ParticipantSummary", "RunFailure", "RunResult", "compute_run", "write_run", "process_run",
+           "run_participant", "exit_code"]
 
 log = logging.getLogger("neurokit.participant")
 
@@ -101,16 +107,63 @@ def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
     return compress(img.to_bytes(), compresslevel=1, mtime=0)
 
 
-def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str) -> dict[str, Any]:
-    """Process one run and write its derivatives; the completion record is written last.
+@dataclass
+class RunResult:
+    """What :func:`compute_run` computed for one run, before anything is written.
+
+    Attributes
+    ----------
+    run : Run
+        The run.
+    atlas_name, atlas_space : str
+        The atlas the regions come from.
+    primary : str
+        The modelled strategy (``config.modelled_strategy``): the QC's top-level entries and
+        the record's unsuffixed output keys describe it.
+    strategies : dict of str to _Denoised
+        Each strategy's cleaning, exclusion, matrices and summary, the modelled one first.
+    signals : ndarray, shape (n_volumes, n_regions)
+        Region mean signals before denoising.
+    region_names, networks : list of str, length n_regions
+        The regions kept and their networks.
+    qc : RunQC
+        The QC metrics (``ReferenceImage`` holds the boldref's path until :func:`write_run`
+        writes it as a BIDS URI; ``ProcessingSeconds`` is set when written).
+    reference : Path or None
+        fMRIPrep's boldref when usable; otherwise the mean image below is the report's underlay.
+    mean_image : ndarray, shape (X, Y, Z), or None
+        Mean of :data:`MEAN_IMAGE_VOLUMES` volumes when there is no usable boldref.
+    affine : ndarray, shape (4, 4)
+        The BOLD run's affine.
+    seconds : float
+        Time the computation took.
+    """
+
+    run: Run
+    atlas_name: str
+    atlas_space: str
+    primary: str
+    strategies: dict
+    signals: np.ndarray
+    region_names: list
+    networks: list
+    qc: RunQC
+    reference: Path | None
+    mean_image: np.ndarray | None
+    affine: np.ndarray
+    seconds: float = 0.0
+
+    @property
+    def modelled(self) -> "_Denoised":
+        """The modelled strategy's result."""
+        return self.strategies[self.primary]
+
+
+def compute_run(run: Run, atlas, config: Config) -> RunResult:
+    """Compute one run's derivatives in memory: reads its inputs, writes nothing.
 
     Region signals are extracted once; each strategy of ``denoise.strategy`` then selects its
-    confounds, cleans them, computes the matrices and decides exclusion on its own. Outputs
-    differ by ``desc-<strategy>``; the QC JSON's top-level keys and the record's ``status``,
-    ``reasons``, ``summary`` and plain output keys describe the modelled strategy
-    (``config.modelled_strategy``); with several strategies the QC JSON has a ``Strategies``
-    block and the record a ``strategies`` block (read one with
-    :func:`neurokit.io._derivatives.record_for_strategy`).
+    confounds, cleans them, computes the matrices and decides exclusion on its own.
 
     Parameters
     ----------
@@ -120,21 +173,15 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         The loaded atlas.
     config : Config
         The resolved configuration.
-    output_dir : str
-        Derivative dataset root.
-    fingerprint : str
-        Hash of the inputs and configuration, stored in the completion record.
 
     Returns
     -------
-    dict
-        The completion record: run id, status (``ok`` or ``excluded``), reasons, outputs
-        (and per strategy, when there are several).
+    RunResult
 
     Raises
     ------
     RunFailure
-        Naming the stage (atlas, extract, denoise, connectivity, qc, write) and the cause.
+        Naming the stage (atlas, confounds, extract, denoise, connectivity, qc) and the cause.
     """
     from neurokit.atlases import check_coverage, check_space
     from neurokit.denoise import (
@@ -148,11 +195,8 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
 
     started = time.perf_counter()
     dn = config.denoise
-    primary = config.modelled_strategy  # the QC's top-level keys and the unsuffixed output keys describe it
+    primary = config.modelled_strategy
     strategies = (primary,) + tuple(s for s in config.strategies if s != primary)
-    names = DerivativeNames(Path(output_dir), run, atlas.name, primary)
-    # provenance as BIDS URIs through the DatasetLinks run_participant recorded: no machine paths
-    uri = functools.partial(bids_uri, links=read_dataset_links(output_dir), output_dir=output_dir)
 
     with _Stage("atlas"):
         check_space(atlas, run.entity_dict.get("space", ""), allow_resample=config.atlas.allow_resample)
@@ -216,56 +260,98 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
 
     with _Stage("qc"):
         tsnr = region_tsnr(signals, exclude_volumes=selection.non_steady_state)
-        qc = {
-            "RunID": run.run_id,
-            "Atlas": atlas.name,
-            "Strategy": primary,
-            "RepetitionTime": run.t_r,
-            "NumberOfVolumes": extraction.n_volumes,
-            "CensoredVolumes": [int(i) for i in selection.censored],
-            "NonSteadyStateVolumes": [int(i) for i in selection.non_steady_state],
-            **{f"{k}": v for k, v in motion.items()},
-            "tDOFLost": None if cleaned is None else int(cleaned.tdof_lost),
-            "tDOFRemaining": None if cleaned is None else int(cleaned.tdof_remaining),
-            "NumberOfRegressors": None if cleaned is None else int(cleaned.n_regressors),
-            "RegionTSNR": dict(zip(region_names, np.round(tsnr, 4).tolist())),
-            "RegionCoverage": coverage.to_dict(usable=usable_voxels),
-            "ExcludedVoxels": {str(k): v for k, v in extraction.excluded_voxels.items()},
-            "Excluded": bool(done.excluded),
-            "ExclusionReasons": list(done.reasons),
-            "ExclusionChecks": done.checks,
-            "ConfoundNotes": list(selection.notes) + list(run.warnings) + ([reference_note] if reference_note else []),
-            "RegionsWithoutSignal": emptied,
-            "ReferenceImage": None if reference is None else uri(reference),
-            "MeanImageVolumes": None if reference is not None else extraction.mean_image_volumes.tolist(),
-        }
+        notes = list(selection.notes) + list(run.warnings) + ([reference_note] if reference_note else [])
+        qc = RunQC(
+            run_id=run.run_id,
+            atlas=atlas.name,
+            strategy=primary,
+            repetition_time=run.t_r,
+            n_volumes=extraction.n_volumes,
+            censored_volumes=[int(i) for i in selection.censored],
+            non_steady_state_volumes=[int(i) for i in selection.non_steady_state],
+            motion=dict(motion),
+            tdof_lost=None if cleaned is None else int(cleaned.tdof_lost),
+            tdof_remaining=None if cleaned is None else int(cleaned.tdof_remaining),
+            n_regressors=None if cleaned is None else int(cleaned.n_regressors),
+            region_tsnr=dict(zip(region_names, np.round(tsnr, 4).tolist())),
+            region_coverage=coverage.to_dict(usable=usable_voxels),
+            excluded_voxels={str(k): v for k, v in extraction.excluded_voxels.items()},
+            excluded=bool(done.excluded),
+            exclusion_reasons=list(done.reasons),
+            exclusion_checks=done.checks,
+            confound_notes=notes,
+            regions_without_signal=emptied,
+            reference_image=None if reference is None else str(reference),
+            mean_image_volumes=None if reference is not None else extraction.mean_image_volumes.tolist(),
+        )
         if cleaned is not None:
-            qc["SummaryIndices"] = done.summary or None
+            qc.summary_indices = done.summary or None
             if done.summary:
-                qc["RegionPFCLimbicStrength"] = dict(zip(region_names, np.round(done.strength, 6).tolist()))
+                qc.region_pfc_limbic_strength = dict(zip(region_names, np.round(done.strength, 6).tolist()))
             else:
-                qc["ConfoundNotes"].append(done.no_summary_note)
+                qc.confound_notes.append(done.no_summary_note)
         if len(strategies) > 1:
-            qc["Strategies"] = {strategy: result.qc_block() for strategy, result in results.items()}
+            qc.strategies = {strategy: result.qc_block() for strategy, result in results.items()}
 
+    return RunResult(
+        run=run, atlas_name=atlas.name, atlas_space=atlas.space, primary=primary, strategies=results,
+        signals=signals, region_names=region_names, networks=networks, qc=qc, reference=reference,
+        mean_image=None if reference is not None else extraction.mean_image, affine=affine,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerprint: str) -> RunRecord:
+    """Write a computed run's derivatives; the completion record is written last.
+
+    Outputs differ by ``desc-<strategy>``; the QC JSON's top-level keys and the record's
+    ``status``, ``reasons``, ``summary`` and plain output keys describe the modelled strategy;
+    with several strategies the QC JSON has a ``Strategies`` block and the record a
+    ``strategies`` block (read one with :meth:`neurokit.io.RunRecord.for_strategy`).
+
+    Parameters
+    ----------
+    names : DerivativeNames
+        The run's paths (its ``output_dir`` is the derivative root; the modelled strategy).
+    result : RunResult
+        From :func:`compute_run`.
+    config : Config
+        The resolved configuration it was computed with.
+    fingerprint : str
+        Hash of the inputs and configuration, stored in the completion record.
+
+    Returns
+    -------
+    RunRecord
+        The completion record written (outputs relative to the derivative root).
+
+    Raises
+    ------
+    RunFailure
+        In the stage ``write``.
+    """
+    started = time.perf_counter()
+    run, primary, done = result.run, result.primary, result.modelled
+    region_names = result.region_names
+    root = Path(names.output_dir)
+    # provenance as BIDS URIs through the DatasetLinks run_participant recorded: no machine paths
+    uri = functools.partial(bids_uri, links=read_dataset_links(root), output_dir=root)
     # ``tangent`` needs a group reference: a run stores its covariance (config.per_run_kinds)
     # and the group level projects it inside each cross-validation fold.
     outputs: dict[str, str] = {}
     with _Stage("write"):
         sidecar = {
-            "Atlas": atlas.name,
-            "AtlasSpace": atlas.space,
+            "Atlas": result.atlas_name,
+            "AtlasSpace": result.atlas_space,
             "Strategy": primary,
-            "StrategyDetails": selection.strategy,
+            "StrategyDetails": done.selection.strategy,
             "RepetitionTime": run.t_r,
             "Regions": region_names,
-            "Networks": networks,
+            "Networks": result.networks,
             "Sources": [uri(run.bold), uri(run.confounds), uri(run.mask)],
             "SoftwareVersions": dict(_versions()),
             "ParticipantConfigHash": config.run_hash(),  # what it covers: neurokit.io.HASH_DESCRIPTIONS
         }
-
-        root = Path(output_dir)
 
         def table(key: str, path: Path, values: np.ndarray, extra: dict, meta: dict = sidecar,
                   into: dict = outputs) -> None:
@@ -274,27 +360,27 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
             into[key] = path.relative_to(root).as_posix()
             into[key + ":json"] = path.with_suffix(".json").relative_to(root).as_posix()
 
-        table("timeseries_raw", names.raw_timeseries(), signals,
+        table("timeseries_raw", names.raw_timeseries(), result.signals,
               {"Description": "Region mean signals before denoising."})
-        if reference is None:  # no usable fMRIPrep boldref: the report's underlay is written here
-            mean_img = nib.Nifti1Image(np.asarray(extraction.mean_image, dtype=np.float32), affine)  # no copy
+        if result.reference is None:  # no usable fMRIPrep boldref: the report's underlay is written here
+            mean_img = nib.Nifti1Image(np.asarray(result.mean_image, dtype=np.float32), result.affine)  # no copy
             mean_img.header.set_xyzt_units("mm", "sec")
             atomic_write_bytes(names.mean_image(), _nifti_bytes(mean_img))
             outputs["mean"] = names.mean_image().relative_to(root).as_posix()
         per_strategy_outputs: dict[str, list[str]] = {}
-        for strategy, result in results.items():
+        for strategy, denoised in result.strategies.items():
             own: dict[str, str] = {}
-            if result.cleaned is not None:
-                strategy_names = DerivativeNames(root, run, atlas.name, strategy)
-                meta = {**sidecar, "Strategy": strategy, "StrategyDetails": result.selection.strategy}
-                table("timeseries", strategy_names.timeseries(), result.cleaned.signals, {
+            if denoised.cleaned is not None:
+                strategy_names = DerivativeNames(root, run, result.atlas_name, strategy)
+                meta = {**sidecar, "Strategy": strategy, "StrategyDetails": denoised.selection.strategy}
+                table("timeseries", strategy_names.timeseries(), denoised.cleaned.signals, {
                     "Description": "Denoised region signals (censored volumes removed).",
-                    "SampleMask": [int(i) for i in result.cleaned.sample_mask],
-                    "CensoredVolumes": [int(i) for i in result.selection.censored],
-                    "tDOFLost": int(result.cleaned.tdof_lost),
-                    "tDOFRemaining": int(result.cleaned.tdof_remaining),
+                    "SampleMask": [int(i) for i in denoised.cleaned.sample_mask],
+                    "CensoredVolumes": [int(i) for i in denoised.selection.censored],
+                    "tDOFLost": int(denoised.cleaned.tdof_lost),
+                    "tDOFRemaining": int(denoised.cleaned.tdof_remaining),
                 }, meta, own)
-                for measure, matrix in result.matrices.items():
+                for measure, matrix in denoised.matrices.items():
                     table(f"relmat:{measure}", strategy_names.relmat(measure), matrix, {
                         "Measure": measure,
                         "CovarianceEstimator": config.connectivity.covariance_estimator,
@@ -304,38 +390,71 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
                 own = {strategy_output_key(k, strategy): v for k, v in own.items()}
             outputs.update(own)
             per_strategy_outputs[strategy] = list(own)
-        qc["ProcessingSeconds"] = round(time.perf_counter() - started, 3)
-        atomic_write_json(names.qc(), qc)
+        qc = replace(result.qc, reference_image=None if result.reference is None else uri(result.reference),
+                     processing_seconds=round(result.seconds + time.perf_counter() - started, 3))
+        qc.write(names)
         outputs["qc"] = names.qc().relative_to(root).as_posix()
-        record = {
-            "run_id": run.run_id,
-            "status": "excluded" if done.excluded else "ok",
-            "reasons": list(done.reasons),
-            "fingerprint": fingerprint,
-            "config_hash": config.run_hash(),
-            "entities": dict(run.entities),
-            "bold": str(run.bold),
-            "inputs": {
+        record = RunRecord(
+            run_id=run.run_id,
+            status="excluded" if done.excluded else "ok",
+            reasons=list(done.reasons),
+            fingerprint=fingerprint,
+            config_hash=config.run_hash(),
+            entities=dict(run.entities),
+            bold=str(run.bold),
+            inputs={
                 "bold": str(run.bold),
                 "confounds": str(run.confounds),
                 "mask": str(run.mask),
-                "boldref": None if reference is None else str(reference),
+                "boldref": None if result.reference is None else str(result.reference),
                 "t_r": run.t_r,
             },
-            "outputs": outputs,
-            "summary": done.summary,
-            "mean_fd": motion.get("mean_fd"),
-            "seconds": qc["ProcessingSeconds"],
-        }
-        if len(strategies) > 1:
-            record["strategy"] = primary
-            record["strategies"] = {
-                strategy: {"status": "excluded" if result.excluded else "ok", "reasons": list(result.reasons),
-                           "summary": result.summary, "outputs": per_strategy_outputs[strategy]}
-                for strategy, result in results.items()
+            outputs=outputs,
+            summary=done.summary,
+            mean_fd=done.motion.get("mean_fd"),
+            seconds=qc.processing_seconds,
+        )
+        if len(result.strategies) > 1:
+            record.strategy = primary
+            record.strategies = {
+                strategy: {"status": "excluded" if d.excluded else "ok", "reasons": list(d.reasons),
+                           "summary": d.summary, "outputs": per_strategy_outputs[strategy]}
+                for strategy, d in result.strategies.items()
             }
-        write_completion(names.completion(), record, root)
+        record.write(names)
     return record
+
+
+def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str) -> dict[str, Any]:
+    """Compute one run (:func:`compute_run`) and write its derivatives (:func:`write_run`): the dask task.
+
+    Parameters
+    ----------
+    run : Run
+        The run (from discovery).
+    atlas : neurokit.atlases.Atlas
+        The loaded atlas.
+    config : Config
+        The resolved configuration.
+    output_dir : str
+        Derivative dataset root.
+    fingerprint : str
+        Hash of the inputs and configuration, stored in the completion record.
+
+    Returns
+    -------
+    dict
+        The completion record (:meth:`neurokit.io.RunRecord.to_dict`): run id, status (``ok``
+        or ``excluded``), reasons, outputs (and per strategy, when there are several).
+
+    Raises
+    ------
+    RunFailure
+        Naming the stage (atlas, confounds, extract, denoise, connectivity, qc, write) and the cause.
+    """
+    result = compute_run(run, atlas, config)
+    names = DerivativeNames(Path(output_dir), run, atlas.name, result.primary)
+    return write_run(names, result, config, fingerprint).to_dict()
 
 
 @dataclass
@@ -512,16 +631,16 @@ def exit_code(summary: ParticipantSummary) -> int:
 
 
 def _up_to_date(run: Run, names: DerivativeNames, fingerprint: str) -> bool:
-    record = read_completion(names.completion(), names.output_dir)
-    if record is None or record.get("fingerprint") != fingerprint:
+    record = RunRecord.read(names.completion(), names.output_dir)
+    if record is None or record.fingerprint != fingerprint:
         return False
-    return outputs_intact(record)
+    return outputs_intact(record.to_dict())
 
 
 def _remove_previous(names: DerivativeNames) -> None:
-    record = read_completion(names.completion(), names.output_dir)
+    record = RunRecord.read(names.completion(), names.output_dir)
     names.completion().unlink(missing_ok=True)
-    for path in (record or {}).get("outputs", {}).values():
+    for path in (record.outputs if record else {}).values():
         Path(path).unlink(missing_ok=True)
 
 
@@ -597,10 +716,8 @@ def run_participant(
         summary = ParticipantSummary(n_found=len(discovery.runs) + len(discovery.problems))
         for problem in discovery.problems:
             log.warning("%s", problem.message)
-            summary.failures.append(
-                {"run_id": problem.run_id, "status": "failed", "stage": problem.stage,
-                 "error_type": "DiscoveryProblem", "message": problem.message, "bold": str(problem.path)}
-            )
+            summary.failures.append(FailureRow.failed(problem.run_id, problem.stage, "DiscoveryProblem",
+                                                      problem.message, problem.path).to_dict())
         todo, fingerprints = [], {}
         for run in discovery.runs:
             names = DerivativeNames(output_dir, run, atlas.name, config.denoise.strategy)
@@ -608,10 +725,10 @@ def run_participant(
             if not overwrite and _up_to_date(run, names, fp):
                 summary.n_skipped += 1
                 continue
-            failure = read_completion(_failure_path(output_dir, run))
-            if not (overwrite or retry_failed) and failure and failure.get("fingerprint") == fp:
+            failed_with, failure = FailureRow.read_failed(_failure_path(output_dir, run))
+            if not (overwrite or retry_failed) and failure and failed_with == fp:
                 # same inputs, same configuration: it would fail the same way again
-                summary.failures.append(failure["row"])
+                summary.failures.append(failure.to_dict())
                 summary.n_failed_before += 1
                 continue
             _remove_previous(names)
@@ -638,11 +755,7 @@ def run_participant(
         summary.records = [r for rid, r in sorted(done.items()) if rid in current]
         for record in summary.records:
             if record["status"] == "excluded":
-                summary.failures.append(
-                    {"run_id": record["run_id"], "status": "excluded", "stage": "qc",
-                     "error_type": "Exclusion", "message": "; ".join(record.get("reasons", [])),
-                     "bold": record.get("bold")}
-                )
+                summary.failures.append(FailureRow.excluded(record).to_dict())
         summary.n_ok = sum(r["status"] == "ok" for r in summary.records)
         summary.n_excluded = sum(r["status"] == "excluded" for r in summary.records)
         summary.n_failed = sum(f["status"] == "failed" for f in summary.failures)
@@ -741,11 +854,9 @@ def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, 
             bar.update(failed=True)
             log.error("%s failed in %s: %s: %s", run.run_id, stage, etype, message)
             log.debug("".join(traceback.format_exception(exc)))
-            row = {"run_id": run.run_id, "status": "failed", "stage": stage, "error_type": etype,
-                   "message": message, "bold": str(run.bold)}
-            summary.failures.append(row)
-            atomic_write_json(_failure_path(output_dir, run),
-                              {"fingerprint": fingerprints[run.run_id], "row": row})
+            row = FailureRow.failed(run.run_id, stage, etype, message, run.bold)
+            summary.failures.append(row.to_dict())
+            row.write_failed(_failure_path(output_dir, run), fingerprints[run.run_id])
         future.release()
         job = reporter.run_done(run) if reporter is not None else None
         if job is not None:

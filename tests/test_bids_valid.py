@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from neurokit.config import Config
-from neurokit.io._derivatives import BIDSIGNORE
+from neurokit.io import BIDSIGNORE
 
 pytestmark = pytest.mark.slow
 

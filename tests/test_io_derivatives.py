@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from neurokit.io import Run
-from neurokit.io._derivatives import (
+from neurokit.io import (
     DerivativeNames,
     atomic_write_json,
     atomic_write_text,
@@ -215,3 +215,144 @@ def test_atlas_files_follow_bep038(tmp_path):
     assert sidecar["SpatialReference"] == atlas.space
     assert set(table.columns) - {"index", "name"} <= set(sidecar) and "index" not in sidecar
     assert json.loads(paths["description"].read_text())["Name"] == "pfclimbic"
+
+
+# ----------------------------------------------------------------------------- typed per-run records
+def _qc(**changes):
+    from neurokit.io import RunQC
+
+    qc = RunQC(run_id="sub-01_task-rest", atlas="pfclimbic", strategy="simple", repetition_time=2.0,
+               n_volumes=100, censored_volumes=[3, 4], non_steady_state_volumes=[0],
+               motion={"mean_fd": 0.12, "percent_censored": 2.0}, tdof_lost=12, tdof_remaining=85,
+               n_regressors=10, region_tsnr={"a": 50.0}, excluded=False, exclusion_checks=[{"rule": "fd"}],
+               confound_notes=["note"], summary_indices={"idx_pfc_limbic": 0.3},
+               region_pfc_limbic_strength={"a": 0.1}, processing_seconds=1.5)
+    for key, value in changes.items():
+        setattr(qc, key, value)
+    return qc
+
+
+def test_run_qc_roundtrip_keeps_the_file_keys_and_order(tmp_path):
+    from neurokit.io import RunQC
+
+    qc = _qc()
+    names = DerivativeNames(tmp_path, _run(tmp_path), "pfclimbic", "simple")
+    path = qc.write(names)
+    assert path == names.qc()
+    data = json.loads(path.read_text())
+    # the file keeps its historical spelling: BIDS CamelCase and the motion keys in snake_case
+    assert list(data)[:9] == ["RunID", "Atlas", "Strategy", "RepetitionTime", "NumberOfVolumes", "CensoredVolumes",
+                              "NonSteadyStateVolumes", "mean_fd", "percent_censored"]
+    assert data["tDOFRemaining"] == 85 and data["ProcessingSeconds"] == 1.5 and "Strategies" not in data
+    back = RunQC.read(path)
+    assert back == qc and back.mean_fd == 0.12 and back.percent_censored == 2.0
+    assert path.read_text() == json_text(back.to_dict())
+
+
+def test_run_qc_without_cleaned_signals_has_no_summary_key():
+    qc = _qc(tdof_lost=None, tdof_remaining=None, n_regressors=None, summary_indices=None,
+             region_pfc_limbic_strength=None)
+    data = qc.to_dict()
+    assert "SummaryIndices" not in data and "RegionPFCLimbicStrength" not in data
+    assert _qc(summary_indices={}).to_dict()["SummaryIndices"] is None  # cleaned, but no indices: null
+
+
+def test_run_qc_for_strategy_puts_the_strategy_block_on_top():
+    qc = _qc(strategies={"simple": {"tDOFRemaining": 85}, "scrubbing": {"tDOFRemaining": 40,
+                                                                         "percent_censored": 20.0}})
+    view = qc.for_strategy("scrubbing")
+    assert view.tdof_remaining == 40 and view.percent_censored == 20.0
+    assert qc.for_strategy(None).tdof_remaining == 85
+
+
+def test_older_files_with_unknown_keys_still_load(tmp_path):
+    from neurokit.io import RunQC, RunRecord
+
+    old_qc = {"RunID": "sub-01", "Atlas": "pfclimbic", "mean_fd": 0.2, "ConfigHash": "abc", "Legacy": [1]}
+    qc = RunQC.from_dict(old_qc)
+    assert qc.run_id == "sub-01" and qc.mean_fd == 0.2 and qc.extra == {"ConfigHash": "abc", "Legacy": [1]}
+    assert qc.tdof_remaining is None and qc.exclusion_checks == []
+    assert qc.to_dict()["ConfigHash"] == "abc"
+
+    path = tmp_path / "logs" / "runs" / "sub-01.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"run_id": "sub-01", "status": "ok", "outputs": {"qc": "sub-01/func/qc.json"},
+                                "walltime": 3}))
+    record = RunRecord.read(path, tmp_path)
+    assert record.run_id == "sub-01" and record.extra == {"walltime": 3} and record.output_bytes is None
+    assert record.outputs == {"qc": str(tmp_path / "sub-01/func/qc.json")}
+    path.write_text("{not json")
+    assert RunRecord.read(path) is None
+
+
+def test_run_record_roundtrip_with_output_sizes(tmp_path):
+    from neurokit.io import RunRecord, completed_runs, outputs_intact, read_completion
+
+    names = DerivativeNames(tmp_path, _run(tmp_path), "pfclimbic", "simple")
+    atomic_write_text(names.qc(), "{}\n")
+    record = RunRecord(run_id=names.run.run_id, status="excluded", reasons=["motion"], fingerprint="f",
+                       config_hash="c", entities=dict(names.run.entities), bold="bold.nii.gz",
+                       outputs={"qc": names.qc().relative_to(tmp_path).as_posix()}, summary={}, mean_fd=0.4,
+                       seconds=2.0)
+    path = record.write(names)
+    assert path == names.completion()
+    data = json.loads(path.read_text())
+    assert list(data) == ["run_id", "status", "reasons", "fingerprint", "config_hash", "entities", "bold", "inputs",
+                          "outputs", "summary", "mean_fd", "seconds", "output_bytes"]
+    assert data["output_bytes"] == {"qc": 3}
+    assert RunRecord.read(path) == record
+    [stored] = completed_runs(tmp_path)
+    assert stored == read_completion(path, tmp_path) and outputs_intact(stored)
+    atomic_write_text(names.qc(), "{}\n\n")  # changed size since: not intact
+    assert not outputs_intact(read_completion(path, tmp_path))
+
+
+def test_run_record_needs_a_run_id():
+    from neurokit.io import RunRecord
+
+    with pytest.raises(ValueError, match="a completion record needs a 'run_id'; got the keys"):
+        RunRecord.from_dict({"status": "ok"})
+
+
+def test_run_record_for_strategy():
+    from neurokit.io import RunRecord
+
+    record = RunRecord(run_id="r", outputs={"timeseries": "a", "timeseries@scrubbing": "b", "qc": "q"},
+                       strategy="simple", strategies={
+                           "simple": {"status": "ok", "reasons": [], "summary": {}, "outputs": ["timeseries"]},
+                           "scrubbing": {"status": "excluded", "reasons": ["fd"], "summary": {},
+                                         "outputs": ["timeseries@scrubbing"]}})
+    view = record.for_strategy("scrubbing")
+    assert view.status == "excluded" and view.outputs == {"timeseries": "b", "qc": "q"}
+    assert record.for_strategy("compcor") is None
+
+
+def test_failure_row_columns_and_rows(tmp_path):
+    from dataclasses import fields
+
+    from neurokit.io import FAILURE_COLUMNS, FailureRow, RunRecord
+
+    assert [f.name for f in fields(FailureRow)] == list(FAILURE_COLUMNS) == list(FailureRow.COLUMNS)
+    failed = FailureRow.failed("sub-02", "extract", "ValueError", "bad", tmp_path / "b.nii.gz")
+    assert failed.to_dict() == {"run_id": "sub-02", "status": "failed", "stage": "extract",
+                                "error_type": "ValueError", "message": "bad", "bold": str(tmp_path / "b.nii.gz")}
+    excluded = FailureRow.excluded(RunRecord(run_id="sub-01", status="excluded", reasons=["a", "b"], bold="x"))
+    assert excluded == FailureRow("sub-01", "excluded", "qc", "Exclusion", "a; b", "x")
+    assert FailureRow.from_dict({**failed.to_dict(), "extra": 1}) == failed
+    with pytest.raises(ValueError, match=r"a failures.tsv row needs the columns .*\['stage'\] are missing"):
+        FailureRow.from_dict({"run_id": "a", "status": "failed", "error_type": "E", "message": "m"})
+    write_failures(tmp_path, [excluded, failed.to_dict()])
+    assert read_failures(tmp_path).to_dict("records") == [excluded.to_dict(), failed.to_dict()]
+    path = tmp_path / "logs" / "failed" / "sub-02.json"
+    failed.write_failed(path, "fp")
+    assert FailureRow.read_failed(path) == ("fp", failed)
+    assert FailureRow.read_failed(tmp_path / "absent.json") == (None, None)
+
+
+def test_strategy_qc_names_a_missing_qc_file(tmp_path):
+    from neurokit.io import GroupError, strategy_qc
+
+    record = {"run_id": "sub-01_task-rest", "outputs": {"qc": str(tmp_path / "gone.json")}}
+    with pytest.raises(GroupError, match=r"run sub-01_task-rest's QC metrics .*gone.json are missing or unreadable; "
+                                         "rerun the participant level with --overwrite"):
+        strategy_qc([record], "simple")

@@ -13,7 +13,7 @@ from neurokit import __version__
 from neurokit.cli import main
 from neurokit.config import DEFAULT_STAGE_LEVELS as STAGES
 from neurokit.config import Config, ConfigError, load_config
-from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv
+from neurokit.io import atomic_write_json, atomic_write_tsv
 from neurokit.models import ModelError, check_fingerprint, fingerprint_differences, load_model, model_hash
 from neurokit.io import participant_fingerprint
 from neurokit.io import GroupError, build_features
@@ -260,7 +260,7 @@ def _add_strategy(out: Path, strategy="simple+gsr", excluded=("sub-05",), seed=1
     """Make fabricated single-strategy derivatives two-strategy ones, as the participant level writes them:
     ``strategy`` gets its own (weakly coupled) matrices, tDOF and exclusions (``excluded``; sub-03 stays
     excluded under 'simple' only)."""
-    from neurokit.io._derivatives import strategy_output_key
+    from neurokit.io import strategy_output_key
 
     rng = np.random.default_rng(seed)
     config = load_config(out / "config.yaml").updated({"denoise.strategy": ["simple", strategy]})
@@ -351,7 +351,7 @@ def test_run_group_writes_the_denoising_benchmark_and_names_the_modelled_strateg
 
 
 def test_group_report_lists_runs_as_the_modelled_strategy_saw_them(tmp_path):
-    from neurokit.io._derivatives import completed_runs, read_failures
+    from neurokit.io import completed_runs, read_failures
     from neurokit.report import write_group_report
     from neurokit.report._group import _run_table
 

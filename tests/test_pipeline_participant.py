@@ -16,7 +16,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from neurokit.config import Config
-from neurokit.io._derivatives import completed_runs, read_failures
+from neurokit.io import completed_runs, read_failures
 from neurokit.pipelines import participant as pp
 
 pytestmark = pytest.mark.slow
@@ -314,7 +314,7 @@ def test_worker_death_loses_no_result(dataset, config, tmp_path):
     out = tmp_path / "out"
     summary = pp.ParticipantSummary()
     from neurokit.atlases import load
-    from neurokit.io._derivatives import input_fingerprint
+    from neurokit.io import input_fingerprint
 
     fps = {r.run_id: input_fingerprint(r, config.run_hash()) for r in runs}
     from neurokit.config import ClusterConfig
@@ -464,7 +464,7 @@ def test_report_underlay_is_fmriprep_boldref_or_a_computed_mean(dataset, config,
     from dataclasses import replace
 
     from neurokit.atlases import load
-    from neurokit.io._derivatives import input_fingerprint, read_completion
+    from neurokit.io import input_fingerprint, read_completion
     from neurokit.report._participant import _atlas_blocks
 
     with_ref, without, wrong = _good_runs(dataset)[:3]
@@ -510,7 +510,7 @@ def test_qc_coverage_counts_voxels_that_lose_their_signal(dataset, config, tmp_p
     from dataclasses import replace
 
     from neurokit.atlases import load
-    from neurokit.io._derivatives import input_fingerprint
+    from neurokit.io import input_fingerprint
     from neurokit.report._participant import _region_quality_blocks
 
     run = _good_runs(dataset)[0]
@@ -548,7 +548,7 @@ def _process(run, config, out):
 
 def test_several_strategies_extract_once_and_equal_single_strategy_runs(dataset, config, tmp_path, monkeypatch):
     import neurokit.extract
-    from neurokit.io._derivatives import outputs_intact, read_completion, record_for_strategy
+    from neurokit.io import outputs_intact, read_completion, record_for_strategy
 
     calls = []
     extract = neurokit.extract.extract_signals
@@ -609,3 +609,42 @@ def test_changed_strategy_list_recomputes_and_removes_dropped_outputs(dataset, c
     summary = pp.run_participant(dataset, tmp_path, one, client=client, progress=False)
     assert summary.n_skipped == 0 and summary.n_ok == 1
     assert not list(tmp_path.rglob("*desc-simpleGsr*")), "outputs of a strategy no longer listed are removed"
+
+
+def test_compute_run_writes_nothing_and_write_run_writes_what_process_run_does(dataset, config, tmp_path,
+                                                                               monkeypatch):
+    from neurokit.atlases import load
+    from neurokit.io import DerivativeNames, RunQC, RunRecord, input_fingerprint
+
+    run = _good_runs(dataset)[0]
+    atlas = load(config.atlas.name)
+    multi = config.updated({"denoise.strategy": ["simple", "scrubbing"]})
+    before = sorted(p for p in dataset.rglob("*"))
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # a stray relative write would land here
+    result = pp.compute_run(run, atlas, multi)
+    assert sorted(p for p in dataset.rglob("*")) == before and not any(cwd.iterdir())
+
+    assert result.primary == multi.modelled_strategy and list(result.strategies)[0] == result.primary
+    assert result.signals.shape == (run.n_volumes, len(result.region_names))
+    assert isinstance(result.qc, RunQC) and result.qc.processing_seconds is None
+    assert set(result.qc.strategies) == {"simple", "scrubbing"}
+    assert result.modelled.matrices["correlation"].shape == (len(result.region_names),) * 2
+
+    fp = input_fingerprint(run, multi.run_hash())
+    names = DerivativeNames(tmp_path / "split", run, atlas.name, result.primary)
+    record = pp.write_run(names, result, multi, fp)
+    assert isinstance(record, RunRecord) and RunRecord.read(names.completion()) == record
+    whole = pp.process_run(run, atlas, multi, str(tmp_path / "whole"), fp)
+
+    def untimed(data):  # the QC file's size follows the digits of its ProcessingSeconds
+        return {**data, "seconds": None, "output_bytes": {**data["output_bytes"], "qc": None}}
+
+    assert untimed(whole) == untimed(record.to_dict())
+    for key, rel in record.outputs.items():
+        ours, theirs = (tmp_path / "split" / rel).read_bytes(), (tmp_path / "whole" / rel).read_bytes()
+        if key == "qc":  # the only timing in the files
+            ours, theirs = (RunQC.from_dict(json.loads(t)) for t in (ours, theirs))
+            ours.processing_seconds = theirs.processing_seconds
+        assert ours == theirs, key

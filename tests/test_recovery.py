@@ -15,7 +15,7 @@ from distributed import Client, LocalCluster
 from scipy import stats
 
 from neurokit.config import Config
-from neurokit.io._derivatives import completed_runs
+from neurokit.io import completed_runs
 from neurokit.pipelines import participant as pp
 from neurokit.pipelines.group import run_group
 

@@ -778,7 +778,7 @@ def test_participant_report_does_not_depend_on_other_participants(tmp_path):
 
     bids, out, config = fabricate_outputs(tmp_path, n_subjects=4, n_volumes=40, with_group=False, xss_site=False)
     from neurokit.report._participant import report_context, report_fingerprint, _runs_by_subject
-    from neurokit.io._derivatives import completed_runs, read_failures
+    from neurokit.io import completed_runs, read_failures
 
     context = report_context(out, bids_dir=bids, config=config)
     before = report_fingerprint("01", _runs_by_subject(completed_runs(out), read_failures(out))["01"], context)
@@ -794,3 +794,32 @@ def test_participant_report_does_not_depend_on_other_participants(tmp_path):
     group = write_group_report(out, bids_dir=bids, config=config).read_text()
     section = group[group.index('id="indices"'):]
     assert "robust z" in section and doc["run_id"] in section and "../sub-02.html" in section
+
+
+def test_fixtures_are_written_by_the_pipelines_record_classes(rendered):
+    from neurokit.io import DerivativeNames, FailureRow, RunQC, RunRecord, completed_runs, read_failures
+
+    out = rendered[0]
+    records = completed_runs(out)
+    assert records
+    for data in records:
+        record = RunRecord.from_dict(data)
+        assert record.extra == {} and record.output_bytes  # the pipeline's keys and output sizes, nothing else
+        qc = RunQC.read(record.outputs["qc"])
+        assert qc.extra == {} and qc.run_id == record.run_id
+        # the pipeline's file names: seg-<atlas>, desc-<strategy>
+        names = DerivativeNames(out, _run_of(record), qc.atlas, qc.strategy)
+        assert record.outputs["relmat:correlation"] == str(names.relmat("correlation"))
+    rows = [FailureRow.from_dict(r) for r in read_failures(out).to_dict("records")]
+    assert {r.error_type for r in rows if r.status == "excluded"} == {"Exclusion"}
+    assert [r for r in rows if r.status == "excluded"] == [FailureRow.excluded(r) for r in records
+                                                            if r["status"] == "excluded"]
+
+
+def _run_of(record):
+    from pathlib import Path
+
+    from neurokit.io import Run
+
+    return Run(tuple(record.entities.items()), Path(record.bold), None, Path(record.inputs["confounds"]), None,
+               Path("mask.nii.gz"), 2.0, 60)

@@ -211,7 +211,7 @@ def test_demo_outcome_names_unexpected_failures():
 def test_demo_exits_with_the_code_it_prints(tmp_path, monkeypatch, capsys, planted_only, expected):
     """The demo's wiring, with the study replaced by one that fails a run (the real one runs in CI's demo step)."""
     import neurokit.pipelines.study as study
-    from neurokit.io._derivatives import write_failures
+    from neurokit.io import write_failures
 
     bids = tmp_path / "bids"
     bids.mkdir()

@@ -75,7 +75,7 @@ def _read(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None:
 
 
 def _write(path: Path, labels, affine, centres, filled: bool) -> None:
-    from neurokit.io._derivatives import atomic_write_bytes  # atomic: parallel loads may race
+    from neurokit._atomic import atomic_write_bytes  # atomic: parallel loads may race
 
     buffer = io.BytesIO()
     np.savez_compressed(buffer, labels=labels, affine=affine, centres=centres, filled=np.bool_(filled))

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from neurokit.config import load_config
-    from neurokit.io._derivatives import read_failures
+    from neurokit.io import read_failures
     from neurokit.pipelines.study import run_study
     from neurokit.simulate import simulate_dataset
 

@@ -45,7 +45,7 @@ def _warn(message: str) -> str:
 
 
 def _write_config(model, model_dir: Path, path: Path) -> None:
-    from neurokit.io._derivatives import atomic_write_text
+    from neurokit.io import atomic_write_text
     from neurokit.models import ModelError
     from neurokit.io import participant_config_yaml
 
@@ -64,8 +64,14 @@ def _write_config(model, model_dir: Path, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict; returns 0, or 2 when features are refused or no prediction could be made."""
     from neurokit.config import load_config
-    from neurokit.io import build_features, load_phenotype, select_records
-    from neurokit.io._derivatives import atomic_write_json, atomic_write_tsv, completed_runs
+    from neurokit.io import (
+        atomic_write_json,
+        atomic_write_tsv,
+        build_features,
+        completed_runs,
+        load_phenotype,
+        select_records,
+    )
     from neurokit.models import ModelError, check_fingerprint, load_model, predict, software_differences
     from neurokit.io import participant_fingerprint
 

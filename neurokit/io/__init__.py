@@ -1,9 +1,30 @@
 """BIDS discovery, phenotype loading, derivative writing and reading (the only stage that touches files).
 
+The per-run files have typed records (:class:`RunQC`, :class:`RunRecord`, :class:`FailureRow`) that own
+their keys and serialisation; every writer and reader of these files goes through them.
+
 Public names are re-exported here; the code lives in private modules.
 """
 
+from neurokit._atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, atomic_write_tsv, json_text
 from neurokit.io._bids import ENTITIES, ENTITY_ORDER, BIDSError, BIDSName, build_filename, parse_filename
+from neurokit.io._derivatives import (
+    BIDSIGNORE,
+    DerivativeNames,
+    atlas_files,
+    bids_label,
+    bids_uri,
+    dataset_links,
+    input_fingerprint,
+    outputs_intact,
+    qc_for_strategy,
+    read_dataset_links,
+    record_for_strategy,
+    remove_temporaries,
+    strategy_output_key,
+    write_atlas_files,
+    write_dataset_description,
+)
 from neurokit.io._discover import Discovery, RunProblem, discover_from_config, discover_runs
 from neurokit.io._features import GroupError, RunRef, build_features, select_records, strategy_qc
 from neurokit.io._phenotype import NUMERIC_ROLES, PhenotypeError, load_phenotype, phenotype_for_runs
@@ -14,6 +35,16 @@ from neurokit.io._provenance import (
     settings_from_config,
 )
 from neurokit.io._records import RUN_ENTITIES, Run
+from neurokit.io._run_files import (
+    FAILURE_COLUMNS,
+    FailureRow,
+    RunQC,
+    RunRecord,
+    completed_runs,
+    read_completion,
+    read_failures,
+    write_failures,
+)
 
 __all__ = [
     "HASH_DESCRIPTIONS",
@@ -41,4 +72,33 @@ __all__ = [
     "build_features",
     "select_records",
     "strategy_qc",
+    # the derivative dataset: names, typed per-run records, atomic writes
+    "DerivativeNames",
+    "RunQC",
+    "RunRecord",
+    "FailureRow",
+    "FAILURE_COLUMNS",
+    "BIDSIGNORE",
+    "bids_label",
+    "bids_uri",
+    "dataset_links",
+    "read_dataset_links",
+    "write_dataset_description",
+    "atlas_files",
+    "write_atlas_files",
+    "input_fingerprint",
+    "outputs_intact",
+    "read_completion",
+    "completed_runs",
+    "record_for_strategy",
+    "qc_for_strategy",
+    "strategy_output_key",
+    "remove_temporaries",
+    "write_failures",
+    "read_failures",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_write_tsv",
+    "json_text",
 ]

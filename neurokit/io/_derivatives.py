@@ -17,14 +17,21 @@ import hashlib
 import json
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import numpy as np
-import pandas as pd
 
+from neurokit._atomic import (  # noqa: F401 - re-exported: the derivative writers use them
+    TMP_MARK,
+    _tsv_text,
+    _write_if_changed,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    atomic_write_tsv,
+    json_text,
+)
 from neurokit._version import __version__
 from neurokit.io._bids import build_filename
 from neurokit.io._records import Run
@@ -44,23 +51,16 @@ __all__ = [
     "write_atlas_files",
     "BIDSIGNORE",
     "remove_temporaries",
-    "read_completion",
-    "write_completion",
     "outputs_intact",
     "json_text",
-    "completed_runs",
     "strategy_output_key",
     "record_for_strategy",
-    "FAILURE_COLUMNS",
-    "write_failures",
-    "read_failures",
+    "qc_for_strategy",
+    "atomic_write_bytes",
 ]
 
-_TMP_MARK = ".neurokit-tmp"
 #: Entities of a run that its derivatives keep (``desc`` is neurokit's own).
 _KEPT = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "space", "res", "den")
-
-FAILURE_COLUMNS = ("run_id", "status", "stage", "error_type", "message", "bold")
 
 #: Version of the derivative layout (names and sidecar contents), part of every run's input
 #: fingerprint: outputs written under an older layout are recomputed once, not mixed with new ones.
@@ -190,154 +190,12 @@ class DerivativeNames:
         return Path(self.output_dir) / "logs" / "runs" / f"{self.run.run_id}.json"
 
 
-def _temporary_in(folder: Path, name: str) -> tuple[int, str]:
-    folder.mkdir(parents=True, exist_ok=True)
-    # Created like any file the user makes (mode 0666 less the umask), so results are
-    # shared with the lab as the umask says; mkstemp's private 0600 would hide them.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    while True:
-        tmp = os.path.join(folder, f".{name}.{os.getpid()}-{secrets.token_hex(4)}{_TMP_MARK}")
-        try:
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:  # pragma: no cover - 32 random bits collided
-            continue
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically: readers see the old file or the whole new one."""
-    path = Path(path)
-    fd, tmp = _temporary_in(path.parent, path.name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write text atomically (UTF-8)."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (Path, os.PathLike)):
-        return str(obj)
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
-
-
-def _finite(obj: Any) -> Any:
-    # JSON has no NaN: write null so every reader (and the BIDS validator) accepts it.
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-#: Encodes one value on one line with the C encoder (``indent`` would switch to the pure-Python one).
-_COMPACT = json.JSONEncoder(default=_json_default, allow_nan=False, separators=(", ", ": "))
-#: Levels of nested objects laid out one key per line; deeper values stay on one line.
-_JSON_LEVELS = 3
-
-
-def _json_key(key: Any) -> str:
-    # JSON object keys are strings; convert others as the json module does
-    if isinstance(key, str):
-        return key
-    if key is None or isinstance(key, bool):
-        return json.dumps(key)
-    if isinstance(key, (int, float, np.integer, np.floating)):
-        return json.dumps(key.item() if isinstance(key, np.generic) else key)
-    raise TypeError(f"JSON keys must be str, int, float, bool or None, not {type(key).__name__}")
-
-
-def _layout(obj: Any, levels: int, indent: str) -> str:
-    # dict, not typing.Mapping: an ABC isinstance check costs ~10x more, on every value
-    if not (isinstance(obj, dict) and obj and levels > 0):
-        return _COMPACT.encode(obj)
-    inner = indent + "  "
-    items = ",\n".join(
-        f"{inner}{_COMPACT.encode(_json_key(k))}: {_layout(v, levels - 1, inner)}" for k, v in obj.items()
-    )
-    return "{\n" + items + "\n" + indent + "}"
-
-
-def json_text(obj: Any) -> str:
-    """A JSON document as neurokit writes it: NaN and infinities as null, nested objects
-    indented to three levels (one key per line), deeper values and lists on one line."""
-    if isinstance(obj, Mapping) and not isinstance(obj, dict):
-        obj = dict(obj)
-    try:
-        return _layout(obj, _JSON_LEVELS, "") + "\n"
-    except ValueError:  # a NaN or infinity somewhere (rare): JSON has none, write null
-        return _layout(_finite(obj), _JSON_LEVELS, "") + "\n"
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Mapping[str, Any]) -> Path:
-    """Write a JSON document atomically (NaN written as null; see :func:`json_text`)."""
-    return atomic_write_text(path, json_text(obj))
-
-
-def _float_tsv(table: pd.DataFrame) -> str | None:
-    """The TSV text of an all-float table, ~5x faster than ``DataFrame.to_csv``; None if not applicable."""
-    names = [str(c) for c in table.columns]
-    if not all(pd.api.types.is_float_dtype(t) for t in table.dtypes) or any(
-        ch in name for name in names for ch in '\t\n\r"'
-    ):
-        return None
-    values = table.to_numpy(dtype=float)
-    header = "\t".join(names) + "\n"
-    if not values.size:
-        return header
-    if np.isnan(values).any():
-        rows = ("\t".join("n/a" if v != v else "%.8g" % v for v in row) for row in values.tolist())
-        return header + "\n".join(rows) + "\n"
-    line = "\t".join(["%.8g"] * values.shape[1]) + "\n"
-    return header + (line * values.shape[0]) % tuple(values.ravel().tolist())
-
-
-def _tsv_text(table: pd.DataFrame, index: bool = False) -> str:
-    text = None if index else _float_tsv(table)
-    if text is None:
-        text = table.to_csv(sep="\t", index=index, na_rep="n/a", lineterminator="\n", float_format="%.8g")
-    return text
-
-
-def atomic_write_tsv(path: str | os.PathLike, table: pd.DataFrame, *, index: bool = False) -> Path:
-    """Write a table as BIDS TSV (tab-separated, ``n/a`` for missing, floats as ``%.8g``) atomically."""
-    return atomic_write_text(path, _tsv_text(table, index))
-
-
-def _write_if_changed(path: Path, text: str) -> Path:
-    # files shared by every run are rewritten at each invocation: leave them untouched when
-    # equal, so a rerun with nothing to do changes nothing on disk
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return path
-    except (OSError, UnicodeDecodeError):
-        pass
-    return atomic_write_text(path, text)
-
-
 def remove_temporaries(output_dir: str | os.PathLike) -> list[Path]:
     """Delete temporary files an interrupted run left behind; returns what was removed."""
     removed = []
     root = Path(output_dir)
     if root.is_dir():
-        for tmp in root.rglob(f"*{_TMP_MARK}"):
+        for tmp in root.rglob(f"*{TMP_MARK}"):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
@@ -358,21 +216,9 @@ def input_fingerprint(run: Run, config_hash: str) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:20]
 
 
-def write_completion(path: Path, record: Mapping[str, Any], output_dir: str | os.PathLike | None = None) -> Path:
-    """Write a run's completion record (last, after all its outputs).
-
-    With ``output_dir`` (the root its ``outputs`` are relative to) the record also lists
-    each output's size in bytes (``output_bytes``), which :func:`outputs_intact` checks.
-    """
-    if output_dir is not None:
-        root = Path(output_dir)
-        record = {**record, "output_bytes": {k: (root / v).stat().st_size for k, v in record["outputs"].items()}}
-    return atomic_write_json(path, record)
-
-
 def outputs_intact(record: Mapping[str, Any]) -> bool:
-    """Whether every output of a completion record (as :func:`read_completion` returns it,
-    with ``output_dir``) exists with the size it was written with.
+    """Whether every output of a completion record (as :meth:`RunRecord.to_dict` gives it after
+    :meth:`RunRecord.read` with ``output_dir``) exists with the size it was written with.
 
     Catches outputs deleted or truncated since (e.g. by a machine crash before the data
     reached the disk); records written without sizes only need the files to exist.
@@ -386,29 +232,6 @@ def outputs_intact(record: Mapping[str, Any]) -> bool:
         if key in sizes and sizes[key] != size:
             return False
     return True
-
-
-def read_completion(path: Path, output_dir: str | os.PathLike | None = None) -> dict | None:
-    """A completion record, or None if absent or unreadable (then the run is redone).
-
-    Records store their outputs relative to the derivative root, so a results folder can be
-    moved or copied; with ``output_dir`` they are returned as paths under it.
-    """
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    if output_dir is not None and isinstance(record, dict):
-        record["outputs"] = {k: str(Path(output_dir) / v) for k, v in record.get("outputs", {}).items()}
-    return record
-
-
-def completed_runs(output_dir: str | os.PathLike) -> list[dict]:
-    """Every completion record under ``output_dir/logs/runs``, sorted by run id, outputs under ``output_dir``."""
-    folder = Path(output_dir) / "logs" / "runs"
-    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    records = [read_completion(p, output_dir) for p in paths]
-    return [r for r in records if r is not None]
 
 
 def strategy_output_key(key: str, strategy: str) -> str:
@@ -426,7 +249,7 @@ def record_for_strategy(record: Mapping[str, Any], strategy: str) -> dict | None
     Parameters
     ----------
     record : mapping
-        A completion record (from :func:`read_completion` or :func:`completed_runs`).
+        A completion record (:meth:`RunRecord.to_dict`, e.g. from :func:`completed_runs`).
     strategy : str
         One of the denoising strategies the run was processed with.
 
@@ -626,18 +449,3 @@ def write_atlas_files(output_dir: str | os.PathLike, atlas: Any) -> dict[str, Pa
         description["ReferencesAndLinks"] = [meta["Reference"]]
     _write_if_changed(paths["description"], json_text(description))
     return paths
-
-
-def write_failures(output_dir: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> Path:
-    """``failures.tsv``: every failed or excluded run with its stage and reason."""
-    table = pd.DataFrame(list(rows), columns=list(FAILURE_COLUMNS))
-    table = table.sort_values(["run_id", "status"], kind="stable") if len(table) else table
-    return atomic_write_tsv(Path(output_dir) / "failures.tsv", table)
-
-
-def read_failures(output_dir: str | os.PathLike) -> pd.DataFrame:
-    """``failures.tsv`` as a table (empty with the right columns when absent)."""
-    path = Path(output_dir) / "failures.tsv"
-    if not path.is_file():
-        return pd.DataFrame(columns=list(FAILURE_COLUMNS))
-    return pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype=str)

@@ -18,7 +18,8 @@ import pandas as pd
 
 from neurokit._errors import NeurokitError
 from neurokit.config import Config
-from neurokit.io._derivatives import completed_runs, qc_for_strategy, record_for_strategy
+from neurokit.io._derivatives import record_for_strategy
+from neurokit.io._run_files import RunQC, completed_runs
 from neurokit.io._phenotype import phenotype_for_runs
 
 __all__ = ["GroupError", "RunRef", "build_features", "select_records", "strategy_qc"]
@@ -58,9 +59,14 @@ def _has_relmat(record: dict, measure: str) -> bool:
     return True
 
 
-def _read_qc(record: dict, strategy: str | None = None) -> dict:
+def _read_qc(record: dict, strategy: str | None = None) -> RunQC:
     """A run's QC metrics; with ``strategy``, that strategy's entries (tDOF, censoring, exclusion) on top."""
-    return qc_for_strategy(json.loads(Path(record["outputs"]["qc"]).read_text()), strategy)
+    path = Path(record["outputs"]["qc"])
+    qc = RunQC.read(path)
+    if qc is None:
+        raise GroupError(f"run {record['run_id']}'s QC metrics {path} are missing or unreadable; rerun the "
+                         "participant level with --overwrite for this run.")
+    return qc.for_strategy(strategy)
 
 
 def _records_for(records: list[dict], strategy: str) -> list[dict]:
@@ -78,7 +84,7 @@ def _records_for(records: list[dict], strategy: str) -> list[dict]:
     return views
 
 
-def strategy_qc(records: list[dict], strategy: str) -> list[dict]:
+def strategy_qc(records: list[dict], strategy: str) -> list[RunQC]:
     """Each run's QC metrics as processed with ``strategy`` (its tDOF, censoring and exclusion on top).
 
     Parameters
@@ -90,8 +96,8 @@ def strategy_qc(records: list[dict], strategy: str) -> list[dict]:
 
     Returns
     -------
-    list of dict, length n_records
-        The runs' QC JSON, in the order of ``records``.
+    list of RunQC, length n_records
+        The runs' QC metrics, in the order of ``records``.
 
     Raises
     ------
@@ -169,9 +175,9 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
             "participant_id": f"sub-{ent['sub']}",
             "session_id": f"ses-{ent['ses']}" if "ses" in ent else None,
             "run_id": record["run_id"],
-            "mean_fd": qc.get("mean_fd"),
-            "percent_censored": qc.get("percent_censored"),
-            "tdof_remaining": qc.get("tDOFRemaining"),
+            "mean_fd": qc.mean_fd,
+            "percent_censored": qc.percent_censored,
+            "tdof_remaining": qc.tdof_remaining,
             **record.get("summary", {}),
             **{prefix + e: v for e, v in zip(edges, values)},
         }
@@ -221,7 +227,7 @@ def select_records(records: list[dict], config: Config, output_dir: str | Path) 
     Parameters
     ----------
     records : list of dict
-        Completion records (:func:`neurokit.io._derivatives.completed_runs`).
+        Completion records (:func:`neurokit.io.completed_runs`).
     config : Config
         ``inputs.task``, ``inputs.space`` and ``inputs.res`` choose the runs (None: any).
     output_dir : str or Path

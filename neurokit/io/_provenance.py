@@ -141,7 +141,7 @@ def participant_fingerprint(output_dir: str | Path, config: Config, *, strategy:
         The runs were made with different participant-level configurations, or not with
         the one ``config.yaml`` records, or not with ``strategy``.
     """
-    from neurokit.io._derivatives import completed_runs, record_for_strategy
+    from neurokit.io import completed_runs, record_for_strategy
 
     output_dir = Path(output_dir)
     written = output_dir / "config.yaml"

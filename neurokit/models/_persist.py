@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from neurokit._version import __version__
-from neurokit.io._derivatives import atomic_write_bytes, atomic_write_text, json_text
+from neurokit._atomic import atomic_write_bytes, atomic_write_text, json_text
 from neurokit.models._common import ModelError
 from neurokit.models._features import ID_COLUMNS, _encode_covariates
 

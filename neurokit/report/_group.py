@@ -56,19 +56,22 @@ def _run_table(records: list[dict], failures: pd.DataFrame, features: pd.DataFra
     participant level), stage and site."""
     from neurokit.report._participant import _entities_of_failure
 
-    from neurokit.io._derivatives import qc_for_strategy, record_for_strategy
+    from neurokit.io import RunQC, RunRecord
 
     rows = []
-    for r in records:
-        r = record_for_strategy(r, strategy) or r  # as the modelled strategy saw the run
-        ent = r.get("entities", {})
-        qc = qc_for_strategy(read_json(r.get("outputs", {}).get("qc")) or {}, strategy)
-        rows.append({"run_id": r["run_id"], "subject": str(ent.get("sub")), "session": ent.get("ses"),
-                     "status": r.get("status", "ok"), "reason": "; ".join(r.get("reasons") or []),
-                     "mean_fd": qc.get("mean_fd", r.get("mean_fd")), "percent_censored": qc.get("percent_censored"),
-                     "tdof_remaining": qc.get("tDOFRemaining"), "stage_failed": "",
+    for data in records:
+        r = RunRecord.from_dict(data)
+        r = r.for_strategy(strategy) or r if strategy else r  # as the modelled strategy saw the run
+        qc_path = r.outputs.get("qc")
+        qc = ((RunQC.read(qc_path) if qc_path else None) or RunQC()).for_strategy(strategy)
+        ent = r.entities
+        rows.append({"run_id": r.run_id, "subject": str(ent.get("sub")), "session": ent.get("ses"),
+                     "status": r.status, "reason": "; ".join(r.reasons or []),
+                     "mean_fd": r.mean_fd if qc.mean_fd is None else qc.mean_fd,
+                     "percent_censored": qc.percent_censored, "tdof_remaining": qc.tdof_remaining,
+                     "stage_failed": "",
                      "rules": [f"{c.get('rule')} (limit {fmt(c.get('limit'))}, {c.get('key')})"
-                               for c in qc.get("ExclusionChecks") or [] if c.get("passed") is False]})
+                               for c in qc.exclusion_checks or [] if c.get("passed") is False]})
     known = {r["run_id"] for r in records}
     for _, f in failures.iterrows():
         if f.get("status") != "failed" or f.get("run_id") in known:
@@ -654,7 +657,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
     ReportError
         If ``output_dir`` holds no processed or failed runs.
     """
-    from neurokit.io._derivatives import atomic_write_text, completed_runs, read_failures, record_for_strategy
+    from neurokit.io import atomic_write_text, completed_runs, read_failures, record_for_strategy
 
     output_dir, config = open_output_dir(output_dir, config)
     group_dir = output_dir / "group"

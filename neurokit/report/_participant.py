@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from neurokit._version import __version__
+from neurokit.io import RunQC
 from neurokit.report import _figures as F
 from neurokit.report._common import (
     Figure,
@@ -58,7 +59,7 @@ INDEX_LABELS = {
 
 def _entities_of_failure(row: pd.Series) -> dict:
     """Entities of a failed run (from its BOLD file name, else its run id); may be empty."""
-    from neurokit.io._bids import parse_filename
+    from neurokit.io import parse_filename
 
     for name in (row.get("bold"), f"{row.get('run_id', '')}_bold.nii.gz"):
         if isinstance(name, str) and name:
@@ -97,6 +98,12 @@ def _run_title(record: dict) -> str:
     run_id = str(record["run_id"])
     prefix = f"sub-{record['entities'].get('sub')}_"
     return run_id[len(prefix):] if run_id.startswith(prefix) else run_id
+
+
+def _qc_of(record: dict) -> RunQC | None:
+    """The run's QC metrics (None for a failed run, or when its QC file is missing or unreadable)."""
+    path = record.get("outputs", {}).get("qc")
+    return RunQC.read(path) if path else None
 
 
 def _tdof_text(qc: dict) -> str:
@@ -376,7 +383,8 @@ def _run_section(record: dict, config, atlas, atlas_note, other_runs, section_id
         return Section(section_id, title, [
             Note(f"This run failed in stage '{f['stage']}' ({f['error_type']}) and has no derivatives: "
                  f"{f['message']}", "warn")], status="failed")
-    qc = read_json(record.get("outputs", {}).get("qc")) or {}
+    read = _qc_of(record)
+    qc = read.to_dict() if read is not None else {}
     summary = [_summary_block(record, qc, _space_note(record, atlas, config))]
     decision = _decision_table(qc)
     if decision is not None:
@@ -407,10 +415,10 @@ def _phenotype_section(subject: str, phenotype, note) -> Section:
 def _overview_table(runs: list[dict]) -> Table:
     rows, classes = [], []
     for i, r in enumerate(runs):
-        qc = read_json(r.get("outputs", {}).get("qc")) or {}
+        qc = _qc_of(r) or RunQC()
         reason = "; ".join(r.get("reasons") or []) if r["status"] != "failed" else r["failure"]["message"]
-        rows.append([Link(_run_title(r), f"#run-{i + 1}"), r["status"], fmt(qc.get("mean_fd")),
-                     fmt(qc.get("percent_censored")), fmt(qc.get("tDOFRemaining")), reason or ""])
+        rows.append([Link(_run_title(r), f"#run-{i + 1}"), r["status"], fmt(qc.mean_fd),
+                     fmt(qc.percent_censored), fmt(qc.tdof_remaining), reason or ""])
         classes.append("" if r["status"] == "ok" else r["status"])
     return Table(["run", "status", "mean FD (mm)", "% censored", "tDOF left", "reason"], rows, row_classes=classes)
 
@@ -560,7 +568,7 @@ def _write_one(subject: str, runs: list[dict], fingerprint: str, context: _Conte
 
     The fingerprint is written after the page, so an interrupted write is redone next time.
     """
-    from neurokit.io._derivatives import atomic_write_json, atomic_write_text
+    from neurokit.io import atomic_write_json, atomic_write_text
 
     started = time.perf_counter()
     config = context.config
@@ -629,7 +637,7 @@ def write_participant_reports(output_dir, *, bids_dir=None, config=None, client=
     ReportError
         If ``output_dir`` holds no processed or failed runs.
     """
-    from neurokit.io._derivatives import completed_runs, read_failures
+    from neurokit.io import completed_runs, read_failures
 
     context = report_context(output_dir, bids_dir=bids_dir, config=config)
     output_dir = context.output_dir

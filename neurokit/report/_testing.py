@@ -3,6 +3,9 @@
 Not a simulation of brains: random signals with a little network structure, written as
 completion records, QC JSON, time series, matrices, mean images, the group features table
 and model outputs, so report code can be exercised in a second instead of a pipeline run.
+The per-run files are written by the pipeline's own record classes and names
+(:class:`neurokit.io.RunRecord`, :class:`neurokit.io.RunQC`, :class:`neurokit.io.FailureRow`,
+:class:`neurokit.io.DerivativeNames`), so they cannot drift from what the pipeline writes.
 """
 
 from __future__ import annotations
@@ -18,8 +21,19 @@ from neurokit.atlases import NETWORKS
 from neurokit.atlases import load as load_atlas
 from neurokit.config import DEFAULT_STAGE_LEVELS, Config
 from neurokit.connectivity import fisher_z, summary_indices, vectorize
-from neurokit.io import Run
-from neurokit.io._derivatives import DerivativeNames, bids_uri, dataset_links, write_dataset_description
+from neurokit.io import (
+    DerivativeNames,
+    FailureRow,
+    Run,
+    RunQC,
+    RunRecord,
+    atomic_write_json,
+    atomic_write_tsv,
+    bids_uri,
+    dataset_links,
+    write_dataset_description,
+    write_failures,
+)
 
 __all__ = ["fabricate_outputs", "XSS"]
 
@@ -124,9 +138,9 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
             raw_func = bids / "derivatives" / "fmriprep" / f"sub-{sub}" / (f"ses-{ses}" if ses else "") / "func"
             bold = raw_func / f"{stem}_desc-preproc_bold.nii.gz"
             if si == n_subjects - 1:
-                failures.append({"run_id": run_id, "status": "failed", "stage": "extract", "error_type": "ExtractError",
-                                 "message": f"{bold.name}: the compressed data are truncated or corrupt; re-copy it.",
-                                 "bold": str(bold)})
+                failures.append(FailureRow.failed(run_id, "extract", "ExtractError",
+                                                  f"{bold.name}: the compressed data are truncated or corrupt; "
+                                                  "re-copy it.", bold))
                 continue
             high_motion = si == 2
             fd = np.abs(rng.normal(0.12 if not high_motion else 0.6, 0.08, n_volumes))
@@ -160,65 +174,70 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
                     "ParticipantConfigHash": config.run_hash(), "Sources": [bids_uri(p, links, out) for p in (bold, confounds)],
                     "StrategyDetails": {"strategy": "scrubbing", "motion": "full", "wm_csf": "power2",
                                         "n_regressors": 26, "high_pass": "cosine regressors"}}
-            outputs = {}
             run = Run(entities=tuple(ent.items()), bold=bold, bold_json=None, confounds=Path(confounds),
                       confounds_json=None, mask=raw_func / f"{stem}_desc-brain_mask.nii.gz", t_r=2.0,
                       n_volumes=n_volumes)
-            paths = DerivativeNames(out, run, "x", "scrubbing")
-            outputs["timeseries_raw"] = _write_tsv(paths.raw_timeseries(), pd.DataFrame(raw, columns=names))
-            outputs["timeseries_raw:json"] = _write_json(paths.raw_timeseries(".json"), side)
-            outputs["timeseries"] = _write_tsv(paths.timeseries(), pd.DataFrame(cleaned, columns=names))
-            outputs["timeseries:json"] = _write_json(paths.timeseries(".json"),
-                                                     {**side, "SampleMask": kept, "CensoredVolumes": censored})
-            outputs["relmat:correlation"] = _write_tsv(paths.relmat("correlation"), pd.DataFrame(corr, columns=names))
-            outputs["relmat:correlation:json"] = _write_json(paths.relmat("correlation", ".json"), side)
+            paths = DerivativeNames(out, run, config.atlas.name, config.denoise.strategy)
+            outputs = {}
+
+            def table(key, path, values, sidecar):  # as the participant level writes a table and its sidecar
+                atomic_write_tsv(path, pd.DataFrame(values, columns=names))
+                atomic_write_json(path.with_suffix(".json"), sidecar)
+                outputs[key] = path.relative_to(out).as_posix()
+                outputs[f"{key}:json"] = path.with_suffix(".json").relative_to(out).as_posix()
+
+            table("timeseries_raw", paths.raw_timeseries(), raw, side)
+            table("timeseries", paths.timeseries(), cleaned, {**side, "SampleMask": kept, "CensoredVolumes": censored})
+            table("relmat:correlation", paths.relmat("correlation"), corr, side)
             img = mean * (1 + 0.02 * rng.standard_normal(shape).astype(np.float32))
-            outputs["mean"] = str(paths.mean_image())
-            nib.save(nib.Nifti1Image(img, affine), outputs["mean"])
+            paths.mean_image().parent.mkdir(parents=True, exist_ok=True)
+            nib.save(nib.Nifti1Image(img, affine), paths.mean_image())
+            outputs["mean"] = paths.mean_image().relative_to(out).as_posix()
             coverage = {n: {"n_voxels": int(rng.integers(8, 20)), "fraction": 1.0} for n in names}
             coverage[names[-1]]["fraction"] = 0.4  # one poorly covered region, flagged in the report
-            qc = {"RunID": run_id, "Atlas": config.atlas.name, "Strategy": "scrubbing", "RepetitionTime": 2.0,
-                  "NumberOfVolumes": n_volumes, "CensoredVolumes": censored, "NonSteadyStateVolumes": [0, 1],
-                  "mean_fd": mean_fd, "max_fd": float(np.nanmax(fd)), "percent_censored": 100 * len(censored) / n_volumes,
-                  "tDOFLost": 40, "tDOFRemaining": max(len(kept) - 40, 0), "NumberOfRegressors": 26,
-                  "RegionTSNR": {n: 50.0 for n in names},
-                  "RegionCoverage": {"min_voxels": 5, "dropped_regions": [], "regions": coverage},
-                  "Excluded": excluded, "ExclusionReasons": reasons, "ConfoundNotes": [],
-                  "ExclusionChecks": [
-                      {"rule": "mean framewise displacement (mm)", "key": "exclusion.max_mean_fd",
-                       "value": round(mean_fd, 4), "limit": config.exclusion.max_mean_fd, "passed": not excluded,
-                       "reason": reasons[0] if reasons else None, "flag": None},
-                      {"rule": "temporal degrees of freedom left", "key": "exclusion.min_tdof",
-                       "value": max(len(kept) - 40, 0), "limit": None, "passed": None, "reason": None,
-                       "flag": None}],
-                  "SummaryIndices": summary}
-            outputs["qc"] = _write_json(paths.qc(), qc)
-            record = {"run_id": run_id, "status": "excluded" if excluded else "ok", "reasons": reasons,
-                      "config_hash": config.run_hash(), "entities": ent, "bold": str(bold),
-                      "inputs": {"bold": str(bold), "confounds": confounds, "mask": "", "t_r": 2.0},
-                      "outputs": outputs, "summary": summary, "mean_fd": mean_fd}
-            _write_json(out / "logs" / "runs" / f"{run_id}.json", record)
+            qc = RunQC(
+                run_id=run_id, atlas=config.atlas.name, strategy=config.denoise.strategy, repetition_time=2.0,
+                n_volumes=n_volumes, censored_volumes=censored, non_steady_state_volumes=[0, 1],
+                motion={"mean_fd": mean_fd, "max_fd": float(np.nanmax(fd)),
+                        "percent_censored": 100 * len(censored) / n_volumes},
+                tdof_lost=40, tdof_remaining=max(len(kept) - 40, 0), n_regressors=26,
+                region_tsnr={n: 50.0 for n in names},
+                region_coverage={"min_voxels": 5, "dropped_regions": [], "regions": coverage},
+                excluded=excluded, exclusion_reasons=reasons, confound_notes=[],
+                exclusion_checks=[
+                    {"rule": "mean framewise displacement (mm)", "key": "exclusion.max_mean_fd",
+                     "value": round(mean_fd, 4), "limit": config.exclusion.max_mean_fd, "passed": not excluded,
+                     "reason": reasons[0] if reasons else None, "flag": None},
+                    {"rule": "temporal degrees of freedom left", "key": "exclusion.min_tdof",
+                     "value": max(len(kept) - 40, 0), "limit": None, "passed": None, "reason": None,
+                     "flag": None}],
+                summary_indices=summary)
+            qc.write(paths)
+            outputs["qc"] = paths.qc().relative_to(out).as_posix()
+            record = RunRecord(run_id=run_id, status="excluded" if excluded else "ok", reasons=reasons,
+                               config_hash=config.run_hash(), entities=ent, bold=str(bold),
+                               inputs={"bold": str(bold), "confounds": confounds, "mask": "", "t_r": 2.0},
+                               outputs=outputs, summary=summary, mean_fd=mean_fd)
+            record.write(paths)
             if excluded:
-                failures.append({"run_id": run_id, "status": "excluded", "stage": "qc", "error_type": "Excluded",
-                                 "message": "; ".join(reasons), "bold": str(bold)})
+                failures.append(FailureRow.excluded(record))
                 continue
             values, edges = vectorize(z, names)
             p = pheno.iloc[si]
             features_rows.append({"participant_id": f"sub-{sub}", "session_id": f"ses-{ses}" if ses else None,
                                   "run_id": run_id, "severity": p["severity"], "stage": p["stage"], "age": p["age"],
                                   "sex": p["sex"], "site": p["site"], "mean_fd": mean_fd,
-                                  "percent_censored": qc["percent_censored"], "tdof_remaining": qc["tDOFRemaining"],
+                                  "percent_censored": qc.percent_censored, "tdof_remaining": qc.tdof_remaining,
                                   **summary, **{f"edge__{e}": v for e, v in zip(edges, values)}})
-    _write_tsv(out / "failures.tsv", pd.DataFrame(failures, columns=["run_id", "status", "stage", "error_type",
-                                                                     "message", "bold"]))
+    write_failures(out, failures)
     if with_group:
         features = pd.DataFrame(features_rows)
         _write_tsv(out / "group" / "features.tsv", features)
         _write_json(out / "group" / "features.json", {"Measure": "correlation", "Networks": dict(zip(names, networks)),
                                                       "FullConfigHash": config.hash()})
         _write_tsv(out / "group" / "exclusions.tsv",
-                   pd.DataFrame([{"run_id": f["run_id"], "reason": f["message"]} for f in failures
-                                 if f["status"] == "excluded"], columns=["run_id", "reason"]))
+                   pd.DataFrame([{"run_id": f.run_id, "reason": f.message} for f in failures
+                                 if f.status == "excluded"], columns=["run_id", "reason"]))
         if with_models:
             _fabricate_models(out / "group" / "models", features, names, rng)
             _write_json(out / "group" / "confounds.json", {
