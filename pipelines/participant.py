@@ -861,6 +861,8 @@ def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, 
         job = reporter.run_done(run) if reporter is not None else None
         if job is not None:
             pending.add(reporter.submit(job))
+    if reporter is not None:
+        reporter.stop()
     bar.close()
 
 
@@ -964,6 +966,12 @@ class _Reports:
         self.client = client
         self.shared = client.submit(_identity, self.context, key=f"report-context-{self.context.settings_key}",
                                     pure=False)
+
+    def stop(self) -> None:
+        """Release the shared context on the client: the batch is over."""
+        if self.shared is not None:
+            self.shared.release()
+        self.client = self.shared = None
 
     def submit(self, job: tuple):
         from neurokit.report._participant import _write_one

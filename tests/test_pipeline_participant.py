@@ -295,35 +295,54 @@ def test_interrupted_batch_resumes_to_identical_outputs(dataset, reference, tmp_
         assert ours[name] == theirs[name], name
 
 
+_WORKER_DEATH = """
+import os, sys
+from pathlib import Path
+
+from neurokit.atlases import load
+from neurokit.config import ClusterConfig, load_config
+from neurokit.io import completed_runs, discover_runs, input_fingerprint
+from neurokit.parallel import cluster_client
+from neurokit.pipelines import participant as pp
+
+dataset, config_file, markers, out, *run_ids = sys.argv[1:]
+config = load_config(config_file)
+runs = [r for r in discover_runs(dataset).runs if r.run_id in run_ids]
+victim = run_ids[0]
+
+
+def die_once(run, atlas, config, output_dir, fingerprint):
+    marker = Path(markers) / run.run_id
+    if run.run_id == victim and not marker.exists():
+        marker.write_text("died")
+        os._exit(1)  # like the OOM killer: the worker process vanishes mid-task
+    return pp.process_run(run, atlas, config, output_dir, fingerprint)
+
+
+if __name__ == "__main__":
+    fps = {r.run_id: input_fingerprint(r, config.run_hash()) for r in runs}
+    summary = pp.ParticipantSummary()
+    with cluster_client(ClusterConfig(n_workers=2), dashboard=False, log=lambda _: None) as c:
+        pp._compute(runs, load("pfclimbic"), config, Path(out), fps, summary, c, False, task=die_once)
+    assert summary.failures == [], summary.failures
+    assert sorted(r["run_id"] for r in completed_runs(out)) == sorted(run_ids)
+    print("ok")
+"""
+
+
 def test_worker_death_loses_no_result(dataset, config, tmp_path):
+    # in a fresh interpreter, as a real run is: one client per process (this module's in-process
+    # test client would otherwise share distributed's event-loop machinery with the cluster here)
     markers = tmp_path / "markers"
     markers.mkdir()
     runs = _good_runs(dataset)[:2]
-    victim = runs[0].run_id
-    process_run = pp.process_run
-
-    # A local function: dask cannot pickle it by reference, so the worker processes get it by
-    # value (cloudpickle) without importing this test module.
-    def die_once(run, atlas, config, output_dir, fingerprint):
-        marker = markers / run.run_id
-        if run.run_id == victim and not marker.exists():
-            marker.write_text("died")
-            os._exit(1)  # like the OOM killer: the worker process vanishes mid-task
-        return process_run(run, atlas, config, output_dir, fingerprint)
-
-    out = tmp_path / "out"
-    summary = pp.ParticipantSummary()
-    from neurokit.atlases import load
-    from neurokit.io import input_fingerprint
-
-    fps = {r.run_id: input_fingerprint(r, config.run_hash()) for r in runs}
-    from neurokit.config import ClusterConfig
-    from neurokit.parallel import cluster_client
-
-    with cluster_client(ClusterConfig(n_workers=2), dashboard=False, log=lambda _: None) as c:
-        pp._compute(runs, load("pfclimbic"), config, out, fps, summary, c, False, task=die_once)
-    assert summary.failures == []
-    assert {r["run_id"] for r in completed_runs(out)} == {r.run_id for r in runs}
+    script, config_file = tmp_path / "worker_death.py", tmp_path / "config.yaml"
+    script.write_text(_WORKER_DEATH)
+    config_file.write_text(config.to_yaml())
+    done = subprocess.run([sys.executable, str(script), str(dataset), str(config_file), str(markers),
+                           str(tmp_path / "out"), *(r.run_id for r in runs)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stdout + done.stderr
     assert [p.name for p in markers.iterdir()] == [runs[0].run_id]  # its worker really died once
 
 
