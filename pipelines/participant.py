@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import nibabel as nib
-from distributed.diagnostics.plugin import WorkerPlugin
 import numpy as np
 import pandas as pd
 
@@ -767,17 +766,6 @@ def run_participant(
         return summary
 
 
-def _identity(value):
-    return value
-
-
-class _QuietWorkerLogs(WorkerPlugin):
-    """Worker plugin: silence ``distributed.worker``'s per-task failure dumps (also on restarted workers)."""
-
-    def setup(self, worker):
-        logging.getLogger("distributed.worker").setLevel(logging.CRITICAL)
-
-
 def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task=None,
              reporter=None, ready=()) -> None:
     """Run ``task`` (default :func:`process_run`) over ``todo`` on ``client``, or on a cluster
@@ -794,35 +782,27 @@ def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, pro
 
 
 def _planned_client(todo: list[Run], config: Config, n_reports: int = 0):
-    """A client on a cluster sized from the runs' estimated memory (the plan is logged first);
-    ``n_reports`` reports to render count as small tasks, so a batch of reports alone gets workers too."""
-    from neurokit.parallel import BASELINE_MEMORY, cluster_client, estimate_task_memory, plan_for_cluster
+    """A client on a cluster sized from the runs' estimated memory; ``n_reports`` reports to render
+    count as small tasks, so a batch of reports alone gets workers too."""
+    from neurokit.parallel import BASELINE_MEMORY, estimate_task_memory, sized_client
 
     sizes = [estimate_task_memory(*_shape_and_itemsize(run)) for run in todo] + [BASELINE_MEMORY] * n_reports
-    plan = plan_for_cluster(config.cluster, sizes)
-    kwargs = {}
-    if plan is not None:
-        log.info("plan: %s", plan.describe())
-        kwargs = {"n_workers": plan.n_workers, "memory_limit": plan.memory_limit}
-    return cluster_client(config.cluster, **kwargs)
+    return sized_client(config.cluster, sizes)
 
 
 def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task,
                         reporter=None, ready=()) -> None:
     from distributed import as_completed
 
+    from neurokit.parallel import quiet_worker_logs, submit_shared
     from neurokit.pipelines._progress import Progress
 
     dashboard = getattr(client, "dashboard_link", None)
     if dashboard:
         log.info("dask dashboard: %s", dashboard)
     if not log.isEnabledFor(logging.DEBUG):
-        # neurokit logs each failed run once, with its stage; the worker's own
-        # "Compute Failed" dump of the same exception is noise on the terminal.
-        client.register_plugin(_QuietWorkerLogs(), name="neurokit-quiet-worker-logs")
-    # A task (not scattered data): if every worker holding the atlas dies, the scheduler
-    # can recompute it from the graph; scattered data would be lost with them.
-    atlas_future = client.submit(_identity, atlas, key=f"atlas-{atlas.name}-{config.run_hash()}", pure=False)
+        quiet_worker_logs(client)  # each failed run is logged once below, with its stage
+    atlas_future = submit_shared(client, atlas, key=f"atlas-{atlas.name}-{config.run_hash()}")
     futures = [
         client.submit(
             task, run, atlas_future, config, str(output_dir), fingerprints[run.run_id],
@@ -962,10 +942,10 @@ class _Reports:
         return self.job(subject) if self.pending[subject] == 0 else None
 
     def start(self, client) -> None:
-        # a task, like the atlas: recomputable from the graph if the workers holding it die
+        from neurokit.parallel import submit_shared
+
         self.client = client
-        self.shared = client.submit(_identity, self.context, key=f"report-context-{self.context.settings_key}",
-                                    pure=False)
+        self.shared = submit_shared(client, self.context, key=f"report-context-{self.context.settings_key}")
 
     def stop(self) -> None:
         """Release the shared context on the client: the batch is over."""

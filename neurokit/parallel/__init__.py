@@ -1,7 +1,9 @@
 """Dask clusters for neurokit's batch pipelines: local, HPC (SLURM, PBS, SGE, LSF) or an existing scheduler.
 
 The caller owns the cluster: open one with :func:`cluster_client`, pass the client to a pipeline.
-Size it first with :func:`estimate_task_memory` and :func:`plan_for_cluster` / :func:`plan_workers`.
+Size it first with :func:`estimate_task_memory` and :func:`plan_for_cluster` / :func:`plan_workers`
+(or open a sized one with :func:`sized_client`); :func:`submit_shared` and :func:`quiet_worker_logs`
+are what a batch does on the client before its tasks.
 """
 
 from neurokit.parallel._cluster import (
@@ -23,6 +25,7 @@ from neurokit.parallel._sizing import (
     parse_size,
     plan_workers,
 )
+from neurokit.parallel._tasks import quiet_worker_logs, sized_client, submit_shared
 
 __all__ = [
     "BASELINE_MEMORY",
@@ -40,4 +43,7 @@ __all__ = [
     "parse_size",
     "plan_for_cluster",
     "plan_workers",
+    "quiet_worker_logs",
+    "sized_client",
+    "submit_shared",
 ]
