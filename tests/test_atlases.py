@@ -712,3 +712,10 @@ def test_default_cache_folder_follows_xdg(monkeypatch, tmp_path):
     assert cache_dir() == tmp_path / "xdg" / "neurokit" / "atlases"
     monkeypatch.setenv("NEUROKIT_CACHE_DIR", "  ")
     assert cache_dir() is None
+
+
+def test_content_hash_names_what_the_atlas_draws():
+    spheres, image = load("pfclimbic-spheres"), load("pfclimbic")
+    assert len(spheres.content_hash()) == 16 and spheres.content_hash() != image.content_hash()
+    assert load("pfclimbic").content_hash() == image.content_hash()  # a fresh load: the same content
+    assert pickle.loads(pickle.dumps(image)).content_hash() == image.content_hash()

@@ -190,6 +190,22 @@ class Atlas:
             raise AtlasError(f"labels_on_grid needs a (4, 4) affine and a 3D shape; got {affine.shape} and {shape}.")
         return self._memo(("labels", *_grid_key(affine, shape)), lambda: self._compute_labels(affine, shape)).copy()
 
+    def content_hash(self) -> str:
+        """16 hex digits identifying what the atlas draws: its regions (index, name, network,
+        centre) and, for image atlases, its labels and their grid."""
+        return self._memo(("content_hash",), self._content_hash)
+
+    def _content_hash(self) -> str:
+        import hashlib
+
+        digest = hashlib.sha256()
+        regions = self._regions[["index", "name", "network", "x", "y", "z"]]
+        digest.update(regions.to_csv(index=False, float_format="%.4f").encode())
+        if self._labels is not None:
+            digest.update(np.ascontiguousarray(self._labels, dtype=np.int32).tobytes())
+            digest.update(np.round(np.asarray(self._affine, dtype=float), 6).tobytes())
+        return digest.hexdigest()[:16]
+
     def _memo(self, key: tuple, compute):
         """``compute()``, kept per key (e.g. per grid) in this instance's bounded cache.
 

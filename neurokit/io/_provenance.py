@@ -21,7 +21,6 @@ Configuration hashes (see docs/provenance.md):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -60,20 +59,11 @@ _CONFIG_KEYS = {
 
 def _atlas_identity(name: str) -> dict[str, Any]:
     """``atlas.version``, ``atlas.space`` and ``atlas.content_hash`` (regions, labels and grid) of an atlas."""
-    import numpy as np
-
     from neurokit.atlases import load
 
     atlas = load(name)
-    digest = hashlib.sha256()
-    regions = atlas.regions[["index", "name", "network", "x", "y", "z"]]
-    digest.update(regions.to_csv(index=False, float_format="%.4f").encode())
-    if atlas.labels_img is not None:
-        img = atlas.labels_img
-        digest.update(np.ascontiguousarray(np.asarray(img.dataobj), dtype=np.int32).tobytes())
-        digest.update(np.round(np.asarray(img.affine, dtype=float), 6).tobytes())
     return {"atlas.version": atlas.metadata.get("Version"), "atlas.space": atlas.space,
-            "atlas.content_hash": digest.hexdigest()[:16]}
+            "atlas.content_hash": atlas.content_hash()}
 
 
 def settings_from_config(config: Config, strategy: str, measure: str) -> dict[str, Any]:

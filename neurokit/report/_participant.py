@@ -448,12 +448,10 @@ def _atlas_key(atlas, atlas_note: str | None) -> str:
     """Content hash of the atlas a report draws (regions, networks, labels, metadata)."""
     if atlas is None:
         return f"missing: {atlas_note}"
-    digest = hashlib.sha256(f"{atlas.name}|{atlas.type}|{atlas.space}".encode())
+    digest = hashlib.sha256(f"{atlas.name}|{atlas.type}|{atlas.space}|{atlas.content_hash()}".encode())
+    # what the report shows beyond what the atlas draws: every region column, the description
     digest.update(atlas.regions.to_csv(index=False).encode())
     digest.update(json.dumps(atlas.metadata, sort_keys=True, default=str).encode())
-    image = atlas.labels_img
-    if image is not None:
-        digest.update(np.ascontiguousarray(image.dataobj).tobytes() + np.asarray(image.affine).tobytes())
     return digest.hexdigest()[:16]
 
 
