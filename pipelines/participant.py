@@ -915,8 +915,8 @@ class _Reports:
     def _job(self, subject: str) -> tuple | None:
         from neurokit.report._participant import _runs_by_subject, report_fingerprint, report_up_to_date
 
-        records = [read_completion(DerivativeNames(self.context.output_dir, run, self.config.atlas.name,
-                                                   self.config.denoise.strategy).completion(),
+        records = [read_completion(DerivativeNames(self.context.output_dir, run, self.context.atlas.name,
+                                                   self.config.modelled_strategy).completion(),
                                    self.context.output_dir) for run in self.runs_of[subject]]
         failures = pd.DataFrame([row for row in self.summary.failures if _subject(row) == subject],
                                 columns=list(FAILURE_COLUMNS))
