@@ -132,14 +132,15 @@ def _ridge_decisions(X_fit, Y, X_new, alphas, centre_weights):
         Each target's (coded) outputs.
     X_new : ndarray of shape (n_new, n_features)
     alphas : ndarray of shape (n_alphas,)
-    centre_weights : ndarray of shape (n_block, n_samples)
-        Each target's row weights for its intercept, summing to 1.
+    centre_weights : ndarray of shape (n_block, n_samples) or (1, n_samples)
+        Each target's row weights for its intercept, summing to 1 (one row: shared by all).
 
     Returns
     -------
     ndarray of shape (n_alphas, n_block, n_new, n_outputs)
     """
     n, n_block, n_out = Y.shape
+    centre_weights = np.broadcast_to(centre_weights, (n_block, n))
     x_mean, G, s2, H = _ridge_basis(X_fit, Y.reshape(n, n_block * n_out))
     scaled = (H[None] / (s2[None, :, None] + alphas[:, None, None])).reshape(len(alphas), len(s2), n_block, n_out)
     decision = np.einsum("mr,arbo->abmo", (X_new - x_mean) @ G, scaled)
@@ -179,7 +180,7 @@ def _ridge_search(X, Y, alphas, splits, codes=None, n_classes=0):
     error = np.zeros((n_block, len(alphas)))
     for train, test in splits:
         centre = _centre_weights(None if codes is None else codes[:, train], len(train), n_classes)
-        decision = _ridge_decisions(X[train], Y[train], X[test], alphas, np.broadcast_to(centre, (n_block, len(train))))
+        decision = _ridge_decisions(X[train], Y[train], X[test], alphas, centre)
         residual = decision - Y[test].transpose(1, 0, 2)[None]
         error += np.einsum("bm,abmo->ba", score_weights[:, test], residual**2)
     tested = np.concatenate([t for _, t in splits])

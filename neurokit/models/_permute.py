@@ -222,8 +222,7 @@ def _ridge_select(Z_train, Z_test, T, alphas, inner, codes=None, n_classes=0):
     """
     n_block = T.shape[1]
     best = np.argmin(_ridge_search(Z_train, T, alphas, inner, codes, n_classes), axis=1)  # (n_block,)
-    centre = np.broadcast_to(_centre_weights(codes, len(Z_train), n_classes), (n_block, len(Z_train)))
-    decision = _ridge_decisions(Z_train, T, Z_test, alphas, centre)  # (n_alphas, n_block, n_test, n_outputs)
+    decision = _ridge_decisions(Z_train, T, Z_test, alphas, _centre_weights(codes, len(Z_train), n_classes))  # (n_alphas, n_block, n_test, n_outputs)
     return decision[best, np.arange(n_block)]
 
 
