@@ -171,7 +171,8 @@ def _training_fingerprint(output_dir: Path, config: Config, runs: pd.DataFrame) 
                                    measure=config.models.measure, records=records)
 
 
-def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, client=None) -> int:
+def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, client=None,
+              progress: bool | None = None) -> int:
     """Run the group level; returns the exit code (0 ok, 2 nothing to model).
 
     Parameters
@@ -184,6 +185,8 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
         Resolved configuration.
     client : distributed.Client, optional
         For the permutation tests; None runs them in this process.
+    progress : bool or None
+        Progress line of the models; None = only when stderr is a terminal (log lines otherwise).
 
     Raises
     ------
@@ -205,11 +208,12 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
         phenotype = load_phenotype(bids_dir, config.columns)
         every_run, exclusions, networks = build_features(output_dir, config, phenotype, include_excluded=True)
         run_log.start()
-        return _run_group(output_dir, group, config, client, phenotype, every_run, exclusions, networks)
+        return _run_group(output_dir, group, config, client, phenotype, every_run, exclusions, networks,
+                          progress=progress)
 
 
 def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype: pd.DataFrame,
-               every_run: pd.DataFrame, exclusions: pd.DataFrame, networks: dict) -> int:
+               every_run: pd.DataFrame, exclusions: pd.DataFrame, networks: dict, progress=None) -> int:
     """The group level once its inputs are read: features, benchmark, models, confound checks."""
     dropped = every_run.attrs.get("dropped_edges", [])
     flagged = every_run["qc_excluded"].to_numpy(bool)
@@ -234,7 +238,8 @@ def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype:
              features.shape[1], len(exclusions))
     reuse = {config.modelled_strategy: (features, networks)} if config.models.measure == "correlation" else None
     write_denoising_benchmark(group, denoising_benchmark_table(output_dir, config, phenotype, built=reuse), config)
-    rows = fit_models(features, networks, config, group / "models", client=client, fingerprint=fingerprint)
+    rows = fit_models(features, networks, config, group / "models", client=client, fingerprint=fingerprint,
+                      progress=progress)
     excluded_rows = every_run[flagged].drop(columns="qc_excluded").reset_index(drop=True)
     atomic_write_json(group / "confounds.json", confound_checks(features, excluded_rows, networks, config, rows))
     fitted = [r for r in rows if r["status"] == "fitted"]
@@ -245,7 +250,7 @@ def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype:
 
 
 def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_dir: Path, *, client=None,
-               fingerprint: dict | None = None) -> list[dict]:
+               fingerprint: dict | None = None, progress: bool | None = None) -> list[dict]:
     """Fit the configured model suite (:func:`neurokit.models.fit_models`) and write its results.
 
     Writes ``<models_dir>/<target>/<feature set>/`` (``metrics.json``, ``predictions.tsv``,
@@ -271,20 +276,22 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     from neurokit.pipelines._progress import Progress
 
     m = config.models
-    progress = Progress(len(m.targets) * len(m.feature_sets), unit="models")
-    suite = fit_suite(
-        features, networks, targets=m.targets, feature_sets=m.feature_sets,
-        longitudinal=m.longitudinal, longitudinal_predictors=("stage",),
-        extra_metrics={"denoising_strategy": config.modelled_strategy},
-        on_model=partial(_log_model, progress),
-        estimator=m.estimator, covariates=m.covariates, harmonize_site=m.harmonize_site,
-        edge_selection=m.edge_selection, cpm_threshold=m.cpm_threshold,
-        stage_levels=config.columns.stage_levels, control_level=config.columns.control,
-        cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
-        n_permutations=m.n_permutations, random_state=m.random_state, client=client,
-        atlas=features.attrs.get("atlas", config.atlas.name), measure=m.measure, config_hash=config.hash(),
-    )
-    progress.close()
+    progress = Progress(len(m.targets) * len(m.feature_sets), enabled=progress, unit="models")
+    try:  # the line is taken down (and the terminal's log handler restored) whatever happens
+        suite = fit_suite(
+            features, networks, targets=m.targets, feature_sets=m.feature_sets,
+            longitudinal=m.longitudinal, longitudinal_predictors=("stage",),
+            extra_metrics={"denoising_strategy": config.modelled_strategy},
+            on_model=partial(_log_model, progress),
+            estimator=m.estimator, covariates=m.covariates, harmonize_site=m.harmonize_site,
+            edge_selection=m.edge_selection, cpm_threshold=m.cpm_threshold,
+            stage_levels=config.columns.stage_levels, control_level=config.columns.control,
+            cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
+            n_permutations=m.n_permutations, random_state=m.random_state, client=client,
+            atlas=features.attrs.get("atlas", config.atlas.name), measure=m.measure, config_hash=config.hash(),
+        )
+    finally:
+        progress.close()
     rows = []
     for target in m.targets:
         for feature_set in m.feature_sets:

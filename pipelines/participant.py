@@ -775,10 +775,11 @@ def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, pro
     report as soon as its last run finishes."""
     task = task or process_run
     with contextlib.ExitStack() as stack:
-        if client is None:
+        given = client is not None
+        if not given:  # cluster_client announces the dashboard of a cluster it starts
             client = stack.enter_context(_planned_client(todo, config, n_reports=len(ready)))
         _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task,
-                            reporter, ready)
+                            reporter, ready, announce_dashboard=given)
 
 
 def _planned_client(todo: list[Run], config: Config, n_reports: int = 0):
@@ -790,16 +791,24 @@ def _planned_client(todo: list[Run], config: Config, n_reports: int = 0):
     return sized_client(config.cluster, sizes)
 
 
+def _announce_dashboard(client) -> None:
+    """Log the dask dashboard's address, only when one is served: without bokeh the link leads
+    nowhere (cluster_client says so, and what to install, for the clusters it starts)."""
+    from neurokit.parallel._cluster import _dashboard_available
+
+    dashboard = getattr(client, "dashboard_link", None)
+    if dashboard and _dashboard_available():
+        log.info("dask dashboard: %s", dashboard)
+
+
 def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task,
-                        reporter=None, ready=()) -> None:
+                        reporter=None, ready=(), announce_dashboard=True) -> None:
     from distributed import as_completed
 
     from neurokit.parallel import quiet_worker_logs, submit_shared
-    from neurokit.pipelines._progress import Progress
 
-    dashboard = getattr(client, "dashboard_link", None)
-    if dashboard:
-        log.info("dask dashboard: %s", dashboard)
+    if announce_dashboard:
+        _announce_dashboard(client)
     if not log.isEnabledFor(logging.DEBUG):
         quiet_worker_logs(client)  # each failed run is logged once below, with its stage
     atlas_future = submit_shared(client, atlas, key=f"atlas-{atlas.name}-{config.run_hash()}")
@@ -811,39 +820,74 @@ def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, 
         for run in todo
     ]
     by_key = {f.key: run for f, run in zip(futures, todo)}
-    bar = Progress(len(futures), enabled=progress)
+    lines = _Lines(progress, len(futures))
     pending = as_completed(futures)
-    if reporter is not None:
-        reporter.start(client)
-        for job in ready:
-            pending.add(reporter.submit(job))
-    for future in pending:
-        if reporter is not None and reporter.owns(future):
-            reporter.collect_future(future)
-            continue
-        run = by_key[future.key]
-        if future.status == "finished":
-            record = future.result()
-            _failure_path(output_dir, run).unlink(missing_ok=True)
-            bar.update(ok=record["status"] == "ok")
-            if record["status"] == "excluded":
-                log.info("%s excluded: %s", run.run_id, "; ".join(record["reasons"]))
-        else:
-            exc = future.exception()
-            stage, etype, message = _describe(exc)
-            bar.update(failed=True)
-            log.error("%s failed in %s: %s: %s", run.run_id, stage, etype, message)
-            log.debug("".join(traceback.format_exception(exc)))
-            row = FailureRow.failed(run.run_id, stage, etype, message, run.bold)
-            summary.failures.append(row.to_dict())
-            row.write_failed(_failure_path(output_dir, run), fingerprints[run.run_id])
-        future.release()
-        job = reporter.run_done(run) if reporter is not None else None
-        if job is not None:
-            pending.add(reporter.submit(job))
-    if reporter is not None:
-        reporter.stop()
-    bar.close()
+    try:
+        if reporter is not None:
+            reporter.start(client)
+            for job in ready:
+                pending.add(reporter.submit(job))
+            if not futures and ready:
+                lines.reports(len(ready))
+        for future in pending:
+            if reporter is not None and reporter.owns(future):
+                lines.report_done(reporter.collect_future(future))
+                continue
+            run = by_key[future.key]
+            if future.status == "finished":
+                record = future.result()
+                _failure_path(output_dir, run).unlink(missing_ok=True)
+                lines.runs.update(ok=record["status"] == "ok")
+                if record["status"] == "excluded":
+                    log.info("%s excluded: %s", run.run_id, "; ".join(record["reasons"]))
+            else:
+                exc = future.exception()
+                stage, etype, message = _describe(exc)
+                lines.runs.update(failed=True)
+                log.error("%s failed in %s: %s: %s", run.run_id, stage, etype, message)
+                log.debug("".join(traceback.format_exception(exc)))
+                row = FailureRow.failed(run.run_id, stage, etype, message, run.bold)
+                summary.failures.append(row.to_dict())
+                row.write_failed(_failure_path(output_dir, run), fingerprints[run.run_id])
+            future.release()
+            job = reporter.run_done(run) if reporter is not None else None
+            if job is not None:
+                pending.add(reporter.submit(job))
+            if lines.runs.finished == lines.runs.total and reporter is not None and reporter.keys:
+                lines.reports(len(reporter.keys))  # the runs are done; the reports still rendering get a line
+        if reporter is not None:
+            reporter.stop()
+    finally:
+        lines.close()
+
+
+class _Lines:
+    """The participant level's progress: a line for the runs, then one for the reports still rendering."""
+
+    def __init__(self, enabled: bool | None, n_runs: int):
+        from neurokit.pipelines._progress import Progress
+
+        self.enabled = enabled
+        self.runs = Progress(n_runs, enabled=enabled)
+        self._reports = None
+        if not n_runs:  # nothing to count (a Progress of 0 tasks shows no line): no "runs 0/0" record either
+            self.runs.closed = True
+
+    def reports(self, n: int) -> None:
+        from neurokit.pipelines._progress import Progress
+
+        if self._reports is None:
+            self.runs.close()
+            self._reports = Progress(n, enabled=self.enabled, unit="participant reports")
+
+    def report_done(self, ok: bool) -> None:
+        if self._reports is not None:
+            self._reports.update(failed=not ok)
+
+    def close(self) -> None:
+        self.runs.close()
+        if self._reports is not None:
+            self._reports.close()
 
 
 #: Reports to render, with no run to compute, from which starting a local cluster pays off
@@ -972,20 +1016,22 @@ class _Reports:
 
         return _write_one(*job, self.context)
 
-    def collect_future(self, future) -> None:
+    def collect_future(self, future) -> bool:
         subject = self.keys.pop(future.key)
-        self.collect(subject, future.result)
+        ok = self.collect(subject, future.result)
         future.release()
+        return ok
 
-    def collect(self, subject: str, result) -> None:
-        """Record the outcome of ``result()`` (which renders or fetches ``subject``'s report)."""
+    def collect(self, subject: str, result) -> bool:
+        """Record the outcome of ``result()`` (which renders or fetches ``subject``'s report); False if it failed."""
         try:
             path = result()
         except Exception as exc:  # noqa: BLE001 - a report must never stop the batch
             _report_failed(self.summary, subject, exc)
-            return
+            return False
         self.summary.n_reports_rendered += 1
         self.summary.reports.append(str(path))
+        return True
 
     def _path(self, subject: str) -> Path:
         from neurokit.report._common import report_name

@@ -65,15 +65,18 @@ def _run_study(bids_dir: str | Path, output_dir: str | Path, config: Config, *, 
         from neurokit.parallel import cluster_client
 
         with cluster_client(config.cluster) as own:
-            group_code = run_group(bids_dir, output_dir, config, client=own)
+            group_code = run_group(bids_dir, output_dir, config, client=own, progress=progress)
     else:
-        group_code = run_group(bids_dir, output_dir, config, client=client)
+        group_code = run_group(bids_dir, output_dir, config, client=client, progress=progress)
     if config.report.enabled:
         try:
             from neurokit.report import write_group_report
         except ImportError:  # pragma: no cover - report package not installed
             log.warning("neurokit.report is not available; no HTML reports written")
         else:
-            group_page = write_group_report(output_dir, bids_dir=bids_dir, config=config)
+            from neurokit.pipelines._progress import phase
+
+            with phase("rendering the group report", enabled=progress, logger=log):
+                group_page = write_group_report(output_dir, bids_dir=bids_dir, config=config)
             log.info("reports: %d participant page(s) and %s", len(summary.reports), group_page)
     return max(code, group_code)

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
     from neurokit.config import load_config
     from neurokit.io import read_failures
+    from neurokit.pipelines._progress import phase
     from neurokit.pipelines.study import run_study
     from neurokit.simulate import simulate_dataset
 
@@ -77,14 +78,15 @@ def run(args: argparse.Namespace) -> int:
     bids = out / "bids"
     results = out / "derivatives"
     truth = out / "ground_truth.tsv"
+    progress = False if args.no_progress else None
     if not (bids / "dataset_description.json").is_file():
-        print(f"simulating {args.subjects} participants into {bids} ...")
-        simulate_dataset(bids, n_subjects=args.subjects, seed=args.seed, broken_runs=("corrupt_gzip",),
-                         truth_path=truth)
+        with phase(f"simulating {args.subjects} participants into {bids}", enabled=progress):
+            simulate_dataset(bids, n_subjects=args.subjects, seed=args.seed, broken_runs=("corrupt_gzip",),
+                             truth_path=truth)
     config = load_config(args.config, overrides=None if args.config else _DEMO_CONFIG)
     if args.n_workers:
         config = config.updated({"cluster.n_workers": args.n_workers})
-    study_code = run_study(bids, results, config, progress=False if args.no_progress else None)
+    study_code = run_study(bids, results, config, progress=progress)
     planted = (pd.read_csv(truth, sep="\t", keep_default_na=False, na_values=["n/a"]) if truth.is_file()
                else pd.DataFrame(columns=["bold", "broken"]))  # a dataset simulated by hand: nothing planted known
     code, why = _demo_outcome(study_code, read_failures(results), planted)
