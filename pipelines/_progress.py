@@ -216,14 +216,15 @@ class Progress:
         span = self._last_finish - self.started
         return self.finished / span * 60 if span > 0 else float("inf")
 
-    def eta(self, now: float | None = None) -> float:
-        """Seconds left at :meth:`rate`, counted down since the latest finished task (nan before the first)."""
+    def eta(self) -> float:
+        """Seconds left at :meth:`rate`, as of the latest finished task (nan before the first).
+
+        It is not counted down between tasks: a countdown reaches 0 while a slow task is still
+        running, and says less than the rate does."""
         rate = self.rate()
         if not rate:
             return float("nan")
-        now = self._clock() if now is None else now
-        left = (self.total - self.finished) / (rate / 60) if rate != float("inf") else 0.0
-        return max(0.0, left - (now - self._last_finish))
+        return (self.total - self.finished) / (rate / 60) if rate != float("inf") else 0.0
 
     def text(self, now: float | None = None) -> str:
         """The counts, rate and times; the same words on the live line and in the log."""
@@ -231,17 +232,20 @@ class Progress:
         rate = self.rate()
         rate_text = "?" if not rate else ("fast" if rate == float("inf") else f"{rate:.1f}/min")
         excluded = f"{self.excluded} excluded, " if self.excluded else ""
-        text = (f"{self.unit} {self.finished}/{self.total}: {self.done} ok, {excluded}{self.failed} failed, "
-                f"{self.total - self.finished} remaining; {rate_text}; elapsed {format_duration(now - self.started)}")
+        text = (f"{self.unit} {self.finished}/{self.total}: {self.done} ok, {excluded}{self.failed} failed; "
+                f"{rate_text}; elapsed {format_duration(now - self.started)}")
         if self.finished < self.total:
-            text += f", ETA {format_duration(self.eta(now))}"
+            text += f", ETA {format_duration(self.eta())}"
         return text
 
-    def line(self) -> str:
-        """The live line: a bar and :meth:`text`."""
-        width = 20
-        filled = int(width * self.finished / max(self.total, 1))
-        return f"[{'#' * filled}{'.' * (width - filled)}] {self.text()}"
+    def line(self, width: int | None = None) -> str:
+        """The live line: a bar and :meth:`text`, the text alone when both do not fit in ``width``."""
+        width = shutil.get_terminal_size((100, 24)).columns - 1 if width is None else width
+        text = self.text()
+        cells = 16
+        filled = int(cells * self.finished / max(self.total, 1))
+        line = f"[{'#' * filled}{'.' * (cells - filled)}] {text}"
+        return line if len(line) <= width else text
 
     def update(self, ok: bool = True, failed: bool = False) -> None:
         """Count one finished task: done (``ok``), excluded (``ok=False``: finished, not usable) or failed."""

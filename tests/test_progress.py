@@ -156,7 +156,7 @@ def test_rate_in_periodic_log_records_off_a_terminal(caplog):
         bar.close()
     texts = [r.getMessage() for r in caplog.records if r.name == "neurokit.progress"]
     assert len(texts) == 4 and all("3.0/min" in t for t in texts)
-    assert texts[0].startswith("models 1/6: 1 ok, 0 failed, 5 remaining; 3.0/min; elapsed 20 s, ETA 1:40")
+    assert texts[0] == "models 1/6: 1 ok, 0 failed; 3.0/min; elapsed 20 s, ETA 1:40"
     assert stream.getvalue() == ""  # nothing drawn
 
 
@@ -185,7 +185,7 @@ def test_plain_lines_without_a_terminal_or_with_no_progress(terminal, caplog):
     assert lines[1] == "INFO neurokit.test: inside the phase"
     assert re.fullmatch(r"INFO neurokit.progress: simulating 4 participants: done in \d+ s", lines[2])
     assert "WARNING neurokit.test: between updates" in lines
-    assert lines[-1].startswith("INFO neurokit.progress: runs 2/2: 1 ok, 1 failed, 0 remaining")
+    assert lines[-1].startswith("INFO neurokit.progress: runs 2/2: 1 ok, 1 failed; ")
     assert sum("runs 2/2" in line for line in lines) == 1
 
 
@@ -215,7 +215,7 @@ def test_excluded_tasks_are_counted_apart():
     bar.update(ok=True)
     bar.update(ok=False)
     bar.update(failed=True)
-    assert bar.text().startswith("runs 3/3: 1 ok, 1 excluded, 1 failed, 0 remaining")
+    assert bar.text().startswith("runs 3/3: 1 ok, 1 excluded, 1 failed; ")
     bar.close()
 
 
@@ -223,6 +223,14 @@ def test_excluded_tasks_are_counted_apart():
                                            (float("nan"), "?")])
 def test_format_duration(seconds, text):
     assert format_duration(seconds) == text
+
+
+def test_a_narrow_terminal_drops_the_bar_before_the_words():
+    bar = Progress(40, enabled=False, stream=io.StringIO())
+    bar.update()
+    assert bar.line(width=200).startswith("[") and bar.line(width=200).endswith(bar.text())
+    assert bar.line(width=60) == bar.text()
+
 
 
 @pytest.mark.parametrize("bokeh", [False, True])
