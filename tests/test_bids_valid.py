@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from neurokit.config import Config
-from neurokit.io import BIDSIGNORE
+from neurokit.io import BIDSIGNORE, check_derivative_names, run_bids_validator
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +90,34 @@ def test_validator_finds_a_sidecar_without_its_data_file(study, tmp_path):
     assert ("SIDECAR_WITHOUT_DATAFILE", "/sub-01/func/sub-01_task-rest_desc-stray_bold.json") in _errors(copy)
 
 
+@needs_validator
+def test_validator_and_naming_check_together_cover_every_file(study):
+    # what the validator does not see, neurokit's own check of docs/outputs.md does; nothing is unchecked
+    _, _, out = study
+    report = run_bids_validator(out)
+    names = check_derivative_names(out)
+    every = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert report["errors"] == [] and [str(f) for f in names.findings] == []
+    assert report["files"] == len(names.for_validator)  # the validator saw what the check left to it, no more
+    assert set(names.checked) | set(names.for_validator) == every
+    assert len(names.checked) + report["files"] == len(every)
+    for pattern in ("sub-*/func/*_relmat.tsv", "sub-*/func/*_desc-qc_metrics.json", "logs/runs/*.json",
+                    "group/models/*/*/metrics.json", "sub-*.html"):
+        assert {p.relative_to(out).as_posix() for p in out.glob(pattern)} <= set(names.checked), pattern
+
+
+def test_naming_check_finds_a_misnamed_file_in_the_study(study, tmp_path):
+    _, _, out = study
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy, ignore=shutil.ignore_patterns("*.nii.gz", "*.html"))
+    relmat = sorted(copy.glob("sub-01/func/*_meas-correlation_desc-simpleGsr_relmat.tsv"))[0]
+    relmat.rename(relmat.with_name(relmat.name.replace("meas-correlation_desc-simpleGsr", "desc-simpleGsr_meas-correlation")))
+    paths = {f.path for f in check_derivative_names(copy).findings}
+    renamed = relmat.with_name(relmat.name.replace("meas-correlation_desc-simpleGsr", "desc-simpleGsr_meas-correlation"))
+    # the renamed matrix is out of order, and its sidecar has lost its data file
+    assert paths == {renamed.relative_to(copy).as_posix(), relmat.with_suffix(".json").relative_to(copy).as_posix()}
+
+
 def test_every_bidsignore_pattern_is_used(study):
     # no entry hides more than it must: each names files the pipeline writes
     _, _, out = study
@@ -97,7 +125,7 @@ def test_every_bidsignore_pattern_is_used(study):
     names = [p.name for p in out.rglob("*")]
     for pattern in [line for line in BIDSIGNORE.splitlines() if line and not line.startswith("#")]:
         if pattern.startswith("/"):  # anchored at the dataset root
-            assert (out / pattern[1:]).exists(), pattern
+            assert list(out.glob(pattern[1:])), pattern
         else:
             assert any(fnmatch.fnmatch(name, pattern) for name in names), pattern
 

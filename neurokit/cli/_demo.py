@@ -90,10 +90,34 @@ def run(args: argparse.Namespace) -> int:
     planted = (pd.read_csv(truth, sep="\t", keep_default_na=False, na_values=["n/a"]) if truth.is_file()
                else pd.DataFrame(columns=["bold", "broken"]))  # a dataset simulated by hand: nothing planted known
     code, why = _demo_outcome(study_code, read_failures(results), planted)
+    with phase("checking the derivatives (bids-validator-deno and docs/outputs.md)", enabled=progress):
+        checks = _checks_line(results)
     print(f"\nneurokit demo finished (exit code {code}: {why}).")
     print(f"  group report:        {results / 'group' / 'group.html'}")
     print(f"  participant reports: {results}/sub-*.html")
     print(f"  failures:            {results / 'failures.tsv'}")
     print(f"  logs:                {results / 'logs'}")
     print(f"  ground truth:        {truth} (never read by the pipeline)")
+    print(f"  checks:              {checks}")
     return code
+
+
+def _checks_line(results: Path) -> str:
+    """How many files the BIDS validator and neurokit's naming check each covered, and what they found."""
+    import subprocess
+
+    from neurokit.io import check_derivative_names, run_bids_validator
+
+    if not results.is_dir():
+        return "no derivative dataset to check"
+    names = check_derivative_names(results)
+    try:
+        report = run_bids_validator(results)
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+        validator = f"bids-validator-deno did not run ({exc})"
+    else:
+        validator = (f"bids-validator-deno not installed, {len(names.for_validator)} files unchecked "
+                     "(pip install bids-validator-deno)" if report is None else
+                     f"bids-validator-deno: {report['files']} files, {len(report['errors'])} errors")
+    shown = "".join(f"\n    {finding}" for finding in names.findings[:5])
+    return f"{validator}; {names.summary()}; {len(names.checked) + len(names.for_validator)} files in all{shown}"

@@ -45,6 +45,7 @@ from neurokit.io._run_files import (
     read_failures,
     write_failures,
 )
+from neurokit.io._validate import NameCheck, NameFinding, check_derivative_names, run_bids_validator
 
 __all__ = [
     "HASH_DESCRIPTIONS",
@@ -101,4 +102,9 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_tsv",
     "json_text",
+    # checks of the derivative dataset: the BIDS validator and neurokit's own naming rules
+    "NameCheck",
+    "NameFinding",
+    "check_derivative_names",
+    "run_bids_validator",
 ]

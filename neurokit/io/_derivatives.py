@@ -67,9 +67,12 @@ _KEPT = ("sub", "ses", "task", "acq", "ce", "rec", "dir", "run", "echo", "space"
 #: 2: sidecars name their sources by BIDS URI; the atlas table and description are written.
 _LAYOUT = "2"
 
-#: ``.bidsignore`` of the derivative dataset: only what the BIDS schema cannot name yet.
+#: ``.bidsignore`` of the derivative dataset: what the BIDS schema cannot name yet, hidden from
+#: the validator. Every file it hides is checked instead against docs/outputs.md by
+#: :func:`neurokit.io.check_derivative_names`; what it does not hide, the validator checks.
 BIDSIGNORE = """\
-# Files neurokit writes that the BIDS schema cannot name yet (see docs/outputs.md).
+# Files the BIDS schema cannot name yet (see docs/outputs.md). bids-validator-deno checks every
+# other file; neurokit.io.check_derivative_names checks these against docs/outputs.md.
 # Region time series and connectivity matrices: BEP017 (relmat, meas-), not in the schema yet.
 *_timeseries.tsv
 *_timeseries.json
@@ -86,7 +89,7 @@ BIDSIGNORE = """\
 /group
 /failures.tsv
 /config.yaml
-*.html
+/sub-*.html
 """
 
 _README = """\
@@ -99,7 +102,8 @@ reports (`*.html`), written by neurokit.
 
 `Sources` in the sidecars are BIDS URIs: `bids:raw:...` and `bids:fmriprep:...`
 resolve through `DatasetLinks` in `dataset_description.json`; `bids::...` is a file of
-this dataset. `.bidsignore` lists the files the BIDS schema cannot name yet.
+this dataset. `.bidsignore` lists the files the BIDS schema cannot name yet; neurokit
+checks their names against its own documented rules instead (`neurokit.io.check_derivative_names`).
 """
 
 
