@@ -108,11 +108,14 @@ def _run_level(args: argparse.Namespace, config) -> int:
     from neurokit.pipelines.group import run_group
 
     check_group_output(args.output_dir)  # before a cluster is started for nothing
+    progress = False if getattr(args, "no_progress", False) else None
     with cluster_client(config.cluster) as client:  # the permutation tests run on it
-        code = run_group(args.bids_dir, args.output_dir, config, client=client)
+        code = run_group(args.bids_dir, args.output_dir, config, client=client, progress=progress)
     if config.report.enabled:
+        from neurokit.pipelines._progress import phase
         from neurokit.report import write_group_report
 
-        page = write_group_report(args.output_dir, bids_dir=args.bids_dir, config=config)
+        with phase("rendering the group report", enabled=progress):
+            page = write_group_report(args.output_dir, bids_dir=args.bids_dir, config=config)
         print(f"neurokit group: report {page}")
     return code
