@@ -89,7 +89,6 @@ def test_log_records_print_as_whole_lines_above_the_line(console):
     clock.now += 600  # elapsed 10:05 -> a longer line than the next one
     bar.update(failed=True)
     logger.error("sub-02 failed in extract: ExtractError: truncated")
-    print("a warning printed to stderr", file=sys.stderr) if sys.stderr is stream else None
     clock.now += 1
     bar.update()
     screen = stream.screen()

@@ -28,12 +28,12 @@ from neurokit.io._records import RUN_ENTITIES as _RUN_ENTITIES
 
 __all__ = ["NameFinding", "NameCheck", "check_derivative_names", "run_bids_validator"]
 
-#: suffix -> (extensions, entities it must have, entities it may have beyond the run's, fixed desc)
+#: suffix -> (extensions, entities it has beyond the run's (all required), fixed desc label or None)
 _PER_RUN = {
-    "timeseries": ((".tsv", ".json"), ("seg", "desc"), (), None),
-    "relmat": ((".tsv", ".json"), ("seg", "meas", "desc"), (), None),
-    "metrics": ((".json",), ("desc",), (), "qc"),
-    "boldref": ((".nii.gz",), ("desc",), (), "mean"),
+    "timeseries": ((".tsv", ".json"), ("seg", "desc"), None),
+    "relmat": ((".tsv", ".json"), ("seg", "meas", "desc"), None),
+    "metrics": ((".json",), ("desc",), "qc"),
+    "boldref": ((".nii.gz",), ("desc",), "mean"),
 }
 
 #: Files of ``group/`` with fixed names (docs/outputs.md, "Group level and records").
@@ -174,7 +174,7 @@ def _check_run_file(path: str, present: set[str], vocab: _Vocabulary) -> list[st
     if name.suffix not in _PER_RUN:
         return [f"suffix {name.suffix!r} is not one docs/outputs.md names for a run "
                 f"({', '.join(sorted(_PER_RUN))})"]
-    extensions, required, _, fixed_desc = _PER_RUN[name.suffix]
+    extensions, required, fixed_desc = _PER_RUN[name.suffix]
     problems = []
     if name.extension not in extensions:
         problems.append(f"a {name.suffix} file is {' or '.join(extensions)}, not {name.extension!r}")
