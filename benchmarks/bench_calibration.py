@@ -35,8 +35,8 @@ output reports as reduced. Results are cached per study in ``--cache-dir`` under
 installed neurokit's source and the settings, so an interrupted run resumes and a run on other
 code recomputes.
 
-    python benchmarks/bench_calibration.py                       # the default budget (~25 min on 2 cores)
-    python benchmarks/bench_calibration.py --studies 40 --planted-studies 16 --workers 2
+    python benchmarks/bench_calibration.py                       # 84 studies: ~37 min on 2 cores at load ~20
+    python benchmarks/bench_calibration.py --studies 24 --planted-studies 8 --workers 2   # tighter intervals
     python benchmarks/bench_calibration.py --families imbalance,censoring --studies 10
     python benchmarks/bench_calibration.py --report-only         # the tables from the cache
 """
@@ -508,8 +508,8 @@ def _write_json(path: Path, data):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--studies", type=int, default=12, help="null studies per family")
-    parser.add_argument("--planted-studies", type=int, default=4, help="studies per planted family (0 = none)")
+    parser.add_argument("--studies", type=int, default=6, help="null studies per family")
+    parser.add_argument("--planted-studies", type=int, default=3, help="studies per planted family (0 = none)")
     parser.add_argument("--families", default=",".join(FAMILIES), help="comma-separated null families")
     parser.add_argument("--permutations", type=int, default=99, help="permutations per model (default config: 1000)")
     parser.add_argument("--cv-repeats", type=int, default=1, help="CV repeats (default config: 10)")
