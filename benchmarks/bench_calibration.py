@@ -243,7 +243,6 @@ def generate_study(family: str, index: int, *, regions, networks, stage_levels, 
     site_names = sorted(set(site))
     site_shift = {s: rng.normal(0, 0.12, n_edges) for s in site_names}
     site_scale = {s: rng.uniform(0.8, 1.3) for s in site_names}
-    # shared-factor model for the censoring family: loadings that give the base coupling roughly
     nets = np.array([networks[r] for r in regions])
     rows, latent = [], []
     for i in range(n):
@@ -419,7 +418,7 @@ def rate(values, level):
     return {"k": k, "n": n, "rate": k / n if n else math.nan, "low": low, "high": high}
 
 
-def summarise(records, studies):
+def summarise(records):
     """Rows of the calibration table: per family x target x p-value kind and level."""
     table = pd.DataFrame([r for r in records if "skipped" not in r])
     rows = []
@@ -582,7 +581,7 @@ def main(argv=None):
     tsv = Path(args.tsv) if args.tsv else cache / "pvalues.tsv"
     pd.DataFrame(records).to_csv(tsv, sep="\t", index=False)
     print(f"raw p-values: {tsv}")
-    rows, familywise = summarise(records, results)
+    rows, familywise = summarise(records)
     seconds = [r["seconds"] for r in results]
     header = (f"{len(results)} studies ({args.studies} per null family, {args.planted_studies} per planted family), "
               f"{args.cv_repeats} CV repeats, {args.permutations} permutations, censoring estimator {estimator}; "
