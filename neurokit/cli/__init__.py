@@ -73,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=prog, description=module.__doc__)
-    module.add_arguments(parser)
+    if module_name == _BIDS_APP[0]:  # each analysis level has its own options and --help
+        module.add_arguments(parser, module.analysis_level(rest))
+    else:
+        module.add_arguments(parser)
     args = parser.parse_args(rest)
     verbose = getattr(args, "verbose", 0)
     logging.basicConfig(
