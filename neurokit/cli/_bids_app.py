@@ -75,21 +75,32 @@ class _OtherLevel(argparse.Action):
                      f"(see `neurokit BIDS_DIR OUTPUT_DIR {self.level} --help`).")
 
 
-def analysis_level(argv: list[str]) -> str | None:
-    """The analysis level named on a BIDS-App command line, or None when it names none.
+class _Refused(Exception):
+    pass
 
-    The level is the first ``participant`` or ``group`` with at least two words before it that
-    are not options (BIDS_DIR and OUTPUT_DIR), so an OUTPUT_DIR called ``group`` is not taken for
-    the level.
+
+class _QuietParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _Refused(message)
+
+
+def analysis_level(argv: list[str]) -> str | None:
+    """The analysis level a BIDS-App command line names, or None when it names none.
+
+    Parsed with every option of both levels, so that option values (``--config group.yaml``)
+    and an OUTPUT_DIR called ``group`` are not taken for the level.
     """
-    words = 0
-    for arg in argv:
-        if arg.startswith("-"):
-            continue
-        if arg in LEVELS and words >= 2:
-            return arg
-        words += 1
-    return None
+    parser = _QuietParser(add_help=False)
+    add_arguments(parser, _EVERY)
+    try:
+        known, _ = parser.parse_known_args([a for a in argv if a not in ("-h", "--help")])
+    except _Refused:
+        return None
+    return known.analysis_level if known.analysis_level in LEVELS else None
+
+
+#: add_arguments' level for every option of both levels (to find the level before its parser is built)
+_EVERY = "every"
 
 
 def add_arguments(parser: argparse.ArgumentParser, level: str | None = None) -> None:
@@ -100,22 +111,24 @@ def add_arguments(parser: argparse.ArgumentParser, level: str | None = None) -> 
     parser : argparse.ArgumentParser
     level : {'participant', 'group'} or None
         Add this level's options; None adds the options both levels share (``neurokit BIDS_DIR
-        OUTPUT_DIR --help`` then points to each level's own help).
+        OUTPUT_DIR --help`` then points to each level's own help); ``_EVERY`` adds every option of
+        both (for :func:`analysis_level`).
     """
     parser.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the exit-code paragraph's layout
-    if level is not None:
+    if level in LEVELS:
         # wrapped here: the raw formatter keeps the module docstring's own line breaks
-        parser.description = f"{textwrap.fill(_LEVEL_HELP[level], 88, break_on_hyphens=False)}\n\n{parser.description or ''}".rstrip()
-    else:
+        summary = textwrap.fill(_LEVEL_HELP[level], 88, break_on_hyphens=False)
+        parser.description = f"{summary}\n\n{parser.description or ''}".rstrip()
+    elif level is None:
         parser.epilog = ("each level has its own options: run `neurokit BIDS_DIR OUTPUT_DIR participant --help` "
                          "or `neurokit BIDS_DIR OUTPUT_DIR group --help`.")
     parser.add_argument("bids_dir", type=Path, help="BIDS dataset root")
     parser.add_argument("output_dir", type=Path, help="derivative dataset to write (the group level reads the "
                                                       "participant level's outputs there)")
-    parser.add_argument("analysis_level", choices=[level] if level else list(LEVELS),
+    parser.add_argument("analysis_level", choices=[level] if level in LEVELS else list(LEVELS),
                         help="participant: per-run connectivity; group: models across participants")
     sel = parser.add_argument_group("selection")
-    if level == "participant":
+    if level in ("participant", _EVERY):
         # both spellings: the BIDS Apps specification (and fMRIPrep) use --participant_label
         sel.add_argument("--participant-label", "--participant_label", dest="participant_label", nargs="+",
                          metavar="L", help="participants to process (with or without 'sub-'; default: all)")
@@ -124,7 +137,7 @@ def add_arguments(parser: argparse.ArgumentParser, level: str | None = None) -> 
     sel.add_argument("--task", help="BIDS task label, e.g. rest" + (
         "; the group level models the runs of this task" if level == "group" else ""))
     sel.add_argument("--space", help="output space of the preprocessed BOLD (default MNI152NLin2009cAsym)")
-    if level == "participant":
+    if level in ("participant", _EVERY):
         sel.add_argument("--derivatives", nargs="+", metavar="PATH",
                          help="fMRIPrep derivative folder(s) (default: BIDS_DIR/derivatives/fmriprep)")
         sel.add_argument("--exclude", nargs="+", metavar="GLOB", help="BOLD file name patterns to leave out")
@@ -135,26 +148,26 @@ def add_arguments(parser: argparse.ArgumentParser, level: str | None = None) -> 
         ana.add_argument("--strategy", nargs="+", metavar="S",
                          help="denoising strategy the participant level cleaned with; the models use the first "
                               "(or models.strategy)")
+    else:
+        ana.add_argument("--strategy", nargs="+", metavar="S",
+                         help="denoising strategy or strategies: simple, scrubbing, compcor (+gsr); several are "
+                              "cleaned from one extraction, the group models use the first (or models.strategy)")
+    if level in ("group", _EVERY):
         ana.add_argument("--targets", nargs="+", metavar="T", choices=["severity", "stage", "user_vs_control"],
                          help="targets to model: severity, stage, user_vs_control (= models.targets; default all)")
         ana.add_argument("--n-permutations", type=int, metavar="N",
                          help="permutations per model; the p-value floor is 1/(N+1) (= models.n_permutations; "
                               "default 1000)")
+    if level in LEVELS or level == _EVERY:
         ana.add_argument("--no-report", dest="report", action="store_false", default=None,
-                         help="skip the group HTML report (= report.enabled: false)")
-    else:
-        ana.add_argument("--strategy", nargs="+", metavar="S",
-                         help="denoising strategy or strategies: simple, scrubbing, compcor (+gsr); several are "
-                              "cleaned from one extraction, the group models use the first (or models.strategy)")
-    if level == "participant":
-        ana.add_argument("--no-report", dest="report", action="store_false", default=None,
-                         help="skip the participant HTML reports (= report.enabled: false)")
+                         help=f"skip the {'group HTML report' if level == 'group' else 'participant HTML reports'} "
+                              "(= report.enabled: false)")
     par = parser.add_argument_group("execution")
     par.add_argument("--n-workers", type=int, help="local dask workers (default: one per core)")
     par.add_argument("--memory-limit", help="memory per worker, e.g. 4GB (default: estimated)")
     par.add_argument("--scheduler-file", type=Path, help="join an existing dask scheduler")
     par.add_argument("-w", "--work-dir", type=Path, metavar="DIR", help=WORK_DIR_HELP)
-    if level == "participant":
+    if level in ("participant", _EVERY):
         par.add_argument(
             "--skip-existing", dest="overwrite", action="store_false", default=False,
             help="skip runs whose outputs are complete and up to date (default)",
@@ -165,7 +178,7 @@ def add_arguments(parser: argparse.ArgumentParser, level: str | None = None) -> 
         par.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (debug messages)")
     for other, options in _ONLY.items():
-        if level is not None and other != level:
+        if level in LEVELS and other != level:
             for option, reason in options.items():
                 parser.add_argument(option, action=_OtherLevel, level=other, reason=reason)
 
