@@ -243,10 +243,11 @@ def _run_level(args: argparse.Namespace, config) -> int:
                   f"({summary.n_reports_rendered} rendered, {summary.n_reports_up_to_date} up to date, "
                   f"{len(summary.report_failures)} failed){failed}")
         return exit_code(summary)
-    from neurokit.pipelines._preflight import check_group_output
+    from neurokit.pipelines._preflight import check_group_output, check_group_phenotype
     from neurokit.pipelines.group import run_group
 
     check_group_output(args.output_dir)  # before a cluster is started for nothing
+    check_group_phenotype(args.bids_dir, config, warn=False)  # run_group warns
     with cluster_client(config.cluster) as client:  # the permutation tests run on it
         code = run_group(args.bids_dir, args.output_dir, config, client=client)
     if config.report.enabled:
