@@ -36,7 +36,8 @@ def _top_parser() -> argparse.ArgumentParser:
     for name, (module, help_) in _SUBCOMMANDS.items():
         if _available(module):
             lines.append(f"  neurokit {name:<10} {help_}")
-    lines.append("\nrun `neurokit COMMAND --help` (or `neurokit BIDS_DIR OUT participant --help`) for details.")
+    lines.append("\nrun `neurokit COMMAND --help`, `neurokit BIDS_DIR OUT participant --help` or "
+                 "`neurokit BIDS_DIR OUT group --help` for details.")
     parser = argparse.ArgumentParser(
         prog="neurokit",
         description="Prefrontal-limbic functional connectivity from BIDS + fMRIPrep derivatives.",
