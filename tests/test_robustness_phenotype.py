@@ -78,7 +78,7 @@ from neurokit.cli import main
 def _missing(bids: Path) -> str:
     (bids / "participants.tsv").unlink()
     return (f"{bids / 'participants.tsv'} is missing (and there is no sub-*/sub-*_sessions.tsv or phenotype/*.tsv), "
-            f"so nothing says which participant has which severity or stage. Add participants.tsv to {bids}: "
+            "so nothing says which participant has which severity or stage. Add it at the BIDS root: "
             "tab-separated, a participant_id column (sub-01, ...) and the column(s) 'severity', 'stage' (n/a where "
             "a value is unknown); 'columns:' in the configuration maps your own column names.")
 

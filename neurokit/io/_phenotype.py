@@ -320,7 +320,7 @@ def check_phenotype(bids_dir: str | os.PathLike, columns: ColumnsConfig | None =
     if not table.attrs["sources"]:
         return PhenotypeCheck(table, (
             f"{bids_dir / 'participants.tsv'} is missing (and there is no sub-*/sub-*_sessions.tsv or phenotype/*.tsv), "
-            f"so nothing says which participant has which {' or '.join(roles)}. Add participants.tsv to {bids_dir}: "
+            f"so nothing says which participant has which {' or '.join(roles)}. Add it at the BIDS root: "
             f"tab-separated, a participant_id column (sub-01, ...) and the column(s) {wanted} (n/a where a value is "
             "unknown); 'columns:' in the configuration maps your own column names.",), ())
     missing = table.attrs["missing_roles"]
