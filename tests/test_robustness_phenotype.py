@@ -133,7 +133,22 @@ def _no_target_columns(bids: Path) -> str:
             "configuration to the name your file uses."]
 
 
-CASES = {"missing": _missing, "comma-separated": _comma_separated, "not text": _not_text,
+def _saved_as_csv(bids: Path) -> list[str]:
+    path = bids / "participants.tsv"
+    csv = bids / "participants.csv"
+    csv.write_text(path.read_text().replace("\t", ","))
+    path.unlink()
+    return [f"{csv} is not read: BIDS phenotype tables are tab-separated text; save it as {path}.", _missing_text(bids)]
+
+
+def _missing_text(bids: Path) -> str:
+    return (f"{bids / 'participants.tsv'} is missing (and there is no sub-*/sub-*_sessions.tsv or phenotype/*.tsv), "
+            "so nothing says which participant has which severity or stage. Add it at the BIDS root: "
+            "tab-separated, a participant_id column (sub-01, ...) and the column(s) 'severity', 'stage' (n/a where "
+            "a value is unknown); 'columns:' in the configuration maps your own column names.")
+
+
+CASES = {"missing": _missing, "saved as csv": _saved_as_csv, "comma-separated": _comma_separated, "not text": _not_text,
          "broken link": _broken_link, "garbled sessions.tsv": _garbled_sessions,
          "garbled phenotype/ file": _garbled_phenotype_file, "no target columns": _no_target_columns}
 

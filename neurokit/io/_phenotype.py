@@ -28,6 +28,8 @@ NUMERIC_ROLES = ("severity", "abstinence_days", "bdnf", "hrv", "age")
 #: The phenotype role each group-model target is read from.
 TARGET_ROLES = {"severity": "severity", "stage": "stage", "user_vs_control": "stage"}
 _MISSING = {"n/a", ""}
+#: Table formats a lab may save its phenotype in, which BIDS (and neurokit) do not read.
+_NOT_TSV = {".csv", ".txt", ".xlsx", ".xls", ".ods"}
 _KEYS = ("participant_id", "session_id")
 
 log = logging.getLogger("neurokit.io")
@@ -281,7 +283,8 @@ def check_phenotype(bids_dir: str | os.PathLike, columns: ColumnsConfig | None =
     """Can the group level model ``targets`` from the phenotype files? Names every file problem.
 
     A missing ``participants.tsv`` (with no sessions or phenotype file either), a file that
-    cannot be read or parsed, and a target's column that no file has are each one sentence
+    cannot be read or parsed, a table saved in another format (``participants.csv``,
+    ``phenotype/*.xlsx``) and a target's column that no file has are each one sentence
     naming the file, the column, the configuration key (``columns:``) and the fix. Nothing is
     logged: the hints for the other roles (a lab's ``Age`` for ``age``) are in
     ``table.attrs["role_hints"]``.
@@ -309,16 +312,22 @@ def check_phenotype(bids_dir: str | os.PathLike, columns: ColumnsConfig | None =
     targets = tuple(targets)
     if not bids_dir.is_dir():
         raise PhenotypeError(f"BIDS directory {bids_dir} does not exist; pass the root of your BIDS dataset.")
+    # a lab's participants.csv or phenotype/bdnf.xlsx would otherwise be skipped without a word
+    strays = tuple(
+        f"{path} is not read: BIDS phenotype tables are tab-separated text; save it as {path.with_suffix('.tsv')}."
+        for pattern in ("participants.*", "phenotype/*") for path in sorted(bids_dir.glob(pattern))
+        if path.suffix.lower() in _NOT_TSV and not path.with_suffix(".tsv").exists()
+    )
     try:
         table = _load(bids_dir, columns)
     except PhenotypeError as exc:
-        return PhenotypeCheck(None, (str(exc),), ())
+        return PhenotypeCheck(None, (str(exc), *strays), ())
     roles: dict[str, list[str]] = {}
     for target in targets:
         roles.setdefault(TARGET_ROLES[target], []).append(target)
     wanted = ", ".join(repr(columns.role_columns()[r]) for r in roles)
     if not table.attrs["sources"]:
-        return PhenotypeCheck(table, (
+        return PhenotypeCheck(table, (*strays,
             f"{bids_dir / 'participants.tsv'} is missing (and there is no sub-*/sub-*_sessions.tsv or phenotype/*.tsv), "
             f"so nothing says which participant has which {' or '.join(roles)}. Add it at the BIDS root: "
             f"tab-separated, a participant_id column (sub-01, ...) and the column(s) {wanted} (n/a where a value is "
@@ -329,7 +338,7 @@ def check_phenotype(bids_dir: str | os.PathLike, columns: ColumnsConfig | None =
     close = _close_columns([r for r in roles if r in missing], columns, sources, bids_dir)
     participants = bids_dir / "participants.tsv"
     absent = "" if _present(participants) else f" ({participants}, where such columns usually are, is missing.)"
-    problems = []
+    problems = list(strays)
     for role, needing in roles.items():
         if role not in missing:
             continue
