@@ -29,7 +29,8 @@ _LEVEL_HELP = {
     "group": "group level: read the participant level's outputs in OUTPUT_DIR and the phenotype in BIDS_DIR "
              "(participants.tsv, sub-*/sub-*_sessions.tsv, phenotype/*.tsv), fit the cross-validated models with "
              "their permutation null, and write OUTPUT_DIR/group/ and the group report. A missing or unreadable "
-             "phenotype file, or one without the configured target columns, stops it before anything is written.",
+             "phenotype file, or one with a column for none of the targets, stops it before anything is written "
+             "(a target without its column only has its models skipped, by name).",
 }
 
 #: Why neurokit needs no work directory; --work-dir's help and the README say it.
