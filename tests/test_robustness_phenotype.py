@@ -1,7 +1,14 @@
-"""Phenotype files from labs the project has not seen: their own column names."""
+"""Phenotype files from labs the project has not seen: their own column names; missing, unreadable or
+incomplete files named at both levels."""
 
 import logging
+import os
+import shutil
+from pathlib import Path
 
+import pytest
+
+from neurokit.cli import main
 from neurokit.config import ColumnsConfig
 from neurokit.io import load_phenotype
 
@@ -65,14 +72,6 @@ def test_lab_run_id_column_does_not_clash(tmp_path):
 
 
 # --- a missing, unreadable or incomplete phenotype is named at both levels ------------------------------
-
-import os
-import shutil
-from pathlib import Path
-
-import pytest
-
-from neurokit.cli import main
 
 
 def _missing(bids: Path) -> str:
