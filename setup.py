@@ -12,6 +12,9 @@ packages += ["neurokit.pipelines", "neurokit._bundled_atlases"]
 
 setup(
     packages=packages,
+    # the console script's launcher: it checks, without importing neurokit, that the importable
+    # neurokit is this distribution's and not the unrelated package of the same name
+    py_modules=["neurokit_fc"],
     package_dir={
         "neurokit.pipelines": "pipelines",
         "neurokit._bundled_atlases": "atlases",

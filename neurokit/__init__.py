@@ -49,3 +49,19 @@ def _map_source_checkout() -> None:
 
 
 _map_source_checkout()
+
+
+def _warn_if_shared() -> None:
+    """Warn when the unrelated 'neurokit' distribution shares this package's folder (see neurokit_fc)."""
+    try:
+        from neurokit_fc import foreign_neurokit
+    except ImportError:  # neither installed nor run from a checkout: nothing to compare with
+        return
+    problem = foreign_neurokit()
+    if problem:
+        import warnings
+
+        warnings.warn(problem, RuntimeWarning, stacklevel=3)
+
+
+_warn_if_shared()

@@ -9,13 +9,17 @@ prints it and exits with 2, leaving no output folder (and an existing one untouc
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
 from neurokit.config import Config
 from neurokit.io import BIDSError
 
-__all__ = ["check_group_output", "check_output_dir", "check_participant_inputs"]
+log = logging.getLogger("neurokit.preflight")
+
+__all__ = ["check_group_output", "check_group_phenotype", "check_output_dir", "check_participant_inputs",
+           "warn_participant_phenotype"]
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -81,6 +85,56 @@ def check_group_output(output_dir: str | os.PathLike) -> None:
     if not Path(output_dir).is_dir():
         raise GroupError(f"OUTPUT_DIR {output_dir} does not exist; pass the folder the participant level wrote "
                          f"(or run `neurokit BIDS_DIR {output_dir} participant` first).")
+
+
+def check_group_phenotype(bids_dir: str | os.PathLike, config: Config, *, warn: bool = True):
+    """The phenotype table, refused when it cannot be read or no configured target has a column.
+
+    Parameters
+    ----------
+    bids_dir : str or path-like
+        The raw BIDS dataset (``participants.tsv``, ``sub-*/sub-*_sessions.tsv``, ``phenotype/*.tsv``).
+    config : Config
+        ``columns`` maps the roles, ``models.targets`` says which roles are needed.
+    warn : bool
+        Log the problems that only skip some targets' models, and the other roles' hints.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`neurokit.io.load_phenotype`'s table.
+
+    Raises
+    ------
+    PhenotypeError
+        A missing ``participants.tsv`` (and no other phenotype file), a file that cannot be
+        read or parsed, or no column for any configured target; the message names the file,
+        the column, the ``columns:`` key and the fix.
+    """
+    from neurokit.io import TARGET_ROLES, PhenotypeError, check_phenotype
+
+    check = check_phenotype(bids_dir, config.columns, config.models.targets)
+    if check.table is None or not check.modelled:
+        raise PhenotypeError(" ".join(check.problems))
+    if warn:
+        for problem in check.problems:  # some targets can be modelled: the others' models are skipped
+            log.warning("%s Those targets' models are skipped.", problem)
+        needed = {TARGET_ROLES[t] for t in config.models.targets}
+        for role, hint in check.table.attrs["role_hints"].items():
+            if role not in needed:
+                log.warning("%s", hint)
+    return check.table
+
+
+def warn_participant_phenotype(bids_dir: str | os.PathLike, config: Config) -> None:
+    """Log now what would stop the group level later: connectivity itself needs no phenotype."""
+    from neurokit.io import check_phenotype
+
+    check = check_phenotype(bids_dir, config.columns, config.models.targets)
+    later = ("the group level will skip those targets' models" if check.modelled
+             else "the group level will stop until this is fixed")
+    for problem in check.problems:
+        log.warning("%s The participant level goes on (connectivity needs no phenotype); %s.", problem, later)
 
 
 def _unknown_labels(bids_dir: Path, folders: list[Path], labels) -> list[str]:

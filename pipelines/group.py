@@ -196,8 +196,7 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
         ``output_dir/logs/group-<YYYYmmdd-HHMMSS>.log`` as well (warnings and the exception
         that ends it included).
     """
-    from neurokit.io import load_phenotype
-    from neurokit.pipelines._preflight import check_group_output
+    from neurokit.pipelines._preflight import check_group_output, check_group_phenotype
     from neurokit.pipelines._runlog import level_log
 
     output_dir = Path(output_dir)
@@ -205,11 +204,29 @@ def run_group(bids_dir: str | Path, output_dir: str | Path, config: Config, *, c
     with level_log(output_dir, "group") as run_log:
         check_group_output(output_dir)
         # reading the inputs is the check: nothing is written until they have been read
-        phenotype = load_phenotype(bids_dir, config.columns)
+        phenotype = check_group_phenotype(bids_dir, config)
         every_run, exclusions, networks = build_features(output_dir, config, phenotype, include_excluded=True)
+        _check_target_values(every_run, phenotype, config, output_dir)
         run_log.start()
         return _run_group(output_dir, group, config, client, phenotype, every_run, exclusions, networks,
                           progress=progress)
+
+
+def _check_target_values(every_run: pd.DataFrame, phenotype: pd.DataFrame, config: Config, output_dir: Path) -> None:
+    """Refuse a phenotype that gives no run a target value (labels that do not match, all n/a)."""
+    from neurokit.io import TARGET_ROLES, PhenotypeError
+
+    roles = sorted({TARGET_ROLES[t] for t in config.models.targets if TARGET_ROLES[t] in every_run.columns})
+    if not roles or any(every_run[role].notna().any() for role in roles):
+        return
+    listed = sorted(str(p) for p in phenotype["participant_id"].dropna().unique())
+    runs = sorted(every_run["participant_id"].astype(str).unique())
+    raise PhenotypeError(
+        f"none of the {len(every_run)} run(s) in {output_dir} has a {' or '.join(roles)} value in "
+        f"{', '.join(phenotype.attrs['sources'])}: its participant_id values ({', '.join(listed[:5]) or 'none'}"
+        f"{', ...' if len(listed) > 5 else ''}) must match the runs' participants ({', '.join(runs[:5])}"
+        f"{', ...' if len(runs) > 5 else ''}) exactly, and each needs a value (n/a only where it is unknown)."
+    )
 
 
 def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype: pd.DataFrame,

@@ -696,7 +696,7 @@ def run_participant(
         warnings and the exception that ends the run included, also goes to
         ``output_dir/logs/participant-<YYYYmmdd-HHMMSS>.log``.
     """
-    from neurokit.pipelines._preflight import check_participant_inputs
+    from neurokit.pipelines._preflight import check_participant_inputs, warn_participant_phenotype
     from neurokit.pipelines._runlog import level_log
 
     bids_dir, output_dir = Path(bids_dir), Path(output_dir)
@@ -705,6 +705,7 @@ def run_participant(
         discovery, atlas = check_participant_inputs(bids_dir, output_dir, config)
         output_dir.mkdir(parents=True, exist_ok=True)
         run_log.start()
+        warn_participant_phenotype(bids_dir, config)
         removed = remove_temporaries(output_dir)
         if removed:
             log.info("removed %d temporary file(s) left by an interrupted run", len(removed))

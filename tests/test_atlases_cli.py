@@ -38,9 +38,12 @@ def test_list_shows_bundled_and_user_atlases(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NEUROKIT_ATLAS_PATH", str(tmp_path / "lab"))
     assert main(["atlases", "list"]) == 0
     out = capsys.readouterr().out
-    assert "LICENCE" in out
-    line = next(l for l in out.splitlines() if l.startswith("pfclimbic "))
-    assert "derived" in line and "prefrontal:10" in line and "limbic:10" in line and "MNI152NLin6Asym" in line
+    lines = out.splitlines()
+    assert lines[0].split() == ["NAME", "TYPE", "REGIONS", "SPACE", "ORIGIN"]
+    at = next(i for i, l in enumerate(lines) if l.startswith("pfclimbic "))
+    assert "derived" in lines[at] and "26" in lines[at] and "MNI152NLin6Asym" in lines[at]
+    assert lines[at + 1].split() == ["networks:", "prefrontal:10", "limbic:10", "other:6"]
+    assert lines[at + 2].lstrip().startswith("licence:")
     assert any(l.startswith("pfclimbic-spheres ") for l in out.splitlines())
     assert any(l.startswith("mine ") and "NEUROKIT_ATLAS_PATH" in l for l in out.splitlines())
     assert any(l.startswith("broken ") and "BROKEN" in l for l in out.splitlines())
@@ -125,3 +128,28 @@ def test_broken_entry_point_is_logged_not_fatal(tmp_path, monkeypatch, caplog):
     monkeypatch.syspath_prepend(str(site))
     assert "pfclimbic" in atlases.available()
     assert "atlas entry point 'nkplugin'" in caplog.text
+
+
+@pytest.mark.parametrize("columns", [80, 120, 250])
+def test_list_keeps_every_licence_word(monkeypatch, capsys, columns):
+    """The licence wraps below its atlas, never cut: "non-commercial use" is the word that matters."""
+    from neurokit.atlases._load import read_description
+    from neurokit.atlases._registry import sources
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["atlases", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= columns for line in lines), max(lines, key=len)
+    assert not any("…" in line for line in lines)
+    for name, (_, folder) in sources().items():
+        at = next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
+        block = []
+        for line in lines[at + 1:]:
+            if not line.startswith(" "):
+                break
+            block.append(line.strip())
+        text = " ".join(block)
+        licence = " ".join(read_description(folder)[0]["License"].split())
+        assert "licence: " + licence in " ".join(text.split()), (name, block)
+    pfc = " ".join(lines[next(i for i, line in enumerate(lines) if line.startswith("pfclimbic ")) + 2:][:4])
+    assert "non-commercial use" in " ".join(pfc.split())

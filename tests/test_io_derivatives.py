@@ -194,6 +194,9 @@ def test_dataset_description_links_readme_and_bidsignore(tmp_path):
     write_dataset_description(tmp_path / "out", config_hash="abc", links=links)
     desc = json.loads((tmp_path / "out" / "dataset_description.json").read_text())
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "neurokit"
+    # the package index has no neurokit-fc page (the old CodeURL was a dead link) and no public repository
+    # address exists yet: the optional key is left out rather than pointing nowhere
+    assert set(desc["GeneratedBy"][0]) == {"Name", "Version", "Description"}
     assert desc["SourceDatasets"] == [{"URL": "bids:raw:"}, {"URL": "bids:fmriprep:"}]
     assert read_dataset_links(tmp_path / "out") == links == desc["DatasetLinks"]
     assert str(tmp_path) not in json.dumps(desc)

@@ -34,6 +34,10 @@ def test_apptainer_recipe_copies_the_installable_tree():
     setup = (ROOT / "setup.py").read_text()
     for folder in re.findall(r'"neurokit\.[\w.]+": "(\w+)"', setup):
         assert folder in sources, f"setup.py installs {folder}/ but neurokit.def does not copy it"
+    modules = re.findall(r'"(\w+)"', re.search(r"py_modules=\[([^\]]*)\]", setup).group(1))
+    assert modules == ["neurokit_fc"]  # the console script's launcher
+    for module in modules:
+        assert f"{module}.py" in sources, f"setup.py installs {module}.py but neurokit.def does not copy it"
     assert any("pip install /opt/neurokit/src" in line for line in sections["post"])
     assert sections["runscript"] == ['exec neurokit "$@"']
 

@@ -36,7 +36,8 @@ def _top_parser() -> argparse.ArgumentParser:
     for name, (module, help_) in _SUBCOMMANDS.items():
         if _available(module):
             lines.append(f"  neurokit {name:<10} {help_}")
-    lines.append("\nrun `neurokit COMMAND --help` (or `neurokit BIDS_DIR OUT participant --help`) for details.")
+    lines.append("\nrun `neurokit COMMAND --help`, `neurokit BIDS_DIR OUT participant --help` or "
+                 "`neurokit BIDS_DIR OUT group --help` for details.")
     parser = argparse.ArgumentParser(
         prog="neurokit",
         description="Prefrontal-limbic functional connectivity from BIDS + fMRIPrep derivatives.",
@@ -57,23 +58,35 @@ def _quiet_dask() -> None:
         logging.getLogger(name).setLevel(level.upper())
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``neurokit`` console script; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "--version"):
-        _top_parser().parse_args(argv or ["--help"])
-        return 0
+def _command_parser(argv: list[str]):
+    """``(module, parser, arguments)`` of the command ``argv`` names; None if it is not available."""
     if argv[0] in _SUBCOMMANDS:
         name, module_name = argv[0], _SUBCOMMANDS[argv[0]][0]
         prog, rest = f"neurokit {name}", argv[1:]
     else:
         module_name, prog, rest = _BIDS_APP[0], "neurokit", argv
     if not _available(module_name):
-        print(f"neurokit: command {argv[0]!r} is not available in this version.", file=sys.stderr)
-        return 2
+        return None
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=prog, description=module.__doc__)
-    module.add_arguments(parser)
+    if module_name == _BIDS_APP[0]:  # each analysis level has its own options and --help
+        module.add_arguments(parser, module.analysis_level(rest))
+    else:
+        module.add_arguments(parser)
+    return module, parser, rest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``neurokit`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        _top_parser().parse_args(argv or ["--help"])
+        return 0
+    command = _command_parser(argv)
+    if command is None:
+        print(f"neurokit: command {argv[0]!r} is not available in this version.", file=sys.stderr)
+        return 2
+    module, parser, rest = command
     args = parser.parse_args(rest)
     verbose = getattr(args, "verbose", 0)
     logging.basicConfig(

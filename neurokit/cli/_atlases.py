@@ -1,6 +1,6 @@
 """List, show, validate or add atlases.
 
-  neurokit atlases list                 name, type, regions, networks, space, licence
+  neurokit atlases list                 name, type, regions, space, origin; networks and licence in full
   neurokit atlases show NAME            the region table
   neurokit atlases validate PATH [--mask MASK.nii.gz]
   neurokit atlases add PATH [--dest DIR] [--force]
@@ -32,28 +32,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true", help="replace an atlas of the same name there")
 
 
-def _short(text: str, width: int) -> str:
-    text = " ".join(str(text or "-").split())
-    return text if len(text) <= width else text[: width - 1] + "…"
+def _wrapped(label: str, text: str, width: int) -> list[str]:
+    """``label: text`` indented under a table row, wrapped at word boundaries to ``width`` columns.
+
+    Nothing is cut: a licence's restriction ("non-commercial use") is the word that matters.
+    """
+    import textwrap
+
+    indent = "    "
+    head = f"{indent}{label + ':':<10}"
+    return textwrap.wrap(" ".join(str(text or "-").split()), width=max(width, len(head) + 20),
+                         initial_indent=head, subsequent_indent=" " * len(head),
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _list(out) -> int:
     from neurokit.atlases._load import read_description
     from neurokit.atlases._registry import sources
 
-    rows = [("NAME", "TYPE", "REGIONS", "NETWORKS", "SPACE", "ORIGIN", "LICENCE")]
+    # the terminal's width (COLUMNS, else the terminal, else 80): long texts wrap below their row
+    width = shutil.get_terminal_size((80, 24)).columns - 1
+    rows = [("NAME", "TYPE", "REGIONS", "SPACE", "ORIGIN")]
+    details: list[list[str]] = [[]]
     for name, (origin, folder) in sorted(sources().items()):
         try:
             meta, table = read_description(folder)
         except Exception as exc:  # a broken atlas is listed with its problem, not hidden
-            rows.append((name, "BROKEN", "-", "-", "-", origin, _short(str(exc), 60)))
+            rows.append((name, "BROKEN", "-", "-", origin))
+            details.append(_wrapped("problem", str(exc), width))
             continue
         counts = table["network"].value_counts()
         nets = " ".join(f"{n}:{counts[n]}" for n in ("prefrontal", "limbic", "other") if n in counts)
-        rows.append((name, meta["Type"], str(len(table)), nets, meta["Space"], origin, _short(meta.get("License"), 40)))
+        rows.append((name, meta["Type"], str(len(table)), meta["Space"], origin))
+        details.append(_wrapped("networks", nets, width) + _wrapped("licence", meta.get("License"), width))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for r in rows:
+    for r, lines in zip(rows, details):
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[-1], file=out)
+        for line in lines:
+            print(line, file=out)
     return 0
 
 

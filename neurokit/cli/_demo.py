@@ -19,11 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output_dir", nargs="?", type=Path, default=Path("neurokit_demo"),
                         help="folder for the simulated dataset and the results (default: neurokit_demo)")
     parser.add_argument("--subjects", type=int, default=36, help="participants to simulate (default 36)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the simulated dataset (default 0)")
     parser.add_argument("--n-workers", type=int, help="local dask workers (default: one per core)")
     parser.add_argument("--config", type=Path, help="configuration (default: configs/demo.yaml settings)")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (debug messages)")
 
 
 #: configs/demo.yaml as overrides (the installed package has no configs/ folder).

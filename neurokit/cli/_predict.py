@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and OUTPUT_DIR nothing else is done")
     parser.add_argument("--unseen-site", choices=["raise", "pooled"], default="raise",
                         help="sites the model was not trained on: refuse (default) or predict unharmonised")
-    parser.add_argument("-v", "--verbose", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (debug messages)")
 
 
 def _warn(message: str) -> str:

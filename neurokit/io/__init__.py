@@ -27,7 +27,15 @@ from neurokit.io._derivatives import (
 )
 from neurokit.io._discover import Discovery, RunProblem, discover_from_config, discover_runs
 from neurokit.io._features import GroupError, RunRef, build_features, select_records, strategy_qc
-from neurokit.io._phenotype import NUMERIC_ROLES, PhenotypeError, load_phenotype, phenotype_for_runs
+from neurokit.io._phenotype import (
+    NUMERIC_ROLES,
+    TARGET_ROLES,
+    PhenotypeCheck,
+    PhenotypeError,
+    check_phenotype,
+    load_phenotype,
+    phenotype_for_runs,
+)
 from neurokit.io._provenance import (
     HASH_DESCRIPTIONS,
     participant_config_yaml,
@@ -67,6 +75,9 @@ __all__ = [
     "PhenotypeError",
     "NUMERIC_ROLES",
     "load_phenotype",
+    "check_phenotype",
+    "PhenotypeCheck",
+    "TARGET_ROLES",
     "phenotype_for_runs",
     "GroupError",
     "RunRef",

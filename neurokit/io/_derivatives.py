@@ -322,7 +322,8 @@ def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str
                 "Description": f"participant-level configuration hash {config_hash} (ParticipantConfigHash: the "
                                "atlas, denoise, connectivity and exclusion settings, every setting that changes "
                                "a run's outputs; the same value as in every run's sidecars)",
-                "CodeURL": "https://pypi.org/project/neurokit-fc/",
+                # no CodeURL: neurokit-fc has no public package index page or repository address
+                # yet, and a link that does not resolve misleads more than none (the key is optional)
             }
         ],
         "ParticipantConfigHash": config_hash,

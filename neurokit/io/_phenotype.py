@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -19,11 +20,16 @@ from neurokit.config import ROLES, ColumnsConfig
 from neurokit.io._bids import BIDSError
 from neurokit.io._records import Run
 
-__all__ = ["PhenotypeError", "load_phenotype", "phenotype_for_runs", "NUMERIC_ROLES"]
+__all__ = ["PhenotypeCheck", "PhenotypeError", "check_phenotype", "load_phenotype", "phenotype_for_runs",
+           "NUMERIC_ROLES", "TARGET_ROLES"]
 
 #: Roles read as floats; ``stage`` is an ordered categorical, ``sex`` and ``site`` stay text.
 NUMERIC_ROLES = ("severity", "abstinence_days", "bdnf", "hrv", "age")
+#: The phenotype role each group-model target is read from.
+TARGET_ROLES = {"severity": "severity", "stage": "stage", "user_vs_control": "stage"}
 _MISSING = {"n/a", ""}
+#: Table formats a lab may save its phenotype in, which BIDS (and neurokit) do not read.
+_NOT_TSV = {".csv", ".txt", ".xlsx", ".xls", ".ods"}
 _KEYS = ("participant_id", "session_id")
 
 log = logging.getLogger("neurokit.io")
@@ -48,10 +54,23 @@ class _Table:
 
 
 def _read_tsv(path: Path) -> _Table:
+    if path.is_symlink() and not path.exists():
+        # a DataLad / git-annex dataset whose file content was never fetched
+        raise PhenotypeError(
+            f"{path} cannot be read: it is a symbolic link to {os.readlink(path)}, which does not exist; fetch the "
+            "file (e.g. `datalad get` or `git annex get`) or replace the link with the file itself."
+        )
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PhenotypeError(f"{path} cannot be read ({exc}); save it as UTF-8 tab-separated text.") from None
+    except UnicodeDecodeError as exc:
+        raise PhenotypeError(
+            f"{path} cannot be read: it is not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r}); "
+            "save it as UTF-8 tab-separated text (e.g. a spreadsheet's 'Text (tab-delimited)' with UTF-8 encoding)."
+        ) from None
+    except OSError as exc:
+        raise PhenotypeError(
+            f"{path} cannot be read ({exc.strerror or exc}); make it a readable file (check its permissions)."
+        ) from None
     lines = [(n, line.rstrip("\r")) for n, line in enumerate(text.split("\n"), start=1)]
     lines = [(n, line) for n, line in lines if line.strip()]
     if not lines:
@@ -234,8 +253,114 @@ def load_phenotype(bids_dir: str | os.PathLike, columns: ColumnsConfig | None = 
     override participant-level values of the same column; where the per-session value is
     missing, the participant-level one is kept.
     """
+    result = _load(bids_dir, columns or ColumnsConfig())
+    for hint in result.attrs["role_hints"].values():
+        log.warning("%s", hint)
+    return result
+
+
+@dataclass(frozen=True)
+class PhenotypeCheck:
+    """What :func:`check_phenotype` found.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame or None
+        :func:`load_phenotype`'s table; None when a file could not be read.
+    problems : tuple of str
+        One sentence per problem, naming the file (or the missing file), the column and the fix.
+    modelled : tuple of str
+        The targets whose role has a column in some file (the others cannot be modelled).
+    """
+
+    table: pd.DataFrame | None
+    problems: tuple[str, ...]
+    modelled: tuple[str, ...]
+
+
+def check_phenotype(bids_dir: str | os.PathLike, columns: ColumnsConfig | None = None,
+                    targets: Iterable[str] = tuple(TARGET_ROLES)) -> PhenotypeCheck:
+    """Can the group level model ``targets`` from the phenotype files? Names every file problem.
+
+    A missing ``participants.tsv`` (with no sessions or phenotype file either), a file that
+    cannot be read or parsed, a table saved in another format (``participants.csv``,
+    ``phenotype/*.xlsx``) and a target's column that no file has are each one sentence
+    naming the file, the column, the configuration key (``columns:``) and the fix. Nothing is
+    logged: the hints for the other roles (a lab's ``Age`` for ``age``) are in
+    ``table.attrs["role_hints"]``.
+
+    Parameters
+    ----------
+    bids_dir : str or path-like
+        BIDS dataset root.
+    columns : ColumnsConfig, optional
+        The role -> column mapping (defaults if None).
+    targets : iterable of str
+        Model targets (keys of :data:`TARGET_ROLES`).
+
+    Returns
+    -------
+    PhenotypeCheck
+
+    Raises
+    ------
+    PhenotypeError
+        When ``bids_dir`` is not a folder.
+    """
     bids_dir = Path(bids_dir)
     columns = columns or ColumnsConfig()
+    targets = tuple(targets)
+    if not bids_dir.is_dir():
+        raise PhenotypeError(f"BIDS directory {bids_dir} does not exist; pass the root of your BIDS dataset.")
+    # a lab's participants.csv or phenotype/bdnf.xlsx would otherwise be skipped without a word
+    strays = tuple(
+        f"{path} is not read: BIDS phenotype tables are tab-separated text; save it as {path.with_suffix('.tsv')}."
+        for pattern in ("participants.*", "phenotype/*") for path in sorted(bids_dir.glob(pattern))
+        if path.suffix.lower() in _NOT_TSV and not path.with_suffix(".tsv").exists()
+    )
+    try:
+        table = _load(bids_dir, columns)
+    except PhenotypeError as exc:
+        return PhenotypeCheck(None, (str(exc), *strays), ())
+    roles: dict[str, list[str]] = {}
+    for target in targets:
+        roles.setdefault(TARGET_ROLES[target], []).append(target)
+    wanted = ", ".join(repr(columns.role_columns()[r]) for r in roles)
+    if not table.attrs["sources"]:
+        return PhenotypeCheck(table, (*strays,
+            f"{bids_dir / 'participants.tsv'} is missing (and there is no sub-*/sub-*_sessions.tsv or phenotype/*.tsv), "
+            f"so nothing says which participant has which {' or '.join(roles)}. Add it at the BIDS root: "
+            f"tab-separated, a participant_id column (sub-01, ...) and the column(s) {wanted} (n/a where a value is "
+            "unknown); 'columns:' in the configuration maps your own column names.",), ())
+    missing = table.attrs["missing_roles"]
+    sources = [Path(p) for p in table.attrs["sources"]]
+    files = ", ".join(map(str, sources))
+    close = _close_columns([r for r in roles if r in missing], columns, sources, bids_dir)
+    participants = bids_dir / "participants.tsv"
+    absent = "" if _present(participants) else f" ({participants}, where such columns usually are, is missing.)"
+    problems = list(strays)
+    for role, needing in roles.items():
+        if role not in missing:
+            continue
+        column = columns.role_columns()[role]
+        hint = (f" {close[role][0]} has {close[role][1]!r}: if that is the {role}, set "
+                f"'columns: {{{role}: {close[role][1]}}}'." if role in close else "")
+        problems.append(
+            f"{files} {'has' if len(sources) == 1 else 'have'} no column {column!r} (role {role!r}, configuration "
+            f"key columns.{role}), which the target(s) {', '.join(needing)} need: add the column, or set "
+            f"'columns: {{{role}: YOUR_COLUMN}}' in the configuration to the name your file uses.{hint}{absent}"
+        )
+    return PhenotypeCheck(table, tuple(problems), tuple(t for t in targets if TARGET_ROLES[t] not in missing))
+
+
+def _present(path: Path) -> bool:
+    """The file is there, perhaps unreadable (a folder, a broken link): it is read and refused by name."""
+    return path.exists() or path.is_symlink()
+
+
+def _load(bids_dir: str | os.PathLike, columns: ColumnsConfig) -> pd.DataFrame:
+    """:func:`load_phenotype` without logging its role hints (``attrs["role_hints"]``)."""
+    bids_dir = Path(bids_dir)
     if not bids_dir.is_dir():
         raise PhenotypeError(f"BIDS directory {bids_dir} does not exist; pass the root of your BIDS dataset.")
     participant_frames, session_frames, sources = [], [], []
@@ -244,12 +369,12 @@ def load_phenotype(bids_dir: str | os.PathLike, columns: ColumnsConfig | None = 
         return str(path.relative_to(bids_dir))
 
     participants = bids_dir / "participants.tsv"
-    if participants.is_file():
+    if _present(participants):
         participant_frames.append(_to_frame(_read_tsv(participants), columns, None, relative(participants)))
         sources.append(participants)
     for sub in sorted(p for p in bids_dir.glob("sub-*") if p.is_dir()):
         path = sub / f"{sub.name}_sessions.tsv"
-        if path.is_file():
+        if _present(path):
             session_frames.append(_to_frame(_read_tsv(path), columns, sub.name, relative(path)))
             sources.append(path)
     for path in sorted((bids_dir / "phenotype").glob("*.tsv")):
@@ -261,10 +386,7 @@ def load_phenotype(bids_dir: str | os.PathLike, columns: ColumnsConfig | None = 
     per_session = _combine(session_frames)
     df = _assemble(per_participant, per_session)
     result = _finish(df, columns, sources)
-    hints = _role_hints(result.attrs["missing_roles"], columns, sources, bids_dir)
-    for hint in hints.values():
-        log.warning("%s", hint)
-    result.attrs["role_hints"] = hints
+    result.attrs["role_hints"] = _role_hints(result.attrs["missing_roles"], columns, sources, bids_dir)
     return result
 
 
@@ -274,6 +396,19 @@ def _role_hints(missing: list[str], columns: ColumnsConfig, sources: list[Path],
     A lab's ``ket_severity`` next to neurokit's expected ``severity`` would otherwise leave the
     role silently empty, and every model that needs it unfitted.
     """
+    hints = {}
+    for role, (where, close) in _close_columns(missing, columns, sources, bids_dir).items():
+        hints[role] = (
+            f"phenotype role {role!r} is empty: no participants/sessions/phenotype TSV has a column "
+            f"{columns.role_columns()[role]!r}, but {where} has {close!r}; if that is the {role}, set "
+            f"'columns: {{{role}: {close}}}' in the config. Models that need this role are skipped."
+        )
+    return hints
+
+
+def _close_columns(missing: list[str], columns: ColumnsConfig, sources: list[Path],
+                   bids_dir: Path) -> dict[str, tuple[Path, str]]:
+    """For each missing role, ``(file, column)`` of a column that looks like it (``ket_severity``)."""
     if not missing or not sources:
         return {}
     seen: dict[str, Path] = {}
@@ -283,7 +418,7 @@ def _role_hints(missing: list[str], columns: ColumnsConfig, sources: list[Path],
     keys = {columns.participant_id, columns.session_id}
     taken = set(columns.role_columns().values())
     candidates = [c for c in seen if c not in keys and c not in taken]
-    hints = {}
+    found = {}
     for role in missing:
         wanted = columns.role_columns()[role]
         lowered = {c.lower(): c for c in candidates}
@@ -293,12 +428,8 @@ def _role_hints(missing: list[str], columns: ColumnsConfig, sources: list[Path],
         if not close:
             continue
         where = seen[close[0]].relative_to(bids_dir) if seen[close[0]].is_relative_to(bids_dir) else seen[close[0]]
-        hints[role] = (
-            f"phenotype role {role!r} is empty: no participants/sessions/phenotype TSV has a column {wanted!r}, "
-            f"but {where} has {close[0]!r}; if that is the {role}, set 'columns: {{{role}: {close[0]}}}' in the "
-            "config. Models that need this role are skipped."
-        )
-    return hints
+        found[role] = (where, close[0])
+    return found
 
 
 def _assemble(per_participant: pd.DataFrame | None, per_session: pd.DataFrame | None) -> pd.DataFrame:
