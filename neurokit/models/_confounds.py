@@ -6,9 +6,11 @@ In-fold covariate regression (:class:`CovariateRegressor`) removes from every fe
 part a confound explains; when a confound tracks the target (mean FD tracks severity)
 it removes the effect with it. Following Dinga et al. (2020), the test here works on the
 predictions instead: does the prediction explain the target beyond what the confounds
-already explain (target ~ confounds vs target ~ confounds + prediction)? The prediction's
-p-value comes from permuting its residual after regression on the confounds
-(Freedman & Lane 1983), by participant blocks.
+already explain (target ~ confounds vs target ~ confounds + prediction)? Motion enters
+through restricted cubic splines, so a prediction that carries only motion cannot pass because
+the target follows motion nonlinearly. The prediction's p-value comes from permuting its
+residual after regression on the confounds (Freedman & Lane 1983), by participant blocks.
+What this adjusts for and the simulations behind it: docs/inference.md.
 """
 
 from __future__ import annotations
