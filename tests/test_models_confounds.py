@@ -158,6 +158,13 @@ def test_classification_beyond_confounds_in_metrics():
     beyond = result.metrics["beyond_confounds"]
     assert beyond["statistic"] == "likelihood_ratio" and beyond["df"] == 1
     assert beyond["delta_d2"] > 0.1 and beyond["p_permutation"] == pytest.approx(0.1)
+    assert beyond["effect_name"] == "delta_d2" and beyond["effect"] == beyond["delta_d2"]
+    assert beyond["confound_model"].startswith("restricted cubic splines (3 df) of mean_fd")
+    m = result.metrics
+    assert m["p_value_beyond_confounds"] == beyond["p_permutation"]
+    assert m["p_value"] == max(m["p_value_permutation"], m["p_value_beyond_confounds"])
+    assert m["p_value_rule"] == "max(permutation, beyond_confounds)"
+    assert beyond["confound_model"] in m["p_value_rule_text"]
 
 
 def test_beyond_confounds_without_confound_columns():
@@ -344,7 +351,8 @@ def _motion_study(rng, n, shape, *, effect=0.0, n_sessions=1):
         "tdof_remaining": 200.0 - censored - 36, "age": rng.uniform(20, 50, n)[who],
         "sex": rng.integers(0, 2, n)[who].astype(float)})
     motion = {"linear": mean_fd, "log": np.log(mean_fd), "saturating": 1 - np.exp(-mean_fd / 0.1),
-              "threshold": np.maximum(mean_fd - 0.2, 0.0), "censoring": np.sqrt(censored)}[shape]
+              "threshold": np.maximum(mean_fd - 0.2, 0.0), "step": (mean_fd > 0.2).astype(float),
+              "censoring": np.sqrt(censored)}[shape]
     # through censoring the prediction sees motion as the connectivity estimator does: a bias in 1 / kept volumes
     carried = -1.0 / (200 - censored) if shape == "censoring" else motion
     z = lambda v: (v - v.mean()) / v.std()  # noqa: E731
@@ -380,3 +388,23 @@ def test_a_real_effect_on_top_of_motion_is_still_detected(shape):
     p = [prediction_beyond_confounds(y, pred, conf, kind="regression", groups=who, n_permutations=99,
                                      random_state=i)["p_permutation"] for i, (y, pred, conf, who) in enumerate(studies)]
     assert np.mean(np.array(p) <= 0.05) >= 0.8
+
+
+def _classes_from(score, shares=(0.4, 0.25, 0.2, 0.15)):
+    return np.searchsorted(np.quantile(score, np.cumsum(shares)[:-1]), score)
+
+
+@pytest.mark.slow
+def test_a_stage_prediction_carrying_only_motion_is_not_significant_beyond_the_confounds(shape="log"):
+    # 4 imbalanced stages that follow motion; predicted probabilities that carry the same motion
+    rng = np.random.default_rng(7)
+    hits = 0
+    for i in range(60):
+        y, pred, conf, who = _motion_study(rng, 60, shape)
+        proba = np.exp(np.outer(pred, np.arange(4)) + 0.5 * rng.normal(size=(len(pred), 4)))
+        proba /= proba.sum(axis=1, keepdims=True)
+        out = prediction_beyond_confounds(_classes_from(y), proba, conf, kind="classification", groups=who,
+                                          n_permutations=99, random_state=i)
+        hits += out["p_permutation"] <= 0.05
+    assert hits <= stats.binom.ppf(0.999, 60, 0.05)
+    assert out["df"] == 9

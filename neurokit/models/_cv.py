@@ -307,8 +307,7 @@ def _combine_p_values(metrics):
     and the larger p-value is the intersection-union test of it (Berger 1982): valid at the
     nominal level for that union whatever the dependence between the tests. Fisher's or
     Stouffer's combination, or the smaller p-value, test only the intersection (neither
-    effect) and would call a model significant on motion alone, which is what the
-    motion-only nulls of tests/test_models_confounds.py guard against. Sets
+    effect) and would call a model significant on motion alone (docs/inference.md). Sets
     ``p_value_permutation``, ``p_value_beyond_confounds`` (None when not tested),
     ``p_value`` (what FDR corrects), ``p_value_rule`` and ``p_value_rule_text``.
     """
@@ -320,6 +319,7 @@ def _combine_p_values(metrics):
     if permutation is None or not tested:
         metrics["p_value_rule"] = "permutation"
         metrics["p_value_rule_text"] = (
+            "No permutation test was run (n_permutations = 0)." if permutation is None else
             "The p-value is that of the whole-pipeline permutation test"
             + (f" (the test beyond the confounds was not run: {beyond['reason']})." if beyond.get("reason") else ".")
         )
