@@ -399,12 +399,12 @@ def test_a_stage_prediction_carrying_only_motion_is_not_significant_beyond_the_c
     # 4 imbalanced stages that follow motion; predicted probabilities that carry the same motion
     rng = np.random.default_rng(7)
     hits = 0
-    for i in range(60):
+    for i in range(40):
         y, pred, conf, who = _motion_study(rng, 60, shape)
         proba = np.exp(np.outer(pred, np.arange(4)) + 0.5 * rng.normal(size=(len(pred), 4)))
         proba /= proba.sum(axis=1, keepdims=True)
         out = prediction_beyond_confounds(_classes_from(y), proba, conf, kind="classification", groups=who,
-                                          n_permutations=99, random_state=i)
+                                          n_permutations=49, random_state=i)
         hits += out["p_permutation"] <= 0.05
-    assert hits <= stats.binom.ppf(0.999, 60, 0.05)
+    assert hits <= stats.binom.ppf(0.999, 40, 0.05)
     assert out["df"] == 9
