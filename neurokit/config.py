@@ -345,6 +345,12 @@ class ModelsConfig(_Section):
         default=None, description="None = ridge (regression, and one-vs-rest classification); 'logistic' = L2 logistic."
     )
     covariates: tuple[str, ...] = ("age", "sex")
+    confounds: tuple[str, ...] = Field(
+        default=("mean_fd", "max_fd", "percent_censored", "tdof_remaining", "age", "sex", "site"),
+        description="Columns each model's predictions are tested beyond (splines of the motion measures, linear "
+                    "age, one-hot sex and site), also the covariate-target association table; absent ones are "
+                    "skipped with a note.",
+    )
     harmonize_site: bool = True
     edge_selection: float | None = Field(
         default=None, gt=0, le=1, description="Keep this fraction of edges by univariate test, inside each fold."
@@ -538,6 +544,10 @@ class Config(_Section):
             # unset means "the first listed": leaving it out keeps the hash of every configuration
             # written before the key existed
             del data["models"]["strategy"]
+        if tuple(data["models"].get("confounds", ())) == ModelsConfig.model_fields["confounds"].default:
+            # the confounds only shape the post-hoc test, never the fitted model: the default keeps the
+            # hash of every configuration written before the key existed
+            del data["models"]["confounds"]
         keep = set(data) - set(_EXECUTION_SECTIONS) if sections is None else set(sections)
         unknown = keep - set(data)
         if unknown:

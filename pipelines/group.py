@@ -300,7 +300,8 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
             longitudinal=m.longitudinal, longitudinal_predictors=("stage",),
             extra_metrics={"denoising_strategy": config.modelled_strategy},
             on_model=partial(_log_model, progress),
-            estimator=m.estimator, covariates=m.covariates, harmonize_site=m.harmonize_site,
+            estimator=m.estimator, covariates=m.covariates, confounds=m.confounds,
+            harmonize_site=m.harmonize_site,
             edge_selection=m.edge_selection, cpm_threshold=m.cpm_threshold,
             stage_levels=config.columns.stage_levels, control_level=config.columns.control,
             cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
@@ -412,7 +413,7 @@ def confound_checks(features: pd.DataFrame, excluded: pd.DataFrame, networks: di
     sensitivity: dict = {}
     cv = dict(estimator=m.estimator, harmonize_site=m.harmonize_site, edge_selection=m.edge_selection,
               cpm_threshold=m.cpm_threshold, cv_folds=m.cv_folds, cv_repeats=m.cv_repeats, site_out=m.site_out,
-              random_state=m.random_state, measure=m.measure, **levels)
+              random_state=m.random_state, measure=m.measure, confounds=m.confounds, **levels)
     for row in fitted:
         if row.get("status") != "fitted":
             continue
@@ -420,7 +421,8 @@ def confound_checks(features: pd.DataFrame, excluded: pd.DataFrame, networks: di
             features, row["target"], row["feature_set"], networks, excluded_features=excluded[with_matrix],
             covariates=m.covariates, **cv)
     return {
-        "covariate_associations": covariate_associations(features, targets=m.targets, **levels),
+        "covariate_associations": covariate_associations(features, targets=m.targets, covariates=m.confounds,
+                                                         **levels),
         "exclusion_bias": exclusion_bias(runs, targets=m.targets, **levels),
         "sensitivity": sensitivity,
         "notes": notes,

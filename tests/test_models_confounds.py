@@ -10,6 +10,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from neurokit.models import (
+    CONFOUNDS,
     ModelError,
     covariate_associations,
     cross_validate_model,
@@ -60,8 +61,10 @@ def test_classification_matches_statsmodels(rng, n_classes):
     null = sm.MNLogit(codes, np.ones((n, 1))).fit(disp=0)
     lr = 2 * (full.llf - reduced.llf)
     assert out["likelihood_ratio"] == pytest.approx(lr, rel=1e-4)
-    assert out["df"] == n_classes - 1
-    assert out["p_parametric"] == pytest.approx(stats.chi2.sf(lr, n_classes - 1), rel=1e-3)
+    # k - 1 log-odds columns in each of k - 1 equations
+    assert out["df"] == (n_classes - 1) ** 2 == full.df_model - reduced.df_model
+    assert out["p_parametric"] == pytest.approx(stats.chi2.sf(lr, (n_classes - 1) ** 2), rel=1e-3)
+    assert out["effect_name"] == "delta_d2" and out["effect"] == out["delta_d2"]
     assert out["delta_d2"] == pytest.approx((full.llf - reduced.llf) / -null.llf, rel=1e-4)
 
 
@@ -121,6 +124,11 @@ def test_planted_confounded_signal_stays_significant_beyond_the_confounds(confou
     result = cross_validate_model(features, "severity", "summary_indices", networks, n_permutations=19, **SMALL)
     beyond = result.metrics["beyond_confounds"]
     assert beyond["computed"] and beyond["confounds"] == ["mean_fd", "age", "sex", "site"]
+    assert beyond["skipped"] == ["max_fd", "percent_censored", "tdof_remaining"]
+    assert any("['max_fd', 'percent_censored', 'tdof_remaining'] are not in the features table" in n
+               for n in result.metrics["notes"])
+    assert beyond["confound_model"] == "restricted cubic splines (3 df) of mean_fd; linear age; one-hot sex, site"
+    assert beyond["effect_name"] == "partial_r" and beyond["effect"] == beyond["partial_r"]
     assert beyond["partial_r"] > 0.3
     assert beyond["p_permutation"] == pytest.approx(1 / 20)
 
@@ -150,6 +158,13 @@ def test_classification_beyond_confounds_in_metrics():
     beyond = result.metrics["beyond_confounds"]
     assert beyond["statistic"] == "likelihood_ratio" and beyond["df"] == 1
     assert beyond["delta_d2"] > 0.1 and beyond["p_permutation"] == pytest.approx(0.1)
+    assert beyond["effect_name"] == "delta_d2" and beyond["effect"] == beyond["delta_d2"]
+    assert beyond["confound_model"].startswith("restricted cubic splines (3 df) of mean_fd")
+    m = result.metrics
+    assert m["p_value_beyond_confounds"] == beyond["p_permutation"]
+    assert m["p_value"] == max(m["p_value_permutation"], m["p_value_beyond_confounds"])
+    assert m["p_value_rule"] == "max(permutation, beyond_confounds)"
+    assert beyond["confound_model"] in m["p_value_rule_text"]
 
 
 def test_beyond_confounds_without_confound_columns():
@@ -158,7 +173,9 @@ def test_beyond_confounds_without_confound_columns():
     result = cross_validate_model(features, "severity", "summary_indices", networks, covariates=(),
                                   n_permutations=0, **SMALL)
     assert result.metrics["beyond_confounds"] == {
-        "computed": False, "reason": "none of the confounds ['mean_fd', 'age', 'sex', 'site'] is in the features table"}
+        "computed": False, "confounds": [], "skipped": list(CONFOUNDS),
+        "reason": f"none of the confounds {list(CONFOUNDS)} is in the features table"}
+    assert result.metrics["p_value_rule"] == "permutation" and result.metrics["p_value_beyond_confounds"] is None
 
 
 @pytest.fixture
@@ -296,3 +313,98 @@ def test_stage_model_on_edges_is_as_good_as_a_plain_pipeline_unless_mean_fd_trac
     assert cross_validate_model(features, "stage", "pfc_limbic_edges", networks, **kw).metrics["covariates"] == \
         ["age", "sex"]
     assert score(without_fd) >= plain - 0.05
+
+
+# ----------------------------------------------------------------------------- calibration with known answers
+def _multinomial_noise(rng, n, n_classes):
+    codes = rng.choice(n_classes, size=n, p=np.linspace(2, 1, n_classes) / np.linspace(2, 1, n_classes).sum())
+    proba = rng.dirichlet(np.ones(n_classes), size=n)  # a prediction that knows nothing
+    return codes, proba, rng.normal(size=(n, 2))
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_likelihood_ratio_on_noise_averages_its_degrees_of_freedom(n_classes):
+    # on pure noise the likelihood ratio is chi2((k - 1)^2): its mean is its df, within the simulation's error
+    rng = np.random.default_rng(11)
+    lrs = []
+    for _ in range(150):
+        codes, proba, confounds = _multinomial_noise(rng, 300, n_classes)
+        out = prediction_beyond_confounds(codes, proba, confounds, kind="classification", n_permutations=0)
+        lrs.append(out["likelihood_ratio"])
+    df = (n_classes - 1) ** 2
+    assert out["df"] == df
+    se = np.std(lrs, ddof=1) / np.sqrt(len(lrs))
+    assert abs(np.mean(lrs) - df) < 3 * se
+    assert np.var(lrs, ddof=1) == pytest.approx(2 * df, rel=0.35)  # chi2's variance, 2 df
+
+
+def _motion_study(rng, n, shape, *, effect=0.0, n_sessions=1):
+    """A study whose target follows head motion only (plus ``effect`` x a brain signal), and a prediction that
+    carries the same motion (plus the brain signal it learnt): made here, independently of neurokit."""
+    rows = n * n_sessions
+    who = np.repeat(np.arange(n), n_sessions)
+    mean_fd = np.exp(np.log(0.15) + 0.5 * (rng.normal(size=n)[who] + 0.5 * rng.normal(size=rows)))
+    fd = rng.gamma(2.0, mean_fd[:, None] / 2.0, size=(rows, 200))  # per-volume FD, 200 volumes
+    censored = (fd > 0.5).sum(axis=1)  # scrubbing at 0.5 mm
+    confounds = pd.DataFrame({
+        "mean_fd": mean_fd, "max_fd": fd.max(axis=1), "percent_censored": 100 * censored / 200,
+        "tdof_remaining": 200.0 - censored - 36, "age": rng.uniform(20, 50, n)[who],
+        "sex": rng.integers(0, 2, n)[who].astype(float)})
+    motion = {"linear": mean_fd, "log": np.log(mean_fd), "saturating": 1 - np.exp(-mean_fd / 0.1),
+              "threshold": np.maximum(mean_fd - 0.2, 0.0), "step": (mean_fd > 0.2).astype(float),
+              "censoring": np.sqrt(censored)}[shape]
+    # through censoring the prediction sees motion as the connectivity estimator does: a bias in 1 / kept volumes
+    carried = -1.0 / (200 - censored) if shape == "censoring" else motion
+    z = lambda v: (v - v.mean()) / v.std()  # noqa: E731
+    brain = rng.normal(size=n)[who]
+    # motion explains two thirds of the target's variance
+    y = z(motion) + effect * brain + 0.7 * rng.normal(size=rows)
+    prediction = z(carried) + effect * brain + 0.7 * rng.normal(size=rows)
+    return y, prediction, confounds, who
+
+
+_SHAPES = ["linear", "log", "saturating", "threshold", "censoring"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", _SHAPES)
+def test_a_prediction_carrying_only_motion_is_not_significant_beyond_the_confounds(shape):
+    # the target follows motion (linearly, log, saturating, above a threshold, through censoring) and nothing
+    # else; the prediction carries the same motion: p <= 0.05 no more often than 5 % (binomial bound)
+    rng = np.random.default_rng(5)
+    n_studies = 100
+    hits = sum(
+        prediction_beyond_confounds(y, pred, conf, kind="regression", groups=who, n_permutations=99,
+                                    random_state=i)["p_permutation"] <= 0.05
+        for i, (y, pred, conf, who) in enumerate(_motion_study(rng, 60, shape) for _ in range(n_studies)))
+    assert hits <= stats.binom.ppf(0.999, n_studies, 0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape", ["log", "censoring"])
+def test_a_real_effect_on_top_of_motion_is_still_detected(shape):
+    rng = np.random.default_rng(6)
+    studies = [_motion_study(rng, 60, shape, effect=0.8) for _ in range(40)]
+    p = [prediction_beyond_confounds(y, pred, conf, kind="regression", groups=who, n_permutations=99,
+                                     random_state=i)["p_permutation"] for i, (y, pred, conf, who) in enumerate(studies)]
+    assert np.mean(np.array(p) <= 0.05) >= 0.8
+
+
+def _classes_from(score, shares=(0.4, 0.25, 0.2, 0.15)):
+    return np.searchsorted(np.quantile(score, np.cumsum(shares)[:-1]), score)
+
+
+@pytest.mark.slow
+def test_a_stage_prediction_carrying_only_motion_is_not_significant_beyond_the_confounds(shape="log"):
+    # 4 imbalanced stages that follow motion; predicted probabilities that carry the same motion
+    rng = np.random.default_rng(7)
+    hits = 0
+    for i in range(40):
+        y, pred, conf, who = _motion_study(rng, 60, shape)
+        proba = np.exp(np.outer(pred, np.arange(4)) + 0.5 * rng.normal(size=(len(pred), 4)))
+        proba /= proba.sum(axis=1, keepdims=True)
+        out = prediction_beyond_confounds(_classes_from(y), proba, conf, kind="classification", groups=who,
+                                          n_permutations=49, random_state=i)
+        hits += out["p_permutation"] <= 0.05
+    assert hits <= stats.binom.ppf(0.999, 40, 0.05)
+    assert out["df"] == 9

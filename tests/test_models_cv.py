@@ -288,7 +288,9 @@ def test_leakage_guard_covariate_regression_removes_motion():
     # so the model's p-value (the larger of the two) does not call it an effect
     assert leaky.metrics["p_value_permutation"] < 0.05
     assert leaky.metrics["beyond_confounds"]["p_permutation"] > 0.05
-    assert leaky.metrics["p_value"] > 0.05 and leaky.metrics["p_value_rule"].endswith("(intersection-union test)")
+    assert leaky.metrics["p_value"] > 0.05 and leaky.metrics["p_value_rule"] == "max(permutation, beyond_confounds)"
+    assert leaky.metrics["p_value"] == max(leaky.metrics["p_value_permutation"], leaky.metrics["p_value_beyond_confounds"])
+    assert "intersection-union test" in leaky.metrics["p_value_rule_text"]
 
 
 @pytest.mark.slow

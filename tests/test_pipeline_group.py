@@ -73,8 +73,8 @@ def fabricate(root: Path, n_subjects=32, seed=0, atlas="pfclimbic", excluded=("s
             "Atlas": atlas, "Regions": REGIONS, "Networks": NETWORKS, "Strategy": config.modelled_strategy,
             "StrategyDetails": details, "SoftwareVersions": software, "ParticipantConfigHash": config.run_hash()})
         qc = func / f"{stem}_desc-qc_metrics.json"
-        atomic_write_json(qc, {"mean_fd": float(rng.uniform(0.05, 0.3)), "percent_censored": 1.0,
-                               "tDOFRemaining": 60})
+        fd = float(rng.uniform(0.05, 0.3))
+        atomic_write_json(qc, {"mean_fd": fd, "max_fd": 4 * fd, "percent_censored": 1.0, "tDOFRemaining": 60})
         status = "excluded" if f"sub-{sub}" in excluded else "ok"
         atomic_write_json(out / "logs" / "runs" / f"{stem}.json", {
             "run_id": stem, "status": status, "reasons": ["mean FD 0.9 mm > 0.5 mm"] if status != "ok" else [],
@@ -404,12 +404,20 @@ def test_run_group_writes_confound_checks(tmp_path):
     assert stage["n_excluded"] == 4 and stage["excluded_fraction"]["active"] == 1.0
     assert stage["sentence"].startswith("Exclusions were unevenly spread over stage")
     assert checks["exclusion_bias"]["severity"]["sentence"].startswith("Excluded runs had higher severity")
-    assert set(checks["covariate_associations"]["severity"]) == {"mean_fd", "age", "sex", "site"}
+    # models.confounds (percent censored and tDOF are constant in these runs: no effect size, but listed)
+    assert set(checks["covariate_associations"]["severity"]) == {"mean_fd", "max_fd", "percent_censored",
+                                                                 "tdof_remaining", "age", "sex", "site"}
+    features = pd.read_csv(out / "group" / "features.tsv", sep="\t")
+    assert np.allclose(features["max_fd"], 4 * features["mean_fd"])  # from each run's QC
     variants = checks["sensitivity"]["stage"]["summary_indices"]
     assert [v["variant"] for v in variants] == ["configured", "with mean_fd", "excluded runs put back"]
     assert [v["n_rows"] for v in variants] == [12, 12, 16]
     metrics = json.loads((out / "group" / "models" / "severity" / "summary_indices" / "metrics.json").read_text())
-    assert metrics["beyond_confounds"]["computed"] and metrics["beyond_confounds"]["n"] == 12
+    beyond = metrics["beyond_confounds"]
+    assert beyond["computed"] and beyond["n"] == 12
+    # constant columns add nothing; 12 rows are too few for splines
+    assert beyond["confounds"] == ["mean_fd", "max_fd", "age", "sex", "site"]
+    assert beyond["confound_model"] == "linear mean_fd, max_fd, age; one-hot sex, site"
 
 
 # --- predict: the model's fingerprint, refusing features made differently, training overlap, sidecar ---

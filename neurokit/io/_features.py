@@ -133,7 +133,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
     -------
     features : pandas.DataFrame, shape (n_included_runs, n_columns)
         ``participant_id, session_id, run_id``, the roles, QC (``mean_fd``,
-        ``percent_censored``, ``tdof_remaining``), summary indices ``idx_*`` and Fisher-z
+        ``max_fd``, ``percent_censored``, ``tdof_remaining``), summary indices ``idx_*`` and Fisher-z
         edges ``edge__<A>--<B>`` (for ``tangent``, vectorised covariances ``cov__<A>--<B>``);
         ``attrs["strategy"]`` names the strategy, ``attrs["atlas"]`` the atlas the runs recorded.
     exclusions : pandas.DataFrame
@@ -176,6 +176,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
             "session_id": f"ses-{ent['ses']}" if "ses" in ent else None,
             "run_id": record["run_id"],
             "mean_fd": qc.mean_fd,
+            "max_fd": qc.max_fd,
             "percent_censored": qc.percent_censored,
             "tdof_remaining": qc.tdof_remaining,
             **record.get("summary", {}),

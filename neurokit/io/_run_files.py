@@ -155,6 +155,11 @@ class RunQC:
         return self.motion.get("mean_fd")
 
     @property
+    def max_fd(self) -> float | None:
+        """Largest framewise displacement (mm)."""
+        return self.motion.get("max_fd")
+
+    @property
     def percent_censored(self) -> float | None:
         """Percentage of volumes censored."""
         return self.motion.get("percent_censored")

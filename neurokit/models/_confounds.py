@@ -6,9 +6,11 @@ In-fold covariate regression (:class:`CovariateRegressor`) removes from every fe
 part a confound explains; when a confound tracks the target (mean FD tracks severity)
 it removes the effect with it. Following Dinga et al. (2020), the test here works on the
 predictions instead: does the prediction explain the target beyond what the confounds
-already explain (target ~ confounds vs target ~ confounds + prediction)? The prediction's
-p-value comes from permuting its residual after regression on the confounds
-(Freedman & Lane 1983), by participant blocks.
+already explain (target ~ confounds vs target ~ confounds + prediction)? Motion enters
+through restricted cubic splines, so a prediction that carries only motion cannot pass because
+the target follows motion nonlinearly. The prediction's p-value comes from permuting its
+residual after regression on the confounds (Freedman & Lane 1983), by participant blocks.
+What this adjusts for and the simulations behind it: docs/inference.md.
 """
 
 from __future__ import annotations
@@ -31,18 +33,141 @@ __all__ = [
     "sensitivity_analysis",
 ]
 
-#: Confounds the post-hoc tests and association tables use when present in the features table.
-CONFOUNDS = ("mean_fd", "age", "sex", "site")
+#: Confounds the post-hoc tests and association tables use when present in the features table
+#: (the default of ``models.confounds``).
+CONFOUNDS = ("mean_fd", "max_fd", "percent_censored", "tdof_remaining", "age", "sex", "site")
+
+#: Continuous motion measures the beyond-confounds test models with restricted cubic splines.
+MOTION_MEASURES = ("mean_fd", "max_fd", "percent_censored", "tdof_remaining")
+
+#: Always one-hot coded, even when stored as numbers (site 1, 2, 3 is not a dose).
+_CATEGORICAL = ("sex", "site")
+
+# knot positions (quantiles) of a restricted cubic spline with 3, 4 or 5 knots (Harrell 2015, sec. 2.4.6)
+_KNOT_QUANTILES = {3: (0.10, 0.50, 0.90), 4: (0.05, 0.35, 0.65, 0.95), 5: (0.05, 0.275, 0.50, 0.725, 0.95)}
 
 _EPS = 1e-12
 
 
 # ----------------------------------------------------------------------------- helpers
 def _design_matrix(confounds):
-    """Intercept plus the non-constant confound columns, shape (n, 1 + n_kept)."""
+    """Orthonormal basis (scaled to unit mean square) of the intercept and the confound columns.
+
+    Shape (n, rank): constant and collinear columns (tDOF remaining is an affine function of
+    the censored volumes when every run has as many volumes and regressors) add nothing, so
+    the rank, not the column count, is the model's degrees of freedom. Least squares, the
+    residuals and the multinomial likelihood depend on the column space only.
+    """
     confounds = np.asarray(confounds, dtype=float).reshape(len(confounds), -1)
-    keep = np.ptp(confounds, axis=0) > 0 if confounds.size else np.zeros(confounds.shape[1], bool)
-    return np.column_stack([np.ones(len(confounds)), confounds[:, keep]])
+    n = len(confounds)
+    if not confounds.size:
+        return np.ones((n, 1))
+    centred = confounds - confounds.mean(axis=0)
+    scale = np.sqrt((centred**2).mean(axis=0))
+    centred = centred[:, scale > _EPS * np.maximum(1.0, np.abs(confounds).max(axis=0))]
+    if not centred.shape[1]:
+        return np.ones((n, 1))
+    centred = centred / np.sqrt((centred**2).mean(axis=0))
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    keep = s > s[0] * max(n, centred.shape[1]) * np.finfo(float).eps * 10
+    return np.column_stack([np.ones(n), u[:, keep] * np.sqrt(n)])
+
+
+def _rank(matrix):
+    return int(np.linalg.matrix_rank(matrix)) if matrix.size else 0
+
+
+def _n_knots(n_rows, n_splines, n_linear):
+    """Knots of each motion spline for ``n_rows`` rows; 0 means linear.
+
+    Harrell's (2015) rule of thumb (3 knots in small samples, 4 in moderate ones, 5 from
+    about 100-150) sets the start: 5 knots from 150 rows, 4 from 60, else 3. Knots are then
+    removed while the whole confound model (intercept, ``n_linear`` columns and K - 1
+    columns per spline) would use more than one column per two rows; below 3 knots the
+    measures enter linearly. At 30 rows with the default confounds and three sites this
+    gives 3 knots (2 columns per motion measure, 13 columns in all).
+    """
+    k = 5 if n_rows >= 150 else 4 if n_rows >= 60 else 3
+    while k >= 3 and 1 + n_linear + n_splines * (k - 1) > n_rows // 2:
+        k -= 1
+    return k if k >= 3 else 0
+
+
+def _restricted_cubic(x, n_knots):
+    """Restricted (natural) cubic spline basis of ``x`` without intercept, and the knots used.
+
+    Knots at Harrell's quantiles of ``x`` (repeated quantiles, e.g. many runs without a
+    censored volume, are merged); the basis is ``x`` plus K - 2 truncated-power terms,
+    linear beyond the outer knots (Harrell 2015, eq. 2.25), scaled by the knot range
+    squared. Fewer than 3 distinct knots: ``x`` alone.
+    """
+    x = np.asarray(x, dtype=float)
+    if n_knots < 3:
+        return x[:, None], ()
+    t = np.unique(np.quantile(x, _KNOT_QUANTILES[n_knots]))
+    if len(t) < 3:
+        return x[:, None], ()
+    k = len(t)
+    cube = lambda v: np.maximum(v, 0.0) ** 3  # noqa: E731
+    span = t[-1] - t[-2]
+    cols = [x]
+    for j in range(k - 2):
+        cols.append((cube(x - t[j]) - cube(x - t[-2]) * (t[-1] - t[j]) / span
+                     + cube(x - t[-1]) * (t[-2] - t[j]) / span) / (t[-1] - t[0]) ** 2)
+    return np.column_stack(cols), tuple(float(v) for v in t)
+
+
+def _confound_model(frame):
+    """The flexible confound model of a table of confounds, its column block and a description.
+
+    Motion measures (:data:`MOTION_MEASURES`) get restricted cubic splines with the number
+    of knots of :func:`_n_knots`; sex, site and non-numeric columns are one-hot coded (drop
+    first); other numeric columns enter linearly. Constant columns are left out.
+
+    Returns
+    -------
+    block : ndarray of shape (n_rows, n_columns)
+    used : list of str
+        The columns that vary (the confounds actually adjusted for).
+    description : str
+        E.g. ``"restricted cubic splines (2 df) of mean_fd, max_fd; linear age; one-hot sex, site"``.
+    """
+    n = len(frame)
+    kinds, used = {}, []
+    for name in frame.columns:
+        col = frame[name]
+        if name in _CATEGORICAL or not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            if col.astype(str).nunique() > 1:
+                kinds[name] = "onehot"
+        elif np.ptp(pd.to_numeric(col).to_numpy(float)) > 0:
+            kinds[name] = "spline" if name in MOTION_MEASURES else "linear"
+        if name in kinds:
+            used.append(name)
+    onehot = [c for c in used if kinds[c] == "onehot"]
+    linear = [c for c in used if kinds[c] == "linear"]
+    splines = [c for c in used if kinds[c] == "spline"]
+    n_linear = len(linear) + sum(frame[c].astype(str).nunique() - 1 for c in onehot)
+    knots = _n_knots(n, len(splines), n_linear)
+    blocks, by_df = [], {}
+    for name in used:
+        if kinds[name] == "onehot":
+            codes = frame[name].astype(str).to_numpy()
+            levels = sorted(set(codes))
+            blocks.append(np.column_stack([(codes == lv).astype(float) for lv in levels[1:]]))
+        elif kinds[name] == "linear":
+            blocks.append(pd.to_numeric(frame[name]).to_numpy(float)[:, None])
+        else:
+            basis, _ = _restricted_cubic(pd.to_numeric(frame[name]).to_numpy(float), knots)
+            blocks.append(basis)
+            by_df.setdefault(basis.shape[1], []).append(name)
+    parts = [f"restricted cubic splines ({df} df) of {', '.join(names)}"
+             for df, names in sorted(by_df.items(), reverse=True) if df > 1]
+    if by_df.get(1) or linear:  # too few rows or distinct values for a spline: linear
+        parts.append(f"linear {', '.join(by_df.get(1, []) + linear)}")
+    if onehot:
+        parts.append(f"one-hot {', '.join(onehot)}")
+    block = np.column_stack(blocks) if blocks else np.zeros((n, 0))
+    return block, used, "; ".join(parts) if parts else "intercept only"
 
 
 def _residualise(design, values):
@@ -68,12 +193,14 @@ def _log_odds(proba):
     return np.log(p[:, 1:]) - np.log(p[:, :1])
 
 
-def _multinomial_loglik(design, codes, n_classes, *, ridge=1e-6, max_iter=100):
+def _multinomial_loglik(design, codes, n_classes, *, ridge=1e-6, max_iter=100, start=None, return_beta=False):
     """Maximised log-likelihood of a multinomial logistic model of ``codes`` on ``design`` (with intercept).
 
     Newton-Raphson with step halving on a small problem (a few confound columns); the
     tiny ridge keeps the optimum finite under separation (a near-perfect prediction)
-    without moving the log-likelihood where an unpenalised maximum exists.
+    without moving the log-likelihood where an unpenalised maximum exists. ``start``
+    (shape (p, n_classes - 1)) starts from a nearby solution, e.g. the confounds-only fit
+    padded with zeros for the permuted prediction's columns: fewer Newton steps, same optimum.
     """
     n, p = design.shape
     m = n_classes - 1
@@ -86,17 +213,22 @@ def _multinomial_loglik(design, codes, n_classes, *, ridge=1e-6, max_iter=100):
         log_p = eta - np.log(np.exp(eta).sum(axis=1, keepdims=True))
         return float((Y * log_p).sum()), np.exp(log_p)
 
-    beta = np.zeros(p * m)
+    beta = np.zeros(p * m) if start is None else np.asarray(start, dtype=float).reshape(p * m).copy()
     ll, prob = loglik(beta)
     penalised = ll - ridge * beta @ beta
+    H = np.empty((p, m, p, m))
     for _ in range(max_iter):
-        resid = Y[:, 1:] - prob[:, 1:]
-        grad = (design.T @ resid).ravel() - 2 * ridge * beta
         P = prob[:, 1:]
-        # Hessian blocks -X' diag(P_j (delta_jl - P_l)) X, laid out to match beta.reshape(p, m)
-        W = P[:, :, None] * (np.eye(m)[None] - P[:, None, :])
-        H = np.einsum("na,njl,nb->ajbl", design, W, design).reshape(p * m, p * m) + 2 * ridge * np.eye(p * m)
-        step = np.linalg.solve(H, grad)
+        grad = (design.T @ (Y[:, 1:] - P)).ravel() - 2 * ridge * beta
+        # Hessian blocks -X' diag(P_j (delta_jl - P_l)) X, laid out to match beta.reshape(p, m); one
+        # BLAS product per block pair instead of an einsum over rows (this runs once per permutation)
+        for j in range(m):
+            for k in range(j, m):
+                w = P[:, j] * ((j == k) - P[:, k])
+                block = (design * w[:, None]).T @ design
+                H[:, j, :, k] = block
+                H[:, k, :, j] = block
+        step = np.linalg.solve(H.reshape(p * m, p * m) + 2 * ridge * np.eye(p * m), grad)
         t = 1.0
         while t > 1e-8:
             candidate = beta + t * step
@@ -105,11 +237,13 @@ def _multinomial_loglik(design, codes, n_classes, *, ridge=1e-6, max_iter=100):
             if pen_new >= penalised - 1e-12:
                 break
             t /= 2
+        else:  # no step improves: at the optimum to machine precision
+            break
         gain = pen_new - penalised
         beta, ll, prob, penalised = candidate, ll_new, prob_new, pen_new
         if abs(gain) < 1e-10:
             break
-    return ll
+    return (ll, beta.reshape(p, m)) if return_beta else ll
 
 
 def _check_permutations(n_permutations, random_state):
@@ -134,20 +268,37 @@ def prediction_beyond_confounds(
     Compares the model ``target ~ confounds`` with ``target ~ confounds + prediction``.
     Regression: ordinary least squares; the result is the gain in R² (``delta_r2``), its
     F-test, and the partial correlation of prediction and target controlling for the
-    confounds (Pearson on values, Spearman on ranks). Classification: logistic regression
-    of the classes on the confounds, then with the prediction's log-odds added (one
-    column per class after the first); the result is the likelihood-ratio statistic
-    ``2 (llf_full - llf_reduced)``, its chi-square p-value (k - 1 degrees of freedom)
-    and the gain in McFadden's pseudo-R² (``delta_d2``, the D² of Dinga et al.).
+    confounds (Pearson on values, Spearman on ranks). Classification with k classes:
+    multinomial logistic regression of the classes on the confounds, then with the
+    prediction's log-odds added (k - 1 columns); the result is the likelihood-ratio
+    statistic ``2 (llf_full - llf_reduced)``, its chi-square p-value and the gain in
+    McFadden's pseudo-R² (``delta_d2``, the D² of Dinga et al.). Each of the k - 1
+    added columns enters each of the k - 1 logit equations, so the reference has
+    ``df = (k - 1)²`` degrees of freedom (1 for two classes, 9 for four; fewer when
+    prediction columns are collinear with the confounds).
+
+    Given as a DataFrame, the confounds make a flexible model, so that a prediction that
+    carries nothing but head motion cannot pass because the target follows motion
+    nonlinearly (log mean FD, FD that saturates with severity, a threshold, censoring):
+    each motion measure of :data:`MOTION_MEASURES` gets a restricted cubic spline (knots
+    at quantiles; 3 knots, i.e. 2 degrees of freedom, below 60 rows, 4 from 60, 5 from
+    150, fewer down to a linear term while the confound model would use more than one
+    column per two rows, so it stays estimable at 30 participants); ``sex``, ``site`` and
+    text columns are one-hot coded; other numeric columns (age) enter linearly. The model
+    is per row (each session with its own motion); with several sessions per participant
+    the permutation below moves participant blocks. Given as an array, every column
+    enters linearly.
 
     The permutation p-value leaves the target and confounds as they are and permutes the
-    prediction's residual after regression on the confounds, by participant blocks
-    (Freedman-Lane): the null keeps the prediction's share explained by the confounds
-    and breaks only its unique link with the target. The test statistic is the partial
-    Pearson correlation (regression; one-sided, a prediction that agrees with the
-    target) or the likelihood ratio (classification). The smallest possible p-value is
-    ``1 / (n_permutations + 1)``. The parametric p-values ignore that cross-validated
-    predictions are not independent and are optimistic; prefer the permutation p-value.
+    prediction's residual after regression on the confound model, by participant blocks
+    (Freedman-Lane; participants with as many rows exchange their blocks): the null keeps
+    the prediction's share explained by the confounds and breaks only its unique link
+    with the target. The test statistic is the partial Pearson correlation (regression;
+    one-sided, a prediction that agrees with the target) or the likelihood ratio
+    (classification). The p-value is ``(count(null >= observed) + 1) / (n_permutations +
+    1)``, never below ``1 / (n_permutations + 1)``. The parametric p-values ignore that
+    cross-validated predictions are not independent and are optimistic; prefer the
+    permutation p-value.
 
     Parameters
     ----------
@@ -155,8 +306,10 @@ def prediction_beyond_confounds(
         Target: values (regression) or class codes 0..k-1 (classification).
     prediction : array-like of shape (n_rows,) or (n_rows, n_classes)
         Out-of-fold predictions (regression) or class probabilities (classification).
-    confounds : array-like of shape (n_rows, n_confounds)
-        Numeric confounds (categorical ones one-hot coded); constant columns are ignored.
+    confounds : pandas.DataFrame or array-like of shape (n_rows, n_confounds)
+        A DataFrame of named confounds (the flexible model above), or numeric columns
+        entered linearly (categorical ones one-hot coded by the caller). Constant columns
+        are ignored.
     kind : {'regression', 'classification'}
     groups : array-like of shape (n_rows,), optional
         Participant code per row; a participant's rows are permuted as one block.
@@ -165,20 +318,31 @@ def prediction_beyond_confounds(
         0 skips the permutation test (``p_permutation`` is then None).
     random_state : int, default=0
     confound_names : sequence of str, optional
-        Names stored in the result.
+        Names stored in the result; default, a DataFrame's varying columns.
 
     Returns
     -------
     dict
-        JSON-serialisable: ``n``, ``confounds``, ``statistic`` (name of the permuted
-        statistic), the measures above, ``p_parametric``, ``p_permutation``,
-        ``n_permutations`` and ``p_floor``.
+        JSON-serialisable: ``n``, ``confounds``, ``confound_model`` (a description),
+        ``confound_df`` (degrees of freedom of the confound model, intercept included),
+        ``statistic`` (name of the permuted statistic), ``effect_name`` (``partial_r`` or
+        ``delta_d2``) and ``effect``, the measures above, ``df``, ``p_parametric``,
+        ``p_permutation``, ``null_95``, ``n_permutations`` and ``p_floor``.
     """
     if kind not in ("regression", "classification"):
         raise ModelError(f"'kind' must be 'regression' or 'classification'; got {kind!r}.")
     _check_permutations(n_permutations, random_state)
     y = np.asarray(y, dtype=float)
     prediction = np.asarray(prediction, dtype=float)
+    described = None
+    if isinstance(confounds, pd.DataFrame):
+        if len(confounds) != len(y):
+            raise ModelError(f"'y', 'prediction' and 'confounds' must have one row per run; got {len(y)}, "
+                             f"{prediction.shape[0]} and {len(confounds)} rows.")
+        if confounds.isna().any().any():
+            raise ModelError("'y', 'prediction' and 'confounds' must be finite; drop the rows with missing values first.")
+        confounds, used, described = _confound_model(confounds)
+        confound_names = used if confound_names is None else confound_names
     confounds = np.asarray(confounds, dtype=float).reshape(len(y), -1) if len(y) else np.zeros((0, 0))
     if prediction.shape[0] != len(y) or confounds.shape[0] != len(y):
         raise ModelError(
@@ -195,48 +359,71 @@ def prediction_beyond_confounds(
         )
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     rng = np.random.default_rng([random_state, 4099])
-    perms = [permute_within_participants(groups, rng) for _ in range(n_permutations)]
-    out = {"n": int(len(y)), "confounds": list(confound_names) if confound_names is not None else None}
+    perms = np.array([permute_within_participants(groups, rng) for _ in range(n_permutations)], dtype=int)
+    out = {"n": int(len(y)), "confounds": list(confound_names) if confound_names is not None else None,
+           "confound_model": described if described is not None else
+           f"linear in {confounds.shape[1]} column(s)", "confound_df": int(design.shape[1])}
     if kind == "regression":
         out.update(_beyond_regression(y, prediction.ravel(), design, perms))
     else:
         out.update(_beyond_classification(y.astype(int), prediction, design, perms))
+    out["effect"] = out[out["effect_name"]]
     out["n_permutations"] = int(n_permutations)
     out["p_floor"] = 1.0 / (n_permutations + 1) if n_permutations else None
     return out
 
 
+def _residualise_basis(basis, values):
+    """Residuals of ``values`` (n,) or (..., n) after projection on an orthogonal ``basis`` (n, q), q = n."""
+    return values - (values @ basis) @ basis.T / len(basis)
+
+
+def _corr_rows(a, b):
+    """Pearson correlation of ``a`` (n,) with every row of ``b`` (m, n)."""
+    a = a - a.mean()
+    b = b - b.mean(axis=-1, keepdims=True)
+    denom = np.sqrt((a @ a) * (b**2).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > _EPS, b @ a / np.where(denom > _EPS, denom, 1.0), 0.0)
+
+
 def _partial(y, pred, design):
-    return _corr(_residualise(design, y)[1], _residualise(design, pred)[1])
+    return _corr(_residualise_basis(design, y), _residualise_basis(design, pred))
 
 
 def _beyond_regression(y, pred, design, perms):
-    n, q = design.shape
-    rss_reduced = _rss(design, y)
+    n, q = design.shape  # design: orthogonal, columns of mean square 1 (see _design_matrix)
+    rss_reduced = float(np.sum(_residualise_basis(design, y) ** 2))
     full = np.column_stack([design, pred])
     rss_full = _rss(full, y)
     tss = float(np.sum((y - y.mean()) ** 2))
     r2_reduced = 1 - rss_reduced / tss if tss > 0 else 0.0
     r2_full = 1 - rss_full / tss if tss > 0 else 0.0
-    df_resid = n - q - 1
-    f = (rss_reduced - rss_full) / (rss_full / df_resid) if rss_full > _EPS else np.inf
+    added = _rank(full) - q
+    df_resid = n - q - added
+    f = (rss_reduced - rss_full) / added / (rss_full / df_resid) if added and rss_full > _EPS else (
+        np.inf if added else 0.0)
     partial_r = _partial(y, pred, design)
     ry, rp = stats.rankdata(y), stats.rankdata(pred)
     partial_rho = _partial(ry, rp, design)
-    fitted, resid = _residualise(design, pred)
-    y_resid = _residualise(design, y)[1]
-    null = [_corr(y_resid, _residualise(design, fitted + resid[p])[1]) for p in perms]
+    resid = _residualise_basis(design, pred)
+    y_resid = _residualise_basis(design, y)
+    # Freedman-Lane: fitted + permuted residual, regressed on the confounds again, leaves the permuted
+    # residual's own non-confound part; all permutations at once
+    null = _corr_rows(y_resid, _residualise_basis(design, resid[perms])) if len(perms) else np.zeros(0)
     return {
         "statistic": "partial_r",
+        "effect_name": "partial_r",
         "r2_confounds": float(r2_reduced),
         "r2_confounds_prediction": float(r2_full),
         "delta_r2": float(r2_full - r2_reduced),
         "f": float(f),
+        "df": [int(added), int(df_resid)],
         "partial_r": partial_r,
         "partial_spearman": partial_rho,
-        "p_parametric": float(stats.f.sf(f, 1, df_resid)) if np.isfinite(f) else 0.0,
+        "p_parametric": (float(stats.f.sf(f, added, df_resid)) if np.isfinite(f) else 0.0) if added else 1.0,
         "p_permutation": _p_from_null(partial_r, null),
-        "null_95": [float(np.quantile(null, 0.025)), float(np.quantile(null, 0.975))] if null else None,
+        "null_95": [float(np.quantile(null, 0.025)), float(np.quantile(null, 0.975))] if len(null) else None,
     }
 
 
@@ -251,53 +438,63 @@ def _beyond_classification(codes, proba, design, perms):
             f"got shape {proba.shape}."
         )
     predictor = _log_odds(proba[:, present])
-    n = len(codes)
+    n, q = design.shape
     ll_null = _multinomial_loglik(np.ones((n, 1)), codes, k)
-    ll_reduced = _multinomial_loglik(design, codes, k)
+    ll_reduced, beta_reduced = _multinomial_loglik(design, codes, k, return_beta=True)
+    # start every full fit from the confounds-only optimum, the prediction's coefficients at 0
+    start = np.vstack([beta_reduced, np.zeros((predictor.shape[1], k - 1))])
 
     def lr(pred_cols):
-        return 2 * (_multinomial_loglik(np.column_stack([design, pred_cols]), codes, k) - ll_reduced)
+        full = np.column_stack([design, pred_cols])
+        return 2 * (_multinomial_loglik(full, codes, k, start=start) - ll_reduced)
 
     observed = max(lr(predictor), 0.0)  # the tiny ridge can leave it a hair below 0
-    fitted, resid = _residualise(design, predictor)
+    # k - 1 prediction columns in each of the k - 1 logit equations: (k - 1)² parameters
+    df = (_rank(np.column_stack([design, predictor])) - q) * (k - 1)
+    resid = _residualise_basis(design, predictor.T).T
+    fitted = predictor - resid
     null = [lr(fitted + resid[p]) for p in perms]
     ll_full = ll_reduced + observed / 2
     return {
         "statistic": "likelihood_ratio",
+        "effect_name": "delta_d2",
         "d2_confounds": float(1 - ll_reduced / ll_null) if ll_null < 0 else 0.0,
         "d2_confounds_prediction": float(1 - ll_full / ll_null) if ll_null < 0 else 0.0,
         "delta_d2": float((ll_full - ll_reduced) / -ll_null) if ll_null < 0 else 0.0,
         "likelihood_ratio": float(observed),
-        "df": int(predictor.shape[1]),
-        "p_parametric": float(stats.chi2.sf(observed, predictor.shape[1])),
+        "df": int(df),
+        "p_parametric": float(stats.chi2.sf(observed, df)) if df else 1.0,
         "p_permutation": _p_from_null(observed, null),
         "null_95": [float(np.quantile(null, 0.025)), float(np.quantile(null, 0.975))] if null else None,
     }
 
 
-def _confound_block(frame, confounds):
-    """Encoded confounds present in ``frame``, shape (n_rows, n_columns) (one-hot for categorical, NaN
-    where missing), the confounds used and the column names."""
-    used = [c for c in confounds if c in frame.columns and frame[c].notna().any()]
-    block, names, _ = _encode_covariates(frame, used)
-    return block, used, names
+def _beyond_confounds_metrics(features, design, kind, y, mean_pred, groups, n_permutations, random_state,
+                              confounds=CONFOUNDS):
+    """``metrics['beyond_confounds']`` of :func:`cross_validate_model`: the test on the model's rows.
 
-
-def _beyond_confounds_metrics(features, design, kind, y, mean_pred, groups, n_permutations, random_state):
-    """``metrics['beyond_confounds']`` of :func:`cross_validate_model`: the test on the model's rows."""
+    Confounds absent from the table (or all missing) are skipped and named in ``skipped``
+    and ``notes``; rows missing a confound used are left out of the test (``n_missing_confounds``).
+    """
+    confounds = list(CONFOUNDS if confounds is None else confounds)
     frame = features.iloc[design.rows].reset_index(drop=True)
-    block, used, _ = _confound_block(frame, CONFOUNDS)
-    if not used:
-        return {"computed": False, "reason": f"none of the confounds {list(CONFOUNDS)} is in the features table"}
-    ok = np.isfinite(block).all(axis=1)
+    present = [c for c in confounds if c in frame.columns and frame[c].notna().any()]
+    skipped = [c for c in confounds if c not in present]
+    notes = ([f"confound(s) {skipped} are not in the features table (or all missing): the beyond-confounds test "
+              "does not adjust for them"] if skipped and present else [])
+    if not present:
+        return {"computed": False, "confounds": [], "skipped": skipped,
+                "reason": f"none of the confounds {confounds} is in the features table"}
+    block = frame[present]
+    ok = block.notna().all(axis=1).to_numpy()
     try:
         result = prediction_beyond_confounds(
-            y[ok], mean_pred[ok], block[ok], kind=kind, groups=groups[ok], n_permutations=n_permutations,
-            random_state=random_state, confound_names=used,
+            y[ok], mean_pred[ok], block[ok].reset_index(drop=True), kind=kind, groups=groups[ok],
+            n_permutations=n_permutations, random_state=random_state,
         )
     except ModelError as err:
-        return {"computed": False, "reason": str(err)}
-    return {"computed": True, "n_missing_confounds": int((~ok).sum()), **result}
+        return {"computed": False, "confounds": present, "skipped": skipped, "reason": str(err), "notes": notes}
+    return {"computed": True, "n_missing_confounds": int((~ok).sum()), **result, "skipped": skipped, "notes": notes}
 
 
 def _covariate_notes(features, design, target, y, classes):
@@ -397,8 +594,8 @@ def covariate_associations(
     features : pandas.DataFrame of shape (n_runs, n_columns)
         The group features table (``severity``, ``stage`` and the covariates).
     targets : sequence of str, default=('severity', 'stage', 'user_vs_control')
-    covariates : sequence of str, default=('mean_fd', 'age', 'sex', 'site')
-        Columns absent or all missing are skipped.
+    covariates : sequence of str, default=CONFOUNDS
+        The confounds (``models.confounds``); columns absent or all missing are skipped.
     stage_levels, control_level
         See :func:`cross_validate_model`.
 

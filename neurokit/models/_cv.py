@@ -48,9 +48,11 @@ class ModelResult:
         JSON-serialisable: ``scores`` (per metric: ``mean``, ``sd`` and ``per_repeat``
         over repeats, ``p_value``, ``null_mean``, ``null_95``), ``primary_metric`` and its
         ``p_value``, ``confusion_matrix`` (classification), row counts, ``excluded``
-        (rows left out, by reason), ``notes``, the CV settings and ``beyond_confounds``
-        (the out-of-fold prediction's value beyond mean FD, age, sex and site, see
-        :func:`prediction_beyond_confounds`).
+        (rows left out, by reason), ``notes``, the CV settings, ``beyond_confounds``
+        (the out-of-fold prediction's value beyond the confounds, see
+        :func:`prediction_beyond_confounds`) and the p-values ``p_value_permutation``,
+        ``p_value_beyond_confounds`` and ``p_value`` (combined by ``p_value_rule``,
+        explained in ``p_value_rule_text``).
     predictions : pandas.DataFrame of shape (n_rows, n_columns)
         Out-of-fold predictions averaged over repeats, with ``participant_id``,
         ``session_id``, ``run_id``, ``y_true``, ``y_pred``, ``proba_<class>`` for classes.
@@ -300,21 +302,36 @@ def _combine_p_values(metrics):
     """Make ``metrics['p_value']`` the larger of the permutation and beyond-confounds p-values.
 
     A model is called significant only if it beats the permutation null of the whole pipeline
-    *and* its predictions explain the target beyond the confounds (mean FD, age, sex, site;
-    Dinga et al. 2020). Taking the larger p-value is the intersection-union test of both
-    (valid, if conservative). Without mean FD among the in-fold covariates, this is what keeps
-    head motion that tracks the target from being reported as a brain effect, while the score
-    keeps the effect that in-fold mean-FD regression would remove with the motion.
+    *and* its predictions explain the target beyond the confounds (Dinga et al. 2020). The
+    claim is the conjunction of both alternatives, so its null is the union of both nulls,
+    and the larger p-value is the intersection-union test of it (Berger 1982): valid at the
+    nominal level for that union whatever the dependence between the tests. Fisher's or
+    Stouffer's combination, or the smaller p-value, test only the intersection (neither
+    effect) and would call a model significant on motion alone (docs/inference.md). Sets
+    ``p_value_permutation``, ``p_value_beyond_confounds`` (None when not tested),
+    ``p_value`` (what FDR corrects), ``p_value_rule`` and ``p_value_rule_text``.
     """
     permutation = metrics["p_value"]
     beyond = metrics.get("beyond_confounds") or {}
     metrics["p_value_permutation"] = permutation
-    if permutation is None or not beyond.get("computed") or beyond.get("p_permutation") is None:
-        metrics["p_value_rule"] = "permutation null of the whole pipeline"
+    tested = beyond.get("computed") and beyond.get("p_permutation") is not None
+    metrics["p_value_beyond_confounds"] = float(beyond["p_permutation"]) if tested else None
+    if permutation is None or not tested:
+        metrics["p_value_rule"] = "permutation"
+        metrics["p_value_rule_text"] = (
+            "No permutation test was run (n_permutations = 0)." if permutation is None else
+            "The p-value is that of the whole-pipeline permutation test"
+            + (f" (the test beyond the confounds was not run: {beyond['reason']})." if beyond.get("reason") else ".")
+        )
         return
-    metrics["p_value"] = max(permutation, float(beyond["p_permutation"]))
-    metrics["p_value_rule"] = ("larger of the permutation p-value and the beyond-confounds p-value "
-                               "(intersection-union test)")
+    metrics["p_value"] = max(permutation, metrics["p_value_beyond_confounds"])
+    metrics["p_value_rule"] = "max(permutation, beyond_confounds)"
+    metrics["p_value_rule_text"] = (
+        "A model's p-value is the larger of the whole-pipeline permutation p-value and the permutation p-value "
+        "of its out-of-fold predictions beyond the confounds (" + (beyond.get("confound_model") or "confounds")
+        + "), an intersection-union test: it is small only if the model beats chance and adds something "
+        "beyond motion and the other confounds."
+    )
 
 
 def _check_int(value, name, minimum):
@@ -345,6 +362,7 @@ def cross_validate_model(
     atlas=None,
     measure=None,
     config_hash=None,
+    confounds=None,
 ):
     """Cross-validate, permutation-test, interpret and refit one model.
 
@@ -401,6 +419,11 @@ def cross_validate_model(
     atlas, measure, config_hash : str, optional
         Provenance stored with the fitted model and checked by :func:`predict`; atlas
         and measure default to ``features.attrs['atlas']`` / ``['measure']`` when set.
+    confounds : sequence of str, optional
+        Columns the out-of-fold predictions are tested beyond (``metrics['beyond_confounds']``,
+        :func:`prediction_beyond_confounds`: splines of the motion measures, linear age,
+        one-hot sex and site); default :data:`CONFOUNDS` (``models.confounds``). Columns
+        absent from the table are skipped with a note.
 
     Returns
     -------
@@ -420,6 +443,8 @@ def cross_validate_model(
         raise ModelError(f"'permutation_engine' must be one of {_ENGINES}; got {permutation_engine!r}.")
     if isinstance(covariates, str):
         raise ModelError(f"'covariates' must be a sequence of column names; got the string {covariates!r}.")
+    if isinstance(confounds, str):
+        raise ModelError(f"'confounds' must be a sequence of column names; got the string {confounds!r}.")
     design = _design(
         features,
         target,
@@ -576,8 +601,9 @@ def cross_validate_model(
     from neurokit.models._confounds import _beyond_confounds_metrics, _covariate_notes  # they import this module
 
     metrics["beyond_confounds"] = _beyond_confounds_metrics(
-        features, design, kind, y, mean_pred, groups, n_permutations, random_state
+        features, design, kind, y, mean_pred, groups, n_permutations, random_state, confounds
     )
+    metrics["notes"] += metrics["beyond_confounds"].pop("notes", [])
     _combine_p_values(metrics)
     metrics["notes"] += _covariate_notes(features, design, target, y, classes)
     if kind == "classification":
