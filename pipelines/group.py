@@ -277,11 +277,11 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     with the reason when a model could not be fitted, e.g. a role missing from the phenotype).
     A longitudinal model that cannot be fitted is written with ``"fitted": false`` and its
     reason; it never stops the predictive models' outputs.
-    ``p_value_fdr`` (in ``summary.tsv`` and each ``metrics.json``) is the permutation
-    p-value corrected for the number of fitted models (Benjamini-Hochberg); ``p_value_floor``
-    is the smallest p-value the permutations can give, 1 / (n_permutations + 1). Each saved
-    model records ``fingerprint`` (how the features were made, see
-    :func:`neurokit.io.participant_fingerprint`), the runs it was fitted on
+    ``p_value_fdr`` (in ``summary.tsv`` and each ``metrics.json``) is the combined
+    p-value (``p_value``, by ``p_value_rule``) corrected for the number of fitted models
+    (Benjamini-Hochberg); ``p_value_floor`` is the smallest p-value the permutations can
+    give, 1 / (n_permutations + 1). Each saved model records ``fingerprint`` (how the
+    features were made, see :func:`neurokit.io.participant_fingerprint`), the runs it was fitted on
     and its cross-validated metrics.
 
     Returns
@@ -319,20 +319,53 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
                 continue
             result = suite.results[(target, feature_set)]
             _write_model(models_dir / target / feature_set, result, fingerprint)
-            primary, score = _primary_score(result.metrics)
-            rows.append({**row, "status": "fitted", "reason": None, "metric": primary,
-                         "mean": score.get("mean"), "sd": score.get("sd"), "p_value": result.metrics.get("p_value"),
-                         "p_value_fdr": result.metrics["p_value_fdr"],
-                         "p_value_floor": result.metrics.get("p_value_floor"), "n_rows": result.metrics.get("n_rows")})
+            rows.append({**row, "status": "fitted", "reason": None, **_summary_fields(result.metrics)})
     if "stage" in suite.longitudinal:
         longitudinal = suite.longitudinal["stage"]
         if not longitudinal.get("fitted"):
             log.warning("longitudinal model (stage): %s", longitudinal.get("message"))
         atomic_write_json(models_dir / "longitudinal.json", longitudinal)
-    columns = ["target", "feature_set", "status", "reason", "metric", "mean", "sd", "p_value", "p_value_fdr",
-               "p_value_floor", "n_rows"]
-    atomic_write_tsv(models_dir / "summary.tsv", pd.DataFrame(rows, columns=columns))
+    atomic_write_tsv(models_dir / "summary.tsv", pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)))
+    _log_suite(rows)
     return rows
+
+
+#: Columns of ``models/summary.tsv``, one row per configured model (docs/outputs.md describes each).
+SUMMARY_COLUMNS = ("target", "feature_set", "status", "reason", "metric", "mean", "sd", "chance",
+                   "p_value_permutation", "beyond_confounds_effect_name", "beyond_confounds_effect",
+                   "p_value_beyond_confounds", "p_value", "p_value_fdr", "p_value_rule", "p_value_floor", "n_rows")
+
+
+def _summary_fields(metrics: dict) -> dict:
+    """A fitted model's ``summary.tsv`` cells: the score with chance and every test behind its p-value."""
+    from neurokit.report._tested import model_tests
+
+    t = model_tests(metrics)
+    return {"metric": t.metric, "mean": t.score, "sd": t.sd, "chance": t.chance,
+            "p_value_permutation": t.p_permutation, "beyond_confounds_effect_name": t.effect_name,
+            "beyond_confounds_effect": t.effect, "p_value_beyond_confounds": t.p_beyond, "p_value": t.p_value,
+            "p_value_fdr": t.p_value_fdr, "p_value_rule": t.rule, "p_value_floor": t.p_floor,
+            "n_rows": metrics.get("n_rows")}
+
+
+def _model_line(metrics: dict) -> str:
+    """What a model's log line says: score against chance, each test's p-value rounded, and the rule."""
+    from neurokit.report._tested import format_p, model_tests
+
+    t = model_tests(metrics)
+    text = f"{t.metric} = {_num(t.score)} +/- {_num(t.sd)} (chance {_num(t.chance)})"
+    text += f"; permutation {format_p(t.p_permutation, t.p_floor)}"
+    if t.p_beyond is not None:
+        kind = "" if t.p_beyond_kind == "permutation" else ", parametric"
+        text += (f"; beyond confounds {t.effect_ascii} = {_num(t.effect)}, "
+                 f"{format_p(t.p_beyond, t.p_floor if not kind else None)}{kind}")
+    elif t.beyond_reason:
+        text += f"; beyond confounds not tested ({t.beyond_reason})"
+    return text + f"; {format_p(t.p_value, t.p_floor)} by {t.rule}"
+
+
+def _num(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _log_model(progress, target: str, feature_set: str, result, reason: str | None) -> None:
@@ -341,17 +374,23 @@ def _log_model(progress, target: str, feature_set: str, result, reason: str | No
         log.warning("model %s/%s not fitted: %s", target, feature_set, reason)
         progress.update(failed=True)
         return
-    primary, score = _primary_score(result.metrics)
-    log.info("model %s/%s: %s = %.3f +/- %.3f (p = %s: permutation and beyond confounds; floor %s)",
-             target, feature_set, primary, score.get("mean", float("nan")), score.get("sd", float("nan")),
-             result.metrics.get("p_value"), result.metrics.get("p_value_floor"))
+    log.info("model %s/%s: %s", target, feature_set, _model_line(result.metrics))
     progress.update()
 
 
-def _primary_score(metrics: dict) -> tuple[str | None, dict]:
-    """A model's primary metric and its cross-validated ``{mean, sd, ...}``."""
-    primary = metrics.get("primary_metric")
-    return primary, metrics.get("scores", {}).get(primary, {})
+def _log_suite(rows: list[dict]) -> None:
+    """The models' FDR-corrected p-values (known once all are fitted), one line each, and the count."""
+    from neurokit.report._tested import format_p
+    from neurokit.report._verdict import ALPHA
+
+    fitted = [r for r in rows if r.get("status") == "fitted"]
+    for r in fitted:
+        log.info("model %s/%s: FDR-corrected %s (%s %s, chance %s)", r["target"], r["feature_set"],
+                 format_p(r["p_value_fdr"]), r["metric"], _num(r["mean"]), _num(r["chance"]))
+    if fitted:
+        significant = sum(r["p_value_fdr"] is not None and r["p_value_fdr"] < ALPHA for r in fitted)
+        log.info("%d of %d fitted model(s) significant at FDR p < %g (p by %s)", significant, len(fitted), ALPHA,
+                 ", ".join(sorted({str(r["p_value_rule"]) for r in fitted})))
 
 
 def _write_model(folder: Path, result, fingerprint: dict | None) -> None:

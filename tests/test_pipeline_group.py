@@ -225,6 +225,9 @@ def test_failing_longitudinal_model_is_reported_and_summary_still_written(tmp_pa
         rows = fit_models(features, networks, config, tmp_path / "models")
     summary = pd.read_csv(tmp_path / "models" / "summary.tsv", sep="\t").set_index("feature_set")
     assert list(summary["status"]) == ["fitted", "not fitted"] and [r["status"] for r in rows] == list(summary["status"])
+    fitted = summary.loc["summary_indices"]  # what was tested, beside the score: chance, each p-value and the rule
+    assert fitted["chance"] == 0 and fitted["p_value_rule"] in ("permutation", "max(permutation, beyond_confounds)")
+    assert {"p_value_permutation", "p_value_beyond_confounds", "beyond_confounds_effect"} <= set(summary.columns)
     assert "prefrontal" in summary.loc["pfc_limbic_edges", "reason"]
     assert (tmp_path / "models" / "severity" / "summary_indices" / "model" / "model.json").is_file()
     longitudinal = json.loads((tmp_path / "models" / "longitudinal.json").read_text())

@@ -305,7 +305,8 @@ def test_group_report_confounds_section(tmp_path):
     assert re.search(r"severity: Excluded runs (had higher severity than|did not differ detectably in severity from) "
                      r"included runs \(median [0-9.]+ vs [0-9.]+, n = [0-9]+ vs [0-9]+; Mann-Whitney p = ", html)
     assert "How strongly each covariate is associated with each target" in html and "rho = " in html
-    assert "without mean_fd" in html and "0.41 ± 0.05" in html and "partial_r 0.33 (p = 0.02, parametric)" in html
+    assert "without mean_fd" in html and "0.41 ± 0.05" in html and "partial r 0.33 (p = 0.020, parametric)" in html
+    assert "<td>0.41 ± 0.05</td><td>0</td>" in html  # the score beside its chance level
     assert "&#39;cv_folds&#39;=5 exceeds the 4" in html and "1 excluded run(s) have no connectivity matrix" in html
 
 
@@ -661,10 +662,17 @@ def test_verdict_opens_the_group_report(rendered):
     assert "<td>failed in extract (ExtractError)</td><td>1</td>" in verdict
     assert "mean FD ~ severity" in verdict and "rho = 0.52, p = 0.01" in verdict
     assert "1 excluded, p = 0.4" in verdict
-    # each model's own section repeats its raw and corrected p-value with the floor
-    assert "<dt>p (primary metric)</dt><dd>0.04; FDR-corrected across models 0.04; smallest possible 1/(50+1)" in html
-    assert ("1 of 2 models beat their permutation null after Benjamini-Hochberg correction across models "
-            "(FDR p &lt; 0.05); smallest possible p: 1/(50+1) = 0.02.") in verdict
+    # each model's own section names every test behind its p-value, with the floor
+    assert "<dt>Permutation test</dt><dd>p = 0.040; smallest possible 1/(50+1)" in html
+    assert "<dt>Beyond the confounds</dt><dd>partial r 0.31, permutation p = 0.020 (details below)" in html
+    assert "<dt>p</dt><dd>0.04, by the rule max(permutation, beyond_confounds). p is the larger of" in html
+    assert ("1 of 2 models significant after Benjamini-Hochberg correction across models (FDR p &lt; 0.05); "
+            "p = max(permutation p, beyond-confounds p): significant only if a model beats its permutation null "
+            "and also predicts the target beyond mean_fd, age, sex, site; p = the permutation p of the score (no "
+            "test beyond the confounds). Smallest possible p: 1/(50+1) = 0.02.") in verdict
+    assert "Models, significant first, then by FDR p" in verdict
+    assert "<td>spearman 0.42 (chance 0)</td><td>0.040</td><td>partial r 0.31, p = 0.020</td>" in verdict
+    assert "<td>balanced accuracy 0.55 (chance 0.5)</td><td>0.3</td><td>not tested</td>" in verdict
 
 
 def test_verdict_counts_reasons_and_says_when_the_floor_limits():
@@ -686,10 +694,14 @@ def test_verdict_counts_reasons_and_says_when_the_floor_limits():
                       "p_value_fdr": 0.06, "n_permutations": 20, "scores": {"spearman": {"mean": 0.6}}})
               for f in ("a", "b")]
     section = verdict_section(runs, None, models)
-    runs_part, confounds_part, models_part = section.blocks[0].blocks
+    grid, models_part = section.blocks
+    runs_part, confounds_part = grid.blocks
     assert "no group/confounds.json yet" in confounds_part.blocks[0].text
-    assert models_part.blocks[0].text.startswith("0 of 2 models beat their permutation null")
+    assert models_part.blocks[0].text.startswith("0 of 2 models significant after Benjamini-Hochberg correction")
     assert "The permutation floor limits the result" in models_part.blocks[0].text
+    # nothing significant: the table is not captioned "significant first"
+    assert models_part.blocks[1].caption == "Models, by FDR p (none significant)"
+    assert models_part.blocks[1].rows[0][1:3] == ["spearman 0.6 (chance 0)", "0.048"]
 
 
 def test_group_report_reads_per_class_patterns_beside_patterns(tmp_path):
@@ -823,3 +835,82 @@ def _run_of(record):
 
     return Run(tuple(record.entities.items()), Path(record.bold), None, Path(record.inputs["confounds"]), None,
                Path("mask.nii.gz"), 2.0, 60)
+
+
+def test_null_legend_sits_above_the_observed_line():
+    import numpy as np
+
+    from neurokit.report import _figures as F
+
+    rng = np.random.default_rng(0)
+    for observed in (0.05, 0.25, 0.45):  # left, middle, right: wherever the line falls
+        fig = F.plot_null(rng.normal(0.25, 0.05, 500), observed, metric="balanced_accuracy", chance=0.25)
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        legend = ax.get_legend().get_window_extent()
+        assert legend.y0 >= ax.get_window_extent().y1 - 1  # outside the plotting area, so it covers no line
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+            "permutation null", "chance 0.25", f"observed {observed:.3f}"]
+
+
+def test_motion_caption_names_the_dashed_limit_only_when_drawn():
+    import pandas as pd
+
+    from neurokit.config import Config
+    from neurokit.report._group import _motion_section
+
+    runs = pd.DataFrame({"status": ["ok"] * 4, "mean_fd": [0.1, 0.2, 0.3, 0.15], "percent_censored": [0.0] * 4,
+                         "stage": ["control", "active", "control", "active"], "site": list("AABB")})
+    without = _motion_section(runs, Config()).blocks[0].caption
+    assert "dashed" not in without and "no mean-FD exclusion limit is set (exclusion.max_mean_fd: null)" in without
+    limited = _motion_section(runs, Config().updated({"exclusion.max_mean_fd": 0.4})).blocks[0].caption
+    assert "dashed: the exclusion limit (0.4 mm, exclusion.max_mean_fd)" in limited
+
+
+def test_patterns_of_a_near_constant_output_are_shown_relative_to_the_strongest():
+    import pandas as pd
+
+    from neurokit.report._group import _pattern_blocks
+
+    # patterns of hundreds with SDs larger still, as a model whose output barely varies gives
+    patterns = pd.DataFrame({"level": "feature", "name": ["bdnf", "hrv"], "network": "", "n_features": 1,
+                             "mean": [212.9, -80.0], "sd": [290.7, 40.0], "abs_mean": [212.9, 80.0],
+                             "sign_consistency": [0.6, 0.9]})
+    (figure,) = _pattern_blocks(patterns, [], [], None, 20, "severity / biomarkers", {"kind": "regression"})
+    assert "strongest feature is ±1" in figure.caption
+    assert "1 on this scale is 213 feature SDs per unit of predicted severity." in figure.caption
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(base64.b64decode(figure.uri.split(",", 1)[1]))).size[0] > 0
+    from neurokit.report import _figures as F
+    from neurokit.report._group import _relative_patterns
+
+    scaled, scales = _relative_patterns(patterns, pd.Series("", index=patterns.index))
+    assert scaled["mean"].tolist() == pytest.approx([1.0, -80.0 / 212.9])
+    assert scaled["sd"].tolist() == pytest.approx([290.7 / 212.9, 40.0 / 212.9]) and scales == {"overall": 212.9}
+    fig = F.plot_pattern_bars(scaled["name"], scaled["mean"], scaled["sd"])
+    low, high = fig.axes[0].get_xlim()
+    assert -3 < low and high < 3  # the axis reads in units of the strongest feature, not hundreds
+
+
+def test_phenotype_units_come_from_the_sidecars_only(tmp_path):
+    import json
+
+    from neurokit.config import Config
+    from neurokit.report._common import phenotype_units, with_unit
+
+    (tmp_path / "phenotype").mkdir()
+    (tmp_path / "participants.json").write_text(json.dumps({"age": {"Units": "year"}, "sex": {"Levels": {}}}))
+    (tmp_path / "phenotype" / "scores.tsv").write_text("participant_id\tket_sev\tbdnf\nsub-01\t3\t20\n")
+    (tmp_path / "phenotype" / "scores.json").write_text(json.dumps({"ket_sev": {"Units": "points"},
+                                                                    "bdnf": {"Description": "no unit given"}}))
+    (tmp_path / "sub-01").mkdir()
+    (tmp_path / "sub-01" / "sub-01_sessions.json").write_text("{not json")  # unreadable: skipped
+    config = Config().updated({"columns.severity": "ket_sev"})
+    units = phenotype_units(tmp_path, config)
+    assert units == {"age": "year", "severity": "points"}  # the role's name, the lab's unit; bdnf has none
+    assert with_unit("age", units) == "age (year)" and with_unit("bdnf", units) == "bdnf"
+    assert phenotype_units(None, config) == {} and phenotype_units(tmp_path / "missing", config) == {}

@@ -265,7 +265,8 @@ def test_group_verdict_fits_one_screen(chromium, reports, tmp_path):
     assert box, "the group report has no verdict section"
     assert box["bottom"] <= 768, f"the verdict ends at {box['bottom']} px, below a 1366x768 screen"
     assert "runs usable" in box["text"] and "Motion and exclusion vs targets" in box["text"]
-    assert "beat their permutation null" in box["text"]
+    assert "significant after Benjamini-Hochberg correction" in box["text"] and "(chance " in box["text"]
+    assert "p = max(permutation p, beyond-confounds p)" in box["text"]
     shot = tmp_path / "verdict.png"
     inspect_page(chromium, group, shot, width=1366, max_height=768)
     _artefact(shot)
@@ -286,3 +287,100 @@ def test_participant_report_shows_overlay_coverage_and_tsnr(chromium, reports):
             assert images[alt]["shown"] >= images[alt]["natural"] * 0.99, alt
     atlas = _element_box(chromium, participants[0], "#run-1-summary", 1280, 900)
     assert "Atlas space" in atlas["text"] and "MNI152NLin6Asym" in atlas["text"]
+
+
+def _evaluate(browser: Browser, path: Path, width: int, expression: str, *, height: int = 900,
+              keys: tuple[str, ...] = ()):
+    """Load ``path`` at a window size, press ``keys`` (DevTools key events on the focused element), then
+    return the JSON value of the JavaScript ``expression``."""
+    target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    browser.events.clear()
+    browser.send("Page.enable", session=session)
+    browser.send("Emulation.setDeviceMetricsOverride",
+                 {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700}, session=session)
+    browser.send("Page.navigate", {"url": path.resolve().as_uri()}, session=session)
+    browser.wait_for("Page.loadEventFired", session)
+    for key in keys:
+        code = {"Tab": 9, "Enter": 13}[key]
+        for kind in ("keyDown", "keyUp"):
+            browser.send("Input.dispatchKeyEvent", {"type": kind, "key": key, "code": key,
+                                                    "windowsVirtualKeyCode": code, "nativeVirtualKeyCode": code,
+                                                    **({"text": "\r"} if key == "Enter" and kind == "keyDown" else {})},
+                         session=session)
+    value = browser.send("Runtime.evaluate", {"expression": f"JSON.stringify(({expression}))", "returnByValue": True},
+                         session=session)["result"].get("value")
+    browser.send("Target.closeTarget", {"targetId": target})
+    return json.loads(value) if value else None
+
+
+_LAYOUT = """(() => {
+  const vw = window.innerWidth;
+  const links = Array.from(document.querySelectorAll('nav a')).map(a => {
+    const r = a.getBoundingClientRect();
+    return {text: a.innerText, left: r.left, right: r.right, top: r.top, clipped: a.scrollWidth > a.clientWidth + 1};
+  });
+  const folds = Array.from(document.querySelectorAll('main > section')).map(s => {
+    const d = s.querySelector(':scope > details');
+    return {id: s.id, details: !!d, open: d ? d.open : null};
+  });
+  return {vw: vw, pageWidth: document.documentElement.scrollWidth, links: links, folds: folds,
+          scripts: document.scripts.length,
+          external: Array.from(document.querySelectorAll('[src],[href]')).map(e => e.getAttribute('src') ||
+                    e.getAttribute('href')).filter(u => /^(https?:)?\\/\\//.test(u)),
+          text: document.body.innerText};
+})()"""
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_group_report_layout_at_desktop_and_phone_width(chromium, reports, width):
+    _, group = reports
+    page = _evaluate(chromium, group, width, _LAYOUT)
+    # the navigation wraps: every link whole and inside the window, "Participants and runs" and "Methods" too
+    names = [link["text"] for link in page["links"]]
+    assert "Participants and runs" in names and "Methods" in names
+    for link in page["links"]:
+        assert link["left"] >= 0 and link["right"] <= page["vw"] + 0.5 and not link["clipped"], link
+    assert len({round(link["top"]) for link in page["links"]}) >= (1 if width > 1000 else 3)
+    # nothing wider than the window: wide tables scroll inside their own box on a phone
+    assert page["pageWidth"] <= page["vw"] + 1
+    # every section folds (a <details>), the verdict open; no script, nothing from the network
+    assert page["folds"] and all(f["details"] for f in page["folds"])
+    assert {f["id"]: f["open"] for f in page["folds"]}["verdict"] is True
+    assert page["scripts"] == 0 and page["external"] == []
+    # the wording matches what was drawn and tested
+    text = page["text"]
+    assert "dashed: the exclusion limit (0.5 mm, exclusion.max_mean_fd)" in text  # the fabricated config sets one
+    assert "Models, significant first, then by FDR p" in text  # the severity model is significant at FDR 0.04
+    classes = json.loads((group.parent / "models" / "stage" / "summary_indices" / "metrics.json").read_text())["classes"]
+    assert "spearman 0.42 (chance 0)" in text and f"balanced accuracy 0.55 (chance {1 / len(classes):.2g})" in text
+    assert "pattern, relative to the strongest feature" not in text  # an axis label, drawn in the figure
+    assert "the strongest feature is ±1" in text and "feature SDs per unit of" in text
+
+
+def test_group_report_sections_fold_with_the_keyboard(chromium, reports):
+    _, group = reports
+    # the first Tab focuses the first link of the navigation; 14 more reach past the 13 links and the verdict's
+    # heading to the overview's heading; Enter closes it. No script on the page: this is the browser's own <details>
+    expression = ("(() => { const a = document.activeElement; return {tag: a.tagName, "
+                  "in_section: a.closest('section') ? a.closest('section').id : null, "
+                  "open: a.parentElement.open}; })()")
+    n_links = _evaluate(chromium, group, 1366, "document.querySelectorAll('nav a').length")
+    before = _evaluate(chromium, group, 1366, expression, keys=("Tab",) * (n_links + 2))
+    assert before == {"tag": "SUMMARY", "in_section": "overview", "open": True}
+    after = _evaluate(chromium, group, 1366, expression, keys=("Tab",) * (n_links + 2) + ("Enter",))
+    assert after == {"tag": "SUMMARY", "in_section": "overview", "open": False}
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_participant_report_shows_units_and_fits_a_phone(chromium, reports, width):
+    participants, _ = reports
+    page = _evaluate(chromium, participants[0], width, _LAYOUT)
+    headings = _evaluate(chromium, participants[0], width,
+                         "Array.from(document.querySelectorAll('#phenotype th')).map(t => t.innerText)")
+    assert "age (year)" in headings and "severity" in headings  # units from participants.json; none invented
+    assert not any("(" in h for h in headings if not h.startswith("age"))
+    assert page["pageWidth"] <= page["vw"] + 1
+    for link in page["links"]:
+        assert link["left"] >= 0 and link["right"] <= page["vw"] + 0.5, link
+    assert page["scripts"] == 0 and page["external"] == []

@@ -97,7 +97,11 @@ class Note:
 
 @dataclass(frozen=True)
 class Section:
-    """One titled part of a report; ``status`` colours the heading badge ('ok', 'excluded', 'failed')."""
+    """One titled part of a report; ``status`` colours the heading badge ('ok', 'excluded', 'failed').
+
+    A top-level section (``level`` 2) folds by default: its heading opens and closes it (HTML
+    ``<details>``, no script), shown open when ``open``; ``foldable=False`` keeps it always shown.
+    """
 
     id: str
     title: str
@@ -105,6 +109,12 @@ class Section:
     status: str = ""
     level: int = 2
     kind: str = "section"
+    open: bool = True
+    foldable: bool | None = None
+
+    def __post_init__(self):
+        if self.foldable is None:
+            object.__setattr__(self, "foldable", self.level == 2)
 
 
 @dataclass(frozen=True)
@@ -236,6 +246,48 @@ def load_phenotype_table(bids_dir, config) -> tuple[pd.DataFrame | None, str | N
         return load_phenotype(bids_dir, config.columns), None
     except NeurokitError as exc:
         return None, f"phenotype could not be read: {exc}"
+
+
+def phenotype_units(bids_dir, config) -> dict[str, str]:
+    """Units of the phenotype columns, from the BIDS JSON sidecars that give them (``Units``).
+
+    Reads ``participants.json``, ``sessions.json`` and ``sub-*/sub-*_sessions.json`` and
+    ``phenotype/<name>.json`` beside each ``phenotype/<name>.tsv``; a column without ``Units``
+    (or without a sidecar) has none, never an invented one. Keys are the phenotype table's
+    column names: a mapped role by its role name (``columns.severity: ket_sev`` gives
+    ``severity``), any other column by its own.
+
+    Parameters
+    ----------
+    bids_dir : str or Path or None
+    config : neurokit.config.Config
+
+    Returns
+    -------
+    dict of str to str
+        The first unit found for each column; unreadable sidecars are skipped.
+    """
+    if bids_dir is None or not Path(bids_dir).is_dir():
+        return {}
+    root = Path(bids_dir)
+    paths = [root / "participants.json", root / "sessions.json"]
+    paths += sorted(root.glob("sub-*/sub-*_sessions.json"))
+    paths += [tsv.with_suffix(".json") for tsv in sorted((root / "phenotype").glob("*.tsv"))]
+    role_of = {column: role for role, column in config.columns.role_columns().items()}
+    units: dict[str, str] = {}
+    for path in paths:
+        data = read_json(path) if path.is_file() else None
+        for column, entry in (data or {}).items() if isinstance(data, dict) else ():
+            unit = entry.get("Units") if isinstance(entry, dict) else None
+            if isinstance(unit, str) and unit.strip():
+                units.setdefault(role_of.get(column, column), unit.strip())
+    return units
+
+
+def with_unit(name: str, units: dict[str, str]) -> str:
+    """A column heading with its unit when one is known, e.g. ``age (year)``."""
+    unit = units.get(name)
+    return f"{name} ({unit})" if unit else name
 
 
 def load_config(output_dir: Path, config):

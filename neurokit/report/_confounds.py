@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from neurokit.report._common import KeyValue, Note, Section, Table, Text, fmt, read_json
+from neurokit.report._tested import EFFECT_LABELS, chance_level, format_p, model_tests, p_number
 
 __all__ = ["beyond_confounds_cell", "beyond_confounds_block", "confounds_section"]
 
@@ -18,21 +19,13 @@ _EXPLAIN = ("Predictive value beyond the confounds (Dinga et al. 2020): target ~
             "regression on the confounds, by participant (Freedman-Lane).")
 
 
-def _measure(beyond: dict) -> tuple[str, float | None]:
-    if beyond.get("statistic") == "partial_r":
-        return "partial r", beyond.get("partial_r")
-    return "ΔD²", beyond.get("delta_d2")
-
-
 def beyond_confounds_cell(metrics: dict) -> str:
-    """One table cell: the partial measure and its permutation p-value, e.g. ``partial r 0.41 (p = 0.01)``."""
-    beyond = metrics.get("beyond_confounds") or {}
-    if not beyond.get("computed"):
+    """One table cell: the effect beyond the confounds and its p-value, e.g. ``partial r 0.41 (p = 0.01)``."""
+    t = model_tests(metrics)
+    if t.p_beyond is None and t.effect is None:
         return "n/a"
-    name, value = _measure(beyond)
-    p = beyond.get("p_permutation")
-    return f"{name} {fmt(value)} (p = {fmt(p if p is not None else beyond.get('p_parametric'))}" + \
-        ("" if p is not None else ", parametric") + ")"
+    return f"{t.effect_label} {fmt(t.effect)} (p = {fmt(t.p_beyond)}" + \
+        ("" if t.p_beyond_kind == "permutation" else ", parametric") + ")"
 
 
 def beyond_confounds_block(metrics: dict) -> KeyValue | Note:
@@ -42,8 +35,8 @@ def beyond_confounds_block(metrics: dict) -> KeyValue | Note:
         return Note("No test of the prediction beyond the confounds in metrics.json (written by an older neurokit).")
     if not beyond.get("computed"):
         return Note(f"Prediction beyond the confounds not tested: {fmt(beyond.get('reason'))}.")
-    name, value = _measure(beyond)
-    if beyond.get("statistic") == "partial_r":
+    t = model_tests(metrics)
+    if t.effect_name == "partial_r":
         fit = [("R² of the confounds alone", fmt(beyond.get("r2_confounds"))),
                ("R² gained by the prediction", fmt(beyond.get("delta_r2"))),
                ("Partial Spearman", fmt(beyond.get("partial_spearman")))]
@@ -52,8 +45,9 @@ def beyond_confounds_block(metrics: dict) -> KeyValue | Note:
                ("Likelihood ratio (df)", f"{fmt(beyond.get('likelihood_ratio'))} ({fmt(beyond.get('df'))})")]
     floor = beyond.get("p_floor")
     return KeyValue([
-        ("Beyond the confounds", ", ".join(beyond.get("confounds") or [])),
-        (name, fmt(value)), *fit,
+        ("Beyond the confounds", ", ".join(t.confounds)),
+        ("Confound model", fmt(t.confound_model)),
+        (t.effect_label, fmt(t.effect)), *fit,
         ("Permutation p", f"{fmt(beyond.get('p_permutation'))} ({fmt(beyond.get('n_permutations'))} permutations, "
                           f"smallest possible {fmt(floor)})" if floor else "not run (0 permutations)"),
         ("Parametric p (optimistic)", fmt(beyond.get("p_parametric"))),
@@ -70,7 +64,7 @@ def _bias_blocks(bias: dict) -> list:
 
 def _association_table(associations: dict) -> Table | Note:
     rows = [[target, cov, fmt(e.get("test")), f"{fmt(e.get('effect_name'))} = {fmt(e.get('effect'))}",
-             fmt(e.get("p_value")), fmt(e.get("n"))]
+             p_number(e.get("p_value")), fmt(e.get("n"))]
             for target, covs in associations.items() for cov, e in covs.items()]
     if not rows:
         return Note("No covariate-target association to show (no covariate or target column).")
@@ -82,28 +76,32 @@ def _association_table(associations: dict) -> Table | Note:
                               for covs in associations.values() for e in covs.values()])
 
 
-def _sensitivity_table(sensitivity: dict) -> Table | Note:
+def _sensitivity_table(sensitivity: dict, classes: dict) -> Table | Note:
     rows = []
     for target, sets in sensitivity.items():
         for feature_set, variants in sets.items():
             for v in variants:
                 if "error" in v:
-                    rows.append([target, feature_set, v["variant"], fmt(v.get("covariates")), "", "", v["error"], ""])
+                    rows.append([target, feature_set, v["variant"], fmt(v.get("covariates")), "", "", v["error"], "",
+                                 ""])
                     continue
                 beyond = v.get("beyond_confounds") or {}
+                chance = chance_level({"primary_metric": v.get("metric"), "classes": classes.get(target)})
                 rows.append([target, feature_set, v["variant"], fmt(v.get("covariates")), fmt(v.get("n_rows")),
-                             fmt(v.get("metric")), f"{fmt(v.get('mean'))} ± {fmt(v.get('sd'))}",
-                             f"{fmt(beyond.get('measure'))} {fmt(beyond.get('value'))} "
-                             f"(p = {fmt(beyond.get('p_parametric'))}, parametric)"])
+                             fmt(v.get("metric")), f"{fmt(v.get('mean'))} ± {fmt(v.get('sd'))}", fmt(chance),
+                             f"{EFFECT_LABELS.get(beyond.get('measure'), fmt(beyond.get('measure')))} "
+                             f"{fmt(beyond.get('value'))} ({format_p(beyond.get('p_parametric'))}, parametric)"])
     if not rows:
         return Note("No sensitivity analysis (no fitted model).")
-    return Table(["target", "feature set", "variant", "covariates", "rows", "metric", "mean ± SD", "beyond confounds"],
+    return Table(["target", "feature set", "variant", "covariates", "rows", "metric", "mean ± SD", "chance",
+                  "beyond confounds"],
                  rows, caption="What each choice does: the primary metric (cross-validated, no permutations) with "
                                "and without the mean-FD covariate, and with the runs excluded by QC put back.")
 
 
-def confounds_section(group_dir: Path) -> Section:
-    """The 'Confounds and exclusions' section from ``group/confounds.json``."""
+def confounds_section(group_dir: Path, models: list[tuple[object, dict]] = ()) -> Section:
+    """The 'Confounds and exclusions' section from ``group/confounds.json``; ``models`` (folder, metrics)
+    give each classification target's classes, for the chance level of its scores."""
     title = "Confounds and exclusions"
     data = read_json(Path(group_dir) / "confounds.json")
     if data is None:
@@ -112,7 +110,8 @@ def confounds_section(group_dir: Path) -> Section:
     blocks: list = [Text([_EXPLAIN])]
     blocks += _bias_blocks(data.get("exclusion_bias") or {})
     blocks.append(_association_table(data.get("covariate_associations") or {}))
-    blocks.append(_sensitivity_table(data.get("sensitivity") or {}))
+    classes = {m.get("target"): m.get("classes") for _, m in models if m.get("classes")}
+    blocks.append(_sensitivity_table(data.get("sensitivity") or {}, classes))
     blocks += [Note(str(n)) for n in data.get("notes") or []]
     return Section("confounds", title, blocks)
 

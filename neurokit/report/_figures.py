@@ -754,14 +754,18 @@ def plot_predicted_observed(observed, predicted, *, label="severity"):
     return fig
 
 
-def plot_null(null, observed, *, metric="score"):
-    """Permutation null distribution with the observed score marked.
+def plot_null(null, observed, *, metric="score", chance=None):
+    """Permutation null distribution with the observed score and chance marked.
+
+    The legend sits above the axes, so it never covers the observed line, wherever that falls.
 
     Parameters
     ----------
     null : array-like of shape (n_permutations,)
     observed : float
     metric : str
+    chance : float, optional
+        The score at chance (dotted line).
 
     Returns
     -------
@@ -769,15 +773,19 @@ def plot_null(null, observed, *, metric="score"):
     """
     null = np.asarray(null, dtype=float)
     null = null[np.isfinite(null)]
-    fig, ax = _figure(3.6, 3.0)
+    fig, ax = _figure(3.6, 3.2)
     if null.size:
         ax.hist(null, bins=min(30, max(5, null.size // 3)), color="#bbbbbb", label="permutation null")
+    if chance is not None and np.isfinite(chance):
+        ax.axvline(chance, color="k", lw=1, ls=":", label=f"chance {chance:.3g}")
     if observed is not None and np.isfinite(observed):
         ax.axvline(observed, color="#d62728", lw=2, label=f"observed {observed:.3f}")
     ax.set_xlabel(metric, fontsize=8)
     ax.set_ylabel("permutations", fontsize=8)
-    ax.legend(fontsize=6, frameon=False)
-    ax.tick_params(labelsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=LABEL_PT, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2,
+                  borderaxespad=0.2, handlelength=1.5, columnspacing=1.0)
+    ax.tick_params(labelsize=LABEL_PT)
     return fig
 
 

@@ -42,7 +42,8 @@ from neurokit.report._common import (
 from neurokit.report._denoising import denoising_section
 from neurokit.report._confounds import beyond_confounds_block, beyond_confounds_cell, confounds_section
 from neurokit.report._methods import methods_text
-from neurokit.report._verdict import verdict_section
+from neurokit.report._tested import chance_level, format_p, model_tests
+from neurokit.report._verdict import ALPHA, verdict_section
 
 __all__ = ["write_group_report"]
 
@@ -190,8 +191,10 @@ def _motion_section(runs: pd.DataFrame, config) -> Section:
     blocks = [Figure(F.to_data_uri(F.plot_motion_distributions(
         usable["mean_fd"].to_numpy(float), groupings, threshold=config.exclusion.max_mean_fd, orders=orders)),
         "Mean framewise displacement by stage and site",
-        f"Mean FD of the {len(usable)} processed runs (included and excluded) by recovery stage and site; "
-        "dashed: the exclusion limit.")]
+        f"Mean FD of the {len(usable)} processed runs (included and excluded) by recovery stage and site"
+        + (f"; dashed: the exclusion limit ({config.exclusion.max_mean_fd:g} mm, exclusion.max_mean_fd)."
+           if config.exclusion.max_mean_fd is not None else "; no mean-FD exclusion limit is set "
+                                                           "(exclusion.max_mean_fd: null)."))]
     if usable["percent_censored"].fillna(0).gt(0).any():
         blocks.append(Figure(F.to_data_uri(F.plot_motion_distributions(
             usable["percent_censored"].to_numpy(float), groupings, label="% volumes censored", orders=orders)),
@@ -340,14 +343,35 @@ def _scores_table(metrics: dict) -> Table:
     for name, s in (metrics.get("scores") or {}).items():
         null95 = s.get("null_95")
         rows.append([name + (" (primary)" if name == metrics.get("primary_metric") else ""), fmt(s.get("mean")),
-                     fmt(s.get("sd")), fmt(s.get("p_value")), fmt(s.get("null_mean")),
-                     f"{fmt(null95[0])} to {fmt(null95[1])}" if null95 else "n/a"])
-    return Table(["metric", "mean", "SD over repeats", "permutation p", "null mean", "null 95%"], rows,
-                 caption=f"Permutation p-values cannot fall below {_p_floor(metrics)}.")
+                     fmt(s.get("sd")), fmt(chance_level(metrics, name)), fmt(s.get("p_value")),
+                     fmt(s.get("null_mean")), f"{fmt(null95[0])} to {fmt(null95[1])}" if null95 else "n/a"])
+    return Table(["metric", "mean", "SD over repeats", "chance", "permutation p", "null mean", "null 95%"], rows,
+                 caption="Cross-validated scores beside chance (what predictions unrelated to the target score), "
+                         "and the permutation test of each score (the whole pipeline refitted on permuted "
+                         "targets); null mean and 95% describe that permutation null. Permutation p-values cannot "
+                         f"fall below {_p_floor(metrics)}.")
 
 
-def _pattern_meaning(metrics: dict, target: str) -> tuple[str, str, bool]:
-    """(units of the pattern values, what red means, per-class) for a model's kind and classes."""
+def _tests_items(metrics: dict) -> list[tuple[str, str]]:
+    """The model's score against chance, each test behind its p-value, the rule and the correction."""
+    t = model_tests(metrics)
+    null = f"; permutation null mean {fmt(t.null_mean)}" if t.null_mean is not None else ""
+    items = [("Score", f"{fmt(t.metric)} {fmt(t.score)} ± {fmt(t.sd)} (chance {fmt(t.chance)}{null})"),
+             ("Permutation test", f"{format_p(t.p_permutation, t.p_floor)}; smallest possible {_p_floor(metrics)}")]
+    if t.p_beyond is not None:
+        kind = "permutation" if t.p_beyond_kind == "permutation" else "parametric (optimistic)"
+        items.append(("Beyond the confounds", f"{t.effect_label} {fmt(t.effect)}, {kind} "
+                                              f"{format_p(t.p_beyond, t.p_floor if kind == 'permutation' else None)}"
+                                              " (details below)"))
+    else:
+        items.append(("Beyond the confounds", f"not tested ({fmt(t.beyond_reason)})"))
+    items += [("p", f"{fmt(t.p_value)}, by the rule {t.rule}. {t.rule_text}"),
+              ("FDR across models", f"{fmt(t.p_value_fdr)} (Benjamini-Hochberg over the fitted models)")]
+    return items
+
+
+def _pattern_meaning(metrics: dict, target: str) -> tuple[str, str, bool, str]:
+    """(units of the pattern values, what red means, per-class, the output's name) for a model's kind and classes."""
     kind = metrics.get("kind") or ("classification" if metrics.get("classes") else "regression")
     classes = [str(c) for c in metrics.get("classes") or []]
     if kind == "regression":
@@ -361,9 +385,39 @@ def _pattern_meaning(metrics: dict, target: str) -> tuple[str, str, bool]:
         output = "the predicted probability of the class (one vs rest)"
         red = ("red: a higher feature value goes with a higher predicted probability of that class against all "
                "the others")
-    unit = (f"activation pattern: covariance of each standardised feature with {output}, divided by the "
-            f"prediction's variance (feature SDs per unit of {output.replace('the predicted ', 'predicted ')})")
-    return unit, red, kind == "classification" and len(classes) > 2
+    unit = (f"relative activation patterns (the covariance of each standardised feature with {output}, divided "
+            "by the output's variance, over the largest mean |pattern| of the model's features, so the strongest "
+            "feature is ±1; a pattern's own scale is that of the output, and near-constant outputs give patterns "
+            "of hundreds)")
+    return unit, red, kind == "classification" and len(classes) > 2, output.replace("the predicted ", "predicted ")
+
+
+#: Axis and colour-bar label of a pattern shown relative to its strongest feature.
+_RELATIVE = "pattern, relative to the strongest feature"
+
+
+def _relative_patterns(feats: pd.DataFrame, class_col: pd.Series) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Patterns (``mean``, ``sd``, ``abs_mean``) over the largest mean |pattern|: of the model's single
+    pattern, and one shared scale for its per-class patterns (so classes stay comparable); the scales."""
+    feats = feats.copy()
+    scales = {}
+    columns = [c for c in ("mean", "sd", "abs_mean") if c in feats]
+    for group, rows in (("overall", class_col == ""), ("per class", class_col != "")):
+        if not rows.any():
+            continue
+        top = float(np.nanmax(np.abs(feats.loc[rows, "mean"].to_numpy(float)))) if rows.any() else np.nan
+        if np.isfinite(top) and top > 0:
+            feats.loc[rows, columns] = feats.loc[rows, columns].astype(float) / top
+            scales[group] = top
+    return feats, scales
+
+
+def _scale_text(scales: dict[str, float], output: str) -> str:
+    if not scales:
+        return ""
+    return " 1 on this scale is " + "; ".join(
+        f"{fmt(v)} feature SDs per unit of {output}" + ("" if len(scales) == 1 else f" ({k})")
+        for k, v in scales.items()) + "."
 
 
 _STABILITY = ("Stability over the cross-validation fits: 'same sign' is the fraction of fits whose pattern has "
@@ -379,24 +433,24 @@ def _edge_pattern_blocks(edges: pd.DataFrame, names, networks, atlas, top: int, 
         values = np.concatenate([np.abs(m[np.isfinite(m)]) for m in mats.values()])
         vmax = float(np.percentile(values, 99)) if values.size else 1.0
         blocks.append(Figure(F.to_data_uri(F.plot_matrices(mats, names, networks, vmax=vmax or 1.0,
-                                                           label="pattern (feature SD per unit probability)")),
+                                                           label=_RELATIVE)),
                              f"Pattern weights per class, {label}",
-                             f"One-vs-rest {edge_unit}, mean over cross-validation fits, one matrix per class "
+                             "One-vs-rest patterns, mean over cross-validation fits, one matrix per class "
                              f"({red}); colour scale clipped at the 99th percentile of |weight|; blank: edge "
-                             "not in the feature set. " + _STABILITY))
+                             f"not in the feature set. Values: {edge_unit} " + _STABILITY))
         rows = [[c, r.name[len(EDGE_PREFIX):], fmt(r.mean), fmt(getattr(r, "sd", None)),
                  fmt(getattr(r, "sign_consistency", None))] for c, e in by_class.items() for r in e.head(3).itertuples()]
-        blocks.append(Table(["class (vs rest)", "edge", "weight", "SD over fits", "same sign"], rows,
+        blocks.append(Table(["class (vs rest)", "edge", "relative weight", "SD over fits", "same sign"], rows,
                             caption="Strongest edges of each class's pattern (ranked by mean absolute weight)"))
         return blocks
     matrix = _edges_to_matrix(dict(zip(edges["name"], edges["mean"])), names)
     vmax = float(np.nanmax(np.abs(matrix))) if np.isfinite(matrix).any() else 1.0
     blocks.append(Figure(F.to_data_uri(F.plot_matrix(matrix, names, networks, vmax=vmax or 1.0,
-                                                     label="pattern (feature SD per unit output)",
+                                                     label=_RELATIVE,
                                                      title="all edges")),
                          f"Pattern weights region by region, {label}",
-                         f"The {edge_unit}, mean over cross-validation fits, for every edge ({red}); blank: edge not "
-                         "in the feature set."))
+                         f"Mean over cross-validation fits, for every edge ({red}); blank: edge not in the feature "
+                         f"set. Values: {edge_unit}"))
     if atlas is not None:
         coords = atlas.regions.set_index("name")[["x", "y", "z"]]
         if all(n in coords.index for n in names) and coords.loc[names].notna().all().all():
@@ -407,7 +461,7 @@ def _edge_pattern_blocks(edges: pd.DataFrame, names, networks, atlas, top: int, 
                                  f"The {len(strongest)} edges with the largest mean absolute pattern weight ({red})."))
     rows = [[r.name[len(EDGE_PREFIX):], fmt(r.mean), fmt(getattr(r, "sd", None)),
              fmt(getattr(r, "sign_consistency", None))] for r in edges.head(10).itertuples()]
-    blocks.append(Table(["edge", "weight", "SD over fits", "same sign"], rows,
+    blocks.append(Table(["edge", "relative weight", "SD over fits", "same sign"], rows,
                         caption="Strongest edges (ranked by mean absolute weight over fits). " + _STABILITY))
     return blocks
 
@@ -416,7 +470,7 @@ def _bars_block(others: pd.DataFrame, title: str | None):
     errors = others["sd"].to_numpy(float) if "sd" in others else None
     consistency = others["sign_consistency"].to_numpy(float) if "sign_consistency" in others else None
     return F.plot_pattern_bars(others["name"].tolist(), others["mean"].to_numpy(float), errors,
-                               consistency=consistency, title=title, unit="pattern (feature SD per unit output)")
+                               consistency=consistency, title=title, unit=_RELATIVE)
 
 
 def _read_patterns(folder: Path) -> pd.DataFrame | None:
@@ -438,11 +492,14 @@ def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: l
     if "mean" not in patterns or "name" not in patterns:
         return [Note("patterns.tsv has no 'name' and 'mean' columns; not shown.", "warn")]
     metrics = metrics or {}
-    unit, red, multiclass = _pattern_meaning(metrics, label.split(" / ")[0])
+    unit, red, multiclass, output = _pattern_meaning(metrics, label.split(" / ")[0])
     feats = patterns[patterns["level"] == "feature"] if "level" in patterns else patterns
     strength = feats["abs_mean"] if "abs_mean" in feats else feats["mean"].abs()
     feats = feats.assign(_s=strength.to_numpy()).sort_values("_s", ascending=False)
     class_col = feats["class"].fillna("").astype(str) if "class" in feats else pd.Series("", index=feats.index)
+    feats, scales = _relative_patterns(feats, class_col)
+    scales = {k: v for k, v in scales.items() if (k == "per class") == multiclass}  # the pattern(s) shown
+    unit += "." + _scale_text(scales, output)
     present = set(class_col) - {""}
     order = [str(c) for c in metrics.get("classes") or [] if str(c) in present] + sorted(
         present - {str(c) for c in metrics.get("classes") or []})  # the target's class order
@@ -460,9 +517,9 @@ def _pattern_blocks(patterns: pd.DataFrame | None, names: list[str], networks: l
     if is_edge.any() and names:
         blocks += _edge_pattern_blocks(overall[is_edge], names, networks, atlas, top, label, unit, red,
                                        {c: e for c, e in edge_by_class.items() if len(e)} or None)
-    bar_caption = (f"{unit[0].upper() + unit[1:]}; mean over cross-validation fits ({red}). Error bars: SD over "
-                   "fits, clipped at 1.5 x the largest bar (a clipped bar ends in triangles); right: fraction of "
-                   "fits with the same sign. " + _STABILITY)
+    bar_caption = (f"Values: {unit} Mean over cross-validation fits ({red}). Error bars: SD over "
+                   "fits on the same scale, clipped at 1.5 x the largest bar (a clipped bar ends in triangles); "
+                   "right: fraction of fits with the same sign. " + _STABILITY)
     if by_class:
         figures = [Figure(F.to_data_uri(_bars_block(f[~f["name"].astype(str).str.startswith(EDGE_PREFIX)].head(15),
                                                     f"{c} vs rest")),
@@ -486,11 +543,16 @@ def _null_block(folder: Path, metrics: dict) -> Figure | Note:
     col = metric if metric in null else ("score" if "score" in null else null.select_dtypes("number").columns[0])
     scores = metrics.get("scores") or {}
     observed = (scores.get(col) or {}).get("mean", metrics.get("score"))
-    p = (scores.get(col) or {}).get("p_value", metrics.get("p_value"))
-    return Figure(F.to_data_uri(F.plot_null(null[col].to_numpy(float), observed, metric=col)),
+    p = (scores.get(col) or {}).get("p_value")
+    if p is None and col == metric:
+        p = model_tests(metrics).p_permutation
+    chance = chance_level(metrics, col)
+    return Figure(F.to_data_uri(F.plot_null(null[col].to_numpy(float), observed, metric=col, chance=chance)),
                   f"Permutation null of {col}",
-                  f"{len(null)} permutations of the whole pipeline (grey) and the observed score (red); "
-                  f"p = {fmt(p)} (floor {_p_floor(metrics)}).")
+                  f"{len(null)} permutations of the whole pipeline (grey), the observed {col} {fmt(observed)} (red)"
+                  + (f" and chance {fmt(chance)} (dotted)" if chance is not None else "")
+                  + f"; permutation p = {fmt(p)} (floor {_p_floor(metrics)}). The model's p-value also needs the "
+                    "test beyond the confounds (above).")
 
 
 def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, index: int) -> Section:
@@ -502,8 +564,7 @@ def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, 
                                                        f"{fmt(metrics.get('n_rows'))} / {fmt(metrics.get('n_participants'))}"),
         ("Features", fmt(metrics.get("n_features"))), ("Covariates", fmt(metrics.get("covariates"))),
         ("Cross-validation", fmt(" ".join(f"{k}={v}" for k, v in (metrics.get("cv") or {}).items()) or None)),
-        ("p (primary metric)", f"{fmt(metrics.get('p_value'))}; FDR-corrected across models "
-                               f"{fmt(metrics.get('p_value_fdr'))}; smallest possible {_p_floor(metrics)}"),
+        *_tests_items(metrics),
     ]), _scores_table(metrics), beyond_confounds_block(metrics)]
     for note in metrics.get("notes") or []:
         blocks.append(Note(str(note)))
@@ -522,10 +583,13 @@ def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, 
                 [c[len("proba_"):] for c in preds.columns if c.startswith("proba_")]
             proba_cols = [f"proba_{c}" for c in classes]
             if y_true and all(c in preds for c in proba_cols):
+                auc = ((metrics.get("scores") or {}).get("roc_auc") or {}).get("mean")
                 figures.append(Figure(F.to_data_uri(F.plot_roc(preds[y_true].astype(str), preds[proba_cols].to_numpy(float),
                                                                classes)),
                                       f"ROC curves, {target} / {feature_set}",
-                                      "One-vs-rest ROC curves of the out-of-fold probabilities."))
+                                      "One-vs-rest ROC curves of the out-of-fold probabilities; dotted diagonal: "
+                                      f"chance (AUC {fmt(chance_level(metrics, 'roc_auc'))})"
+                                      + (f"; cross-validated ROC AUC {fmt(auc)}." if auc is not None else ".")))
             cm = metrics.get("confusion_matrix")
             if isinstance(cm, dict) and cm.get("matrix") is not None:
                 labels, matrix = cm.get("labels") or classes, cm["matrix"]
@@ -537,19 +601,30 @@ def _model_section(folder: Path, metrics: dict, names, networks, atlas, config, 
             else:
                 labels = matrix = None
             if matrix is not None:
+                bacc = ((metrics.get("scores") or {}).get("balanced_accuracy") or {}).get("mean")
+                chance = chance_level(metrics, "balanced_accuracy")
                 figures.append(Figure(F.to_data_uri(F.plot_confusion(matrix, labels)),
                                       f"Confusion matrix, {target} / {feature_set}",
-                                      "Out-of-fold predictions (rows: true class)."))
+                                      "Out-of-fold predictions (rows: true class)"
+                                      + (f"; balanced accuracy {fmt(bacc)} (chance {fmt(chance)}, 1 of "
+                                         f"{len(labels)} classes)." if bacc is not None else ".")))
         elif y_true and y_pred:
+            t = model_tests(metrics)
+            score = (f"; {t.metric} {fmt(t.score)} (chance {fmt(t.chance)}), the mean over repeats"
+                     if t.score is not None else "")
             figures.append(Figure(F.to_data_uri(F.plot_predicted_observed(preds[y_true], preds[y_pred], label=target)),
                                   f"Predicted against observed {target}",
-                                  "Out-of-fold predictions averaged over repeats; dotted: identity."))
+                                  f"Out-of-fold predictions averaged over repeats; dotted: identity{score}."))
     figures.append(_null_block(folder, metrics))
     blocks.append(Grid(figures))
     blocks += _pattern_blocks(_read_patterns(folder), names, networks, atlas, config.report.top_edges,
                               f"{target} / {feature_set}", metrics)
-    return Section(f"model-{index}-{slug(target)}-{slug(feature_set)}", f"{target} / {feature_set}", blocks,
-                   level=3)
+    t = model_tests(metrics)
+    significant = t.significant(ALPHA)
+    title = (f"{target} / {feature_set}: {fmt(t.metric)} {fmt(t.score, 2)} (chance {fmt(t.chance, 2)}), FDR "
+             f"{format_p(t.p_value_fdr)}" + (", significant" if significant else ""))
+    return Section(f"model-{index}-{slug(target)}-{slug(feature_set)}", title, blocks, level=3, foldable=True,
+                   open=significant)
 
 
 def _fitted_models(group_dir: Path) -> list[tuple[Path, dict]]:
@@ -577,20 +652,25 @@ def _models_section(group_dir: Path, names, networks, atlas, config, found: list
         return Section("models", "Models", [Note(f"No model results yet (nothing in {root.name}/<target>/<feature "
                                                  "set>/metrics.json); this section fills in once the group level "
                                                  "fits models.", "warn"), *not_fitted])
-    summary = []
+    summary, tests = [], []
     for folder, m in found:
-        primary = m.get("primary_metric")
-        s = (m.get("scores") or {}).get(primary) or {}
+        t = model_tests(m)
+        tests.append(t)
         summary.append([str(m.get("target") or folder.parent.name), str(m.get("feature_set") or folder.name),
-                        fmt(primary), f"{fmt(s.get('mean'))} ± {fmt(s.get('sd'))}", fmt(m.get("p_value")),
-                        fmt(m.get("p_value_fdr")), _p_floor(m), beyond_confounds_cell(m), fmt(m.get("n_rows"))])
-    blocks: list = [Table(["target", "feature set", "primary metric", "mean ± SD", "p",
-                           "p, FDR across models", "p floor", "beyond confounds", "rows"], summary,
-                          caption="Cross-validated performance (mean and SD over repeats). p is the larger of the "
-                                  "whole-pipeline permutation p-value and the beyond-confounds p-value, so a model "
-                                  "is significant only if it also predicts beyond mean FD, age, sex and site; raw "
-                                  "and corrected for the number of models (Benjamini-Hochberg)")]
+                        fmt(t.metric), f"{fmt(t.score)} ± {fmt(t.sd)}", fmt(t.chance), fmt(t.p_permutation),
+                        beyond_confounds_cell(m), fmt(t.p_value), t.rule, fmt(t.p_value_fdr), _p_floor(m),
+                        fmt(m.get("n_rows"))])
+    texts = list(dict.fromkeys(t.rule_text for t in tests))
+    blocks: list = [Table(["target", "feature set", "primary metric", "mean ± SD", "chance", "permutation p",
+                           "beyond confounds", "p", "rule", "p, FDR across models", "p floor", "rows"], summary,
+                          caption="Cross-validated performance (mean and SD over repeats) beside its chance level; "
+                                  "the permutation p-value of the score (the whole pipeline refitted on permuted "
+                                  "targets); the prediction's effect beyond the confounds with its own p-value; "
+                                  "p, which combines the two by the rule shown, and p corrected for the number of "
+                                  "models (Benjamini-Hochberg). " + " ".join(texts))]
     blocks += not_fitted
+    blocks.append(Note(f"Each model's details follow, significant models (FDR p < {ALPHA:g}) open and the others "
+                       "folded: open one by its heading (click, or Enter on the focused heading)."))
     blocks += [_model_section(folder, m, names, networks, atlas, config, i) for i, (folder, m) in enumerate(found)]
     return Section("models", "Models", blocks)
 
@@ -681,13 +761,14 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
 
     sidecar = first_sidecar(records)
     space_note = records_space_note(config, atlas, records, sidecar)
+    models = _fitted_models(group_dir)
     paragraphs, references = methods_text(
         config, atlas_metadata=atlas.metadata if atlas is not None else None,
         strategy_details=sidecar.get("StrategyDetails"), atlas_name=sidecar.get("Atlas"),
-        versions=sidecar.get("SoftwareVersions"), group=True, space_note=space_note)
+        versions=sidecar.get("SoftwareVersions"), group=True, space_note=space_note,
+        tests=[model_tests(m) for _, m in models])
 
     flow, flow_figure = _flow_section(runs, features)
-    models = _fitted_models(group_dir)
     overview: list = [Grid([KeyValue([
         ("Runs found", len(runs)), ("Included", int((runs["status"] == "ok").sum())),
         ("Participants", runs["subject"].nunique()), ("Atlas", config.atlas.name),
@@ -712,7 +793,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         denoising_section(group_dir, config),
         _stage_section(features, names, networks, config),
         _models_section(group_dir, names, networks, atlas, config, models),
-        confounds_section(group_dir),
+        confounds_section(group_dir, models),
         _longitudinal_section(group_dir),
         _participants_section(runs, phenotype),
         Section("methods", "Methods", [Text(paragraphs), Text(references, ordered=True)]),

@@ -41,6 +41,14 @@ REFERENCES = {
               "thickness measurements across scanners and sites. NeuroImage 167:104-120.",
     "haufe": "Haufe S, et al. (2014) On the interpretation of weight vectors of linear models in multivariate "
              "neuroimaging. NeuroImage 87:96-110.",
+    "dinga": "Dinga R, et al. (2020) Controlling for effects of confounding variables on machine learning "
+             "predictions. bioRxiv, doi:10.1101/2020.08.17.255034.",
+    "freedman_lane": "Freedman D, Lane D (1983) A nonstochastic interpretation of reported significance levels. "
+                     "J Bus Econ Stat 1:292-298.",
+    "berger": "Berger RL (1982) Multiparameter hypothesis testing and acceptance sampling. Technometrics "
+              "24:295-300.",
+    "bh": "Benjamini Y, Hochberg Y (1995) Controlling the false discovery rate: a practical and powerful approach "
+          "to multiple testing. J R Stat Soc B 57:289-300.",
 }
 
 _COV = {"ledoit_wolf": ("Ledoit-Wolf shrinkage", "ledoit_wolf"), "oas": ("oracle approximating shrinkage", "oas"),
@@ -50,6 +58,33 @@ _EXPANSION = {"basic": "", "derivatives": " with temporal derivatives", "power2"
 _MOTION = {"basic": "6 rigid-body motion parameters", "derivatives": "12 motion parameters (6 plus derivatives)",
            "power2": "12 motion parameters (6 plus squares)",
            "full": "24 motion parameters (6, their derivatives and squares of both)"}
+
+
+def _significance_text(n_permutations: int, tests, cite) -> str:
+    """How the models were tested: the score against chance and its permutation null, the test beyond
+    the confounds and the rule combining them, as the fitted models recorded them."""
+    text = (f"Each model's cross-validated score (Spearman correlation for continuous targets, balanced "
+            f"accuracy for classes; chance: 0 and 1/K) was compared with {n_permutations} permutations of the "
+            f"target through the whole pipeline, participants permuted as blocks (p = (k+1)/({n_permutations}+1), "
+            f"smallest possible 1/({n_permutations}+1)).")
+    beyond = [t for t in tests if t.p_beyond is not None]
+    if beyond:
+        confounds = list(dict.fromkeys(c for t in beyond for c in t.confounds))
+        models = list(dict.fromkeys(t.confound_model for t in beyond if t.confound_model))
+        effects = list(dict.fromkeys(t.effect_label for t in beyond))
+        text += (f" The out-of-fold predictions were then tested beyond the confounds ({', '.join(confounds)}) "
+                 f"{cite('dinga')}: the target modelled from the confounds alone ({'; '.join(models)}) against the "
+                 f"same model with the prediction added, the effect measured as {' or '.join(effects)} "
+                 "(partial correlation for continuous targets, gain in deviance explained for classes), its "
+                 f"p-value from permutations of the prediction's residual on the confounds {cite('freedman_lane')}.")
+    rules = list(dict.fromkeys(t.rule for t in tests))
+    if any(r.startswith("max(") for r in rules):
+        text += (f" A model's p-value was the larger of the two (an intersection-union test {cite('berger')}), "
+                 "so a model counts as significant only if it beats its permutation null and also predicts the "
+                 "target beyond the confounds.")
+    elif tests:
+        text += " " + " ".join(dict.fromkeys(t.rule_text for t in tests))
+    return text + f" p-values were corrected across models with the Benjamini-Hochberg false discovery rate {cite('bh')}."
 
 
 class _Cite:
@@ -68,7 +103,7 @@ class _Cite:
 def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
                  strategy_details: Mapping[str, Any] | None = None, atlas_name: str | None = None,
                  versions: Mapping[str, str] | None = None, group: bool = False,
-                 space_note: str | None = None) -> tuple[list[str], list[str]]:
+                 space_note: str | None = None, tests=None) -> tuple[list[str], list[str]]:
     """Methods paragraphs and their numbered references, from what the participant level recorded.
 
     The confounds and censoring are described from ``strategy_details``, the parameters a run
@@ -93,6 +128,10 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
         Add the group-level paragraph (QC-FC, models).
     space_note : str, optional
         :func:`neurokit.report._common.atlas_space_note` when the atlas's space differs from the runs'.
+    tests : sequence of neurokit.report._tested.ModelTests, optional
+        What each fitted model's ``metrics.json`` says was tested (group paragraph): the
+        confounds, the confound model and the rule that made the p-value; without them the
+        paragraph names only the permutation test the configuration sets.
 
     Returns
     -------
@@ -206,12 +245,12 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
               f"grouped by participant and stratified by stage"
               + (f", regressing out {', '.join(md.covariates)} within each fold" if md.covariates else "")
               + (f", with ComBat site harmonisation within each fold {cite('combat')}" if md.harmonize_site else "")
-              + f". Edge features were the Fisher z-transformed correlations (z = artanh r) of each region pair, "
-                f"standardised within each training fold. Significance came from {md.n_permutations} permutations "
-                f"of the whole pipeline (smallest possible p = 1/({md.n_permutations}+1)), corrected across models "
-                f"with the Benjamini-Hochberg false discovery rate. Model weights were read as activation patterns "
-                f"{cite('haufe')} (covariance of each standardised feature with the model's output divided by the "
-                f"output's variance), one vs rest per class for targets with more than two classes.")
+              + ". Edge features were the Fisher z-transformed correlations (z = artanh r) of each region pair, "
+                "standardised within each training fold. " + _significance_text(md.n_permutations, tests or (), cite)
+              + f" Model weights were read as activation patterns {cite('haufe')} (covariance of each standardised "
+                "feature with the model's output divided by the output's variance), one vs rest per class for "
+                "targets with more than two classes; the report shows them relative to the model's largest "
+                "weight, since their scale follows that of the output.")
         paragraphs.append(p4)
     references = [k[len("atlas:"):] if k.startswith("atlas:") else REFERENCES[k] for k in cite.keys]
     return paragraphs, references

@@ -37,11 +37,13 @@ from neurokit.report._common import (
     load_phenotype_table,
     no_runs_error,
     open_output_dir,
+    phenotype_units,
     read_json,
     read_tsv,
     records_space_note,
     render,
     report_name,
+    with_unit,
 )
 from neurokit.report._methods import methods_text
 
@@ -402,14 +404,19 @@ def _run_section(record: dict, config, atlas, atlas_note, other_runs, section_id
     return Section(section_id, title, blocks, status=record["status"])
 
 
-def _phenotype_section(subject: str, phenotype, note) -> Section:
+def _phenotype_section(subject: str, phenotype, note, units: dict | None = None) -> Section:
     if phenotype is None:
         return Section("phenotype", "Phenotype", [Note(f"Phenotype not shown: {note}.")])
     rows = phenotype[phenotype["participant_id"] == f"sub-{subject}"]
     if rows.empty:
         return Section("phenotype", "Phenotype", [Note(f"sub-{subject} has no row in the phenotype files.", "warn")])
     cols = [c for c in rows.columns if c != "participant_id" and rows[c].notna().any()]
-    return Section("phenotype", "Phenotype", [Table(cols, [[fmt(v) for v in r] for r in rows[cols].to_numpy()])])
+    units = units or {}
+    caption = ("Units from the phenotype's JSON sidecars ('Units'); a column without one is shown without."
+               if any(c in units for c in cols) else "No JSON sidecar gives units for these columns.")
+    return Section("phenotype", "Phenotype", [Table([with_unit(c, units) for c in cols],
+                                                    [[fmt(v) for v in r] for r in rows[cols].to_numpy()],
+                                                    caption=caption)])
 
 
 def _overview_table(runs: list[dict]) -> Table:
@@ -469,6 +476,8 @@ class _Context:
     atlas_note: str | None
     phenotype: pd.DataFrame | None
     phenotype_note: str | None
+    #: column -> unit, from the phenotype's JSON sidecars
+    phenotype_units: dict
     #: hash of the configuration shown (results and report sections), the atlas and the renderer
     settings_key: str
 
@@ -494,10 +503,12 @@ def report_context(output_dir, *, bids_dir=None, config=None, atlas=None) -> _Co
     output_dir, config = open_output_dir(output_dir, config)
     atlas, atlas_note = (atlas, None) if atlas is not None else load_atlas(config.atlas.name)
     phenotype, note = load_phenotype_table(bids_dir, config)
-    key = json.dumps([config.hash(), config.to_dict()["report"], _atlas_key(atlas, atlas_note), renderer_hash()],
-                     sort_keys=True, default=str)
+    units = phenotype_units(bids_dir, config) if phenotype is not None else {}
+    key = json.dumps([config.hash(), config.to_dict()["report"], _atlas_key(atlas, atlas_note), renderer_hash(),
+                      units], sort_keys=True, default=str)
     return _Context(output_dir=output_dir, config=config, atlas=atlas, atlas_note=atlas_note, phenotype=phenotype,
-                    phenotype_note=note, settings_key=hashlib.sha256(key.encode()).hexdigest()[:16])
+                    phenotype_note=note, phenotype_units=units,
+                    settings_key=hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
 def _file_state(path) -> list | None:
@@ -577,7 +588,7 @@ def _write_one(subject: str, runs: list[dict], fingerprint: str, context: _Conte
         versions=sidecar.get("SoftwareVersions"), space_note=records_space_note(config, context.atlas, runs, sidecar))
     own = _own_indices(runs)
     sections = [Section("overview", "Runs", [_overview_table(runs)]),
-                _phenotype_section(subject, context.phenotype, context.phenotype_note)]
+                _phenotype_section(subject, context.phenotype, context.phenotype_note, context.phenotype_units)]
     sections += [_run_section(r, config, context.atlas, context.atlas_note,
                               {k: [v[k] for rid, v in own.items() if rid != r["run_id"] and k in v]
                                for k in INDEX_LABELS}, f"run-{i + 1}")

@@ -120,6 +120,10 @@ def fabricate_outputs(root, *, n_subjects=6, n_volumes=100, seed=0, with_group=T
         pheno = pd.concat([pheno, pd.DataFrame([{"participant_id": f"sub-{XSS}", "age": 30, "sex": "F", "site": "A",
                                                  "severity": 1.0, "stage": "control"}])], ignore_index=True)
     _write_tsv(bids / "participants.tsv", pheno)
+    # units for some columns only, as a lab's sidecar often has: the report shows those and invents none
+    _write_json(bids / "participants.json", {"age": {"Description": "Age at scan.", "Units": "year"},
+                                             "severity": {"Description": "Severity score."},
+                                             "sex": {"Description": "Sex.", "Levels": {"F": "female", "M": "male"}}})
     _write_json(bids / "dataset_description.json", {"Name": "fabricated", "BIDSVersion": "1.9.0"})
     config_path = out / "config.yaml"
     config_path.parent.mkdir(parents=True, exist_ok=True)
@@ -291,7 +295,14 @@ def _fabricate_models(models: Path, features: pd.DataFrame, names: list[str], rn
                    "n_features": len(feats), "covariates": ["age", "sex", "mean_fd"], "excluded": {},
                    "notes": ["fabricated for tests"], "p_value": scores[extra["primary_metric"]]["p_value"],
                    "p_value_fdr": 0.04 if target == "severity" else 0.3,
-                   "n_permutations": 50, "scores": scores, **extra}
+                   "n_permutations": 50, "p_value_floor": 1 / 51, "scores": scores, **extra}
+        if target == "severity":  # the beyond-confounds test as the models write it; the stage model has none
+            metrics.update(p_value_permutation=0.04, p_value_rule="larger of the permutation p-value and the "
+                           "beyond-confounds p-value (intersection-union test)")
+            metrics["beyond_confounds"] = {
+                "computed": True, "confounds": ["mean_fd", "age", "sex", "site"], "statistic": "partial_r",
+                "partial_r": 0.31, "partial_spearman": 0.29, "r2_confounds": 0.05, "delta_r2": 0.08,
+                "p_parametric": 0.01, "p_permutation": 0.02, "n_permutations": 50, "p_floor": 1 / 51}
         _write_json(folder / "metrics.json", metrics)
         _write_tsv(folder / "predictions.tsv", preds)
         _write_tsv(folder / "permutation_null.tsv", null)

@@ -1,8 +1,9 @@
 """The group report's opening verdict: usable runs and why the others are not, whether motion and
-exclusion track the targets, and which models beat their permutation null after correction.
+exclusion track the targets, and which models are significant after correction across models,
+with each score beside its chance level and the tests its p-value combines.
 
-Kept to one screen (1366 x 768): three short tables side by side and one sentence each; the
-sections below give the detail.
+Kept to one screen (1366 x 768): two short tables side by side, the models' table below them,
+one sentence each; the sections below give the detail.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import re
 import pandas as pd
 
 from neurokit.report._common import Grid, Note, Section, Table, fmt
+from neurokit.report._tested import ModelTests, format_p, model_tests, p_number
 
-__all__ = ["ALPHA", "verdict_section", "unusable_reasons"]
+__all__ = ["ALPHA", "rule_phrase", "verdict_section", "unusable_reasons"]
 
 #: Significance level of the verdict (on FDR-corrected p-values, and for the association tests).
 ALPHA = 0.05
@@ -73,7 +75,7 @@ def _runs_block(runs: pd.DataFrame) -> list:
 
 
 def _p_text(p) -> str:
-    return f"p = {fmt(p)}" if p is not None else "p n/a"
+    return format_p(p)
 
 
 def _confounds_block(confounds: dict | None, targets) -> list:
@@ -110,37 +112,60 @@ def _confounds_block(confounds: dict | None, targets) -> list:
                         caption="Motion and exclusion against each target")]
 
 
+def _metric_name(metric) -> str:
+    return str(metric).replace("_", " ") if metric else "score"
+
+
+def rule_phrase(tests: list[ModelTests]) -> str:
+    """What the models' combined p-values test, in one clause (the rules they recorded, named once each)."""
+    rules = list(dict.fromkeys(t.rule for t in tests))
+    confounds = list(dict.fromkeys(c for t in tests for c in t.confounds))
+    parts = []
+    for rule in rules:
+        if rule.startswith("max("):
+            parts.append("p = max(permutation p, beyond-confounds p): significant only if a model beats its "
+                         "permutation null and also predicts the target beyond "
+                         + (", ".join(confounds) if confounds else "the confounds"))
+        elif rule == "permutation":
+            parts.append("p = the permutation p of the score (no test beyond the confounds)")
+        else:
+            parts.append(f"p by {rule}")
+    return "; ".join(parts)
+
+
 def _models_block(models: list[tuple[object, dict]]) -> list:
     if not models:
         return [Note("No fitted model yet; this fills in once the group level fits models.", "warn")]
-    rows, classes, winners, floors, corrected = [], [], 0, set(), []
-    for _, m in models:
-        primary = m.get("primary_metric")
-        score = ((m.get("scores") or {}).get(primary) or {}).get("mean")
-        p, q = m.get("p_value"), m.get("p_value_fdr")
-        n_perm = m.get("n_permutations")
-        floor = 1 / (n_perm + 1) if n_perm else None
-        floors.add(floor)
-        if q is not None:
-            corrected.append(q)
-        wins = q is not None and q < ALPHA
-        winners += wins
-        rows.append([f"{m.get('target')} / {m.get('feature_set')}", f"{fmt(primary)} {fmt(score, 2)}", fmt(p, 2),
-                     fmt(q, 2), "yes" if wins else "no"])
+    tests = [model_tests(m) for _, m in models]
+    rows, classes, keys = [], [], []
+    for (_, m), t in zip(models, tests):
+        wins = t.significant(ALPHA)
+        beyond = (f"{t.effect_label} {fmt(t.effect, 2)}, {format_p(t.p_beyond)}"
+                  if t.p_beyond is not None else "not tested")
+        rows.append([f"{m.get('target')} / {m.get('feature_set')}",
+                     f"{_metric_name(t.metric)} {fmt(t.score, 2)} (chance {fmt(t.chance, 2)})",
+                     p_number(t.p_permutation), beyond, p_number(t.p_value), p_number(t.p_value_fdr),
+                     "yes" if wins else "no"])
         classes.append("" if wins else "excluded")
-    order = sorted(range(len(rows)), key=lambda i: (classes[i] != "", float(rows[i][3]) if rows[i][3] != "n/a" else 2))
-    floor_text = ", ".join(f"1/({round(1 / f - 1)}+1) = {fmt(f, 2)}" for f in sorted(x for x in floors if x)) or "n/a"
-    text = (f"{winners} of {len(models)} models beat their permutation null after Benjamini-Hochberg correction "
-            f"across models (FDR p < {ALPHA:g}); smallest possible p: {floor_text}.")
-    level = "info" if winners else "warn"
-    smallest_floor = min((x for x in floors if x), default=None)
+        keys.append((not wins, t.p_value_fdr if t.p_value_fdr is not None else 2.0))
+    winners = sum(t.significant(ALPHA) for t in tests)
+    floors = {t.p_floor for t in tests if t.p_floor}
+    floor_text = ", ".join(f"1/({round(1 / f - 1)}+1) = {fmt(f, 2)}" for f in sorted(floors)) or "n/a"
+    text = (f"{winners} of {len(models)} models significant after Benjamini-Hochberg correction across models "
+            f"(FDR p < {ALPHA:g}); {rule_phrase(tests)}. Smallest possible p: {floor_text}.")
+    corrected = [t.p_value_fdr for t in tests if t.p_value_fdr is not None]
+    smallest_floor = min(floors, default=None)
     if not winners and corrected and smallest_floor and min(corrected) <= 2 * smallest_floor:
         text += (" The permutation floor limits the result: run more permutations (models.n_permutations) before "
                  "reading any model as null.")
+    order = sorted(range(len(rows)), key=lambda i: keys[i])
     shown = order[:6]
-    caption = "Models, significant first" + (f" (6 of {len(rows)} shown; all in 'Models')" if len(rows) > 6 else "")
-    return [Note(text, level), Table(["model", "score", "p", "FDR p", "beats null"], [rows[i] for i in shown],
-                                     row_classes=[classes[i] for i in shown], caption=caption)]
+    caption = ("Models, significant first, then by FDR p" if winners else "Models, by FDR p (none significant)")
+    if len(rows) > 6:
+        caption += f"; 6 of {len(rows)} shown, all in 'Models'"
+    return [Note(text, "info" if winners else "warn"),
+            Table(["model", "score (chance)", "permutation p", "beyond confounds", "p", "FDR p", "significant"],
+                  [rows[i] for i in shown], row_classes=[classes[i] for i in shown], caption=caption)]
 
 
 def verdict_section(runs: pd.DataFrame, confounds: dict | None, models: list[tuple[object, dict]],
@@ -162,8 +187,9 @@ def verdict_section(runs: pd.DataFrame, confounds: dict | None, models: list[tup
     -------
     Section
     """
-    return Section("verdict", "Verdict", [Grid([
-        Section("verdict-runs", "Usable runs", _runs_block(runs), level=3),
-        Section("verdict-confounds", "Motion and exclusion vs targets", _confounds_block(confounds, targets), level=3),
-        Section("verdict-models", "Models that beat their null", _models_block(models), level=3),
-    ])])
+    return Section("verdict", "Verdict", [
+        Grid([Section("verdict-runs", "Usable runs", _runs_block(runs), level=3),
+              Section("verdict-confounds", "Motion and exclusion vs targets", _confounds_block(confounds, targets),
+                      level=3)]),
+        Section("verdict-models", "Models significant after correction", _models_block(models), level=3),
+    ])
