@@ -63,9 +63,30 @@ def test_classification_matches_statsmodels(rng, n_classes):
     assert out["likelihood_ratio"] == pytest.approx(lr, rel=1e-4)
     # k - 1 log-odds columns in each of k - 1 equations
     assert out["df"] == (n_classes - 1) ** 2 == full.df_model - reduced.df_model
-    assert out["p_parametric"] == pytest.approx(stats.chi2.sf(lr, (n_classes - 1) ** 2), rel=1e-3)
-    assert out["effect_name"] == "delta_d2" and out["effect"] == out["delta_d2"]
+    assert "p_parametric" not in out  # chi-square is optimistic for cross-validated predictions: not reported
     assert out["delta_d2"] == pytest.approx((full.llf - reduced.llf) / -null.llf, rel=1e-4)
+    # the tested effect: class indicators and probabilities, each residualised on the confounds, matched by class
+    design = sm.add_constant(confounds)
+    ind = np.eye(n_classes)[codes]
+    ry = np.column_stack([sm.OLS(ind[:, c], design).fit().resid for c in range(n_classes)])
+    rp = np.column_stack([sm.OLS(proba[:, c], design).fit().resid for c in range(n_classes)])
+    assert out["effect_name"] == "partial_r" and out["effect"] == out["partial_r"]
+    assert out["partial_r"] == pytest.approx((ry * rp).sum() / np.sqrt((ry**2).sum() * (rp**2).sum()))
+    if n_classes == 2:  # two classes: the partial correlation of the label and the predicted probability
+        assert out["partial_r"] == pytest.approx(np.corrcoef(ry[:, 1], rp[:, 1])[0, 1])
+
+
+def test_a_class_prediction_against_the_labels_is_not_evidence(rng):
+    # cross-validated predictions of a null target lean against the held-out labels; the two-sided likelihood
+    # ratio would call that a strong effect, the one-sided test must not
+    n = 80
+    codes = rng.integers(0, 2, n)
+    p1 = np.clip(0.5 - 0.3 * (codes - 0.5) + 0.1 * rng.normal(size=n), 0.01, 0.99)
+    proba = np.column_stack([1 - p1, p1])
+    out = prediction_beyond_confounds(codes, proba, rng.normal(size=(n, 2)), kind="classification",
+                                      n_permutations=99, random_state=0)
+    assert out["likelihood_ratio"] > 20
+    assert out["partial_r"] < -0.5 and out["p_permutation"] == pytest.approx(1.0)
 
 
 def test_permutation_p_value_and_its_floor(rng):
@@ -156,9 +177,9 @@ def test_classification_beyond_confounds_in_metrics():
     result = cross_validate_model(features, "user_vs_control", "summary_indices", networks, n_permutations=9,
                                   **SMALL)
     beyond = result.metrics["beyond_confounds"]
-    assert beyond["statistic"] == "likelihood_ratio" and beyond["df"] == 1
+    assert beyond["statistic"] == "partial_r" and beyond["df"] == 1
     assert beyond["delta_d2"] > 0.1 and beyond["p_permutation"] == pytest.approx(0.1)
-    assert beyond["effect_name"] == "delta_d2" and beyond["effect"] == beyond["delta_d2"]
+    assert beyond["effect_name"] == "partial_r" and beyond["effect"] == beyond["partial_r"] > 0.3
     assert beyond["confound_model"].startswith("restricted cubic splines (3 df) of mean_fd")
     m = result.metrics
     assert m["p_value_beyond_confounds"] == beyond["p_permutation"]
