@@ -80,10 +80,10 @@ def test_section_renders_from_the_truth_file(tmp_path, truth_name):
     lines = verdict_lines(find_truth(bids), MODELS)
     assert lines[0] == "planted vs recovered (5 models, FDR p < 0.05): 2 found, 1 missed, 1 null stayed null, " \
                        "1 false positive"
-    assert lines[1] == ("prefrontal-limbic coupling (planted): found by 2 of the 3 models that can see it; missed by "
-                        "stage/summary_indices")
+    assert lines[1] == ("prefrontal-limbic coupling (planted): found by 2 of the 3 models that can see it (FDR p <= "
+                        "0.01); missed by stage/summary_indices")
     assert lines[2] == ("serum BDNF (nothing planted, the null twin): null stayed null in 1 of the 2 models that see "
-                        "only null effects; false positive: user vs control/biomarkers")
+                        "only it (smallest FDR p 0.03); false positive: user vs control/biomarkers")
 
 
 def test_section_is_ok_when_everything_is_as_planted(tmp_path):
@@ -133,4 +133,4 @@ def test_demo_prints_the_verdict(tmp_path, monkeypatch, capsys):
     assert main(["demo", str(tmp_path), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "planted vs recovered (2 models, FDR p < 0.05): 1 found, 1 null stayed null" in out
-    assert "prefrontal-limbic coupling (planted): found by 1 of the 1 models that can see it" in out
+    assert "prefrontal-limbic coupling (planted): found by 1 of the 1 models that can see it (FDR p <= 0.001)" in out

@@ -172,28 +172,31 @@ def recovery_rows(planted: list[dict], models: list[tuple[object, dict]], *, alp
 
 
 def _effect_lines(planted: list[dict], rows: list[dict]) -> list[tuple[str, bool]]:
-    """One verdict per planted effect (and per effect left null), with whether it is what the truth expects."""
+    """One verdict per group of models that can see the same planted effects (or only the same null ones),
+    with whether the group came out as the truth says; a model seeing several effects credits none alone."""
+    groups: dict[tuple[bool, tuple[str, ...]], list[dict]] = {}
+    for r in rows:
+        key = (True, tuple(r["sees"])) if r["sees"] else (False, tuple(r["null"]))
+        groups.setdefault(key, []).append(r)
+    order = [e["effect"] for e in planted]
     lines = []
-    for effect in planted:
-        name = effect["effect"]
-        if effect.get("related_to"):
-            graded = [r for r in rows if name in r["sees"]]
-            if not graded:
-                continue
-            found = [r for r in graded if r["verdict"] == "found"]
-            missed = [f"{_TARGET_NAMES.get(r['target'], r['target'])}/{r['feature_set']}" for r in graded
-                      if r["verdict"] == "missed"]
-            text = f"{name} (planted): found by {len(found)} of the {len(graded)} models that can see it"
-            lines.append((text + (f"; missed by {', '.join(missed)}" if missed else ""), not missed))
+    for (has_effect, names), graded in sorted(groups.items(), key=lambda kv: (
+            not kv[0][0], [order.index(n) if n in order else len(order) for n in kv[0][1]])):
+        what = " + ".join(names) or "no simulated effect"
+        them = "them" if len(names) > 1 else "it"
+        wrong = [f"{_TARGET_NAMES.get(r['target'], r['target'])}/{r['feature_set']}" for r in graded
+                 if r["verdict"] in ("missed", "false positive")]
+        qs = [r["p_fdr"] for r in graded if r["p_fdr"] is not None]
+        if has_effect:
+            found = [r["p_fdr"] for r in graded if r["verdict"] == "found"]
+            text = (f"{what} (planted): found by {len(found)} of the {len(graded)} models that can see {them}"
+                    + (f" (FDR p <= {fmt(max(found), 2)})" if found else "")
+                    + (f"; missed by {', '.join(wrong)}" if wrong else ""))
         else:
-            graded = [r for r in rows if name in r["null"] and not r["sees"]]
-            if not graded:
-                continue
-            false = [f"{_TARGET_NAMES.get(r['target'], r['target'])}/{r['feature_set']}" for r in graded
-                     if r["verdict"] == "false positive"]
-            text = (f"{name} (nothing planted, the null twin): null stayed null in {len(graded) - len(false)} of the "
-                    f"{len(graded)} models that see only null effects")
-            lines.append((text + (f"; false positive: {', '.join(false)}" if false else ""), not false))
+            text = (f"{what} (nothing planted, the null twin): null stayed null in {len(graded) - len(wrong)} of the "
+                    f"{len(graded)} models that see only {them}" + (f" (smallest FDR p {fmt(min(qs), 2)})" if qs else "")
+                    + (f"; false positive: {', '.join(wrong)}" if wrong else ""))
+        lines.append((text, not wrong))
     return lines
 
 
@@ -311,7 +314,7 @@ def planted_section(bids_dir: str | Path | None, models: list[tuple[object, dict
             "No fitted model yet; the grading fills in once the group level fits models.", "warn")])]
     lines = _effect_lines(planted, rows)
     good = all(ok for _, ok in lines)
-    blocks.insert(1, Note(" ".join(f"{text}." for text, _ in lines), "info" if good else "warn"))
+    blocks[1:1] = [Note(f"{text[0].upper()}{text[1:]}.", "info" if ok else "warn") for text, ok in lines]
     order = sorted(range(len(rows)), key=lambda i: (VERDICTS.index(rows[i]["verdict"]), rows[i]["target"],
                                                    rows[i]["feature_set"]))
     classes = {"found": "", "null stayed null": "", "missed": "warn", "false positive": "failed"}
