@@ -75,6 +75,7 @@ def test_section_renders_from_the_truth_file(tmp_path, truth_name):
                   generated="now")
     assert "Planted vs recovered" in html
     for text in ("found", "missed", "null stayed null", "false positive", "(chance 0.50)", "nothing (null twin)",
+                 "nothing planted (null twin: serum BDNF)",
                  "control 0.60, active 0.20", "nothing planted: one distribution at every stage"):
         assert text in html
     lines = verdict_lines(find_truth(bids), MODELS)
@@ -134,3 +135,15 @@ def test_demo_prints_the_verdict(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "planted vs recovered (2 models, FDR p < 0.05): 1 found, 1 null stayed null" in out
     assert "prefrontal-limbic coupling (planted): found by 1 of the 1 models that can see it (FDR p <= 0.001)" in out
+
+
+def test_demo_help_documents_every_option(capsys):
+    from neurokit.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--seed SEED random seed of the simulated dataset", "--no-progress no progress bar",
+                   "-v, --verbose debug-level log messages", "--subjects SUBJECTS participants to simulate"):
+        assert option in text
+    assert "null twin" in text and "Planted vs recovered" in text
