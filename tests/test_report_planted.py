@@ -75,7 +75,7 @@ def test_section_renders_from_the_truth_file(tmp_path, truth_name):
                   generated="now")
     assert "Planted vs recovered" in html
     for text in ("found", "missed", "null stayed null", "false positive", "(chance 0.50)", "nothing (null twin)",
-                 "nothing planted (null twin: serum BDNF)",
+                 "nothing planted (null twin)",
                  "control 0.60, active 0.20", "nothing planted: one distribution at every stage"):
         assert text in html
     lines = verdict_lines(find_truth(bids), MODELS)

@@ -322,8 +322,7 @@ def planted_section(bids_dir: str | Path | None, models: list[tuple[object, dict
     for i in order:
         r = rows[i]
         table.append([f"{_TARGET_NAMES.get(r['target'], r['target'])} / {r['feature_set']}",
-                      ", ".join(r["sees"]) or (f"nothing planted (null twin: {', '.join(r['null'])})" if r["null"]
-                                               else "nothing planted"),
+                      ", ".join(r["sees"]) or ("nothing planted (null twin)" if r["null"] else "nothing planted"),
                       f"{fmt(r['metric'])} {_decimals(r['score'])} (chance {_decimals(r['chance'])})",
                       fmt(r["p"], 2), fmt(r["p_fdr"], 2), "yes" if r["significant"] else "no", r["verdict"]])
     blocks.append(Table(["model", "planted effect it can see", "score (chance)", "p", "FDR p",
