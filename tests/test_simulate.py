@@ -209,6 +209,37 @@ def test_null_dataset_with_motion_tracking_severity(tmp_path):
     assert np.corrcoef(fd, truth["severity"].rank())[0, 1] > 0.5
 
 
+def test_biomarker_null_twin_changes_only_the_biomarker_means():
+    """biomarker_effect_size=0 draws BDNF and HRV alike at every stage and leaves every other value as it was."""
+    from neurokit.simulate import _phenotype
+
+    args = dict(n_subjects=40, n_sessions=1, sites=("A", "B"), effect_size=1.0, motion_severity_coupling=0.5)
+    people, planted = _phenotype.participants(np.random.default_rng(5), **args)
+    again, null = _phenotype.participants(np.random.default_rng(5), biomarker_effect_size=0.0, **args)
+    pd.testing.assert_frame_equal(people, again)
+    pd.testing.assert_frame_equal(planted.drop(columns=["bdnf", "hrv"]), null.drop(columns=["bdnf", "hrv"]))
+    users = null["stage"] != "control"
+    # the same noise around one mean: the difference from the planted draw is the planted stage shift
+    shift = (planted["bdnf"] - null["bdnf"]).groupby(planted["stage"]).mean()
+    assert shift["control"] == pytest.approx(0, abs=0.06) and shift["active"] == pytest.approx(-8, abs=0.06)
+    assert abs(null.loc[users, "bdnf"].mean() - null.loc[~users, "bdnf"].mean()) < 4
+
+
+def test_truth_json_lists_what_was_planted(tmp_path):
+    result = simulate_dataset(tmp_path / "ds", biomarker_effect_size=0.0, **SMALL)
+    meta = json.loads(result.truth_path.with_suffix(".json").read_text())
+    effects = {e["effect"]: e for e in meta["planted"]}
+    coupling = effects["prefrontal-limbic coupling"]
+    assert coupling["carrier"] == "connectivity" and coupling["networks"] == ["prefrontal", "limbic"]
+    assert coupling["related_to"] == ["stage", "severity"] and coupling["effect_size"] == 1.0
+    prefrontal = {r["harvard_oxford"] for r in meta["regions"] if r["network"] == "prefrontal"}
+    assert set(coupling["regions"]["prefrontal"]) == prefrontal and len(prefrontal) == 10
+    for name, column in (("serum BDNF", "bdnf"), ("heart-rate variability", "hrv")):
+        assert effects[name]["column"] == column and effects[name]["related_to"] == []
+        assert len(set(effects[name]["stage_means"].values())) == 1
+    assert meta["parameters"]["biomarker_effect_size"] == 0.0
+
+
 def test_broken_runs_are_broken(sim):
     truth = sim.truth.set_index("broken")
     assert set(truth.index.dropna()) == set(BROKEN_RUN_KINDS)
@@ -272,6 +303,7 @@ def test_sessions(sim_sessions):
         ({"resolution_mm": 1}, "'resolution_mm' must be a voxel size between 2 and 8"),
         ({"effect_size": -1}, "'effect_size' must be between 0"),
         ({"motion_severity_coupling": -0.5}, "'motion_severity_coupling' must be between 0"),
+        ({"biomarker_effect_size": -1}, "'biomarker_effect_size' must be None .* or between 0"),
         ({"sites": ()}, "'sites' must be a non-empty sequence"),
         ({"sites": ("A", "A")}, "'sites' must be a non-empty sequence of distinct"),
         ({"task": "resting state"}, "'task' must be an alphanumeric BIDS label"),

@@ -1,7 +1,10 @@
 """Simulate a dataset, run the participant and group levels, and write the HTML reports.
 
-The simulated dataset has a planted prefrontal-limbic effect and one deliberately broken
-run, so the failure handling shows. The ground truth is written beside it.
+The simulated dataset has a planted prefrontal-limbic effect (coupling falls with recovery stage
+and severity), biomarkers with nothing planted (BDNF and HRV drawn alike at every stage: the null
+twin) and one deliberately broken run, so the failure handling shows. The ground truth is written
+beside it; the group report's "Planted vs recovered" section and the closing lines grade each
+model against it.
 
 Exit code: 0 when every run is usable or the only failure is the run broken on purpose;
 otherwise the study's code (1 some other run failed, named; 2 nothing usable or an input
@@ -19,16 +22,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output_dir", nargs="?", type=Path, default=Path("neurokit_demo"),
                         help="folder for the simulated dataset and the results (default: neurokit_demo)")
     parser.add_argument("--subjects", type=int, default=36, help="participants to simulate (default 36)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the simulated dataset (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed of the simulated dataset (default 0); the models use models.random_state")
     parser.add_argument("--n-workers", type=int, help="local dask workers (default: one per core)")
     parser.add_argument("--config", type=Path, help="configuration (default: configs/demo.yaml settings)")
-    parser.add_argument("--no-progress", action="store_true", help="plain log lines instead of a progress bar")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (debug messages)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (default: a bar when the output is a terminal)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="debug-level log messages, dask's included (default: info level, dask quiet)")
 
 
 #: configs/demo.yaml as overrides (the installed package has no configs/ folder).
 _DEMO_CONFIG = {"denoise.strategy": ["scrubbing+gsr", "simple+gsr", "compcor"], "models.cv_repeats": 3,
-                "models.n_permutations": 20}
+                "models.n_permutations": 1000}
 
 
 def _demo_outcome(code: int, failures, truth) -> tuple[int, str]:
@@ -72,17 +78,19 @@ def run(args: argparse.Namespace) -> int:
     from neurokit.io import read_failures
     from neurokit.pipelines._progress import phase
     from neurokit.pipelines.study import run_study
+    from neurokit.report._planted import DEMO_TRUTH_NAME, recovery_verdict
     from neurokit.simulate import simulate_dataset
 
     out = args.output_dir.resolve()
     bids = out / "bids"
     results = out / "derivatives"
-    truth = out / "ground_truth.tsv"
+    truth = out / DEMO_TRUTH_NAME
     progress = False if args.no_progress else None
     if not (bids / "dataset_description.json").is_file():
         with phase(f"simulating {args.subjects} participants into {bids}", enabled=progress):
+            # biomarkers with nothing planted: the null twin the planted coupling is graded against
             simulate_dataset(bids, n_subjects=args.subjects, seed=args.seed, broken_runs=("corrupt_gzip",),
-                             truth_path=truth)
+                             truth_path=truth, biomarker_effect_size=0.0)
     config = load_config(args.config, overrides=None if args.config else _DEMO_CONFIG)
     if args.n_workers:
         config = config.updated({"cluster.n_workers": args.n_workers})
@@ -93,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
     with phase("checking the derivatives (bids-validator-deno and docs/outputs.md)", enabled=progress):
         checks = _checks_line(results)
     print(f"\nneurokit demo finished (exit code {code}: {why}).")
+    for line in recovery_verdict(truth, results / "group"):
+        print(f"  {line}")
     print(f"  group report:        {results / 'group' / 'group.html'}")
     print(f"  participant reports: {results}/sub-*.html")
     print(f"  failures:            {results / 'failures.tsv'}")

@@ -23,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--effect-size", type=float, default=1.0, help="planted effect scale; 0 = null dataset (default 1.0)"
     )
     parser.add_argument(
+        "--biomarker-effect-size", type=float, default=None,
+        help="scale of the BDNF and HRV stage differences; 0 = biomarkers carry nothing, a null twin of the "
+             "planted coupling (default: the same as --effect-size)",
+    )
+    parser.add_argument(
         "--motion-coupling",
         type=float,
         default=0.5,
@@ -95,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         t_r=args.tr,
         resolution_mm=args.resolution,
         effect_size=args.effect_size,
+        biomarker_effect_size=args.biomarker_effect_size,
         motion_severity_coupling=args.motion_coupling,
         sites=tuple(args.sites),
         broken_runs=broken,

@@ -42,6 +42,7 @@ from neurokit.report._common import (
 from neurokit.report._denoising import denoising_section
 from neurokit.report._confounds import beyond_confounds_block, beyond_confounds_cell, confounds_section
 from neurokit.report._methods import methods_text
+from neurokit.report._planted import planted_section
 from neurokit.report._tested import chance_level, format_p, model_tests
 from neurokit.report._verdict import ALPHA, verdict_section
 
@@ -785,6 +786,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
             overview.append(Note(note[0].upper() + note[1:] + "."))
     sections = [
         verdict_section(runs, read_json(group_dir / "confounds.json"), models, targets=config.models.targets),
+        *planted_section(bids_dir, models),  # only for a dataset neurokit simulated
         Section("overview", "Overview", overview),
         flow,
         _motion_section(runs, config),

