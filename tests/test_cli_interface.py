@@ -151,4 +151,4 @@ def test_demo_help_documents_seed_progress_and_verbosity(capsys):
     helps = {option: action.help for action in parser._actions for option in action.option_strings}
     assert all(helps[option] for option in ("--seed", "--no-progress", "-v", "--verbose"))
     text = " ".join(_help(["demo", "--help"], capsys).split())
-    assert "random seed of the simulated dataset" in text and "plain log lines instead of a progress bar" in text
+    assert "random seed of the simulated dataset" in text and "plain log lines instead of a progress line" in text

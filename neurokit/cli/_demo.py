@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-workers", type=int, help="local dask workers (default: one per core)")
     parser.add_argument("--config", type=Path, help="configuration (default: configs/demo.yaml settings)")
     parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar (default: a bar when the output is a terminal)")
+                        help="plain log lines instead of a progress line (the default off a terminal)")
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="debug-level log messages, dask's included (default: info level, dask quiet)")
 
