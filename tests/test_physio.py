@@ -9,11 +9,11 @@ spectrum of the planted intervals.
 import gzip
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.integrate import trapezoid
 from scipy.interpolate import CubicSpline
 from scipy.signal import welch
 
@@ -62,7 +62,7 @@ def reference(beats):
     f, p = welch(series - series.mean(), fs=4.0, nperseg=min(len(grid), 256))
     band = (f >= HF_BAND[0]) & (f < HF_BAND[1])
     return {"heart_rate": 60000 / rr.mean(), "rmssd": np.sqrt(np.mean(np.diff(rr) ** 2)),
-            "sdnn": rr.std(ddof=1), "hf_power": np.trapezoid(p[band], f[band])}
+            "sdnn": rr.std(ddof=1), "hf_power": trapezoid(p[band], f[band])}
 
 
 def write_recording(func, stem, table, meta):
@@ -166,6 +166,19 @@ def test_slice_triggers_fall_back_to_start_time(tmp_path):
     onset, method, issues = align_channel(channel, n_volumes=N_VOL, t_r=TR, trigger=trigger)
     assert (onset, method) == (-3.0, "StartTime") and issues[0].code == "trigger" and "not once per volume" in \
         issues[0].message
+
+
+@pytest.mark.parametrize("start_time,expected", [(-7.0, -7.0), (None, -7.0)])
+def test_dummy_scan_triggers_before_the_run_are_skipped(start_time, expected):
+    fs, n_dummy, n_vol = 100.0, 4, 20
+    first = 7.0 - n_dummy * TR  # the recording starts 7 s before the first saved volume
+    pulses = np.zeros(int((7.0 + n_vol * TR + 2) * fs))
+    for k in range(n_dummy + n_vol):
+        pulses[int(round((first + k * TR) * fs))] = 1.0
+    channel = PhysioChannel("cardiac", "cardiac", np.zeros(pulses.size), fs, start_time, "x_physio.tsv.gz")
+    trigger = PhysioChannel("trigger", "trigger", pulses, fs, start_time, "x_physio.tsv.gz")
+    onset, method, issues = align_channel(channel, n_volumes=n_vol, t_r=TR, trigger=trigger)
+    assert method == "trigger" and onset == pytest.approx(expected) and not issues
 
 
 def _clip(table):

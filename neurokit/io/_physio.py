@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from neurokit._atomic import atomic_write_json, atomic_write_tsv
