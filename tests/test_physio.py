@@ -351,3 +351,30 @@ def test_physio_configuration_is_validated(tmp_path):
     with pytest.raises(ConfigError, match="max_rejected_fraction"):
         load_config(path)
     assert load_config(None).updated({"physio.enabled": False}).hash() != load_config(None).hash()
+
+
+def _recording(values, fs, start=-5.0):
+    return PhysioRecording({"cardiac": PhysioChannel("cardiac", "cardiac", values, fs, start, "x_physio.tsv.gz")})
+
+
+def test_missed_beats_are_rejected_intervals_and_the_hrv_still_follows_the_planted_beats():
+    rng = np.random.default_rng(1)
+    fs, start = 100.0, -5.0
+    n = int((RUN_S + 10) * fs)
+    beats = planted_beats(rng, start - 1, RUN_S + 6)
+    keep = np.ones(beats.size, bool)
+    keep[[20, 50, 51, 90, 120]] = False  # the sensor missed these beats: four long intervals
+    x = waveform("ppg", beats[keep], fs, n, start) + 0.02 * rng.normal(size=n)
+    result = hrv_from_recording(_recording(x, fs, start), n_volumes=N_VOL, t_r=TR)
+    ref = reference(beats)
+    assert result.usable and 0.02 < result.measures["rejected_fraction"] < 0.05
+    assert result.measures["rmssd"] == pytest.approx(ref["rmssd"], rel=0.05)
+    assert result.measures["sdnn"] == pytest.approx(ref["sdnn"], rel=0.05)
+    assert result.measures["heart_rate"] == pytest.approx(ref["heart_rate"], abs=0.5)
+
+
+def test_a_trace_without_a_pulse_is_rejected_for_quality():
+    noise = np.random.default_rng(1).normal(size=int((RUN_S + 10) * 100))
+    result = hrv_from_recording(_recording(noise, 100.0), n_volumes=N_VOL, t_r=TR)
+    assert not result.usable and result.reason.code == "quality" and "x_physio.tsv.gz" in result.reason.message
+    assert result.measures["rejected_fraction"] > 0.2 and result.measures["quality_index"] < 0.8
