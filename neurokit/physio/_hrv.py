@@ -402,7 +402,9 @@ def hrv_from_signals(cardiac: np.ndarray, sampling_frequency: float, *, kind: st
         The :data:`MEASURES` values (``heart_rate``, ``rmssd``, ``sdnn``, ``hf_power``,
         ``log_hf_power``, ``respiratory_rate``, ``n_beats``, ``rejected_fraction``,
         ``quality_index``, ``duration``), plus ``peaks`` (beat times in s from the first sample)
-        and ``kept`` (per interval, whether it was accepted).
+        and ``kept`` (per interval, whether it was accepted). HRV values are NaN with fewer
+        than three accepted intervals, ``respiratory_rate`` without ``respiratory``.
+        ``quality_index`` is the mean template correlation of :func:`_template_quality`.
 
     Raises
     ------
@@ -443,7 +445,9 @@ def hrv_from_signals(cardiac: np.ndarray, sampling_frequency: float, *, kind: st
         kept = _reject_intervals(rr)
         out: dict[str, Any] = {"n_beats": int(peaks.size), "rejected_fraction": float(1 - kept.mean()),
                                "quality_index": float(np.nanmean(quality)), "duration": float(duration),
-                               "peaks": times, "kept": kept}
+                               "peaks": times, "kept": kept,
+                               **dict.fromkeys(("heart_rate", "rmssd", "sdnn", "hf_power", "log_hf_power",
+                                                "respiratory_rate"), math.nan)}
         if kept.sum() >= 3:
             intervals = {"RRI": rr[kept] * 1000.0, "RRI_Time": times[1:][kept]}
             time_domain = nk.hrv_time(intervals)
