@@ -30,6 +30,8 @@ __all__ = [
     "ModelsConfig",
     "ClusterConfig",
     "ReportConfig",
+    "PhysioConfig",
+    "PhysioColumnsConfig",
     "load_config",
     "DEFAULT_ATLAS",
     "DEFAULT_STAGE_LEVELS",
@@ -478,6 +480,53 @@ class ReportConfig(_Section):
     top_edges: int = Field(default=20, ge=1, description="Strongest pattern edges drawn on the connectome plot.")
 
 
+class PhysioColumnsConfig(_Section):
+    """Column names of a recording (its sidecar's ``Columns``) that play each role, case-insensitive,
+    the first present wins. BIDS's own names come first; add a lab's own."""
+
+    cardiac: tuple[str, ...] = ("cardiac", "pulse", "ppg", "pleth", "ecg", "ekg")
+    respiratory: tuple[str, ...] = ("respiratory", "resp", "respiration", "breathing", "belt")
+    trigger: tuple[str, ...] = ("trigger", "trig", "volume", "scanner")
+
+    @model_validator(mode="after")
+    def _check_names(self) -> "PhysioColumnsConfig":
+        seen: dict[str, str] = {}
+        for role in ("cardiac", "respiratory", "trigger"):
+            for name in getattr(self, role):
+                if not name.strip():
+                    raise ValueError(f"physio.columns.{role} has an empty column name; list real names or drop it.")
+                other = seen.setdefault(name.lower(), role)
+                if other != role:
+                    raise ValueError(f"physio.columns: column {name!r} is listed for both {other} and {role}; "
+                                     "keep it under one role.")
+        return self
+
+    def mapping(self) -> dict[str, tuple[str, ...]]:
+        """``{role: names}`` for :func:`neurokit.io.read_physio`."""
+        return {"cardiac": self.cardiac, "respiratory": self.respiratory, "trigger": self.trigger}
+
+
+class PhysioConfig(_Section):
+    """Heart-rate variability and breathing rate from the scan's physiological recordings (docs/physio.md)."""
+
+    enabled: bool = Field(default=True, description="Measure physiology for every run with a usable recording.")
+    columns: PhysioColumnsConfig = PhysioColumnsConfig()
+    cardiac_kind: Literal["auto", "ppg", "ecg"] = Field(
+        default="auto", description="auto: ECG when the cardiac column's name has 'ecg' or 'ekg', else pulse (PPG)."
+    )
+    min_duration: float = Field(
+        default=60.0, gt=0, description="Fewest seconds of the run the cardiac recording must cover (HRV needs ~1 min)."
+    )
+    max_rejected_fraction: float = Field(
+        default=0.2, ge=0, le=1, description="Largest share of implausible beat intervals for usable HRV."
+    )
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`neurokit.io.physio_for_run`."""
+        return {"enabled": self.enabled, "columns": self.columns.mapping(), "kind": self.cardiac_kind,
+                "min_duration": self.min_duration, "max_rejected_fraction": self.max_rejected_fraction}
+
+
 #: Sections that only say where and how the work runs or is shown; not part of :meth:`Config.hash`.
 _EXECUTION_SECTIONS = ("cluster", "report")
 #: Sections that shape a run's participant-level outputs (its fingerprint).
@@ -496,6 +545,7 @@ class Config(_Section):
     models: ModelsConfig = ModelsConfig()
     cluster: ClusterConfig = ClusterConfig()
     report: ReportConfig = ReportConfig()
+    physio: PhysioConfig = PhysioConfig()
 
     @model_validator(mode="after")
     def _check_modelled_strategy(self) -> "Config":
@@ -548,6 +598,9 @@ class Config(_Section):
             # the confounds only shape the post-hoc test, never the fitted model: the default keeps the
             # hash of every configuration written before the key existed
             del data["models"]["confounds"]
+        if data["physio"] == PhysioConfig().model_dump(mode="json"):
+            # the defaults leave the hash of every configuration written before the section existed
+            del data["physio"]
         keep = set(data) - set(_EXECUTION_SECTIONS) if sections is None else set(sections)
         unknown = keep - set(data)
         if unknown:

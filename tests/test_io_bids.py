@@ -8,7 +8,11 @@ from neurokit.io import ENTITY_ORDER, RUN_ENTITIES, BIDSError, BIDSName, build_f
 
 
 def test_entity_order_matches_run_entities():
-    assert ENTITY_ORDER == (*RUN_ENTITIES, "seg", "meas", "desc")
+    # recording- names only raw physiological recordings (after space-, as in BIDS), never a run's outputs
+    assert tuple(e for e in ENTITY_ORDER if e != "recording") == (*RUN_ENTITIES, "seg", "meas", "desc")
+    assert ENTITY_ORDER.index("recording") == ENTITY_ORDER.index("space") + 1
+    assert parse_filename("sub-01_task-rest_run-1_recording-cardiac_physio.tsv.gz").entities == {
+        "sub": "01", "task": "rest", "run": "1", "recording": "cardiac"}
 
 
 def test_parse_fmriprep_bold():

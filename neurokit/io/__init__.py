@@ -27,6 +27,7 @@ from neurokit.io._derivatives import (
 )
 from neurokit.io._discover import Discovery, RunProblem, discover_from_config, discover_runs
 from neurokit.io._features import GroupError, RunRef, build_features, select_records, strategy_qc
+from neurokit.io._physio import DEFAULT_PHYSIO_COLUMNS, PhysioError, find_physio, physio_for_run, read_physio, write_physio
 from neurokit.io._phenotype import (
     NUMERIC_ROLES,
     TARGET_ROLES,
@@ -84,6 +85,13 @@ __all__ = [
     "build_features",
     "select_records",
     "strategy_qc",
+    # physiological recordings of the raw dataset (computation: neurokit.physio)
+    "DEFAULT_PHYSIO_COLUMNS",
+    "PhysioError",
+    "find_physio",
+    "read_physio",
+    "physio_for_run",
+    "write_physio",
     # the derivative dataset: names, typed per-run records, atomic writes
     "DerivativeNames",
     "RunQC",

@@ -36,6 +36,8 @@ ENTITIES: tuple[tuple[str, str, str], ...] = (
     ("run", "run", "index"),
     ("echo", "echo", "index"),
     ("space", "space", "label"),
+    # raw physiological recordings (``*_recording-<label>_physio.tsv.gz``); BIDS puts it after space
+    ("recording", "recording", "label"),
     ("res", "resolution", "label"),
     ("den", "density", "label"),
     ("seg", "segmentation", "label"),

@@ -80,6 +80,9 @@ BIDSIGNORE = """\
 *_relmat.json
 # Per-run quality-control metrics: the schema has no suffix for QC measures.
 *_desc-qc_metrics.json
+# Per-run heart-rate variability from the scan's physiological recordings (same reason).
+*_desc-physio_metrics.tsv
+*_desc-physio_metrics.json
 # The run's mean image, written when fMRIPrep's reference is unusable (fMRIPrep's boldref
 # suffix, not in the schema).
 *_boldref.nii.gz
@@ -188,6 +191,10 @@ class DerivativeNames:
     def qc(self) -> Path:
         """QC metrics JSON."""
         return self._name("metrics", ".json", desc="qc")
+
+    def physio(self, extension: str = ".tsv") -> Path:
+        """Heart-rate variability and breathing rate of the run (``desc-physio_metrics``, TSV + JSON)."""
+        return self._name("metrics", extension, desc="physio")
 
     def completion(self) -> Path:
         """The completion record, written last (outside the BIDS tree, under ``logs/runs``)."""

@@ -28,13 +28,17 @@ from neurokit.io._records import RUN_ENTITIES as _RUN_ENTITIES
 
 __all__ = ["NameFinding", "NameCheck", "check_derivative_names", "run_bids_validator"]
 
-#: suffix -> (extensions, entities it has beyond the run's (all required), fixed desc label or None)
+#: suffix -> (extensions, entities it has beyond the run's (all required), fixed desc labels or None)
 _PER_RUN = {
     "timeseries": ((".tsv", ".json"), ("seg", "desc"), None),
     "relmat": ((".tsv", ".json"), ("seg", "meas", "desc"), None),
-    "metrics": ((".json",), ("desc",), "qc"),
-    "boldref": ((".nii.gz",), ("desc",), "mean"),
+    "metrics": ((".json", ".tsv"), ("desc",), ("qc", "physio")),
+    "boldref": ((".nii.gz",), ("desc",), ("mean",)),
 }
+#: (suffix, desc) -> extensions, where one desc label of a suffix has fewer extensions than the suffix.
+_PER_DESC = {("metrics", "qc"): (".json",)}
+#: Suffixes (and fixed desc labels) whose ``.tsv`` comes with a ``.json`` sidecar.
+_PAIRED = {("timeseries", None), ("relmat", None), ("metrics", "physio")}
 
 #: Files of ``group/`` with fixed names (docs/outputs.md, "Group level and records").
 _GROUP_FILES = {"features.tsv", "features.json", "exclusions.tsv", "confounds.json", "denoising_benchmark.tsv",
@@ -197,15 +201,18 @@ def _check_run_file(path: str, present: set[str], vocab: _Vocabulary) -> list[st
     if "seg" in ent and vocab.atlases and ent["seg"] not in vocab.atlases:
         problems.append(f"seg-{ent['seg']} has no atlas table (atlas-{ent['seg']}_dseg.tsv) at the dataset root")
     desc = ent.get("desc")
-    if fixed_desc is not None and desc is not None and desc != fixed_desc:
-        problems.append(f"a {name.suffix} file is desc-{fixed_desc}, not desc-{desc}")
+    if fixed_desc is not None and desc is not None and desc not in fixed_desc:
+        problems.append(f"a {name.suffix} file is {' or '.join('desc-' + d for d in fixed_desc)}, not desc-{desc}")
+    elif (name.suffix, desc) in _PER_DESC and name.extension not in _PER_DESC[name.suffix, desc]:
+        problems.append(f"a desc-{desc}_{name.suffix} file is {' or '.join(_PER_DESC[name.suffix, desc])}, "
+                        f"not {name.extension!r}")
     elif fixed_desc is None and desc is not None and vocab.strategies is not None:
         allowed_desc = vocab.strategies | ({"raw"} if name.suffix == "timeseries" else set())
         if desc not in allowed_desc:
             problems.append(f"desc-{desc} is not a configured denoising strategy ({', '.join(sorted(allowed_desc))})")
     if "meas" in ent and vocab.measures is not None and ent["meas"] not in vocab.measures:
         problems.append(f"meas-{ent['meas']} is not a configured measure ({', '.join(sorted(vocab.measures))})")
-    if name.suffix in ("timeseries", "relmat"):
+    if (name.suffix, None if fixed_desc is None else desc) in _PAIRED:
         stem = path[: -len(name.extension)]
         if name.extension == ".tsv" and f"{stem}.json" not in present:
             problems.append("missing its JSON sidecar")
