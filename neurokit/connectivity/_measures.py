@@ -14,7 +14,8 @@ from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf, ShrunkCovar
 
 from neurokit.connectivity._validation import ConnectivityError, check_square
 
-__all__ = ["KINDS", "COVARIANCE_ESTIMATORS", "DEFAULT_COVARIANCE_ESTIMATOR", "DEFAULT_SHRINKAGE", "connectivity_matrix", "fisher_z", "vectorize", "unvectorize", "edge_indices"]
+__all__ = ["KINDS", "COVARIANCE_ESTIMATORS", "DEFAULT_COVARIANCE_ESTIMATOR", "DEFAULT_SHRINKAGE", "connectivity_matrix",
+           "fisher_z", "vectorize", "unvectorize", "edge_indices"]
 
 #: Matrix kinds computed by :func:`connectivity_matrix`.
 KINDS = ("correlation", "partial correlation", "covariance", "precision")
