@@ -9,18 +9,22 @@ denoising pipeline, this measures what Ciric et al. (2017), Parkes et al. (2018)
 - **QC-FC**: partial correlation across runs of each edge with mean FD (age and sex removed):
   % of edges with p < 0.05 and median |r|;
 - **QC-FC distance dependence**: Spearman of QC-FC with the distance between region centres;
-- **tDOF lost**: temporal degrees of freedom spent by regressors, detrending and filtering
-  (mean over runs, as % of the volumes), and the fewest left in any run;
+- **tDOF lost**: temporal degrees of freedom spent by regressors, detrending and filtering plus the
+  censored volumes (non-steady-state included), mean over runs as % of the volumes; the censored
+  volumes alone (% of the volumes); and the fewest degrees of freedom left in any run;
 - **group effect**: Spearman of the measured prefrontal-limbic index with severity across
   participants, beside the same for the latent coupling (the ceiling).
 
 The simulations plant their signals as smooth blobs around published coordinates (not inside any
 atlas's regions) and add motion artefacts that realignment regressors cannot fully remove, so no
 pipeline is favoured by construction. Region signals are extracted once per run and cleaned by
-every pipeline, as the participant level does.
+every pipeline, as the participant level does. Connectivity uses each pipeline's
+``connectivity.covariance_estimator``; ``--estimators`` adds a copy of every pipeline per estimator
+(named ``<pipeline> [<estimator>]``), computed from the same cleaned signals.
 
     python benchmarks/bench_denoise.py --data-dir /tmp/neurokit-bench-denoise            # all conditions
     python benchmarks/bench_denoise.py --data-dir /tmp/nbd --conditions mb-broad --subjects 24
+    python benchmarks/bench_denoise.py --pipelines default --estimators shrunk ledoit_wolf empirical
 
 Simulated datasets are cached in ``--data-dir`` (keyed by their parameters); the table is printed
 as Markdown and written to ``--data-dir/results.tsv``.
@@ -29,6 +33,7 @@ as Markdown and written to ``--data-dir/results.tsv``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -86,7 +91,8 @@ def simulate(data_dir: Path, condition: str, n_subjects: int, seed: int, resolut
     if realism == "easy":  # the unit-test simulator: no dynamics or artefact options
         params = {k: v for k, v in params.items() if k not in ("dynamics", "artefact_scale", "realism")}
     key = "-".join(f"{k}{v}" for k, v in sorted(params.items())).replace(".", "p").replace("_", "")
-    out = data_dir / f"{condition}-{abs(hash(key)) % 10**8:08d}"
+    # hashlib, not hash(): str hashes change between processes, so the cache never hit
+    out = data_dir / f"{condition}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
     stamp = out.with_name(out.name + ".params.json")
     if out.exists() and stamp.exists() and json.loads(stamp.read_text()) == params:
         return out
@@ -152,7 +158,7 @@ def _one_run(run) -> dict:
         except InsufficientVolumesError as exc:
             out["pipelines"][name] = {"error": str(exc)}
             continue
-        z = fisher_z(connectivity_matrix(cleaned.signals, "correlation"))
+        z = fisher_z(connectivity_matrix(cleaned.signals, "correlation", **config.connectivity.matrix_kwargs()))
         motion = motion_summary(fd, sel.sample_mask, n_volumes=extraction.n_volumes)
         excluded, reasons = exclusion_decision(
             mean_fd=motion["mean_fd"], censored_fraction=len(sel.censored) / extraction.n_volumes,
@@ -165,7 +171,7 @@ def _one_run(run) -> dict:
             "pfc_limbic": float(indices["pfc_limbic"]),
             "indices": {f"idx_{k}": float(v) for k, v in indices.items()},
             "edges": z[iu].astype(np.float32),
-            "tdof_lost": int(cleaned.tdof_lost),
+            "tdof_lost": int(cleaned.tdof_lost),  # regressors, trends and filter; censoring is n_censored
             "tdof_remaining": int(cleaned.tdof_remaining),
             "n_censored": int(cleaned.n_censored),
             "excluded": bool(excluded),
@@ -209,6 +215,8 @@ def evaluate(dataset: Path, results: list[dict], configs: dict) -> list[dict]:
                    for n, ok in cleaned.items()},
         tdof_remaining={n: np.array([common[i]["pipelines"][n]["tdof_remaining"] for i in ok], float)
                         for n, ok in cleaned.items()},
+        n_censored={n: np.array([common[i]["pipelines"][n]["n_censored"] for i in ok], float)
+                    for n, ok in cleaned.items()},
         covariates={n: covariates_all[ok] for n, ok in cleaned.items()},
         distances=region_distances(common[0]["centres"]),
     ).set_index("strategy")
@@ -230,6 +238,9 @@ def evaluate(dataset: Path, results: list[dict], configs: dict) -> list[dict]:
             "qcfc_median_abs": bench["qcfc_median_abs"],
             "qcfc_dist": bench["qcfc_distance_rho"],
             "tdof_lost_pct": 100 * bench["tdof_lost_mean"] / common[0]["n_volumes"],
+            "censored_pct": 100 * np.mean([x["n_censored"] for x in res]) / common[0]["n_volumes"],
+            # the censoring-made bias: the index against the volumes a run kept (0 when nothing tracks them)
+            "idx_kept_rho": stats.spearmanr(measured, [-x["n_censored"] for x in res])[0],
             "tdof_min": int(bench["tdof_remaining_min"]),
             "group_rho": stats.spearmanr(measured[kept], severity[kept])[0],
             "group_p": stats.spearmanr(measured[kept], severity[kept])[1],
@@ -311,6 +322,8 @@ def main(argv=None) -> int:
                         help="simulator mode ('easy' is the unit-test simulator, shown for contrast)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--pipelines", nargs="*", default=None, help="subset of pipeline names")
+    parser.add_argument("--estimators", nargs="*", default=None,
+                        help="also run every pipeline with each of these connectivity.covariance_estimator values")
     parser.add_argument("--models", nargs="*", default=None,
                         help="also cross-validate severity and stage models on these pipelines' features")
     parser.add_argument("--permutations", type=int, default=0, help="permutations per model (with --models)")
@@ -324,6 +337,9 @@ def main(argv=None) -> int:
     overrides = pipelines()
     if args.pipelines:
         overrides = {k: v for k, v in overrides.items() if k in args.pipelines or k == "default"}
+    for estimator in args.estimators or ():
+        overrides.update({f"{name} [{estimator}]": {**o, "connectivity.covariance_estimator": estimator}
+                          for name, o in list(overrides.items()) if " [" not in name})
     configs = {name: _config(o) for name, o in overrides.items()}
     default = Config().denoise
     print(f"neurokit default: strategy={default.strategy} high_pass={default.high_pass} low_pass={default.low_pass} "
@@ -376,12 +392,14 @@ def _markdown(frame: pd.DataFrame, index: bool = False) -> str:
 def report(table: pd.DataFrame) -> None:
     """Print the per-condition tables and the summary across conditions (Markdown)."""
     pd.set_option("display.width", 250)
-    cols = ["pipeline", "fidelity", "qcfc_pct", "qcfc_median_abs", "qcfc_dist", "tdof_lost_pct", "tdof_min",
-            "n_excluded", "group_rho", "group_p"]
+    cols = ["pipeline", "fidelity", "qcfc_pct", "qcfc_median_abs", "qcfc_dist", "tdof_lost_pct", "censored_pct",
+            "tdof_min", "n_excluded", "idx_kept_rho", "group_rho", "group_p"]
+    headers = {"tdof_lost_pct": "tDOF lost % (regressors+trends+filter+censored)", "censored_pct": "censored %",
+               "idx_kept_rho": "index vs kept volumes (rho)"}
     for condition, sub in table.groupby("condition", sort=False):
         print(f"\n### {condition} (latent coupling vs severity: rho = {sub['latent_group_rho'].iloc[0]:.2f}; "
               f"mean FD vs severity: rho = {sub['fd_severity_rho'].iloc[0]:.2f})\n")
-        print(_markdown(sub[cols]))
+        print(_markdown(sub[[c for c in cols if c in sub]].rename(columns=headers)))
     real = table[table["condition"] != "null"]
     if real.empty:
         return
@@ -389,7 +407,8 @@ def report(table: pd.DataFrame) -> None:
     real = real.assign(rel=real["fidelity"] / best)
     summary = real.groupby("pipeline", sort=False).agg(
         fidelity_mean=("fidelity", "mean"), fidelity_min=("fidelity", "min"), rel_min=("rel", "min"),
-        qcfc_pct=("qcfc_pct", "mean"), qcfc_dist=("qcfc_dist", "mean"), tdof_lost_pct=("tdof_lost_pct", "mean"),
+        qcfc_pct=("qcfc_pct", "mean"), qcfc_dist=("qcfc_dist", "mean"),
+        tdof_lost_pct_incl_censored=("tdof_lost_pct", "mean"),
         group_rho=("group_rho", "mean"),
     )
     null = table[table["condition"] == "null"].set_index("pipeline")

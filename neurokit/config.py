@@ -14,6 +14,7 @@ from typing import Any, Iterable, Literal, Mapping
 
 import yaml
 from neurokit._errors import NeurokitError
+from neurokit.connectivity import DEFAULT_SHRINKAGE
 from neurokit.denoise import STRATEGIES, DenoiseError, resolve_strategy
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -274,8 +275,16 @@ class ConnectivityConfig(_Section):
         default=("correlation", "partial correlation"),
         description="Matrices per run; 'tangent' = per-run covariance + group TangentSpace.",
     )
-    covariance_estimator: Literal["ledoit_wolf", "empirical", "oas"] = Field(
-        default="ledoit_wolf", description="Covariance estimator for every measure (nilearn's default is Ledoit-Wolf)."
+    covariance_estimator: Literal["shrunk", "ledoit_wolf", "empirical", "oas"] = Field(
+        default="shrunk",
+        description="Covariance estimator for every measure: 'shrunk' is a fixed shrinkage (connectivity.shrinkage), "
+        "the same for every run, so its bias does not follow the number of volumes censoring leaves; Ledoit-Wolf "
+        "(nilearn's default) and OAS shrink runs with fewer kept volumes harder (docs/denoising.md).",
+    )
+    shrinkage: float = Field(
+        default=DEFAULT_SHRINKAGE, gt=0, lt=1,
+        description="Shrinkage of covariance_estimator 'shrunk': the weight of the scaled identity. Correlations "
+        "come out as the empirical ones times (1 - shrinkage) in every run.",
     )
 
     @field_validator("measures")
@@ -287,6 +296,15 @@ class ConnectivityConfig(_Section):
             raise ValueError(f"connectivity.measures has repeated measures: {list(v)}.")
         return v
 
+    @model_validator(mode="after")
+    def _shrinkage_needs_shrunk(self) -> "ConnectivityConfig":
+        if self.covariance_estimator != "shrunk" and self.shrinkage != DEFAULT_SHRINKAGE:
+            raise ValueError(
+                f"connectivity.shrinkage ({self.shrinkage}) applies to connectivity.covariance_estimator 'shrunk' only, "
+                f"not {self.covariance_estimator!r}: set covariance_estimator: shrunk, or drop shrinkage."
+            )
+        return self
+
     def per_run_kinds(self) -> tuple[str, ...]:
         """``kind`` values for ``connectivity_matrix`` per run ("tangent" becomes "covariance"), in order, unique."""
         kinds = ["covariance" if m == "tangent" else m for m in self.measures]
@@ -294,6 +312,8 @@ class ConnectivityConfig(_Section):
 
     def matrix_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`neurokit.connectivity.connectivity_matrix` (besides ``kind``)."""
+        if self.covariance_estimator == "shrunk":
+            return {"covariance_estimator": self.covariance_estimator, "shrinkage": self.shrinkage}
         return {"covariance_estimator": self.covariance_estimator}
 
 
@@ -601,6 +621,10 @@ class Config(_Section):
         if data["physio"] == PhysioConfig().model_dump(mode="json"):
             # the defaults leave the hash of every configuration written before the section existed
             del data["physio"]
+        if data["connectivity"]["covariance_estimator"] != "shrunk":
+            # the shrinkage of another estimator changes nothing; leaving it out keeps the hash of
+            # every configuration written before the key existed
+            del data["connectivity"]["shrinkage"]
         keep = set(data) - set(_EXECUTION_SECTIONS) if sections is None else set(sections)
         unknown = keep - set(data)
         if unknown:

@@ -97,11 +97,12 @@ def denoising_benchmark_table(output_dir: str | Path, config: Config, phenotype:
     from neurokit.qc import denoising_benchmark
 
     records = select_records(completed_runs(output_dir), config, output_dir)
-    tables, networks, lost, left = {}, {}, {}, {}
+    tables, networks, lost, left, censored = {}, {}, {}, {}, {}
     for strategy in config.strategies:
         qcs = strategy_qc(records, strategy)
         lost[strategy] = np.array([np.nan if q.tdof_lost is None else q.tdof_lost for q in qcs], float)
         left[strategy] = np.array([np.nan if q.tdof_remaining is None else q.tdof_remaining for q in qcs], float)
+        censored[strategy] = np.array([len(q.censored_volumes) for q in qcs], float)
         if built and strategy in built:
             features, found = built[strategy]
         else:
@@ -125,7 +126,8 @@ def denoising_benchmark_table(output_dir: str | Path, config: Config, phenotype:
         used.update(names)
     edge_names = [c.removeprefix("edge__") for c in common]
     distances, pairs = _edge_geometry(edge_names, networks, config.atlas.name) if common else (None, None)
-    table = denoising_benchmark(edges, mean_fd, tdof_lost=lost, tdof_remaining=left, covariates=covariates,
+    table = denoising_benchmark(edges, mean_fd, tdof_lost=lost, tdof_remaining=left, n_censored=censored,
+                                covariates=covariates,
                                 distances=distances, network_pairs=pairs, min_tdof=config.exclusion.min_tdof)
     table.attrs.update(covariates=sorted(used), modelled=config.modelled_strategy, n_edges=len(common))
     return table

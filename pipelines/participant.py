@@ -383,6 +383,8 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
                     table(f"relmat:{measure}", strategy_names.relmat(measure), matrix, {
                         "Measure": measure,
                         "CovarianceEstimator": config.connectivity.covariance_estimator,
+                        **({"Shrinkage": config.connectivity.shrinkage}
+                           if config.connectivity.covariance_estimator == "shrunk" else {}),
                         "NodeNames": region_names,
                     }, meta, own)
             if strategy != primary:  # the modelled strategy keeps the keys a single-strategy run has
@@ -531,7 +533,7 @@ def _denoise_and_connect(signals, selection, confounds, run: Run, config: Config
             result.matrices[kind] = connectivity_matrix(cleaned.signals, kind, **config.connectivity.matrix_kwargs())
         corr = result.matrices.get("correlation")
         if corr is None:
-            corr = connectivity_matrix(cleaned.signals, "correlation")
+            corr = connectivity_matrix(cleaned.signals, "correlation", **config.connectivity.matrix_kwargs())
         z = fisher_z(corr)
         if min(networks.count("prefrontal"), networks.count("limbic")) >= 2:
             result.summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}

@@ -131,7 +131,17 @@ def test_connectivity_kwargs_feed_the_library(tmp_path):
 
     conn = Config().updated({"connectivity.measures": ["correlation", "tangent", "covariance"]}).connectivity
     assert conn.per_run_kinds() == ("correlation", "covariance")
-    assert conn.matrix_kwargs() == {"covariance_estimator": "ledoit_wolf"}
+    # the default is a fixed shrinkage (docs/denoising.md: Ledoit-Wolf's bias follows the kept volumes)
+    assert conn.matrix_kwargs() == {"covariance_estimator": "shrunk", "shrinkage": 0.1}
+    lw = Config().updated({"connectivity.covariance_estimator": "ledoit_wolf"}).connectivity
+    assert lw.matrix_kwargs() == {"covariance_estimator": "ledoit_wolf"}
+    assert Config().updated({"connectivity.shrinkage": 0.25}).connectivity.matrix_kwargs()["shrinkage"] == 0.25
+    for bad in (0, 1, 1.5, -0.1):
+        with pytest.raises(ConfigError, match=r"connectivity.shrinkage"):
+            Config().updated({"connectivity.shrinkage": bad})
+    with pytest.raises(ConfigError, match=r"connectivity.shrinkage \(0.3\) applies to connectivity.covariance_estimator "
+                                          r"'shrunk' only, not 'oas'.*drop shrinkage"):
+        Config().updated({"connectivity.covariance_estimator": "oas", "connectivity.shrinkage": 0.3})
     with pytest.raises(ConfigError, match=r"connectivity.measures has repeated measures"):
         Config().updated({"connectivity.measures": ["correlation", "correlation"]})
     config = Config()
@@ -206,9 +216,10 @@ def test_models_strategy_must_be_listed():
 def test_single_strategy_keeps_its_hash_and_overrides_apply_to_every_strategy(tmp_path):
     # the configuration hash of the releases before strategy lists and the evidence-based defaults
     # (denoise.strategy: simple with a band-pass, mean FD cut at 0.5 mm and regressed in the models, 100
-    # permutations)
+    # permutations, Ledoit-Wolf covariances)
     base = Config().updated({"denoise.strategy": "simple", "denoise.low_pass": 0.08, "exclusion.max_mean_fd": 0.5,
-                             "models.covariates": ["age", "sex", "mean_fd"], "models.n_permutations": 100})
+                             "models.covariates": ["age", "sex", "mean_fd"], "models.n_permutations": 100,
+                             "connectivity.covariance_estimator": "ledoit_wolf"})
     data = base.to_dict()
     data["exclusion"]["min_tdof"] = None
     base = _validate(data, source="test")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from nilearn.connectome import ConnectivityMeasure
-from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
+from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf, ShrunkCovariance
 
 from neurokit.connectivity import (
     ConnectivityError,
@@ -18,6 +18,7 @@ from neurokit.connectivity import (
 )
 
 NILEARN_ESTIMATORS = {
+    "shrunk": ShrunkCovariance(shrinkage=0.1, store_precision=False),
     "ledoit_wolf": LedoitWolf(store_precision=False),
     "empirical": EmpiricalCovariance(store_precision=False),
     "oas": OAS(store_precision=False),
@@ -38,7 +39,7 @@ def timeseries(rng):
 
 
 @pytest.mark.parametrize("kind", ["correlation", "partial correlation", "covariance", "precision"])
-@pytest.mark.parametrize("estimator", ["ledoit_wolf", "empirical", "oas"])
+@pytest.mark.parametrize("estimator", ["shrunk", "ledoit_wolf", "empirical", "oas"])
 def test_matches_nilearn(timeseries, kind, estimator):
     ours = connectivity_matrix(timeseries, kind, covariance_estimator=estimator)
     ref = ConnectivityMeasure(kind=kind, cov_estimator=NILEARN_ESTIMATORS[estimator]).fit_transform([timeseries])[0]
@@ -46,22 +47,45 @@ def test_matches_nilearn(timeseries, kind, estimator):
 
 
 @pytest.mark.parametrize("kind", ["correlation", "partial correlation"])
-def test_matches_nilearn_more_regions_than_timepoints(rng, kind):
+@pytest.mark.parametrize("estimator", ["shrunk", "ledoit_wolf"])
+def test_matches_nilearn_more_regions_than_timepoints(rng, kind, estimator):
     x = rng.normal(size=(30, 40)) + rng.normal(size=(30, 1))
-    ref = ConnectivityMeasure(kind=kind).fit_transform([x])[0]
-    np.testing.assert_allclose(connectivity_matrix(x, kind), ref, atol=1e-6)
+    ref = ConnectivityMeasure(kind=kind, cov_estimator=NILEARN_ESTIMATORS[estimator]).fit_transform([x])[0]
+    np.testing.assert_allclose(connectivity_matrix(x, kind, covariance_estimator=estimator), ref, atol=1e-6)
 
 
-def test_default_estimator_matches_nilearn_default(timeseries):
+def test_ledoit_wolf_matches_nilearn_default(timeseries):
     ref = ConnectivityMeasure(kind="partial correlation").fit_transform([timeseries])[0]
-    np.testing.assert_allclose(connectivity_matrix(timeseries, "partial correlation"), ref, atol=1e-6)
+    got = connectivity_matrix(timeseries, "partial correlation", covariance_estimator="ledoit_wolf")
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["correlation", "partial correlation", "covariance", "precision"])
+@pytest.mark.parametrize("shrinkage", [0.05, 0.3])
+def test_default_is_a_fixed_shrinkage(timeseries, kind, shrinkage):
+    # against scikit-learn's ShrunkCovariance through nilearn, and by hand: (1 - s) S + s tr(S)/p I
+    x = timeseries if kind != "correlation" else (timeseries - timeseries.mean(0)) / timeseries.std(0, ddof=1)
+    ref = ConnectivityMeasure(kind=kind, cov_estimator=ShrunkCovariance(shrinkage=shrinkage)).fit_transform([timeseries])[0]
+    got = connectivity_matrix(timeseries, kind, shrinkage=shrinkage)
+    np.testing.assert_allclose(got, ref, atol=1e-6, rtol=1e-6)
+    s = np.cov(x, rowvar=False, ddof=0)
+    by_hand = (1 - shrinkage) * s + shrinkage * np.trace(s) / s.shape[0] * np.eye(s.shape[0])
+    if kind == "covariance":
+        np.testing.assert_allclose(got, by_hand, rtol=1e-10)
+    if kind == "correlation":  # the empirical correlation scaled by 1 - shrinkage, whatever the length
+        empirical = connectivity_matrix(timeseries, kind, covariance_estimator="empirical")
+        off = ~np.eye(7, dtype=bool)
+        np.testing.assert_allclose(got[off], (1 - shrinkage) * empirical[off], rtol=1e-10)
+    default = connectivity_matrix(timeseries, kind)
+    np.testing.assert_allclose(default, connectivity_matrix(timeseries, kind, covariance_estimator="shrunk",
+                                                            shrinkage=0.1), rtol=1e-12)
 
 
 def test_estimator_object_is_cloned_not_modified(timeseries):
     est = LedoitWolf(store_precision=False)
     out = connectivity_matrix(timeseries, "covariance", covariance_estimator=est)
     assert not hasattr(est, "covariance_")
-    np.testing.assert_allclose(out, connectivity_matrix(timeseries, "covariance"))
+    np.testing.assert_allclose(out, connectivity_matrix(timeseries, "covariance", covariance_estimator="ledoit_wolf"))
 
 
 def test_recovers_planted_correlation_and_partial_correlation(rng):
@@ -117,15 +141,60 @@ def test_bad_timeseries(timeseries, change, match):
 def test_bad_kind_and_estimator(timeseries):
     with pytest.raises(ConnectivityError, match=r"'kind' must be one of \('correlation', .*got 'pearson'"):
         connectivity_matrix(timeseries, "pearson")
-    with pytest.raises(ConnectivityError, match="'covariance_estimator' must be one of .*got 'shrunk'"):
-        connectivity_matrix(timeseries, covariance_estimator="shrunk")
+    with pytest.raises(ConnectivityError, match="'covariance_estimator' must be one of .*got 'shrinkage'"):
+        connectivity_matrix(timeseries, covariance_estimator="shrinkage")
     with pytest.raises(ConnectivityError, match="'kind' 'tangent' is a group measure.*use TangentSpace"):
         connectivity_matrix(timeseries, "tangent")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"shrinkage": 0.0}, r"'shrinkage' must be a number in \(0, 1\).*got 0.0"),
+        ({"shrinkage": 1.0}, r"'shrinkage' must be a number in \(0, 1\).*got 1.0"),
+        ({"shrinkage": "0.1"}, r"'shrinkage' must be a number in \(0, 1\).*got '0.1'"),
+        ({"shrinkage": True}, r"'shrinkage' must be a number in \(0, 1\).*got True"),
+        ({"shrinkage": 0.2, "covariance_estimator": "ledoit_wolf"},
+         r"'shrinkage' applies to covariance_estimator='shrunk' only.*drop 'shrinkage'"),
+    ],
+)
+def test_bad_shrinkage(timeseries, kwargs, match):
+    with pytest.raises(ConnectivityError, match=match):
+        connectivity_matrix(timeseries, **kwargs)
+
+
+def _block_runs(rng, n_volumes, n_runs, n_regions=26, rho=0.4):
+    """Runs drawn from a known covariance: two blocks with correlation ``rho`` inside, 0 between."""
+    labels = np.arange(n_regions) * 2 // n_regions
+    cov = np.where(labels[:, None] == labels, rho, 0.0)
+    np.fill_diagonal(cov, 1.0)
+    iu = np.triu_indices(n_regions, 1)
+    return [rng.multivariate_normal(np.zeros(n_regions), cov, size=n_volumes) for _ in range(n_runs)], \
+        (labels[iu[0]] == labels[iu[1]])
+
+
+def _within(runs, within, **kwargs):
+    iu = np.triu_indices(runs[0].shape[1], 1)
+    return np.array([connectivity_matrix(x, **kwargs)[iu][within].mean() for x in runs])
+
+
+def test_default_correlation_does_not_follow_kept_volumes(rng):
+    # the censoring bias (issue 19): Ledoit-Wolf shrinks short runs harder, the fixed shrinkage does not
+    short, within = _block_runs(rng, 60, 40)
+    long, _ = _block_runs(rng, 300, 40)
+    got = {n: _within(runs, within) for n, runs in ((60, short), (300, long))}
+    se = np.hypot(*(v.std(ddof=1) / np.sqrt(v.size) for v in got.values()))
+    # Pearson's r is biased by about -rho (1 - rho^2) / (2 n): 0.003 at 60 volumes
+    assert abs(got[60].mean() - got[300].mean()) < 4 * se + 0.005
+    for values in got.values():
+        assert values.mean() == pytest.approx(0.9 * 0.4, abs=4 * se + 0.005)
+    lw = {n: _within(runs, within, covariance_estimator="ledoit_wolf") for n, runs in ((60, short), (300, long))}
+    assert lw[300].mean() - lw[60].mean() > 0.03 + 4 * se
+
+
 def test_singular_covariance_error(rng):
     x = rng.normal(size=(5, 8))
-    with pytest.raises(ConnectivityError, match=r"singular \(5 timepoints, 8 regions\)"):
+    with pytest.raises(ConnectivityError, match=r"singular \(5 timepoints, 8 regions\).*covariance_estimator='shrunk'"):
         connectivity_matrix(x, "partial correlation", covariance_estimator="empirical")
     assert np.isfinite(connectivity_matrix(x, "partial correlation")).all()
 

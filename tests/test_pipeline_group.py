@@ -292,7 +292,8 @@ def _add_strategy(out: Path, strategy="simple+gsr", excluded=("sub-05",), seed=1
         qc_path = Path(record["outputs"]["qc"])
         qc = json.loads(qc_path.read_text())
         qc.update(tDOFLost=40, Strategies={"simple": {"tDOFLost": 40, "tDOFRemaining": 60},
-                                           strategy: {"tDOFLost": 70, "tDOFRemaining": 30, "percent_censored": 9.0}})
+                                           strategy: {"tDOFLost": 70, "tDOFRemaining": 30, "percent_censored": 9.0,
+                                                      "CensoredVolumes": [3, 4, 5, 6]}})
         atomic_write_json(qc_path, qc)
 
 
@@ -342,7 +343,8 @@ def test_run_group_writes_the_denoising_benchmark_and_names_the_modelled_strateg
     rows = table.set_index("strategy")
     assert rows.loc["simple", "n_runs"] == 15 and rows.loc["simple+gsr", "n_runs"] == 15
     assert rows.loc["simple", "n_runs_below_min_tdof"] == 0 and rows.loc["simple+gsr", "n_runs_below_min_tdof"] == 16
-    assert rows.loc["simple+gsr", "tdof_lost_mean"] == 70
+    # a censored volume is a degree of freedom lost too: 70 to regressors and filter + 4 censored
+    assert rows.loc["simple+gsr", "tdof_lost_mean"] == 74 and rows.loc["simple", "tdof_lost_mean"] == 40
     # QC-FC of the table equals one computed directly from the features of that strategy
     features, _, _ = build_features(out, config, load_phenotype(bids, config.columns), strategy="simple")
     edges = features[[c for c in features if c.startswith("edge__")]].to_numpy(float)

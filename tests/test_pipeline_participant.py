@@ -169,8 +169,11 @@ def test_values_equal_nilearn(dataset, reference, config):
     np.testing.assert_allclose(ours, expected, atol=1e-4)
     matrix = pd.read_csv(record["outputs"]["relmat:correlation"], sep="\t").to_numpy()
     from nilearn.connectome import ConnectivityMeasure
+    from sklearn.covariance import ShrunkCovariance
 
-    reference_matrix = ConnectivityMeasure(kind="correlation").fit_transform([expected])[0]
+    # the default covariance estimator: a fixed shrinkage of 0.1 (docs/denoising.md)
+    estimator = ShrunkCovariance(shrinkage=0.1)
+    reference_matrix = ConnectivityMeasure(kind="correlation", cov_estimator=estimator).fit_transform([expected])[0]
     np.testing.assert_allclose(matrix, reference_matrix, atol=1e-4)
 
 

@@ -45,6 +45,7 @@ def test_metrics_equal_a_direct_computation():
         {"simple": noisy, "scrubbing+gsr": clean}, {"simple": fd, "scrubbing+gsr": fd_clean},
         tdof_lost={"simple": [30, 40, np.nan], "scrubbing+gsr": [50, 70, 90]},
         tdof_remaining={"simple": [120, 110, np.nan], "scrubbing+gsr": [100, 80, 10]},
+        n_censored={"simple": [0, 0, 0], "scrubbing+gsr": [10, 40, 60]},
         covariates={"simple": cov, "scrubbing+gsr": cov_clean}, distances=distances, network_pairs=pairs,
         min_tdof=50,
     )
@@ -66,12 +67,26 @@ def test_metrics_equal_a_direct_computation():
     assert scrubbing.qcfc_percent_significant < simple.qcfc_percent_significant
     assert simple.tdof_lost_mean == 35 and simple.tdof_remaining_min == 110 and simple.n_runs_below_min_tdof == 0
     assert scrubbing.tdof_remaining_mean == pytest.approx(190 / 3) and scrubbing.n_runs_below_min_tdof == 1
+    # a censored volume is a degree of freedom lost: (50 + 10 + 70 + 40 + 90 + 60) / 3
+    assert scrubbing.tdof_lost_mean == pytest.approx(320 / 3)
+
+
+def test_tdof_lost_needs_the_censored_volumes_of_every_run():
+    edges, fd, _, _ = _cohort()
+    with pytest.raises(QCError, match=r"'n_censored' must give the censored volumes of every processed run of "
+                                      r"strategy 'b' \(2 runs, as in 'tdof_lost'\); got 1 values"):
+        denoising_benchmark({"a": edges, "b": edges}, {"a": fd, "b": fd}, tdof_lost={"a": [1], "b": [1, 2]},
+                            tdof_remaining={"a": [1], "b": [1, 2]}, n_censored={"a": [0], "b": [3]})
+    with pytest.raises(QCError, match=r"strategy 'b'.*got none"):
+        denoising_benchmark({"a": edges}, {"a": fd}, tdof_lost={"a": [1], "b": [1]},
+                            tdof_remaining={"a": [1], "b": [1]}, n_censored={"a": [0]})
 
 
 def test_missing_metrics_are_nan_with_a_note():
     edges, fd, _, pairs = _cohort(n_runs=3)
     table = denoising_benchmark({"simple": edges}, {"simple": fd}, tdof_lost={"simple": [1.0], "compcor": [2.0]},
-                                tdof_remaining={"simple": [5.0], "compcor": [np.nan]}, network_pairs=pairs)
+                                tdof_remaining={"simple": [5.0], "compcor": [np.nan]},
+                                n_censored={"simple": [0], "compcor": [0]}, network_pairs=pairs)
     simple, compcor = table.iloc[0], table.iloc[1]
     assert np.isnan(simple.qcfc_median_abs) and "QC-FC: 'edges' needs at least 4 runs" in simple.note
     assert np.isfinite(simple.network_contrast)
@@ -83,10 +98,10 @@ def test_benchmark_and_network_contrast_errors():
     edges, fd, _, pairs = _cohort()
     with pytest.raises(QCError, match=r"'edges' must have the same edges for every strategy; got widths \[9, 10\]"):
         denoising_benchmark({"a": edges, "b": edges[:, :9]}, {"a": fd, "b": fd}, tdof_lost={"a": [1], "b": [1]},
-                            tdof_remaining={"a": [1], "b": [1]})
+                            tdof_remaining={"a": [1], "b": [1]}, n_censored={"a": [0], "b": [0]})
     with pytest.raises(QCError, match=r"'distances' must have one entry per edge \(10\); got 3"):
         denoising_benchmark({"a": edges}, {"a": fd}, tdof_lost={"a": [1]}, tdof_remaining={"a": [1]},
-                            distances=[1.0, 2.0, 3.0])
+                            n_censored={"a": [0]}, distances=[1.0, 2.0, 3.0])
     with pytest.raises(QCError, match=r"'network_pairs' has 1 within-network and 0 between-network edge"):
         network_contrast([0.5, 0.1], ["prefrontal-prefrontal", "prefrontal-other"])
     with pytest.raises(QCError, match=r"'mean_edges' must be 1D with one value per network pair \(2\)"):

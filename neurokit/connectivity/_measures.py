@@ -1,6 +1,7 @@
 """Per-run connectivity matrices, Fisher z and (un)vectorisation of their upper triangle.
 
 Numbers agree with nilearn's ``ConnectivityMeasure`` (0.14) for the same covariance estimator.
+The default estimator is a fixed shrinkage, whose bias does not depend on the number of kept volumes.
 """
 
 from __future__ import annotations
@@ -9,21 +10,51 @@ import numbers
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf
+from sklearn.covariance import OAS, EmpiricalCovariance, LedoitWolf, ShrunkCovariance
 
 from neurokit.connectivity._validation import ConnectivityError, check_square
 
-__all__ = ["KINDS", "COVARIANCE_ESTIMATORS", "connectivity_matrix", "fisher_z", "vectorize", "unvectorize", "edge_indices"]
+__all__ = ["KINDS", "COVARIANCE_ESTIMATORS", "DEFAULT_COVARIANCE_ESTIMATOR", "DEFAULT_SHRINKAGE", "connectivity_matrix",
+           "fisher_z", "vectorize", "unvectorize", "edge_indices"]
 
 #: Matrix kinds computed by :func:`connectivity_matrix`.
 KINDS = ("correlation", "partial correlation", "covariance", "precision")
 
 #: Names accepted by ``covariance_estimator``.
-COVARIANCE_ESTIMATORS = ("ledoit_wolf", "empirical", "oas")
+COVARIANCE_ESTIMATORS = ("shrunk", "ledoit_wolf", "empirical", "oas")
+
+#: The estimator :func:`connectivity_matrix` and the configuration use by default: a fixed shrinkage, the
+#: same for every run, so that its bias does not follow the number of volumes censoring leaves
+#: (Ledoit-Wolf and OAS shrink short runs harder; evidence in docs/denoising.md).
+DEFAULT_COVARIANCE_ESTIMATOR = "shrunk"
+#: Shrinkage of ``covariance_estimator="shrunk"`` when none is given.
+DEFAULT_SHRINKAGE = 0.1
 
 
-def _make_estimator(covariance_estimator):
+def _check_shrinkage(shrinkage, covariance_estimator):
+    """The shrinkage to use with ``covariance_estimator`` (None unless it is "shrunk"), or raise."""
+    if not (isinstance(covariance_estimator, str) and covariance_estimator == "shrunk"):
+        if shrinkage is not None:
+            raise ConnectivityError(
+                f"'shrinkage' applies to covariance_estimator='shrunk' only; got shrinkage={shrinkage!r} with "
+                f"covariance_estimator={covariance_estimator!r}: drop 'shrinkage' or use covariance_estimator='shrunk'."
+            )
+        return None
+    if shrinkage is None:
+        return DEFAULT_SHRINKAGE
+    if isinstance(shrinkage, bool) or not isinstance(shrinkage, numbers.Real) or not 0 < shrinkage < 1:
+        raise ConnectivityError(
+            f"'shrinkage' must be a number in (0, 1) (the weight of the scaled identity, e.g. {DEFAULT_SHRINKAGE}); "
+            f"got {shrinkage!r}. Use covariance_estimator='empirical' for no shrinkage."
+        )
+    return float(shrinkage)
+
+
+def _make_estimator(covariance_estimator, shrinkage=None):
+    shrinkage = _check_shrinkage(shrinkage, covariance_estimator)
     if isinstance(covariance_estimator, str):
+        if covariance_estimator == "shrunk":
+            return ShrunkCovariance(shrinkage=shrinkage, store_precision=False)
         if covariance_estimator == "ledoit_wolf":
             return LedoitWolf(store_precision=False)
         if covariance_estimator == "empirical":
@@ -91,13 +122,15 @@ def _inverse(cov: np.ndarray, n_timepoints: int) -> np.ndarray:
     except np.linalg.LinAlgError:
         raise ConnectivityError(
             f"the covariance of 'timeseries' is singular ({n_timepoints} timepoints, {cov.shape[0]} regions), "
-            "so its precision and partial correlations do not exist; use covariance_estimator='ledoit_wolf'."
+            "so its precision and partial correlations do not exist; use a shrinkage estimator "
+            "(covariance_estimator='shrunk')."
         ) from None
     # numpy, not scipy.linalg: scipy's LAPACK calls were 100-1000x slower here (scipy 1.17 wheels)
     return np.linalg.inv(cov)
 
 
-def connectivity_matrix(timeseries, kind="correlation", *, covariance_estimator="ledoit_wolf", allow_missing_regions=False):
+def connectivity_matrix(timeseries, kind="correlation", *, covariance_estimator=DEFAULT_COVARIANCE_ESTIMATOR,
+                        shrinkage=None, allow_missing_regions=False):
     """Connectivity matrix of one run's region time series.
 
     Parameters
@@ -107,10 +140,19 @@ def connectivity_matrix(timeseries, kind="correlation", *, covariance_estimator=
     kind : {"correlation", "partial correlation", "covariance", "precision"}, default="correlation"
         Matrix to return. For group-referenced tangent-space connectivity use
         :class:`TangentSpace` on ``kind="covariance"`` matrices.
-    covariance_estimator : {"ledoit_wolf", "empirical", "oas"} or estimator, default="ledoit_wolf"
-        Covariance estimator: scikit-learn's ``LedoitWolf``, ``EmpiricalCovariance``
-        or ``OAS`` (all with ``store_precision=False``), or any object with ``fit(X)``
-        and ``covariance_`` (cloned, never modified).
+    covariance_estimator : {"shrunk", "ledoit_wolf", "empirical", "oas"} or estimator, default="shrunk"
+        Covariance estimator: scikit-learn's ``ShrunkCovariance`` (a fixed ``shrinkage``),
+        ``LedoitWolf``, ``EmpiricalCovariance`` or ``OAS`` (all with ``store_precision=False``),
+        or any object with ``fit(X)`` and ``covariance_`` (cloned, never modified).
+        Ledoit-Wolf and OAS choose their shrinkage from the data and shrink runs with fewer
+        (kept) volumes harder, so their correlations fall with the number of volumes that
+        censoring leaves; the fixed shrinkage scales every run's correlations alike.
+    shrinkage : float in (0, 1), optional
+        Weight of the scaled identity for ``covariance_estimator="shrunk"``:
+        ``(1 - shrinkage) * S + shrinkage * trace(S) / n_regions * I`` with ``S`` the
+        empirical covariance; default :data:`DEFAULT_SHRINKAGE` (0.1). Correlations are
+        then the empirical ones times ``1 - shrinkage``, whatever the number of volumes.
+        Not allowed with another estimator.
     allow_missing_regions : bool, default=False
         By default a region column that is entirely NaN (a region with no voxels in
         this run) raises. When True, such regions are left out of the estimate and
@@ -127,7 +169,8 @@ def connectivity_matrix(timeseries, kind="correlation", *, covariance_estimator=
     Raises
     ------
     ConnectivityError
-        Unknown ``kind`` or estimator; input not 2D; fewer than 2 timepoints;
+        Unknown ``kind`` or estimator; ``shrinkage`` outside (0, 1) or given with an
+        estimator other than "shrunk"; input not 2D; fewer than 2 timepoints;
         infinite values; NaN in part of a column (censor those volumes first);
         all-NaN columns unless ``allow_missing_regions``; constant columns;
         a singular covariance for "precision" or "partial correlation".
@@ -135,7 +178,8 @@ def connectivity_matrix(timeseries, kind="correlation", *, covariance_estimator=
     Notes
     -----
     This follows nilearn 0.14 ``ConnectivityMeasure(kind=..., cov_estimator=...)``
-    (whose default estimator is ``LedoitWolf(store_precision=False)``):
+    for the same estimator (nilearn's default is ``LedoitWolf(store_precision=False)``;
+    neurokit's is the fixed shrinkage, see ``covariance_estimator``):
 
     - "correlation" first z-scores each column (mean removed, divided by the
       ``ddof=1`` standard deviation), then estimates the covariance and rescales it to
@@ -155,7 +199,7 @@ def connectivity_matrix(timeseries, kind="correlation", *, covariance_estimator=
         )
     if kind not in KINDS:
         raise ConnectivityError(f"'kind' must be one of {KINDS}; got {kind!r}.")
-    estimator = _make_estimator(covariance_estimator)
+    estimator = _make_estimator(covariance_estimator, shrinkage)
     x, present = _check_timeseries(timeseries, allow_missing_regions)
     if kind == "correlation":
         z = x - x.mean(axis=0)

@@ -139,7 +139,8 @@ class TangentSpace(TransformerMixin, BaseEstimator):
         if bad.size:
             raise ConnectivityError(
                 f"'X' rows {bad[:10].tolist()} are not positive definite covariance matrices "
-                f"(smallest eigenvalue {min_eig[bad[0]]:.3g}); estimate covariances with shrinkage (Ledoit-Wolf)."
+                f"(smallest eigenvalue {min_eig[bad[0]]:.3g}); estimate covariances with a shrinkage estimator "
+                "(covariance_estimator='shrunk', the default)."
             )
         return cov
 

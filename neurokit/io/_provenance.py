@@ -52,7 +52,7 @@ _RUN_COUNTS = ("n_regressors", "n_non_steady_state", "n_censored", "n_motion_out
 _CONFIG_KEYS = {
     "atlas": ("name", "min_voxels", "drop_empty_regions", "allow_resample"),
     "denoise": ("detrend", "standardize", "high_pass", "low_pass", "filter", "min_volumes"),
-    "connectivity": ("covariance_estimator",),
+    "connectivity": ("covariance_estimator", "shrinkage"),
     "exclusion": ("max_mean_fd", "max_censored_fraction", "min_tdof"),
 }
 
@@ -83,12 +83,15 @@ def settings_from_config(config: Config, strategy: str, measure: str) -> dict[st
     dict
         ``atlas.*``, ``denoise.strategy`` and the cleaning (``denoise.*``), ``confounds.*`` (the
         strategy's confound regressors and censoring as the preset resolves them; ``confounds.high_pass``
-        is the cosine regressors, ``denoise.high_pass`` the filter), ``connectivity.measure`` and ``connectivity.covariance_estimator``, ``exclusion.*``.
+        is the cosine regressors, ``denoise.high_pass`` the filter), ``connectivity.measure`` and ``connectivity.covariance_estimator`` (and ``connectivity.shrinkage`` with the
+        "shrunk" estimator), ``exclusion.*``.
     """
     from neurokit.denoise import resolve_strategy
 
     data = config.to_dict()
     settings = {f"{section}.{key}": data[section][key] for section, keys in _CONFIG_KEYS.items() for key in keys}
+    if data["connectivity"]["covariance_estimator"] != "shrunk":  # no effect then, as in fingerprints made before it
+        settings.pop("connectivity.shrinkage")
     settings.update(_confound_settings(resolve_strategy(**config.denoise.select_kwargs(strategy))))
     settings["denoise.strategy"] = strategy
     settings["connectivity.measure"] = measure

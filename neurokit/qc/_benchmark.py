@@ -26,8 +26,8 @@ BENCHMARK_COLUMNS = {
     "qcfc_median_abs": "QC-FC: median over edges of |correlation with mean FD| across runs.",
     "qcfc_distance_rho": "QC-FC distance dependence: Spearman correlation of edges' QC-FC with the distance "
                          "between their region centres (mm); near 0 is best, negative is the motion signature.",
-    "tdof_lost_mean": "Temporal degrees of freedom lost per run (regressors, censored volumes, filter), mean over "
-                      "processed runs.",
+    "tdof_lost_mean": "Temporal degrees of freedom lost per run: confound regressors, detrending and filter, "
+                      "plus the censored volumes (non-steady-state included); mean over processed runs.",
     "tdof_remaining_mean": "Temporal degrees of freedom left per run, mean over processed runs.",
     "tdof_remaining_min": "Fewest temporal degrees of freedom left in any processed run.",
     "n_runs_below_min_tdof": "Processed runs with fewer degrees of freedom left than exclusion.min_tdof "
@@ -92,6 +92,7 @@ def denoising_benchmark(
     *,
     tdof_lost: Mapping[str, np.ndarray],
     tdof_remaining: Mapping[str, np.ndarray],
+    n_censored: Mapping[str, np.ndarray],
     covariates: Mapping[str, np.ndarray] | None = None,
     distances: np.ndarray | None = None,
     network_pairs: Sequence[str] | None = None,
@@ -108,8 +109,14 @@ def denoising_benchmark(
     mean_fd : mapping of str to array-like of shape (n_runs_s,)
         Per strategy, the mean framewise displacement (mm) of the same runs.
     tdof_lost, tdof_remaining : mapping of str to array-like of shape (n_processed_s,)
-        Per strategy, temporal degrees of freedom lost and left in every processed run
+        Per strategy, temporal degrees of freedom lost to regressors, detrending and the
+        filter (:attr:`neurokit.denoise.Cleaned.tdof_lost`) and left, in every processed run
         (included or excluded; NaN for a run that could not be cleaned is ignored).
+    n_censored : mapping of str to array-like of shape (n_processed_s,)
+        Per strategy, the volumes censored in the same runs (non-steady-state included).
+        A censored volume is a degree of freedom lost too (Ciric et al. 2017; Wang et al.
+        2024), so ``tdof_lost_mean`` counts them: without them a scrubbing strategy looks
+        as cheap as one that censors nothing.
     covariates : mapping of str to array-like of shape (n_runs_s, n_covariates), optional
         Numeric covariates (e.g. age, sex coded 0/1) of the usable runs; QC-FC is then the
         partial correlation controlling for them.
@@ -132,8 +139,8 @@ def denoising_benchmark(
     Raises
     ------
     QCError
-        When the strategies' edge tables have different numbers of edges, or ``distances``
-        or ``network_pairs`` do not match them.
+        When the strategies' edge tables have different numbers of edges, ``distances``
+        or ``network_pairs`` do not match them, or ``n_censored`` does not match ``tdof_lost``.
     """
     widths = {np.shape(e)[1] for e in edges.values() if np.ndim(e) == 2 and np.shape(e)[0]}
     if len(widths) > 1:
@@ -145,6 +152,14 @@ def denoising_benchmark(
     rows = []
     for strategy in tdof_lost:
         lost = np.asarray(tdof_lost[strategy], dtype=float)
+        censored = np.asarray(n_censored[strategy], dtype=float) if strategy in n_censored else None
+        if censored is None or censored.shape != lost.shape:
+            raise QCError(
+                f"'n_censored' must give the censored volumes of every processed run of strategy {strategy!r} "
+                f"({lost.shape[0]} runs, as in 'tdof_lost'); got "
+                f"{'none' if censored is None else f'{censored.shape[0]} values'}."
+            )
+        lost = lost + censored
         left = np.asarray(tdof_remaining[strategy], dtype=float)
         x = np.asarray(edges.get(strategy, np.empty((0, n_edges or 0))), dtype=float)
         fd = np.asarray(mean_fd.get(strategy, np.empty(0)), dtype=float)

@@ -22,7 +22,7 @@ _PANELS = (
     ("qcfc_percent_significant", "% edges with QC-FC p < 0.05"),
     ("qcfc_median_abs", "median |QC-FC|"),
     ("qcfc_distance_rho", "QC-FC distance dependence (rho)"),
-    ("tdof_lost_mean", "tDOF lost (mean per run)"),
+    ("tdof_lost_mean", "tDOF lost, censored volumes included (mean per run)"),
 )
 #: A strategy is "clearly better" on QC-FC with at least this many percentage points fewer significant edges ...
 BETTER_POINTS = 10.0
@@ -126,7 +126,7 @@ def denoising_section(group_dir: Path, config) -> Section:
         classes.append("ok" if name == modelled else "")
     blocks.append(Table(
         ["strategy", "usable runs", "% edges QC-FC p < 0.05", "median |QC-FC|", "distance dependence (rho)",
-         "tDOF lost (mean)", "tDOF left (mean / min)",
+         "tDOF lost incl. censored (mean)", "tDOF left (mean / min)",
          f"runs below min_tdof ({limit})" if limit is not None else "runs below min_tdof", "network contrast",
          "note"], rows, row_classes=classes,
         caption="Per strategy, over its usable runs (QC-FC, network contrast) or all processed runs (tDOF)."))

@@ -227,6 +227,8 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
     p2 += " Runs were excluded for " + ", ".join(rules[:-1]) + (" or " if len(rules) > 1 else "") + rules[-1] + "."
 
     est, key = _COV.get(cx.covariance_estimator, (cx.covariance_estimator, None))
+    if cx.covariance_estimator == "shrunk":  # Ledoit & Wolf (2004)'s target, with a weight fixed across runs
+        est, key = f"fixed-shrinkage ({cx.shrinkage:g} towards the scaled identity, the same in every run)", "ledoit_wolf"
     measures = ", ".join(cx.measures)
     p3 = (f"Connectivity ({measures}) was estimated with the {est} covariance estimator"
           + (f" {cite(key)}" if key else "")
