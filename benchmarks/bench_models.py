@@ -15,12 +15,20 @@ invocation:
           timed apart); wall time (target < 10 min on 2 cores, goal < 2 min) and peak memory
           (largest worker RSS, and this process's)
 
+``--scale 200 2000`` instead times the group level of one model (severity and stage on the
+prefrontal-limbic edges, one row per participant, defaults otherwise: 10 x 5-fold CV) with
+``--permutations`` permutations on one thread, for each number of participants: the whole
+call, the observed analysis alone, and the batched/general ratio per permutation (the general
+path on ``--general`` permutations). It uses only the public API, so the same script times
+another checkout: ``/work/main/.venv/bin/python benchmarks/bench_models.py --scale 200``.
+
 ``--compare-estimators SEEDS`` instead measures the balanced accuracy of the ridge classifier
 and of L2 logistic regression (both with the grouped inner search) on both class targets and
 every default feature set, over SEEDS simulated studies (no permutations).
 
     python benchmarks/bench_models.py [--participants 200] [--permutations 1000] [--layouts 1 2]
     python benchmarks/bench_models.py --compare-estimators 5 --participants 80
+    python benchmarks/bench_models.py --scale 200 2000 --permutations 100 --general 2
 """
 
 from __future__ import annotations
@@ -188,6 +196,33 @@ def compare_estimators(participants: int, seeds: int, repeats: int) -> None:
               f"(sd {statistics.stdev(d):.4f}, se {statistics.stdev(d) / len(d) ** 0.5:.4f}, n = {len(d)})")
 
 
+def scale(sizes, n_permutations: int, n_general: int) -> None:
+    """Seconds of one model's group level (one thread) at each number of participants."""
+    from threadpoolctl import threadpool_limits
+
+    import neurokit
+    from neurokit.models import cross_validate_model
+
+    print(f"group level of one model, {n_permutations} permutations, one thread ({neurokit.__file__})")
+    with threadpool_limits(limits=1):
+        for n in sizes:
+            features, networks = simulate(n, 1)
+            for target in ("severity", "stage"):
+                run = dict(features=features, target=target, feature_set="pfc_limbic_edges", networks=networks)
+                observed = timed(cross_validate_model, **run, n_permutations=0)[0]
+                whole = timed(cross_validate_model, **run, n_permutations=n_permutations)[0]
+                line = (f"  {n:5d} participants {target:9s} whole {whole:7.1f} s (observed {observed:6.1f} s, "
+                        f"null {max(whole - observed, 0.0):6.1f} s)")
+                if n_general:
+                    general = timed(cross_validate_model, **run, n_permutations=n_general,
+                                    permutation_engine="general")[0]
+                    per_general = max(general - observed, 1e-9) / n_general
+                    per_batched = max(whole - observed, 1e-9) / n_permutations
+                    line += (f"; per permutation batched {per_batched:.3f} s, general {per_general:.2f} s, "
+                             f"ratio {per_general / per_batched:.1f}x")
+                print(line, flush=True)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--participants", type=int, default=200)
@@ -201,7 +236,13 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-suite", action="store_true")
     parser.add_argument("--compare-estimators", type=int, metavar="SEEDS", default=0)
     parser.add_argument("--repeats", type=int, default=5, help="CV repeats for --compare-estimators")
+    parser.add_argument("--scale", type=int, nargs="+", metavar="PARTICIPANTS", default=None,
+                        help="time one model's group level at these numbers of participants")
     args = parser.parse_args(argv)
+
+    if args.scale:
+        scale(args.scale, args.permutations, args.general)
+        return
 
     if args.compare_estimators:
         compare_estimators(args.participants, args.compare_estimators, args.repeats)
