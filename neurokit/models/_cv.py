@@ -49,7 +49,10 @@ class ModelResult:
         JSON-serialisable: ``scores`` (per metric: ``mean``, ``sd`` and ``per_repeat``
         over repeats, ``p_value``, ``null_mean``, ``null_95``), ``primary_metric`` and its
         ``p_value``, ``confusion_matrix`` (classification), row counts, ``excluded``
-        (rows left out, by reason), ``notes``, the CV settings and ``beyond_confounds``
+        (rows left out, by reason), ``notes``, ``chance`` (each score a model without
+        information expects: 0 for Spearman and R², 1 / n_classes balanced accuracy, 0.5
+        ROC AUC), the CV settings (``cv``: scheme ``repeated_group_kfold``, folds built from
+        the participants alone, or ``leave_site_out``) and ``beyond_confounds``
         (the out-of-fold prediction's value beyond mean FD, age, sex and site, see
         :func:`prediction_beyond_confounds`).
     predictions : pandas.DataFrame of shape (n_rows, n_columns)
@@ -62,7 +65,8 @@ class ModelResult:
     model : FittedModel
         The pipeline refitted on every usable row.
     folds : ndarray of int, shape (n_repeats, n_rows)
-        Test fold of each row (rows as in ``predictions``) in each repeat.
+        Test fold of each row (rows as in ``predictions``) in each repeat; built from the
+        participants alone (never the target) and shared by every permutation.
     class_patterns : pandas.DataFrame
         For more than two classes, one-vs-rest patterns per class (the rows of ``patterns``
         for each class, column ``class``; see :func:`aggregate_class_patterns`); else empty.
