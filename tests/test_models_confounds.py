@@ -265,11 +265,8 @@ def _plain_on_same_folds(features, networks, result):
     for fold in result.folds:
         pred = np.zeros(len(y), int)
         for k in np.unique(fold):
-            # class-balanced: neurokit's folds are drawn without the target, so a training fold's class
-            # shares differ from the test fold's, which an unweighted reference is penalised for
             model = make_pipeline(StandardScaler(), LogisticRegressionCV(
-                Cs=10, max_iter=2000, scoring="accuracy", class_weight="balanced", l1_ratios=(0,),
-                use_legacy_attributes=False))
+                Cs=10, max_iter=2000, scoring="accuracy", l1_ratios=(0,), use_legacy_attributes=False))
             pred[fold == k] = model.fit(X[fold != k], y[fold != k]).predict(X[fold == k])
         scores.append(balanced_accuracy_score(y, pred))
     return float(np.mean(scores))
@@ -282,7 +279,7 @@ def test_stage_model_on_edges_is_as_good_as_a_plain_pipeline_unless_mean_fd_trac
     nothing = cross_validate_model(features, "stage", "pfc_limbic_edges", networks, covariates=(),
                                    harmonize_site=False, **kw)
     plain = _plain_on_same_folds(features, networks, nothing)
-    assert plain > 0.35  # there is room above chance (0.25)
+    assert plain > 0.4  # there is room above chance (0.25)
     nk = nothing.metrics["scores"]["balanced_accuracy"]["mean"]
     assert nk >= plain - 0.05
     assert not any("tracks 'stage'" in n for n in nothing.metrics["notes"])
