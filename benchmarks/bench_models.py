@@ -15,12 +15,20 @@ invocation:
           timed apart); wall time (target < 10 min on 2 cores, goal < 2 min) and peak memory
           (largest worker RSS, and this process's)
 
+``--scale 200 2000`` instead times the group level of one model (severity and stage on the
+prefrontal-limbic edges, one row per participant, defaults otherwise: 10 x 5-fold CV) with
+``--permutations`` permutations on one thread, for each number of participants: the whole
+call, the observed analysis alone, and the batched/general ratio per permutation (the general
+path on ``--general`` permutations). It uses only the public API, so the same script times
+another checkout: ``/work/main/.venv/bin/python benchmarks/bench_models.py --scale 200``.
+
 ``--compare-estimators SEEDS`` instead measures the balanced accuracy of the ridge classifier
 and of L2 logistic regression (both with the grouped inner search) on both class targets and
 every default feature set, over SEEDS simulated studies (no permutations).
 
     python benchmarks/bench_models.py [--participants 200] [--permutations 1000] [--layouts 1 2]
     python benchmarks/bench_models.py --compare-estimators 5 --participants 80
+    python benchmarks/bench_models.py --scale 200 2000 --permutations 100 --general 2
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ def timed(fn, *args, **kwargs):
 
 def analysis(features, target, feature_set, networks, estimator):
     """The observed analysis of one model (seconds) and its prepared job, for timing the null alone."""
-    import neurokit.models._permute as engine
+    import neurokit.models._cv as engine
     from neurokit.models import cross_validate_model
 
     captured = {}
@@ -59,7 +67,7 @@ def analysis(features, target, feature_set, networks, estimator):
         captured["job"] = job
         return original(job, 0, random_state, **kwargs)
 
-    engine.permutation_null = capture  # cross_validate_model imports it at call time
+    engine.permutation_null = capture  # the name cross_validate_model calls
     try:
         seconds = timed(cross_validate_model, features, target, feature_set, networks, estimator=estimator,
                         n_permutations=0)[0]
@@ -158,16 +166,62 @@ def _row_weighted_ridge():
     return RowWeightedRidgeClassifierCV()
 
 
+def _plus_minus_ridge():
+    """The ridge classifier before its classes were coded by prevalence: -1/+1 codes, unit row
+    weights, intercepts putting the mean of the class means on the mean of the class codes,
+    alpha chosen the same way (pooled class-weighted squared error over grouped inner folds)."""
+    import numpy as np
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.linear_model import Ridge
+
+    from neurokit.models._inner import RIDGE_ALPHAS, _balanced_weights, _inner_splits
+
+    def fit_decide(X, codes, coded, k, alpha, X_new):
+        coef = Ridge(alpha=alpha, solver="svd").fit(X, coded).coef_.reshape(coded.shape[1], -1)
+        x_centre = np.mean([X[codes == c].mean(axis=0) for c in range(k) if (codes == c).any()], axis=0)
+        y_centre = np.mean([coded[codes == c].mean(axis=0) for c in range(k) if (codes == c).any()], axis=0)
+        return (X_new - x_centre) @ coef.T + y_centre
+
+    class PlusMinusRidgeClassifierCV(ClassifierMixin, BaseEstimator):
+        def __init__(self, alphas=RIDGE_ALPHAS, n_splits=3):
+            self.alphas = alphas
+            self.n_splits = n_splits
+
+        def fit(self, X, y, groups=None, strata=None):
+            self.classes_, codes = np.unique(y, return_inverse=True)
+            k = len(self.classes_)
+            coded = np.where(codes[:, None] == np.arange(k), 1.0, -1.0)
+            coded = coded[:, 1:] if k == 2 else coded
+            w = _balanced_weights(codes, k)
+            splits = _inner_splits("classification", self.n_splits, X, codes if strata is None else strata, groups)
+            error = np.zeros(len(self.alphas))
+            for train, test in splits:
+                for a, alpha in enumerate(self.alphas):
+                    d = fit_decide(X[train], codes[train], coded[train], k, alpha, X[test])
+                    error[a] += w[test] @ ((d - coded[test]) ** 2).sum(axis=1)
+            self.alpha_ = self.alphas[int(np.argmin(error))]
+            self.fit_ = (X, codes, coded, k)
+            return self
+
+        def decision_function(self, X):
+            d = fit_decide(*self.fit_, self.alpha_, X)
+            return d[:, 0] if d.shape[1] == 1 else d
+
+    return PlusMinusRidgeClassifierCV()
+
+
 def compare_estimators(participants: int, seeds: int, repeats: int) -> None:
-    """Balanced accuracy of the ridge classifier (class balance in its intercepts, the default),
-    the row-weighted ridge classifier it replaced and L2 logistic over simulated studies."""
+    """Balanced accuracy of the ridge classifier (prevalence-standardised class codes, the
+    default), the -1/+1 ridge it replaced, the row-weighted ridge classifier before that and
+    L2 logistic over simulated studies."""
     from neurokit.models import cross_validate_model
 
-    estimators = {"ridge": "ridge", "row-weighted": _row_weighted_ridge(), "logistic": "logistic"}
+    estimators = {"ridge": "ridge", "-1/+1": _plus_minus_ridge(), "row-weighted": _row_weighted_ridge(),
+                  "logistic": "logistic"}
     diffs = {name: [] for name in estimators if name != "ridge"}
     print(f"balanced accuracy, {participants} participants, {repeats} x 5-fold CV, seeds 0..{seeds - 1}")
-    print(f"  {'target/feature set':34s} {'ridge':>7s} {'row-weighted':>12s} {'logistic':>8s}"
-          "   ridge - row-weighted, ridge - logistic (mean over seeds)")
+    print(f"  {'target/feature set':34s} {'ridge':>7s} {'-1/+1':>7s} {'row-weighted':>12s} {'logistic':>8s}"
+          "   ridge - (-1/+1), ridge - row-weighted, ridge - logistic (mean over seeds)")
     for target in ("stage", "user_vs_control"):
         for feature_set in FEATURE_SETS:
             scores = {name: [] for name in estimators}
@@ -180,12 +234,42 @@ def compare_estimators(participants: int, seeds: int, repeats: int) -> None:
             means = {name: statistics.mean(v) for name, v in scores.items()}
             for name in diffs:
                 diffs[name].extend(r - o for r, o in zip(scores["ridge"], scores[name]))
-            print(f"  {target + '/' + feature_set:34s} {means['ridge']:7.3f} {means['row-weighted']:12.3f}"
-                  f" {means['logistic']:8.3f}   {means['ridge'] - means['row-weighted']:+.3f}"
-                  f" {means['ridge'] - means['logistic']:+.3f}", flush=True)
+            print(f"  {target + '/' + feature_set:34s} {means['ridge']:7.3f} {means['-1/+1']:7.3f}"
+                  f" {means['row-weighted']:12.3f} {means['logistic']:8.3f}   {means['ridge'] - means['-1/+1']:+.3f}"
+                  f" {means['ridge'] - means['row-weighted']:+.3f} {means['ridge'] - means['logistic']:+.3f}",
+                  flush=True)
     for name, d in diffs.items():
         print(f"  all models: ridge - {name} = {statistics.mean(d):+.4f} "
               f"(sd {statistics.stdev(d):.4f}, se {statistics.stdev(d) / len(d) ** 0.5:.4f}, n = {len(d)})")
+
+
+def scale(sizes, n_permutations: int, n_general: int) -> None:
+    """Seconds of one model's group level (one thread) at each number of participants."""
+    from threadpoolctl import threadpool_limits
+
+    import neurokit
+    from neurokit.models import cross_validate_model
+
+    print(f"group level of one model, {n_permutations} permutations, one thread ({neurokit.__file__})")
+    with threadpool_limits(limits=1):
+        warm, warm_networks = simulate(20, 1)  # imports and first calls, kept out of the timings
+        cross_validate_model(warm, "stage", "summary_indices", warm_networks, n_permutations=2, cv_repeats=1)
+        for n in sizes:
+            features, networks = simulate(n, 1)
+            for target in ("severity", "stage"):
+                run = dict(features=features, target=target, feature_set="pfc_limbic_edges", networks=networks)
+                observed = timed(cross_validate_model, **run, n_permutations=0)[0]
+                whole = timed(cross_validate_model, **run, n_permutations=n_permutations)[0]
+                line = (f"  {n:5d} participants {target:9s} whole {whole:7.1f} s (observed {observed:6.1f} s, "
+                        f"null {max(whole - observed, 0.0):6.1f} s)")
+                if n_general:
+                    general = timed(cross_validate_model, **run, n_permutations=n_general,
+                                    permutation_engine="general")[0]
+                    per_general = max(general - observed, 1e-9) / n_general
+                    per_batched = max(whole - observed, 1e-9) / n_permutations
+                    line += (f"; per permutation batched {per_batched:.3f} s, general {per_general:.2f} s, "
+                             f"ratio {per_general / per_batched:.1f}x")
+                print(line, flush=True)
 
 
 def main(argv=None) -> None:
@@ -201,7 +285,13 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-suite", action="store_true")
     parser.add_argument("--compare-estimators", type=int, metavar="SEEDS", default=0)
     parser.add_argument("--repeats", type=int, default=5, help="CV repeats for --compare-estimators")
+    parser.add_argument("--scale", type=int, nargs="+", metavar="PARTICIPANTS", default=None,
+                        help="time one model's group level at these numbers of participants")
     args = parser.parse_args(argv)
+
+    if args.scale:
+        scale(args.scale, args.permutations, args.general)
+        return
 
     if args.compare_estimators:
         compare_estimators(args.participants, args.compare_estimators, args.repeats)

@@ -257,8 +257,8 @@ def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype:
              features.shape[1], len(exclusions))
     reuse = {config.modelled_strategy: (features, networks)} if config.models.measure == "correlation" else None
     write_denoising_benchmark(group, denoising_benchmark_table(output_dir, config, phenotype, built=reuse), config)
-    rows = fit_models(features, networks, config, group / "models", client=client, fingerprint=fingerprint,
-                      progress=progress)
+    rows = write_model_suite(features, networks, config, group / "models", client=client, fingerprint=fingerprint,
+                              progress=progress)
     excluded_rows = every_run[flagged].drop(columns="qc_excluded").reset_index(drop=True)
     atomic_write_json(group / "confounds.json", confound_checks(features, excluded_rows, networks, config, rows))
     fitted = [r for r in rows if r["status"] == "fitted"]
@@ -268,8 +268,8 @@ def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype:
     return 0
 
 
-def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_dir: Path, *, client=None,
-               fingerprint: dict | None = None, progress: bool | None = None) -> list[dict]:
+def write_model_suite(features: pd.DataFrame, networks: dict, config: Config, models_dir: Path, *, client=None,
+                      fingerprint: dict | None = None, progress: bool | None = None) -> list[dict]:
     """Fit the configured model suite (:func:`neurokit.models.fit_models`) and write its results.
 
     Writes ``<models_dir>/<target>/<feature set>/`` (``metrics.json``, ``predictions.tsv``,
@@ -291,13 +291,13 @@ def fit_models(features: pd.DataFrame, networks: dict, config: Config, models_di
     list of dict
         The rows of ``summary.tsv``.
     """
-    from neurokit.models import fit_models as fit_suite
+    from neurokit.models import fit_models
     from neurokit.pipelines._progress import Progress
 
     m = config.models
     progress = Progress(len(m.targets) * len(m.feature_sets), enabled=progress, unit="models")
     try:  # the line is taken down (and the terminal's log handler restored) whatever happens
-        suite = fit_suite(
+        suite = fit_models(
             features, networks, targets=m.targets, feature_sets=m.feature_sets,
             longitudinal=m.longitudinal, longitudinal_predictors=("stage",),
             extra_metrics={"denoising_strategy": config.modelled_strategy},

@@ -42,14 +42,46 @@ def test_feature_sets(planted):
     assert combined == pfc_limbic + ["idx_pfc_within", "idx_limbic_within", "idx_pfc_limbic", "bdnf", "hrv"]
 
 
-def test_too_few_rows_per_class_for_the_folds_is_a_model_error():
+def test_small_classes_are_noted_and_a_one_participant_class_is_an_error():
     features, networks = simulate_features(12, random_state=0)  # 3 participants per stage
-    with pytest.raises(ModelError, match=r"cannot stratify 5 cross-validation folds: the largest class has 3 rows "
-                                         r"\(12 participants in all\); lower models.cv_folds to 3"):
-        cross_validate_model(features, "stage", "summary_indices", networks, n_permutations=0)
-    result = cross_validate_model(features, "stage", "summary_indices", networks, n_permutations=0, cv_folds=3,
-                                  cv_repeats=2)
+    # folds are drawn without the target: 5 folds over 3 participants per class run, with a note
+    result = cross_validate_model(features, "stage", "summary_indices", networks, n_permutations=0, cv_repeats=2)
     assert result.metrics["n_rows"] == 12
+    assert any("fewer participants than the 5 folds" in note and "Lower models.cv_folds" in note
+               for note in result.metrics["notes"])
+    lone = features[(features["stage"] != "active") | (features["participant_id"] == features.loc[
+        features["stage"] == "active", "participant_id"].iloc[0])]
+    with pytest.raises(ModelError, match=r"class\(es\) \['active'\] of target 'stage' have a single participant: "
+                                         r".*add participants of that class, or drop its rows"):
+        cross_validate_model(lone, "stage", "summary_indices", networks, n_permutations=0, cv_folds=3)
+
+
+def test_folds_are_built_from_participants_alone(multi_session):
+    from neurokit.models._folds import _participant_folds
+
+    groups = np.repeat(np.arange(11), [3, 1, 2, 2, 1, 1, 3, 2, 1, 1, 2])
+    for seed in range(3):
+        splits = _participant_folds(groups, 3, seed)
+        tests = [test for _, test in splits]
+        assert sorted(np.concatenate(tests)) == list(range(len(groups)))
+        assert max(map(len, tests)) - min(map(len, tests)) <= 1  # balanced by rows, not by participants
+        for train, test in splits:
+            assert not set(groups[train]) & set(groups[test])
+    assert [t.tolist() for _, t in _participant_folds(groups, 3, 0)] != [t.tolist() for _, t in
+                                                                         _participant_folds(groups, 3, 1)]
+    # the same folds whatever the target: the observed run and every permutation share them
+    features, networks = multi_session
+    kwargs = dict(cv_folds=3, cv_repeats=2, n_permutations=0)
+    stage = cross_validate_model(features, "stage", "summary_indices", networks, **kwargs)
+    severity = cross_validate_model(features, "severity", "summary_indices", networks, **kwargs)
+    shuffled = features.copy()
+    shuffled["severity"] = shuffled["severity"].sample(frac=1, random_state=3).to_numpy()
+    moved = cross_validate_model(shuffled, "severity", "summary_indices", networks, **kwargs)
+    np.testing.assert_array_equal(stage.folds, severity.folds)
+    np.testing.assert_array_equal(severity.folds, moved.folds)
+    assert severity.metrics["cv"]["scheme"] == "repeated_group_kfold"
+    assert severity.metrics["chance"] == {"spearman": 0.0, "r2": 0.0}
+    assert stage.metrics["chance"]["balanced_accuracy"] == pytest.approx(0.25)
 
 
 def test_feature_set_errors(planted):
@@ -258,7 +290,9 @@ def test_planted_effect_predicts_severity_with_prefrontal_limbic_patterns(plante
 @pytest.mark.slow
 def test_planted_effect_predicts_stage(planted):
     features, networks = planted
-    result = cross_validate_model(features, "stage", "pfc_limbic_edges", networks, **PERM)
+    # three repeats: with folds drawn without the target the null is honest (no longer shifted
+    # down), and one repeat's fold noise can leave a real effect of 60 participants at p = 2/30
+    result = cross_validate_model(features, "stage", "pfc_limbic_edges", networks, **{**PERM, "cv_repeats": 3})
     scores = result.metrics["scores"]
     assert result.metrics["p_value"] < 0.05
     assert scores["balanced_accuracy"]["mean"] > scores["balanced_accuracy"]["null_95"][1]

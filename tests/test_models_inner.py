@@ -37,24 +37,70 @@ def test_ridge_refits_the_chosen_alpha(rng):
 
 
 @pytest.mark.parametrize("n_classes", [2, 4])
-def test_ridge_classifier_balances_classes_in_its_intercepts(rng, n_classes):
+def test_ridge_classifier_is_ridge_on_prevalence_scaled_codes(rng, n_classes):
     # imbalanced classes (class 0 holds 70 % of the rows) and a weak signal on the first feature
     y = np.concatenate([np.zeros(56, dtype=int), rng.integers(1, n_classes, size=24)])
     X = rng.normal(size=(80, 7))
     X[:, 0] += 0.8 * y
     clf = GroupRidgeClassifierCV().fit(X, y, groups=np.repeat(np.arange(40), 2))
-    coded = np.where(y[:, None] == np.arange(n_classes), 1.0, -1.0)
+    # each class's indicator standardised by its training prevalence, the long way
+    share = np.array([np.mean(y == c) for c in range(n_classes)])
+    coded = ((y[:, None] == np.arange(n_classes)) - share) / np.sqrt(share * (1 - share))
     coded = coded[:, 1:] if n_classes == 2 else coded
-    ref = Ridge(alpha=clf.alpha_, solver="svd").fit(X, coded)  # unit row weights
+    ref = Ridge(alpha=clf.alpha_, solver="svd").fit(X, coded)  # unit row weights, scikit-learn's intercept
     np.testing.assert_allclose(clf.coef_, ref.coef_.reshape(clf.coef_.shape), atol=1e-9)
-    # the intercept puts the mean of the class means on the mean of the class codes
-    x_centre = np.mean([X[y == c].mean(axis=0) for c in range(n_classes)], axis=0)
-    y_centre = np.mean([coded[y == c].mean(axis=0) for c in range(n_classes)], axis=0)
-    np.testing.assert_allclose(clf.intercept_, y_centre - clf.coef_ @ x_centre, atol=1e-9)
-    # with unit weights and scikit-learn's intercept the large class would draw predictions to it
-    plain = Ridge(alpha=clf.alpha_).fit(X, coded).predict(X)
+    np.testing.assert_allclose(clf.intercept_, np.ravel(ref.intercept_), atol=1e-9)
+    # the -1/+1 coding with the same ridge draws predictions to the large class
+    plain = np.where(y[:, None] == np.arange(n_classes), 1.0, -1.0)
+    plain = Ridge(alpha=clf.alpha_).fit(X, plain[:, 1:] if n_classes == 2 else plain).predict(X)
     plain_pred = (plain.ravel() > 0).astype(int) if n_classes == 2 else plain.argmax(axis=1)
     assert np.mean(clf.predict(X) == 0) < np.mean(plain_pred == 0)
+
+
+SIZES = (90, 30, 15, 15)
+
+
+def _imbalanced_study(seed, effect, n_features=40):
+    """Training rows of classes 90/30/15/15 and balanced test rows (100 per class); class c
+    shifts feature c by ``effect``. Plain numpy, independent of neurokit's simulator."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(4), SIZES)
+    y_test = np.repeat(np.arange(4), 100)
+    shift = effect * np.eye(4, n_features)
+    return (rng.normal(size=(len(y), n_features)) + shift[y], y,
+            rng.normal(size=(len(y_test), n_features)) + shift[y_test], y_test)
+
+
+@pytest.mark.slow
+def test_ridge_classifier_predicts_no_class_more_often_without_signal():
+    # trained on 90/30/15/15 rows of pure noise, each class is predicted about a quarter of the
+    # time (the -1/+1 coding: 0.42/0.26/0.16/0.16); over 30 studies the shares' standard error is
+    # about 0.01, and the standardised coding keeps a small lean to the largest class (about 0.28
+    # in simulation), so 0.25 +- 0.05 separates the two codings
+    shares = []
+    with threadpool_limits(limits=1):
+        for seed in range(30):
+            X, y, X_test, _ = _imbalanced_study(seed, effect=0.0)
+            pred = GroupRidgeClassifierCV().fit(X, y).predict(X_test)
+            shares.append(np.bincount(pred, minlength=4) / len(pred))
+    mean = np.mean(shares, axis=0)
+    np.testing.assert_allclose(mean, 0.25, atol=0.05)
+    assert mean[0] < 0.33 and mean[2:].min() > 0.19
+
+
+@pytest.mark.slow
+def test_ridge_classifier_recall_does_not_follow_class_size():
+    # every class equally separable: recall must not fall with the class's size (-1/+1 coding:
+    # about 0.65/0.51/0.32/0.32)
+    recall = []
+    with threadpool_limits(limits=1):
+        for seed in range(20):
+            X, y, X_test, y_test = _imbalanced_study(seed, effect=1.0, n_features=20)
+            pred = GroupRidgeClassifierCV().fit(X, y).predict(X_test)
+            recall.append([np.mean(pred[y_test == c] == c) for c in range(4)])
+    mean = np.mean(recall, axis=0)
+    assert mean.max() - mean.min() < 0.12, mean
+    assert mean[0] < mean[1:].max() + 0.05, mean  # the largest class is not the best recalled
 
 
 def test_logistic_refits_the_chosen_c(rng):

@@ -11,7 +11,7 @@ from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, r2_sco
 
 from neurokit.models import ModelError, build_pipeline, cross_validate_model, fdr_correct, simulate_features
 from neurokit.models import _inner, _permute
-from neurokit.models._cv import _batch_scores, _Job, _run_cv, _splits
+from neurokit.models._folds import _batch_scores, _Job, _run_cv, _splits
 from neurokit.models._inner import GroupRidgeClassifierCV, _balanced_weights, _ridge_decisions
 from neurokit.models._permute import _batched_oof, permutation_null
 
@@ -33,9 +33,8 @@ def _job(kind, estimator=None, *, n_participants=24, n_sessions=2, n_classes=3, 
     site = np.resize([0.0, 1.0], n_participants)[groups]
     X = np.column_stack([features, covariates, site])
     pipeline = build_pipeline(kind, estimator=estimator, n_covariates=2, edge_selection=edge_selection)
-    strata = None if kind == "classification" else np.resize(np.arange(3), n_participants)[groups]
-    job = _Job(X, y, groups, strata, None, kind, n_classes if kind == "classification" else 0, pipeline, 3, (0, 1))
-    job.splits = [_splits(job, y, seed) for seed in job.seeds]
+    job = _Job(X, y, groups, None, kind, n_classes if kind == "classification" else 0, pipeline, 3, (0, 1))
+    job.splits = [_splits(job, seed) for seed in job.seeds]
     return job
 
 

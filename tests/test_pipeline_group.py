@@ -213,7 +213,7 @@ def test_missing_role_model_is_reported_not_fatal(tmp_path):
 
 def test_failing_longitudinal_model_is_reported_and_summary_still_written(tmp_path, caplog):
     from neurokit.models import simulate_features
-    from neurokit.pipelines.group import fit_models
+    from neurokit.pipelines.group import write_model_suite
 
     # an atlas without prefrontal/limbic labels, several sessions: no prefrontal-limbic index to model over time
     features, networks = simulate_features(24, n_sessions=2, random_state=3)
@@ -222,7 +222,7 @@ def test_failing_longitudinal_model_is_reported_and_summary_still_written(tmp_pa
                                        "models.feature_sets": ["summary_indices", "pfc_limbic_edges"]})
     networks = {region: "other" for region in networks}
     with caplog.at_level("WARNING", logger="neurokit.group"):
-        rows = fit_models(features, networks, config, tmp_path / "models")
+        rows = write_model_suite(features, networks, config, tmp_path / "models")
     summary = pd.read_csv(tmp_path / "models" / "summary.tsv", sep="\t").set_index("feature_set")
     assert list(summary["status"]) == ["fitted", "not fitted"] and [r["status"] for r in rows] == list(summary["status"])
     fitted = summary.loc["summary_indices"]  # what was tested, beside the score: chance, each p-value and the rule

@@ -9,12 +9,12 @@ from neurokit.models._confounds import (
     covariate_associations,
     exclusion_bias,
     prediction_beyond_confounds,
-    sensitivity_analysis,
 )
 from neurokit.models._covariates import CovariateRegressor
 from neurokit.models._cpm import CPMClassifier, CPMRegressor
-from neurokit.models._cv import METRICS, ModelResult, cross_validate_model, permute_within_participants
+from neurokit.models._cv import ModelResult, cross_validate_model
 from neurokit.models._features import edge_network_pair, edge_regions, feature_columns
+from neurokit.models._folds import METRICS, permute_within_participants
 from neurokit.models._harmonize import ComBatHarmonizer
 from neurokit.models._inner import GroupLogisticRegressionCV, GroupRidgeClassifierCV, GroupRidgeCV
 from neurokit.models._longitudinal import longitudinal_model
@@ -36,6 +36,7 @@ from neurokit.models._persist import (
     training_overlap,
 )
 from neurokit.models._pipeline import ESTIMATORS, build_pipeline
+from neurokit.models._sensitivity import sensitivity_analysis
 from neurokit.models._suite import ModelSuite, fdr_correct, fit_models
 from neurokit.models._tangent import TangentProjector
 from neurokit.models._testing import simulate_features

@@ -1,6 +1,6 @@
 """Confound control that can be read next to in-fold residualisation: the predictive value of
-out-of-fold predictions beyond the confounds, covariate-target associations, exclusion
-bias and a sensitivity table of the analysis choices.
+out-of-fold predictions beyond the confounds, covariate-target associations and exclusion
+bias (the sensitivity table of the analysis choices is in :mod:`._sensitivity`).
 
 In-fold covariate regression (:class:`CovariateRegressor`) removes from every feature the
 part a confound explains; when a confound tracks the target (mean FD tracks severity)
@@ -22,15 +22,14 @@ import pandas as pd
 from scipy import stats
 
 from neurokit.models._common import TARGETS, ModelError
-from neurokit.models._cv import cross_validate_model, permute_within_participants
 from neurokit.models._features import _encode_covariates, _target
+from neurokit.models._folds import permute_within_participants
 
 __all__ = [
     "CONFOUNDS",
     "prediction_beyond_confounds",
     "covariate_associations",
     "exclusion_bias",
-    "sensitivity_analysis",
 ]
 
 #: Confounds the post-hoc tests and association tables use when present in the features table
@@ -725,66 +724,3 @@ def exclusion_bias(runs, *, targets=TARGETS, excluded="excluded", stage_levels=N
                                      f"Cramér's V = {v:.2f}).")
         out[target] = entry
     return out
-
-
-# ----------------------------------------------------------------------------- sensitivity
-def sensitivity_analysis(
-    features, target, feature_set, networks, *, excluded_features=None, covariates=("age", "sex"), **kwargs
-):
-    """The primary metric under each analysis choice, cross-validated without permutations.
-
-    Variants: ``configured`` (the covariates given), ``without mean_fd`` (or ``with
-    mean_fd`` when the configuration leaves it out) and, when ``excluded_features``
-    holds usable rows, ``excluded runs put back``. Each row also carries the
-    prediction's partial value beyond the confounds (parametric p-value only).
-
-    Parameters
-    ----------
-    features : pandas.DataFrame of shape (n_runs, n_columns)
-        The group features table (included runs).
-    target, feature_set, networks
-        See :func:`cross_validate_model`.
-    excluded_features : pandas.DataFrame, optional
-        Features rows of the runs excluded by QC, same columns (matrices the participant
-        level wrote for them); None or empty skips that variant.
-    covariates : sequence of str, default=('age', 'sex')
-        The configured covariates.
-    **kwargs
-        Passed to :func:`cross_validate_model` (``n_permutations`` is forced to 0).
-
-    Returns
-    -------
-    list of dict
-        One row per variant: ``variant``, ``covariates``, ``n_rows``, ``metric``, ``mean``,
-        ``sd``, ``beyond_confounds`` (partial_r / delta_d2 and parametric p).
-    """
-    covariates = tuple(covariates)
-    kwargs = {**kwargs, "n_permutations": 0}
-    if "mean_fd" in covariates:
-        alternative = tuple(c for c in covariates if c != "mean_fd")
-    else:
-        alternative = covariates + ("mean_fd",)
-    variants = [("configured", features, covariates),
-                ("without mean_fd" if "mean_fd" in covariates else "with mean_fd", features, alternative)]
-    if excluded_features is not None and len(excluded_features):
-        both = pd.concat([features, excluded_features], ignore_index=True)
-        if "stage" in features.columns and isinstance(features["stage"].dtype, pd.CategoricalDtype):
-            both["stage"] = pd.Categorical(both["stage"], dtype=features["stage"].dtype)  # concat may drop the order
-        variants.append(("excluded runs put back", both, covariates))
-    rows = []
-    for name, table, covs in variants:
-        try:
-            result = cross_validate_model(table, target, feature_set, networks, covariates=covs, **kwargs)
-        except ModelError as err:
-            rows.append({"variant": name, "covariates": list(covs), "error": str(err)})
-            continue
-        m = result.metrics
-        score = m["scores"][m["primary_metric"]]
-        beyond = m.get("beyond_confounds") or {}
-        key = "partial_r" if m["kind"] == "regression" else "delta_d2"
-        rows.append({"variant": name, "covariates": list(m["covariates"]), "n_rows": m["n_rows"],
-                     "metric": m["primary_metric"], "mean": score["mean"], "sd": score["sd"],
-                     "beyond_confounds": {"measure": key, "value": beyond.get(key),
-                                          "p_parametric": beyond.get("p_parametric")}})
-    return rows
-

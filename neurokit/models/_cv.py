@@ -1,10 +1,9 @@
-"""Honest cross-validation of a whole model pipeline: grouped by participant, stratified by
-stage, repeated, with a permutation null of the whole pipeline (optionally on dask).
+"""Honest cross-validation of a whole model pipeline: grouped by participant, folds built
+without the target, repeated, with a permutation null of the whole pipeline (optionally on dask).
 """
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import warnings
 from dataclasses import dataclass, field
@@ -13,27 +12,29 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import confusion_matrix
-from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
 from neurokit.models._common import TARGETS, ModelError
+from neurokit.models._confounds import _beyond_confounds_metrics, _covariate_notes
 from neurokit.models._features import _design
-from neurokit.models._patterns import (
-    _softmax,
-    activation_pattern,
-    aggregate_class_patterns,
-    aggregate_patterns,
-    class_activation_patterns,
+from neurokit.models._folds import (
+    METRICS,
+    _fit,
+    _Job,
+    _mean_scores,
+    _quiet_fit_warnings,
+    _run_cv,
+    _splits,
+    permute_within_participants,
 )
+from neurokit.models._patterns import aggregate_class_patterns, aggregate_patterns
+from neurokit.models._permute import permutation_null
 from neurokit.models._persist import FittedModel
 from neurokit.models._pipeline import _target_kind, build_pipeline
 
-__all__ = ["ModelResult", "cross_validate_model", "permute_within_participants"]
+__all__ = ["METRICS", "ModelResult", "cross_validate_model", "permute_within_participants"]
 
-#: Metrics per kind; the first is the one the permutation p-value in ``metrics['p_value']`` is for.
-METRICS = {"regression": ("spearman", "r2", "mae"), "classification": ("balanced_accuracy", "roc_auc")}
 _LOWER_IS_BETTER = {"mae"}
 _ENGINES = ("batched", "general")
 
@@ -48,11 +49,13 @@ class ModelResult:
         JSON-serialisable: ``scores`` (per metric: ``mean``, ``sd`` and ``per_repeat``
         over repeats, ``p_value``, ``null_mean``, ``null_95``), ``primary_metric`` and its
         ``p_value``, ``confusion_matrix`` (classification), row counts, ``excluded``
-        (rows left out, by reason), ``notes``, the CV settings, ``beyond_confounds``
-        (the out-of-fold prediction's value beyond the confounds, see
-        :func:`prediction_beyond_confounds`) and the p-values ``p_value_permutation``,
-        ``p_value_beyond_confounds`` and ``p_value`` (combined by ``p_value_rule``,
-        explained in ``p_value_rule_text``).
+        (rows left out, by reason), ``notes``, ``chance`` (each score a model without
+        information expects: 0 for Spearman and R², 1 / n_classes balanced accuracy, 0.5
+        ROC AUC), the CV settings (``cv``: scheme ``repeated_group_kfold``, folds built from
+        the participants alone, or ``leave_site_out``), ``beyond_confounds`` (the out-of-fold
+        prediction's value beyond the confounds, see :func:`prediction_beyond_confounds`) and
+        the p-values ``p_value_permutation``, ``p_value_beyond_confounds`` and ``p_value``
+        (combined by ``p_value_rule``, explained in ``p_value_rule_text``).
     predictions : pandas.DataFrame of shape (n_rows, n_columns)
         Out-of-fold predictions averaged over repeats, with ``participant_id``,
         ``session_id``, ``run_id``, ``y_true``, ``y_pred``, ``proba_<class>`` for classes.
@@ -63,7 +66,8 @@ class ModelResult:
     model : FittedModel
         The pipeline refitted on every usable row.
     folds : ndarray of int, shape (n_repeats, n_rows)
-        Test fold of each row (rows as in ``predictions``) in each repeat.
+        Test fold of each row (rows as in ``predictions``) in each repeat; built from the
+        participants alone (never the target) and shared by every permutation.
     class_patterns : pandas.DataFrame
         For more than two classes, one-vs-rest patterns per class (the rows of ``patterns``
         for each class, column ``class``; see :func:`aggregate_class_patterns`); else empty.
@@ -81,221 +85,34 @@ class ModelResult:
     class_patterns: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-@dataclass
-class _Job:
-    """Everything a (permuted) cross-validation needs; plain data, so it ships to dask workers."""
-
-    X: np.ndarray
-    y: np.ndarray
-    groups: np.ndarray  # participant code per row
-    strata: np.ndarray | None  # stratification labels for a continuous target
-    sites: np.ndarray | None  # site code per row, for leave-site-out
-    kind: str
-    n_classes: int
-    pipeline: object
-    cv_folds: int
-    seeds: tuple
-    # outer (train, test) splits per seed, those of the observed target: the permutation null
-    # reuses them, so only the target moves and what does not depend on it is fitted once per fold
-    splits: list | None = None
 
 
-def permute_within_participants(groups, rng):
-    """Row order that gives each participant the target rows of another participant.
-
-    A participant's rows stay together (their sessions move as one block), so the null
-    keeps the within-participant structure; blocks are exchanged only between
-    participants with the same number of rows.
-
-    Parameters
-    ----------
-    groups : ndarray of shape (n_rows,)
-        Participant code per row; rows of a participant in session order.
-    rng : numpy.random.Generator
-
-    Returns
-    -------
-    ndarray of int, shape (n_rows,)
-        ``y[perm]`` is the permuted target.
-    """
-    groups = np.asarray(groups)
-    members = {g: np.flatnonzero(groups == g) for g in pd.unique(groups)}
-    perm = np.arange(len(groups))
-    by_size = {}
-    for g, rows in members.items():
-        by_size.setdefault(len(rows), []).append(g)
-    for same in by_size.values():
-        donors = rng.permutation(len(same))
-        for g, d in zip(same, donors):
-            perm[members[g]] = members[same[d]]
-    return perm
 
 
-def _quiet_fit_warnings():
-    # repeated in every fold of every permutation; small classes in the inner C search are expected
-    warnings.simplefilter("ignore", ConvergenceWarning)
-    warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
 
 
-def _splits(job, y, seed):
-    if job.sites is not None:
-        return list(LeaveOneGroupOut().split(job.X, groups=job.sites))
-    strata = y if job.kind == "classification" else job.strata
-    if strata is not None:
-        largest = int(np.max(np.unique(strata, return_counts=True)[1]))
-        if largest < job.cv_folds:  # scikit-learn's own error names neither the target nor the fix
-            what = "class" if job.kind == "classification" else "stratum of the target"
-            raise ModelError(
-                f"cannot stratify {job.cv_folds} cross-validation folds: the largest {what} has {largest} rows "
-                f"({len(np.unique(job.groups))} participants in all); lower models.cv_folds to {max(largest, 2)} "
-                "or add participants."
-            )
-    cv = StratifiedGroupKFold(n_splits=job.cv_folds, shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
-        return list(cv.split(job.X, strata, job.groups))
 
 
-def _predict_scores(model, X, n_classes):
-    """Regression predictions (n,) or class probabilities (n, n_classes) on code columns."""
-    if n_classes == 0:
-        return model.predict(X)
-    classes = model.classes_.astype(int)
-    if hasattr(model, "predict_proba"):
-        p = model.predict_proba(X)
-    else:
-        d = model.decision_function(X)
-        p = _softmax(np.column_stack([-d / 2, d / 2]) if d.ndim == 1 else d)
-    full = np.zeros((len(X), n_classes))
-    full[:, classes] = p
-    return full
 
 
-def _fit(pipeline, X, y, groups, strata=None):
-    """Fit a pipeline, giving the participant codes (and the inner stratification labels) to a
-    final estimator whose inner search uses them."""
-    name, final = pipeline.steps[-1]
-    accepted = inspect.signature(final.fit).parameters
-    params = {f"{name}__groups": groups} if "groups" in accepted else {}
-    if strata is not None and "strata" in accepted:
-        params[f"{name}__strata"] = strata
-    return pipeline.fit(X, y, **params)
 
 
-def _run_cv(job, y, *, with_patterns=False):
-    """Out-of-fold scores per repeat (list of arrays), one pattern per fit (optional), test folds."""
-    # the matrices are small: multi-threaded BLAS only adds overhead, and permutations
-    # already run in parallel as dask tasks
-    with threadpool_limits(limits=1):
-        return _run_cv_serial(job, y, with_patterns)
 
 
-def _run_cv_serial(job, y, with_patterns):
-    oof, patterns, folds = [], [], []
-    for splits in job.splits:
-        pred = np.zeros((len(y), job.n_classes)) if job.n_classes else np.zeros(len(y))
-        fold = np.full(len(y), -1)
-        for k, (train, test) in enumerate(splits):
-            fold[test] = k
-            if not with_patterns and _one_class_fold(job, y[train], pred, test):
-                continue
-            model = clone(job.pipeline)
-            with warnings.catch_warnings():
-                _quiet_fit_warnings()
-                _fit(model, job.X[train], y[train], job.groups[train], _inner_strata(job, train))
-            pred[test] = _predict_scores(model, job.X[test], job.n_classes)
-            if with_patterns:
-                # (overall pattern, one-vs-rest patterns of an unordered multi-class target or None)
-                patterns.append((activation_pattern(model, job.X[train]),
-                                 class_activation_patterns(model, job.X[train], job.n_classes)
-                                 if job.n_classes > 2 else None))
-        oof.append(pred)
-        folds.append(fold)
-    return oof, patterns, np.array(folds)
 
 
-def _one_class_fold(job, y_train, pred, test):
-    """Predict the only class of a training fold that holds one (the permuted target of a small
-    study can leave a fold so; the folds are the observed target's); False when there are more."""
-    present = np.unique(y_train) if job.n_classes else ()
-    if len(present) != 1:
-        return False
-    pred[test] = np.eye(job.n_classes)[int(present[0])]
-    return True
 
 
-def _inner_strata(job, rows):
-    """Labels an inner search stratifies by: the observed classes, in every permutation."""
-    return job.y[rows] if job.kind == "classification" else None
 
 
-def _batch_scores(kind, y, pred, n_classes):
-    """Every metric of many out-of-fold predictions at once.
-
-    The observed target, the general path and the batched engine all score through this
-    function, so equal predictions give bit-equal scores (ties with the observed score
-    count the same way on both paths). Equal to scikit-learn's scores (tested).
-
-    Parameters
-    ----------
-    kind : {'regression', 'classification'}
-    y : ndarray of shape (n_batch, n_rows)
-        Targets (class codes for classification).
-    pred : ndarray of shape (n_batch, n_rows) or (n_batch, n_rows, n_classes)
-        Predictions, or class probabilities.
-    n_classes : int
-
-    Returns
-    -------
-    dict of str to ndarray of shape (n_batch,)
-    """
-    if kind == "regression":
-        ry, rp = stats.rankdata(y, axis=1), stats.rankdata(pred, axis=1)
-        ry, rp = ry - ry.mean(axis=1, keepdims=True), rp - rp.mean(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rho = (ry * rp).sum(axis=1) / np.sqrt((ry**2).sum(axis=1) * (rp**2).sum(axis=1))
-            residual = ((y - pred) ** 2).sum(axis=1)
-            total = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
-            r2 = np.where(total > 0, 1 - residual / total, np.where(residual > 0, 0.0, 1.0))
-        rho = np.where(np.ptp(pred, axis=1) > 0, rho, 0.0)  # constant prediction: no ranking
-        return {"spearman": rho, "r2": r2, "mae": np.abs(y - pred).mean(axis=1)}
-    y = y.astype(int)
-    labels = np.argmax(pred, axis=2)
-    classes = np.arange(n_classes)
-    truth = y[:, :, None] == classes
-    support = truth.sum(axis=1)
-    hits = (truth & (labels[:, :, None] == classes)).sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        balanced = np.nanmean(hits / support, axis=1)
-    ranks = stats.rankdata(pred, axis=1)  # per class, over rows; ties share their mean rank
-    positive = support.astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = ((ranks * truth).sum(axis=1) - positive * (positive + 1) / 2) / (positive * (y.shape[1] - positive))
-    return {"balanced_accuracy": balanced, "roc_auc": auc[:, 1] if n_classes == 2 else np.nanmean(auc, axis=1)}
 
 
-def _repeat_means(per_repeat):
-    """Mean over repeats, shape (n_batch,), of scores of shape (n_repeats, n_batch)."""
-    return np.ascontiguousarray(np.asarray(per_repeat, dtype=float).T).mean(axis=1)
 
 
-def _mean_scores(job, y, oof):
-    scores = _batch_scores(job.kind, np.broadcast_to(y, (len(oof), len(y))), np.stack(oof), job.n_classes)
-    per_repeat = [{m: float(v[r]) for m, v in scores.items()} for r in range(len(oof))]
-    return {m: float(_repeat_means(v[:, None])[0]) for m, v in scores.items()}, per_repeat
 
 
-def _permuted_target(job, index, random_state):
-    """The target under permutation ``index`` (the same permutation on every path and worker)."""
-    rng = np.random.default_rng([random_state, 7919, index])
-    return job.y[permute_within_participants(job.groups, rng)]
 
 
-def _permutation_scores(index, job, random_state):
-    """Metrics of the whole pipeline cross-validated on one permutation of the target."""
-    y = _permuted_target(job, index, random_state)
-    oof, _, _ = _run_cv(job, y)
-    return _mean_scores(job, y, oof)[0]
 
 
 def _combine_p_values(metrics):
@@ -367,10 +184,15 @@ def cross_validate_model(
     """Cross-validate, permutation-test, interpret and refit one model.
 
     Rows missing the target, a feature, a covariate or (when harmonising) the site are
-    left out and counted in ``metrics['excluded']``. Folds come from
-    StratifiedGroupKFold on participants (a participant's runs and sessions are never
-    split between training and test), stratified by the target's classes, or by stage
-    for severity; the split is repeated ``cv_repeats`` times with different seeds. With
+    left out and counted in ``metrics['excluded']``. The folds are built from the
+    participants alone, never from the target: participants (a participant's runs and
+    sessions are never split between training and test) are shuffled by the seed and dealt
+    to ``cv_folds`` folds balanced by rows; the split is repeated ``cv_repeats`` times with
+    seeds ``random_state``, ``random_state + 1``, .... The inner alpha / C search of the
+    default estimators likewise splits the training participants without looking at the
+    target. A training fold can then lack a small class (its test rows are never predicted
+    as that class; a fold with one class only predicts it), which the permutations meet in
+    the same way; a class with a single participant is an error. With
     ``site_out`` the folds are the sites instead (leave one site out, one repeat; test
     sites pass through harmonisation unadjusted). A features table of covariances
     (``cov__`` columns, the tangent measure) is projected to tangent space first in every
@@ -378,10 +200,11 @@ def cross_validate_model(
     the projection and everything downstream (ComBat, covariates) acts on tangent edges,
     reported as ``edge__A--B``. The permutation test refits the whole
     pipeline, including harmonisation, covariate regression and selection, on targets
-    permuted between participants (a participant's sessions move together), keeping the
-    observed analysis's outer folds and inner stratification so that only the target
-    moves; the p-value is ``(count + 1) / (n_permutations + 1)``, never below
-    ``metrics['p_value_floor']`` = ``1 / (n_permutations + 1)``.
+    permuted between participants (a participant's sessions move together), on the same
+    outer and inner folds as the observed analysis; as these never depend on the target,
+    the observed and permuted scores are exchangeable under the null, and the p-value
+    ``(count + 1) / (n_permutations + 1)`` is exact (never below
+    ``metrics['p_value_floor']`` = ``1 / (n_permutations + 1)``).
 
     Parameters
     ----------
@@ -487,12 +310,9 @@ def cross_validate_model(
     n_participants = int(groups.max()) + 1 if len(groups) else 0
     if n_participants < cv_folds:
         raise ModelError(f"'cv_folds'={cv_folds} exceeds the {n_participants} participants with usable rows; lower cv_folds.")
-    strata = None
-    if kind == "regression":
-        if "stage" in features.columns and features["stage"].iloc[design.rows].notna().all():
-            strata = pd.factorize(features["stage"].iloc[design.rows].astype(str))[0]
-        else:  # no stage to stratify by: quintiles of the target
-            strata = pd.qcut(y, q=min(5, cv_folds), labels=False, duplicates="drop")
+    notes = list(design.notes)
+    if kind == "classification":
+        notes += _small_class_notes(y, groups, classes, cv_folds, target)
     sites = None
     if site_out:
         if "site" not in features.columns or features["site"].iloc[design.rows].isna().any():
@@ -509,7 +329,6 @@ def cross_validate_model(
         sites = pd.factorize(site_labels)[0]
         if sites.max() < 1:
             raise ModelError("site_out=True needs at least two sites; set site_out=False.")
-    notes = list(design.notes)
     if harmonize:
         association = _site_association(design.X[:, -1], y, kind)
         if association > 0.5:
@@ -530,13 +349,11 @@ def cross_validate_model(
         tangent_edges=design.tangent_edges,
     )
     seeds = (random_state,) if site_out else tuple(random_state + r for r in range(cv_repeats))
-    job = _Job(design.X, y, groups, strata, sites, kind, n_classes, pipeline, cv_folds, seeds)
-    job.splits = [_splits(job, y, seed) for seed in seeds]
+    job = _Job(design.X, y, groups, sites, kind, n_classes, pipeline, cv_folds, seeds)
+    job.splits = [_splits(job, seed) for seed in seeds]
 
     oof, fold_patterns, folds = _run_cv(job, y, with_patterns=True)
     observed, per_repeat = _mean_scores(job, y, oof)
-
-    from neurokit.models._permute import permutation_null  # builds on this module's fold helpers
 
     null = permutation_null(job, n_permutations, random_state, client=client, engine=permutation_engine)
 
@@ -576,7 +393,7 @@ def cross_validate_model(
         "kind": kind,
         "estimator": _estimator_name(estimator, kind),
         "cv": {
-            "scheme": "leave_site_out" if site_out else "repeated_stratified_group_kfold",
+            "scheme": "leave_site_out" if site_out else "repeated_group_kfold",
             "folds": int(sites.max() + 1) if site_out else cv_folds,
             "repeats": len(seeds),
             "random_state": random_state,
@@ -598,14 +415,14 @@ def cross_validate_model(
         "scores": scores,
     }
     # the post-hoc test of Dinga et al. 2020, next to the in-fold residualised score
-    from neurokit.models._confounds import _beyond_confounds_metrics, _covariate_notes  # they import this module
-
     metrics["beyond_confounds"] = _beyond_confounds_metrics(
         features, design, kind, y, mean_pred, groups, n_permutations, random_state, confounds
     )
     metrics["notes"] += metrics["beyond_confounds"].pop("notes", [])
     _combine_p_values(metrics)
     metrics["notes"] += _covariate_notes(features, design, target, y, classes)
+    # the score a model without information expects (regression: no ranking, no variance explained)
+    metrics["chance"] = {"spearman": 0.0, "r2": 0.0}
     if kind == "classification":
         metrics["classes"] = classes
         metrics["chance"] = {"balanced_accuracy": 1.0 / n_classes, "roc_auc": 0.5}
@@ -640,6 +457,28 @@ def cross_validate_model(
         per_class = aggregate_class_patterns(np.array([c for _, c in fold_patterns]), classes,
                                              design.model_features, networks)
     return ModelResult(target, feature_set, metrics, predictions, null, patterns, model, folds, per_class)
+
+
+def _small_class_notes(y, groups, classes, cv_folds, target):
+    """Notes for classes too small for every training fold to hold them; a ModelError for a
+    class of one participant, which cross-validation can never train on while testing it."""
+    people = pd.Series(groups).groupby(y).nunique().reindex(range(len(classes)), fill_value=0).to_numpy()
+    single = [classes[c] for c in np.flatnonzero(people < 2)]
+    if single:
+        raise ModelError(
+            f"class(es) {single} of target {target!r} have a single participant: cross-validation can never train "
+            "on such a class while testing it; add participants of that class, or drop its rows from the features "
+            "table before modelling."
+        )
+    few = [f"{classes[c]!r} ({people[c]})" for c in np.flatnonzero(people < cv_folds)]
+    if not few:
+        return []
+    return [
+        f"class(es) {', '.join(few)} have fewer participants than the {cv_folds} folds: the folds are drawn without "
+        "looking at the target (so that the permutation p-value is exact), and a training fold can lack such a "
+        "class; its rows in that fold are never predicted as it. Lower models.cv_folds or add participants for "
+        "steadier scores."
+    ]
 
 
 def _site_association(site, y, kind):

@@ -149,13 +149,44 @@ def _ridge_decisions(X_fit, Y, X_new, alphas, centre_weights):
     return decision + (level[None] - shift)[:, :, None, :]
 
 
-def _centre_weights(codes, n_rows, n_classes):
-    """Intercept weights per target, shape (n_targets, n_rows): class-balanced for class codes
-    of shape (n_targets, n_rows), uniform (one target) when ``codes`` is None."""
-    if codes is None:
-        return np.full((1, n_rows), 1.0 / n_rows)
-    w = _balanced_weights(codes, n_classes)
-    return w / w.sum(axis=1, keepdims=True)
+def _uniform_weights(n_rows):
+    """Intercept weights of ordinary ridge, shared by every target: shape (1, n_rows)."""
+    return np.full((1, n_rows), 1.0 / n_rows)
+
+
+def _class_codes(codes, n_classes, reference=None):
+    """Balanced one-vs-rest codes: each class's indicator standardised by its prevalence.
+
+    Column ``c`` is ``(1[y = c] - p_c) / sqrt(p_c (1 - p_c))`` with ``p_c`` the share of class
+    ``c`` among the ``reference`` rows (the training rows; default ``codes`` itself). Every
+    column then has mean 0 and variance 1 on the training rows, whatever the class's size:
+    fitted by ordinary ridge with its intercept, no class is favoured where the features say
+    nothing (the -1/+1 coding scales a column's coefficients with the class's share, which
+    draws predictions to the large classes; scaling by ``1 / p_c`` over-corrects, as the noise
+    in a small class's mean then dominates, ``benchmarks/README.md``). A class absent from the
+    reference rows gets a column of zeros. Only the right-hand side depends on the classes,
+    so every target of a block shares one decomposition of the features.
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (n_targets, n_rows)
+    n_classes : int
+    reference : ndarray of int, shape (n_targets, n_reference), optional
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_targets, n_outputs)
+        ``n_outputs`` is 1 for two classes (the column of class 1) else ``n_classes``.
+    """
+    codes = np.asarray(codes)
+    reference = codes if reference is None else np.asarray(reference)
+    share = (reference[:, :, None] == np.arange(n_classes)).mean(axis=1)  # (n_targets, n_classes)
+    spread = np.sqrt(share * (1 - share))
+    with np.errstate(divide="ignore"):
+        scale = np.where(spread > 0, 1.0 / np.where(spread > 0, spread, 1.0), 0.0)
+    indicator = (codes[:, :, None] == np.arange(n_classes)).astype(float)  # (n_targets, n_rows, n_classes)
+    coded = ((indicator - share[:, None, :]) * scale[:, None, :]).transpose(1, 0, 2)
+    return coded[:, :, 1:] if n_classes == 2 else coded
 
 
 def _ridge_search(X, Y, alphas, splits, codes=None, n_classes=0):
@@ -164,7 +195,10 @@ def _ridge_search(X, Y, alphas, splits, codes=None, n_classes=0):
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-    Y : ndarray of shape (n_samples, n_block, n_outputs)
+    Y : ndarray of shape (n_samples, n_block, n_outputs) or None
+        Each target's outputs (regression); None for classes, whose codes are made from the
+        inner training rows of every split (:func:`_class_codes`), so each inner fit is the
+        fit the estimator makes, and scored on the test rows coded the same way.
     alphas : ndarray of shape (n_alphas,)
     splits : list of (train, test) index arrays into the rows
     codes : ndarray of shape (n_block, n_samples), optional
@@ -175,13 +209,18 @@ def _ridge_search(X, Y, alphas, splits, codes=None, n_classes=0):
     -------
     ndarray of shape (n_block, n_alphas)
     """
-    n, n_block, _ = Y.shape
+    n = len(X)
+    n_block = len(codes) if codes is not None else Y.shape[1]
     score_weights = np.ones((n_block, n)) if codes is None else _balanced_weights(codes, n_classes)
     error = np.zeros((n_block, len(alphas)))
     for train, test in splits:
-        centre = _centre_weights(None if codes is None else codes[:, train], len(train), n_classes)
-        decision = _ridge_decisions(X[train], Y[train], X[test], alphas, centre)
-        residual = decision - Y[test].transpose(1, 0, 2)[None]
+        if codes is None:
+            fit_targets, test_targets = Y[train], Y[test]
+        else:
+            fit_targets = _class_codes(codes[:, train], n_classes)
+            test_targets = _class_codes(codes[:, test], n_classes, reference=codes[:, train])
+        decision = _ridge_decisions(X[train], fit_targets, X[test], alphas, _uniform_weights(len(train)))
+        residual = decision - test_targets.transpose(1, 0, 2)[None]
         error += np.einsum("bm,abmo->ba", score_weights[:, test], residual**2)
     tested = np.concatenate([t for _, t in splits])
     return error / score_weights[:, tested].sum(axis=1, keepdims=True)
@@ -194,13 +233,13 @@ class _GroupRidgeBase(BaseEstimator):
         splits = _inner_splits(kind, self.n_splits, X, y_for_split, groups)
         n_classes = 0 if codes is None else len(self.classes_)
         block_codes = None if codes is None else codes[None]
-        self.cv_error_ = _ridge_search(X, Y[:, None], alphas, splits, block_codes, n_classes)[0]
+        self.cv_error_ = _ridge_search(X, None if codes is not None else Y[:, None], alphas, splits, block_codes,
+                                       n_classes)[0]
         self.alpha_ = float(alphas[int(np.argmin(self.cv_error_))])
         self.n_splits_ = len(splits)
         x_mean, G, s2, H = _ridge_basis(X, Y)
         coef = G @ (H / (s2 + self.alpha_)[:, None])  # (n_features, n_targets)
-        centre = _centre_weights(block_codes, len(X), n_classes)[0]
-        intercept = centre @ Y - (centre @ X) @ coef
+        intercept = Y.mean(axis=0) - x_mean @ coef
         return coef.T, intercept  # (n_targets, n_features), (n_targets,)
 
 
@@ -275,16 +314,20 @@ class GroupRidgeCV(RegressorMixin, _GroupRidgeBase):
 class GroupRidgeClassifierCV(ClassifierMixin, _GroupRidgeBase):
     """Ridge classifier, balanced between classes, with alpha chosen by grouped inner CV.
 
-    The classes are coded -1/+1 (one column per class, one for two classes) and fitted by
-    ridge with unit row weights; each column's intercept then puts the mean of the class
-    means of the training rows on the mean of the class codes, so the decision threshold
-    sits between the classes as if all were equally frequent (as linear discriminant
-    analysis does with equal priors). Reweighting the rows instead (scikit-learn's
+    Each class is coded by its indicator standardised by the class's training prevalence,
+    ``(1[y = c] - p_c) / sqrt(p_c (1 - p_c))`` (one column per class, that of class 1 for two
+    classes), and fitted by ordinary ridge with unit row weights and its intercept. Every
+    column then has mean 0 and variance 1 whatever the class's size, so on features that
+    say nothing every class is predicted about equally often (the -1/+1 coding made each
+    column's coefficients grow with the class's share and drew predictions to the large
+    classes; ``benchmarks/README.md``). Reweighting the rows instead (scikit-learn's
     ``class_weight='balanced'``) gives each permuted target its own decomposition; this
-    balance lets the permutation null solve every permuted target from one decomposition
-    per fold, with the same balanced accuracy (``benchmarks/bench_models.py
-    --compare-estimators``). Alpha minimises the class-weighted squared error of the coding
-    pooled over inner folds from :class:`~sklearn.model_selection.StratifiedGroupKFold`.
+    coding changes only the right-hand side, so the permutation null solves every permuted
+    target from one decomposition per fold. Alpha minimises the class-weighted squared
+    error of the coding (test rows coded with the inner training prevalences) pooled over
+    inner folds from :class:`~sklearn.model_selection.StratifiedGroupKFold` on ``strata``
+    (default: the classes; inside :func:`cross_validate_model`, one label, so the inner
+    folds do not depend on the target).
 
     Parameters
     ----------
@@ -315,8 +358,9 @@ class GroupRidgeClassifierCV(ClassifierMixin, _GroupRidgeBase):
         y : array-like of shape (n_samples,)
         groups : array-like of shape (n_samples,), optional
         strata : array-like of shape (n_samples,), optional
-            Labels the inner folds are stratified by; None: ``y``. The permutation null
-            passes the observed target, so every permutation shares the inner folds.
+            Labels the inner folds are stratified by; None: ``y``. Cross-validation passes
+            one label for every row, so the inner folds come from the participants alone and
+            are the same for the observed target and every permutation.
 
         Returns
         -------
@@ -324,10 +368,7 @@ class GroupRidgeClassifierCV(ClassifierMixin, _GroupRidgeBase):
         """
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_min_samples=2)
         codes = _fit_classes(self, y)
-        k = len(self.classes_)
-        Y = np.where(codes[:, None] == np.arange(k)[None, :], 1.0, -1.0)
-        if k == 2:
-            Y = Y[:, 1:]
+        Y = _class_codes(codes[None], len(self.classes_))[:, 0]
         split_by = codes if strata is None else _strata_codes(strata, len(y))
         self.coef_, self.intercept_ = self._fit_path(X, Y, codes, groups, "classification", split_by)
         return self

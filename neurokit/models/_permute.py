@@ -1,14 +1,14 @@
 """The batched permutation engine: the permutation null of a whole model pipeline, computed
 for blocks of permutations at once.
 
-Within an outer fold only the target moves between permutations (the folds and the inner
-stratification are those of the observed analysis), so the steps that never see the
+Within an outer fold only the target moves between permutations (the outer and inner folds
+are built without the target, the same for the observed analysis and every permutation), so the steps that never see the
 target (tangent projection, ComBat, covariate regression, scaling) are fitted once per
 fold and block. The ridge family (:class:`GroupRidgeCV`, :class:`GroupRidgeClassifierCV`)
 is then solved for every permuted target as the columns of one multi-output problem,
 alpha chosen per target from the same grouped inner splits in closed form (one
 eigendecomposition per inner split for the whole block; the classifier's class balance sits
-in its intercepts, not in row weights, so it shares the decomposition too).
+in its coding of the classes, not in row weights, so it shares the decomposition too).
 Other final steps (edge selection, logistic, SVM, CPM) are refitted per permutation on the
 shared preparation. Blocks of permutations are dask tasks when a client is given; memory
 per task is bounded by the block size, never (permutations x folds x rows x features).
@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from neurokit.models._common import ModelError
-from neurokit.models._cv import (
+from neurokit.models._folds import (
     METRICS,
     _batch_scores,
     _fit,
@@ -40,12 +40,13 @@ from neurokit.models._cv import (
 from neurokit.models._inner import (
     GroupRidgeClassifierCV,
     GroupRidgeCV,
-    _centre_weights,
     _check_grid,
+    _class_codes,
     _check_n_splits,
     _inner_splits,
     _ridge_decisions,
     _ridge_search,
+    _uniform_weights,
 )
 from neurokit.models._patterns import _softmax
 
@@ -60,7 +61,7 @@ def permutation_null(job, n_permutations, random_state, *, client=None, engine="
 
     Parameters
     ----------
-    job : neurokit.models._cv._Job
+    job : neurokit.models._folds._Job
         The observed analysis (data, pipeline, outer splits per repeat).
     n_permutations : int
     random_state : int
@@ -191,8 +192,7 @@ def _ridge_scores(job, model, Z_train, Z_test, Y, train):
         inner = _inner_splits("regression", model.n_splits, Z_train, None, groups)
         return _ridge_select(Z_train, Z_test, Y.T[:, :, None], alphas, inner)[:, :, 0]
     inner = _inner_splits("classification", model.n_splits, Z_train, _inner_strata(job, train), groups)
-    coded = np.where(Y.T[:, :, None] == np.arange(k), 1.0, -1.0)  # (n_train, n_block, k)
-    decision = _ridge_select(Z_train, Z_test, coded[:, :, 1:] if k == 2 else coded, alphas, inner, Y, k)
+    decision = _ridge_select(Z_train, Z_test, _class_codes(Y, k), alphas, inner, Y, k)
     if k == 2:
         d = decision[:, :, 0]
         decision = np.stack([-d / 2, d / 2], axis=2)
@@ -213,7 +213,8 @@ def _ridge_select(Z_train, Z_test, T, alphas, inner, codes=None, n_classes=0):
         Sorted ascending.
     inner : list of (train, test) index arrays into the training rows
     codes : ndarray of shape (n_block, n_train), optional
-        Class codes of each target (classification: class-balanced intercepts and scores).
+        Class codes of each target (classification: ``T`` is their :func:`_class_codes`,
+        recoded from each inner training fold for the search; class-balanced scores).
     n_classes : int
 
     Returns
@@ -221,8 +222,9 @@ def _ridge_select(Z_train, Z_test, T, alphas, inner, codes=None, n_classes=0):
     ndarray of shape (n_block, n_test, n_outputs)
     """
     n_block = T.shape[1]
-    best = np.argmin(_ridge_search(Z_train, T, alphas, inner, codes, n_classes), axis=1)  # (n_block,)
-    decision = _ridge_decisions(Z_train, T, Z_test, alphas, _centre_weights(codes, len(Z_train), n_classes))  # (n_alphas, n_block, n_test, n_outputs)
+    search = _ridge_search(Z_train, T if codes is None else None, alphas, inner, codes, n_classes)
+    best = np.argmin(search, axis=1)  # (n_block,)
+    decision = _ridge_decisions(Z_train, T, Z_test, alphas, _uniform_weights(len(Z_train)))  # (n_alphas, n_block, n_test, n_outputs)
     return decision[best, np.arange(n_block)]
 
 

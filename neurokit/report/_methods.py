@@ -244,7 +244,7 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
               f"Predictive models ({', '.join(md.targets)}) were fitted with scikit-learn {cite('sklearn')} "
               f"(estimator: {md.estimator or 'ridge regression / ridge classification'}) on the feature sets "
               f"{', '.join(md.feature_sets)}, in {md.cv_repeats} repeats of {md.cv_folds}-fold cross-validation "
-              f"grouped by participant and stratified by stage"
+              f"grouped by participant (folds drawn from the participants alone, not the target)"
               + (f", regressing out {', '.join(md.covariates)} within each fold" if md.covariates else "")
               + (f", with ComBat site harmonisation within each fold {cite('combat')}" if md.harmonize_site else "")
               + ". Edge features were the Fisher z-transformed correlations (z = artanh r) of each region pair, "
