@@ -180,6 +180,7 @@ def cross_validate_model(
     measure=None,
     config_hash=None,
     confounds=None,
+    beyond_permutations=None,
 ):
     """Cross-validate, permutation-test, interpret and refit one model.
 
@@ -247,6 +248,10 @@ def cross_validate_model(
         :func:`prediction_beyond_confounds`: splines of the motion measures, linear age,
         one-hot sex and site); default :data:`CONFOUNDS` (``models.confounds``). Columns
         absent from the table are skipped with a note.
+    beyond_permutations : int, optional
+        Permutations of the beyond-confounds test (cheap: the predictions are not refitted);
+        default ``n_permutations``. :func:`sensitivity_analysis` skips the whole-pipeline null
+        but keeps this one.
 
     Returns
     -------
@@ -416,7 +421,8 @@ def cross_validate_model(
     }
     # the post-hoc test of Dinga et al. 2020, next to the in-fold residualised score
     metrics["beyond_confounds"] = _beyond_confounds_metrics(
-        features, design, kind, y, mean_pred, groups, n_permutations, random_state, confounds
+        features, design, kind, y, mean_pred, groups,
+        n_permutations if beyond_permutations is None else beyond_permutations, random_state, confounds
     )
     metrics["notes"] += metrics["beyond_confounds"].pop("notes", [])
     _combine_p_values(metrics)

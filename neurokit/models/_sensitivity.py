@@ -20,7 +20,8 @@ def sensitivity_analysis(
     Variants: ``configured`` (the covariates given), ``without mean_fd`` (or ``with
     mean_fd`` when the configuration leaves it out) and, when ``excluded_features``
     holds usable rows, ``excluded runs put back``. Each row also carries the
-    prediction's partial value beyond the confounds (parametric p-value only).
+    prediction's value beyond the confounds (its partial correlation) with the permutation
+    p-value of that test (``n_permutations`` of them: the predictions are not refitted).
 
     Parameters
     ----------
@@ -34,16 +35,17 @@ def sensitivity_analysis(
     covariates : sequence of str, default=('age', 'sex')
         The configured covariates.
     **kwargs
-        Passed to :func:`cross_validate_model` (``n_permutations`` is forced to 0).
+        Passed to :func:`cross_validate_model` (the whole-pipeline null is skipped; its
+        ``n_permutations``, default 1000, go to the beyond-confounds test).
 
     Returns
     -------
     list of dict
         One row per variant: ``variant``, ``covariates``, ``n_rows``, ``metric``, ``mean``,
-        ``sd``, ``beyond_confounds`` (partial_r / delta_d2 and parametric p).
+        ``sd``, ``beyond_confounds`` (``measure``, ``value``, ``p_permutation``).
     """
     covariates = tuple(covariates)
-    kwargs = {**kwargs, "n_permutations": 0}
+    kwargs = {**kwargs, "n_permutations": 0, "beyond_permutations": kwargs.get("n_permutations", 1000)}
     if "mean_fd" in covariates:
         alternative = tuple(c for c in covariates if c != "mean_fd")
     else:
@@ -65,10 +67,10 @@ def sensitivity_analysis(
         m = result.metrics
         score = m["scores"][m["primary_metric"]]
         beyond = m.get("beyond_confounds") or {}
-        key = "partial_r" if m["kind"] == "regression" else "delta_d2"
         rows.append({"variant": name, "covariates": list(m["covariates"]), "n_rows": m["n_rows"],
                      "metric": m["primary_metric"], "mean": score["mean"], "sd": score["sd"],
-                     "beyond_confounds": {"measure": key, "value": beyond.get(key),
-                                          "p_parametric": beyond.get("p_parametric")}})
+                     "beyond_confounds": {"measure": beyond.get("effect_name", "partial_r"),
+                                          "value": beyond.get("effect"),
+                                          "p_permutation": beyond.get("p_permutation")}})
     return rows
 

@@ -36,12 +36,13 @@ def beyond_confounds_block(metrics: dict) -> KeyValue | Note:
     if not beyond.get("computed"):
         return Note(f"Prediction beyond the confounds not tested: {fmt(beyond.get('reason'))}.")
     t = model_tests(metrics)
-    if t.effect_name == "partial_r":
+    if "d2_confounds" not in beyond:  # regression (classes describe their multinomial fits too)
         fit = [("R² of the confounds alone", fmt(beyond.get("r2_confounds"))),
                ("R² gained by the prediction", fmt(beyond.get("delta_r2"))),
                ("Partial Spearman", fmt(beyond.get("partial_spearman")))]
     else:
         fit = [("D² of the confounds alone", fmt(beyond.get("d2_confounds"))),
+               ("D² gained by the prediction (ΔD²)", fmt(beyond.get("delta_d2"))),
                ("Likelihood ratio (df)", f"{fmt(beyond.get('likelihood_ratio'))} ({fmt(beyond.get('df'))})")]
     floor = beyond.get("p_floor")
     return KeyValue([
@@ -50,8 +51,16 @@ def beyond_confounds_block(metrics: dict) -> KeyValue | Note:
         (t.effect_label, fmt(t.effect)), *fit,
         ("Permutation p", f"{fmt(beyond.get('p_permutation'))} ({fmt(beyond.get('n_permutations'))} permutations, "
                           f"smallest possible {fmt(floor)})" if floor else "not run (0 permutations)"),
-        ("Parametric p (optimistic)", fmt(beyond.get("p_parametric"))),
     ])
+
+
+def _sensitivity_p(beyond: dict) -> str:
+    """The sensitivity row's beyond-confounds p: the permutation p, or an older output's parametric one, named so."""
+    if beyond.get("p_permutation") is not None:
+        return f"permutation {format_p(beyond['p_permutation'])}"
+    if beyond.get("p_parametric") is not None:  # written before the parametric p was withdrawn (not calibrated)
+        return f"{format_p(beyond['p_parametric'])}, parametric, not calibrated"
+    return "no p-value"
 
 
 def _bias_blocks(bias: dict) -> list:
@@ -90,7 +99,7 @@ def _sensitivity_table(sensitivity: dict, classes: dict) -> Table | Note:
                 rows.append([target, feature_set, v["variant"], fmt(v.get("covariates")), fmt(v.get("n_rows")),
                              fmt(v.get("metric")), f"{fmt(v.get('mean'))} ± {fmt(v.get('sd'))}", fmt(chance),
                              f"{EFFECT_LABELS.get(beyond.get('measure'), fmt(beyond.get('measure')))} "
-                             f"{fmt(beyond.get('value'))} ({format_p(beyond.get('p_parametric'))}, parametric)"])
+                             f"{fmt(beyond.get('value'))} ({_sensitivity_p(beyond)})"])
     if not rows:
         return Note("No sensitivity analysis (no fitted model).")
     return Table(["target", "feature set", "variant", "covariates", "rows", "metric", "mean ± SD", "chance",
