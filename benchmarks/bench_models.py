@@ -128,17 +128,17 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _row_weighted_ridge():
-    """The ridge classifier before the class balance moved into its intercepts: scikit-learn's
-    RidgeClassifier(class_weight='balanced') with alpha chosen as GroupRidgeClassifierCV chooses
-    it (pooled class-weighted squared error of the -1/+1 coding over grouped inner folds)."""
+def _reference_classifier(fit_decide):
+    """A ridge-family classifier of an earlier neurokit, for the comparison: ``fit_decide(X, codes,
+    coded, k, alpha, X_new)`` returns decision values on ``X_new`` of a model fitted on ``X``; alpha
+    is chosen as GroupRidgeClassifierCV chose it then (pooled class-weighted squared error of the
+    -1/+1 coding over grouped inner folds)."""
     import numpy as np
     from sklearn.base import BaseEstimator, ClassifierMixin
-    from sklearn.linear_model import RidgeClassifier
 
     from neurokit.models._inner import RIDGE_ALPHAS, _balanced_weights, _inner_splits
 
-    class RowWeightedRidgeClassifierCV(ClassifierMixin, BaseEstimator):
+    class ReferenceRidgeClassifierCV(ClassifierMixin, BaseEstimator):
         def __init__(self, alphas=RIDGE_ALPHAS, n_splits=3):
             self.alphas = alphas
             self.n_splits = n_splits
@@ -153,51 +153,7 @@ def _row_weighted_ridge():
             error = np.zeros(len(self.alphas))
             for train, test in splits:
                 for a, alpha in enumerate(self.alphas):
-                    d = RidgeClassifier(alpha=alpha, class_weight="balanced").fit(X[train], codes[train])
-                    d = d.decision_function(X[test]).reshape(len(test), -1)
-                    error[a] += w[test] @ ((d - coded[test]) ** 2).sum(axis=1)
-            self.alpha_ = self.alphas[int(np.argmin(error))]
-            self.model_ = RidgeClassifier(alpha=self.alpha_, class_weight="balanced").fit(X, codes)
-            return self
-
-        def decision_function(self, X):
-            return self.model_.decision_function(X)
-
-    return RowWeightedRidgeClassifierCV()
-
-
-def _plus_minus_ridge():
-    """The ridge classifier before its classes were coded by prevalence: -1/+1 codes, unit row
-    weights, intercepts putting the mean of the class means on the mean of the class codes,
-    alpha chosen the same way (pooled class-weighted squared error over grouped inner folds)."""
-    import numpy as np
-    from sklearn.base import BaseEstimator, ClassifierMixin
-    from sklearn.linear_model import Ridge
-
-    from neurokit.models._inner import RIDGE_ALPHAS, _balanced_weights, _inner_splits
-
-    def fit_decide(X, codes, coded, k, alpha, X_new):
-        coef = Ridge(alpha=alpha, solver="svd").fit(X, coded).coef_.reshape(coded.shape[1], -1)
-        x_centre = np.mean([X[codes == c].mean(axis=0) for c in range(k) if (codes == c).any()], axis=0)
-        y_centre = np.mean([coded[codes == c].mean(axis=0) for c in range(k) if (codes == c).any()], axis=0)
-        return (X_new - x_centre) @ coef.T + y_centre
-
-    class PlusMinusRidgeClassifierCV(ClassifierMixin, BaseEstimator):
-        def __init__(self, alphas=RIDGE_ALPHAS, n_splits=3):
-            self.alphas = alphas
-            self.n_splits = n_splits
-
-        def fit(self, X, y, groups=None, strata=None):
-            self.classes_, codes = np.unique(y, return_inverse=True)
-            k = len(self.classes_)
-            coded = np.where(codes[:, None] == np.arange(k), 1.0, -1.0)
-            coded = coded[:, 1:] if k == 2 else coded
-            w = _balanced_weights(codes, k)
-            splits = _inner_splits("classification", self.n_splits, X, codes if strata is None else strata, groups)
-            error = np.zeros(len(self.alphas))
-            for train, test in splits:
-                for a, alpha in enumerate(self.alphas):
-                    d = fit_decide(X[train], codes[train], coded[train], k, alpha, X[test])
+                    d = fit_decide(X[train], codes[train], coded[train], k, alpha, X[test]).reshape(len(test), -1)
                     error[a] += w[test] @ ((d - coded[test]) ** 2).sum(axis=1)
             self.alpha_ = self.alphas[int(np.argmin(error))]
             self.fit_ = (X, codes, coded, k)
@@ -205,9 +161,35 @@ def _plus_minus_ridge():
 
         def decision_function(self, X):
             d = fit_decide(*self.fit_, self.alpha_, X)
-            return d[:, 0] if d.shape[1] == 1 else d
+            return d[:, 0] if d.ndim == 2 and d.shape[1] == 1 else d
 
-    return PlusMinusRidgeClassifierCV()
+    return ReferenceRidgeClassifierCV()
+
+
+def _row_weighted_ridge():
+    """The ridge classifier before the class balance moved into its intercepts: scikit-learn's
+    RidgeClassifier(class_weight='balanced')."""
+    from sklearn.linear_model import RidgeClassifier
+
+    def fit_decide(X, codes, coded, k, alpha, X_new):
+        return RidgeClassifier(alpha=alpha, class_weight="balanced").fit(X, codes).decision_function(X_new)
+
+    return _reference_classifier(fit_decide)
+
+
+def _plus_minus_ridge():
+    """The ridge classifier before its classes were coded by prevalence: -1/+1 codes, unit row
+    weights, intercepts putting the mean of the class means on the mean of the class codes."""
+    import numpy as np
+    from sklearn.linear_model import Ridge
+
+    def fit_decide(X, codes, coded, k, alpha, X_new):
+        coef = Ridge(alpha=alpha, solver="svd").fit(X, coded).coef_.reshape(coded.shape[1], -1)
+        x_centre = np.mean([X[codes == c].mean(axis=0) for c in range(k) if (codes == c).any()], axis=0)
+        y_centre = np.mean([coded[codes == c].mean(axis=0) for c in range(k) if (codes == c).any()], axis=0)
+        return (X_new - x_centre) @ coef.T + y_centre
+
+    return _reference_classifier(fit_decide)
 
 
 def compare_estimators(participants: int, seeds: int, repeats: int) -> None:

@@ -102,3 +102,14 @@ def test_read_metrics_takes_old_and_new_keys():
     assert row["p_permutation"] == 0.1 and row["p_beyond_permutation"] == 0.2 and row["p_beyond_confounds"] is None
     row = bench.read_metrics({**old, "p_value_beyond_confounds": 0.25, "beyond_confounds": None})
     assert row["p_beyond_confounds"] == 0.25 and row["p_beyond_permutation"] is None
+
+
+def test_cells_flag_liberal_conservative_and_motion_made_rejections():
+    liberal = bench.rate([0.01] * 30 + [0.5] * 70, 0.05)  # 30 % at 0.05: liberal
+    conservative = bench.rate([0.5] * 200, 0.05)  # none at 0.05 out of 200: conservative
+    nominal = bench.rate([0.01] * 5 + [0.5] * 95, 0.05)
+    assert bench._cell(liberal, 0.05, planted=False).endswith("**!**")
+    assert bench._cell(conservative, 0.05, planted=False).endswith("(c)")
+    assert bench._cell(nominal, 0.05, planted=False).endswith("]")
+    assert bench._cell(liberal, 0.05, planted=False, motion_power=True).endswith("†")
+    assert bench._cell(liberal, 0.05, planted=True).endswith("]")
