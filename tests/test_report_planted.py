@@ -143,7 +143,7 @@ def test_demo_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for option in ("--seed SEED random seed of the simulated dataset", "--no-progress no progress bar",
+    for option in ("--seed SEED random seed of the simulated dataset", "--no-progress plain log lines instead of a progress line",
                    "-v, --verbose debug-level log messages", "--subjects SUBJECTS participants to simulate"):
         assert option in text
     assert "null twin" in text and "Planted vs recovered" in text
