@@ -20,7 +20,7 @@ prefrontal-limbic edges, one row per participant, defaults otherwise: 10 x 5-fol
 ``--permutations`` permutations on one thread, for each number of participants: the whole
 call, the observed analysis alone, and the batched/general ratio per permutation (the general
 path on ``--general`` permutations). It uses only the public API, so the same script times
-another checkout: ``/work/main/.venv/bin/python benchmarks/bench_models.py --scale 200``.
+another checkout: run this file with that checkout's interpreter (``OTHER/.venv/bin/python benchmarks/bench_models.py --scale 200``).
 
 ``--compare-estimators SEEDS`` instead measures the balanced accuracy of the ridge classifier
 and of L2 logistic regression (both with the grouped inner search) on both class targets and
