@@ -147,3 +147,11 @@ def test_demo_help_documents_every_option(capsys):
                    "-v, --verbose debug-level log messages", "--subjects SUBJECTS participants to simulate"):
         assert option in text
     assert "null twin" in text and "Planted vs recovered" in text
+
+
+def test_a_missed_model_is_no_red_badge_but_a_false_positive_is(tmp_path):
+    bids = _dataset(tmp_path)
+    (missed,) = planted_section(bids, [MODELS[0], MODELS[1], MODELS[3]])  # found, missed, null stayed null
+    assert missed.status is None
+    (false_positive,) = planted_section(bids, [MODELS[0], MODELS[3], MODELS[4]])
+    assert false_positive.status == "failed"
