@@ -2,7 +2,6 @@
 help text on every flag."""
 
 import argparse
-import re
 
 import pytest
 

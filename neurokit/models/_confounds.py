@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from neurokit.models._common import TARGETS, ModelError
-from neurokit.models._features import _encode_covariates, _target
+from neurokit.models._features import _target
 from neurokit.models._folds import permute_within_participants
 
 __all__ = [
