@@ -388,6 +388,11 @@ class ModelsConfig(_Section):
     )
     random_state: int = 0
     longitudinal: bool = True
+    scan_hrv: Literal["log_rmssd", "rmssd", "log_hf_power", "hf_power", "sdnn"] = Field(
+        default="log_rmssd",
+        description="Scan-derived HRV measure of the 'scan_hrv' column, which fills the 'hrv' role when the phenotype "
+                    "has no HRV (docs/physio.md: why ln RMSSD).",
+    )
 
     @model_validator(mode="after")
     def _check_estimator(self) -> "ModelsConfig":
@@ -618,6 +623,9 @@ class Config(_Section):
             # the confounds only shape the post-hoc test, never the fitted model: the default keeps the
             # hash of every configuration written before the key existed
             del data["models"]["confounds"]
+        if data["models"].get("scan_hrv") == ModelsConfig.model_fields["scan_hrv"].default:
+            # the default keeps the hash of every configuration written before the key existed
+            del data["models"]["scan_hrv"]
         if data["physio"] == PhysioConfig().model_dump(mode="json"):
             # the defaults leave the hash of every configuration written before the section existed
             del data["physio"]

@@ -249,6 +249,7 @@ def _run_group(output_dir: Path, group: Path, config: Config, client, phenotype:
             "DroppedEdges": dropped,
             "UnmatchedRuns": features.attrs.get("unmatched_runs", []),
             "MissingRoles": list(phenotype.attrs.get("missing_roles", [])),
+            **features.attrs.get("sidecar", {}),  # HRVSource and the scan physiology columns (build_features)
             **_hashes(config, fingerprint["ParticipantConfigHash"]),
         },
     )
@@ -327,6 +328,8 @@ def write_model_suite(features: pd.DataFrame, networks: dict, config: Config, mo
         if not longitudinal.get("fitted"):
             log.warning("longitudinal model (stage): %s", longitudinal.get("message"))
         atomic_write_json(models_dir / "longitudinal.json", longitudinal)
+    if "scan_hrv:stage" in suite.longitudinal:  # the scan HRV per session over recovery (docs/physio.md)
+        atomic_write_json(models_dir / "longitudinal_scan_hrv.json", suite.longitudinal["scan_hrv:stage"])
     atomic_write_tsv(models_dir / "summary.tsv", pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS)))
     _log_suite(rows)
     return rows

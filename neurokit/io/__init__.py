@@ -26,7 +26,7 @@ from neurokit.io._derivatives import (
     write_dataset_description,
 )
 from neurokit.io._discover import Discovery, RunProblem, discover_from_config, discover_runs
-from neurokit.io._features import GroupError, RunRef, build_features, select_records, strategy_qc
+from neurokit.io._features import SCAN_COLUMNS, GroupError, RunRef, build_features, select_records, strategy_qc
 from neurokit.io._physio import DEFAULT_PHYSIO_COLUMNS, PhysioError, find_physio, physio_for_run, read_physio, write_physio
 from neurokit.io._phenotype import (
     NUMERIC_ROLES,
@@ -83,6 +83,7 @@ __all__ = [
     "GroupError",
     "RunRef",
     "build_features",
+    "SCAN_COLUMNS",
     "select_records",
     "strategy_qc",
     # physiological recordings of the raw dataset (computation: neurokit.physio)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,34 @@ from neurokit.io._derivatives import record_for_strategy
 from neurokit.io._run_files import RunQC, completed_runs
 from neurokit.io._phenotype import phenotype_for_runs
 
-__all__ = ["GroupError", "RunRef", "build_features", "select_records", "strategy_qc"]
+__all__ = ["GroupError", "RunRef", "SCAN_COLUMNS", "build_features", "select_records", "strategy_qc"]
 
 log = logging.getLogger("neurokit.group")
+
+#: Scan-derived physiology columns of the features table: ``{column: (session_summary key, unit, description)}``.
+SCAN_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "scan_heart_rate": ("heart_rate", "beats/min", "Mean heart rate of the session's usable runs"),
+    "scan_rmssd": ("rmssd", "ms", "RMSSD of the session's usable runs"),
+    "scan_sdnn": ("sdnn", "ms", "SDNN of the session's usable runs"),
+    "scan_hf_power": ("hf_power", "ms^2", "HF power (0.15-0.40 Hz) of the session's usable runs"),
+    "scan_log_hf_power": ("log_hf_power", "ln(ms^2)", "Mean of the usable runs' ln HF power"),
+    "scan_respiratory_rate": ("respiratory_rate", "breaths/min",
+                              "Breathing rate of the session's runs with a usable respiratory trace"),
+    "scan_rejected_fraction": ("rejected_fraction", "fraction", "Share of beat intervals rejected as implausible"),
+    "scan_quality_index": ("quality_index", "0-1", "Pulse waveform template-match quality index"),
+    "scan_physio_runs": ("n_usable", "count",
+                         "Runs with usable HRV (0: physiology measured but none usable; n/a: none measured)"),
+    "scan_physio_duration": ("duration", "s", "Seconds of usable cardiac recording over the session's runs"),
+}
+
+#: Scan measure that can play the ``hrv`` role (``models.scan_hrv``): ``{name: (unit, description)}``.
+SCAN_HRV_MEASURES: dict[str, tuple[str, str]] = {
+    "log_rmssd": ("ln(ms)", "Duration-weighted mean of the usable runs' natural log of RMSSD"),
+    "rmssd": ("ms", "RMSSD (scan_rmssd)"),
+    "log_hf_power": ("ln(ms^2)", "ln HF power (scan_log_hf_power)"),
+    "hf_power": ("ms^2", "HF power (scan_hf_power)"),
+    "sdnn": ("ms", "SDNN (scan_sdnn)"),
+}
 
 
 class GroupError(NeurokitError, ValueError):
@@ -133,13 +159,29 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
     -------
     features : pandas.DataFrame, shape (n_included_runs, n_columns)
         ``participant_id, session_id, run_id``, the roles, QC (``mean_fd``,
-        ``max_fd``, ``percent_censored``, ``tdof_remaining``), summary indices ``idx_*`` and Fisher-z
+        ``max_fd``, ``percent_censored``, ``tdof_remaining``), the session's scan physiology
+        (:data:`SCAN_COLUMNS` and ``scan_hrv``, the ``models.scan_hrv`` measure; see below),
+        summary indices ``idx_*`` and Fisher-z
         edges ``edge__<A>--<B>`` (for ``tangent``, vectorised covariances ``cov__<A>--<B>``);
-        ``attrs["strategy"]`` names the strategy, ``attrs["atlas"]`` the atlas the runs recorded.
+        ``attrs["strategy"]`` names the strategy, ``attrs["atlas"]`` the atlas the runs recorded,
+        ``attrs["hrv_source"]`` where ``hrv`` and ``scan_hrv`` came from and
+        ``attrs["sidecar"]`` the entries for the features sidecar (``HRVSource``, the scan
+        columns' units and descriptions).
     exclusions : pandas.DataFrame
         One row per run left out (``run_id``, ``reason``).
     networks : dict of str to str
         Region name -> network.
+
+    Notes
+    -----
+    Scan physiology is per participant-session: :func:`neurokit.physio.session_summary` over
+    the ``desc-physio_metrics.tsv`` (``record["outputs"]["physio"]``) of the session's runs
+    that enter the models, i.e. the selected runs included by QC under ``strategy``; every
+    run row of the session carries the same values. Runs excluded by QC do not count (HRV
+    from the same minutes as the connectivity), except in the rows of excluded runs
+    (``include_excluded``), which get the summary over all the session's runs. A session
+    without usable physiology has NaN. The ``hrv`` role is the phenotype's when the
+    phenotype has any HRV value; otherwise it is filled with ``scan_hrv`` (docs/physio.md).
     """
     from neurokit.connectivity import COV_PREFIX, EDGE_PREFIX, fisher_z, vectorize
 
@@ -152,6 +194,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
     strategy = strategy or config.modelled_strategy
     records = _records_for(select_records(records, config, output_dir), strategy)
     measure = measure or config.models.measure
+    physio = _session_physio(records, config.models.scan_hrv)
     rows, excluded = [], []
     for record in records:
         ok = record.get("status") == "ok"
@@ -179,6 +222,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
             "max_fd": qc.max_fd,
             "percent_censored": qc.percent_censored,
             "tdof_remaining": qc.tdof_remaining,
+            **physio[(_session_key(record), ok)],
             **record.get("summary", {}),
             **{prefix + e: v for e, v in zip(edges, values)},
         }
@@ -218,6 +262,7 @@ def build_features(output_dir: str | Path, config: Config, phenotype: pd.DataFra
         rest = [c for c in features.columns if c not in front and c not in roles]
         features = features[front + roles + rest]
         features.attrs["unmatched_runs"] = unmatched
+    _hrv_role(features, phenotype, config.models.scan_hrv)
     features.attrs["strategy"] = strategy
     return features, pd.DataFrame(excluded, columns=["run_id", "reason"]), networks
 
@@ -279,3 +324,102 @@ def _from_sidecars(records: list[dict], measure: str) -> tuple[dict[str, str], s
             "rerun the participant level with --overwrite and one atlas."
         )
     return networks, atlases.pop()
+
+
+def _session_key(record: dict) -> tuple[str, str | None]:
+    ent = record["entities"]
+    return ent["sub"], ent.get("ses")
+
+
+def _read_physio_row(record: dict) -> dict | None:
+    """The run's ``desc-physio_metrics.tsv`` row; None when the run has none (older run, physio disabled, unreadable)."""
+    path = record.get("outputs", {}).get("physio")
+    if not path:
+        return None
+    try:
+        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+    except (OSError, ValueError) as err:
+        log.warning("run %s: its physiology %s cannot be read (%s); its session's scan HRV leaves it out",
+                    record["run_id"], path, err)
+        return None
+    if len(table) != 1:
+        log.warning("run %s: %s has %d rows, not one; its session's scan HRV leaves it out",
+                    record["run_id"], path, len(table))
+        return None
+    return table.iloc[0].to_dict()
+
+
+def _summarise(rows: list[dict], scan_hrv: str) -> dict[str, float]:
+    """The scan columns of a session from its runs' physiology rows (NaN everywhere when there are none)."""
+    from neurokit.physio import session_summary
+
+    out = {column: math.nan for column in SCAN_COLUMNS}
+    out["scan_hrv"] = math.nan
+    if not rows:
+        return out
+    summary = session_summary(rows)
+    for column, (key, _, _) in SCAN_COLUMNS.items():
+        out[column] = float(summary[key])
+    if summary["n_usable"] == 0:
+        out["scan_physio_duration"] = math.nan  # nothing usable: no duration to report, the count says 0
+    if scan_hrv == "log_rmssd":
+        # like log_hf_power: the weighted mean of the runs' logs, so one long run's value is not bent by the skew
+        logs = [{**r, "rmssd": math.log(float(r["rmssd"])) if _positive(r.get("rmssd")) else math.nan} for r in rows]
+        out["scan_hrv"] = float(session_summary(logs)["rmssd"])
+    else:
+        out["scan_hrv"] = float(summary[scan_hrv])
+    return out
+
+
+def _positive(value) -> bool:
+    try:
+        return math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _session_physio(records: list[dict], scan_hrv: str) -> dict:
+    """``{((sub, ses), included): scan columns}``: included rows over the included runs, excluded rows over all."""
+    by_session: dict = {}
+    for record in records:
+        by_session.setdefault(_session_key(record), []).append(record)
+    out = {}
+    for key, runs in by_session.items():
+        rows = {r["run_id"]: _read_physio_row(r) for r in runs}
+        included = [rows[r["run_id"]] for r in runs if r.get("status") == "ok" and rows[r["run_id"]] is not None]
+        every = [row for row in rows.values() if row is not None]
+        out[(key, True)] = _summarise(included, scan_hrv)
+        out[(key, False)] = _summarise(every, scan_hrv)
+    return out
+
+
+def _hrv_role(features: pd.DataFrame, phenotype: pd.DataFrame | None, scan_hrv: str) -> None:
+    """Fill the ``hrv`` role from ``scan_hrv`` when the phenotype has no HRV; record where each came from."""
+    measured = bool(features["scan_hrv"].notna().any())
+    has_phenotype = phenotype is not None and "hrv" in phenotype.columns and bool(
+        pd.to_numeric(phenotype["hrv"], errors="coerce").notna().any())
+    if has_phenotype:
+        hrv = "phenotype"
+    elif measured:
+        # per column, never per row: one feature must mean one measure in one unit
+        features["hrv"] = features["scan_hrv"]
+        hrv = f"scan:{scan_hrv}"
+    else:
+        hrv = "none"
+    unit, description = SCAN_HRV_MEASURES[scan_hrv]
+    source = {"hrv": hrv, "scan_hrv": f"scan:{scan_hrv}"}
+    features.attrs["hrv_source"] = source
+    columns = {c: {"Description": d + " (neurokit.physio.session_summary, weighted by usable duration).",
+                   "Units": u} for c, (_, u, d) in SCAN_COLUMNS.items()}
+    columns["scan_hrv"] = {"Description": f"{description}: the models.scan_hrv measure ({scan_hrv}).", "Units": unit}
+    features.attrs["sidecar"] = {
+        "HRVSource": {
+            **source,
+            "Description": "Where the 'hrv' role and 'scan_hrv' come from, for every row: 'phenotype' (the "
+                           "phenotype's own HRV, kept as is; the scan measure is the separate column scan_hrv), "
+                           "'scan:<measure>' (filled from the scan because the phenotype has no HRV value) or "
+                           "'none'. Scan values are per participant-session, over the session's runs included "
+                           "by QC (docs/physio.md).",
+        },
+        "ScanPhysiology": columns,
+    }

@@ -16,6 +16,7 @@ from neurokit.models._cv import ModelResult, cross_validate_model
 from neurokit.models._features import edge_network_pair, edge_regions, feature_columns
 from neurokit.models._folds import METRICS, permute_within_participants
 from neurokit.models._harmonize import ComBatHarmonizer
+from neurokit.models._hrv import hrv_agreement, hrv_relations
 from neurokit.models._inner import GroupLogisticRegressionCV, GroupRidgeClassifierCV, GroupRidgeCV
 from neurokit.models._longitudinal import longitudinal_model
 from neurokit.models._patterns import (
@@ -85,4 +86,6 @@ __all__ = [
     "covariate_associations",
     "exclusion_bias",
     "sensitivity_analysis",
+    "hrv_agreement",
+    "hrv_relations",
 ]

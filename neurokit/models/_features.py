@@ -16,7 +16,9 @@ from neurokit.models._common import FEATURE_SETS, TARGETS, ModelError
 __all__ = ["feature_columns", "edge_regions", "edge_network_pair"]
 
 SUMMARY_INDICES = ("idx_pfc_within", "idx_limbic_within", "idx_pfc_limbic")
-BIOMARKERS = ("bdnf", "hrv")
+#: ``scan_hrv`` (the scan-derived HRV, neurokit.io.build_features) joins the phenotype's ``hrv`` when both exist;
+#: when ``hrv`` was filled from the scan the two are one column and only ``hrv`` is used.
+BIOMARKERS = ("bdnf", "hrv", "scan_hrv")
 ID_COLUMNS = ("participant_id", "session_id", "run_id")
 
 
@@ -87,6 +89,19 @@ class _FeaturePlan:
     tangent_edges: tuple | None = None  # positions of the kept tangent edges (None = all)
 
 
+def _biomarkers(features):
+    """The biomarker columns present, ``scan_hrv`` left out when it is the same values as ``hrv`` or has none."""
+    names = [c for c in BIOMARKERS if c in features.columns]
+    if "scan_hrv" in names and pd.to_numeric(features["scan_hrv"], errors="coerce").isna().all():
+        names.remove("scan_hrv")  # no physiology measured (older runs, physio disabled): nothing to note per model
+    if "hrv" in names and "scan_hrv" in names:
+        hrv = pd.to_numeric(features["hrv"], errors="coerce").to_numpy(dtype=float)
+        scan = pd.to_numeric(features["scan_hrv"], errors="coerce").to_numpy(dtype=float)
+        if np.array_equal(hrv, scan, equal_nan=True):  # the role was filled from the scan
+            names.remove("scan_hrv")
+    return names
+
+
 def _feature_plan(features, feature_set, networks):
     if feature_set not in FEATURE_SETS:
         raise ModelError(f"'feature_set' must be one of {FEATURE_SETS}; got {feature_set!r}.")
@@ -109,10 +124,10 @@ def _feature_plan(features, feature_set, networks):
     elif feature_set == "summary_indices":
         names = [c for c in SUMMARY_INDICES if c in features.columns]
     elif feature_set == "biomarkers":
-        names = [c for c in BIOMARKERS if c in features.columns]
+        names = _biomarkers(features)
     else:
         names = pfc_limbic
-        extra = [c for c in SUMMARY_INDICES + BIOMARKERS if c in features.columns]
+        extra = [c for c in SUMMARY_INDICES if c in features.columns] + _biomarkers(features)
         names = names + extra
     if not names:
         raise ModelError(
@@ -151,7 +166,9 @@ def feature_columns(features, feature_set, networks):
     feature_set : {'pfc_limbic_edges', 'all_edges', 'summary_indices', 'biomarkers', 'combined'}
         ``pfc_limbic_edges``: edges joining a prefrontal and a limbic region; ``all_edges``;
         ``summary_indices``: ``idx_pfc_within``, ``idx_limbic_within``, ``idx_pfc_limbic``;
-        ``biomarkers``: ``bdnf``, ``hrv``; ``combined``: the first, third and fourth together.
+        ``biomarkers``: ``bdnf``, ``hrv`` and the scan-derived ``scan_hrv`` (left out when it
+        is the same column as ``hrv``, i.e. the role was filled from the scan);
+        ``combined``: the first, third and fourth together.
     networks : mapping of str to str
         ``{region: 'prefrontal' | 'limbic' | 'other'}`` for every region in the edge names.
 

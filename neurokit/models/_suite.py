@@ -29,8 +29,9 @@ class ModelSuite:
         ``{(target, feature_set): reason}`` for models the data cannot support (e.g. no
         BDNF or HRV values, one class only).
     longitudinal : dict of str to dict
-        ``{predictor: longitudinal_model(...) result}``; empty when not requested or when no
-        run has a session. A model that failed is ``{"fitted": False, "outcome", "predictor",
+        ``{predictor: longitudinal_model(...) result}``, plus ``{'scan_hrv:<predictor>': ...}``
+        for the scan-derived HRV per session as the outcome (when the table has ``scan_hrv``
+        values); empty when not requested or when no run has a session. A model that failed is ``{"fitted": False, "outcome", "predictor",
         "message": "not fitted: <reason>"}``.
     """
 
@@ -48,6 +49,7 @@ def fit_models(
     longitudinal=True,
     longitudinal_outcome="idx_pfc_limbic",
     longitudinal_predictors=_PREDICTORS,
+    longitudinal_scan_hrv=True,
     extra_metrics=None,
     on_model=None,
     **kwargs,
@@ -69,6 +71,9 @@ def fit_models(
         models do not depend on it.
     longitudinal_outcome : str, default='idx_pfc_limbic'
     longitudinal_predictors : sequence of {'stage', 'abstinence_days'}, default=('stage', 'abstinence_days')
+    longitudinal_scan_hrv : bool, default=True
+        Also fit ``scan_hrv ~ predictor`` per predictor (does the HRV measured in each
+        session's scan follow recovery?), when some row has a ``scan_hrv`` value.
     extra_metrics : mapping of str to object, optional
         Entries added to every fitted model's ``metrics`` before ``p_value_fdr`` (e.g. the
         denoising strategy the features were made with).
@@ -122,6 +127,10 @@ def fit_models(
     if longitudinal and sessions:
         for predictor in longitudinal_predictors:
             suite.longitudinal[predictor] = _longitudinal(features, longitudinal_outcome, predictor, kwargs)
+        scan = "scan_hrv" in features.columns and features["scan_hrv"].notna().any()
+        if longitudinal_scan_hrv and scan and longitudinal_outcome != "scan_hrv":
+            for predictor in longitudinal_predictors:
+                suite.longitudinal[f"scan_hrv:{predictor}"] = _longitudinal(features, "scan_hrv", predictor, kwargs)
     return suite
 
 
