@@ -168,6 +168,8 @@ def test_run_group_writes_models_and_predict_applies_them(tmp_path, capsys):
     assert run_group(bids, out, config) == 0
     group = out / "group"
     assert (group / "features.tsv").is_file() and (group / "exclusions.tsv").is_file()
+    sidecar = json.loads((group / "features.json").read_text())  # no physiology here: hrv is the phenotype's
+    assert sidecar["HRVSource"]["hrv"] == "phenotype" and sidecar["ScanPhysiology"]["scan_rmssd"]["Units"] == "ms"
     summary = pd.read_csv(group / "models" / "summary.tsv", sep="\t")
     assert set(summary["status"]) == {"fitted"} and len(summary) == 4
     folder = group / "models" / "stage" / "pfc_limbic_edges"
