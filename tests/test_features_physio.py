@@ -129,11 +129,18 @@ def test_a_missing_or_broken_physio_file_is_a_session_without_physiology_not_a_f
     doubled = next(out.glob("sub-02/ses-2/func/*_desc-physio_metrics.tsv"))
     table = pd.read_csv(doubled, sep="\t")
     pd.concat([table, table]).to_csv(doubled, sep="\t", index=False)
+    edited = next(out.glob("sub-01/ses-1/func/*run-1*_desc-physio_metrics.tsv"))
+    table = pd.read_csv(edited, sep="\t", dtype=str)
+    table["rmssd"] = "abc"
+    table.to_csv(edited, sep="\t", index=False)
     features, _, _ = build_features(out, Config())
+    first = features[(features["participant_id"] == "sub-01") & (features["session_id"] == "ses-1")].iloc[0]
+    assert first["scan_rmssd"] == pytest.approx(20.0)  # the edited value is not a number: that run's RMSSD is unknown
+    assert first["scan_heart_rate"] == pytest.approx((62 * 300 + 70 * 100) / 400)
     row = features[(features["participant_id"] == "sub-01") & (features["session_id"] == "ses-2")].iloc[0]
     assert math.isnan(row["scan_rmssd"]) and math.isnan(row["scan_physio_runs"])
     assert "cannot be read" in caplog.text and gone.name in caplog.text
-    assert "has 2 rows, not one" in caplog.text
+    assert "has 2 rows and a 'usable' column, not one row" in caplog.text
     assert features.loc[features["participant_id"] == "sub-02", "scan_physio_runs"].isna().all()
 
 

@@ -22,6 +22,7 @@ from neurokit.config import Config
 from neurokit.io._derivatives import record_for_strategy
 from neurokit.io._run_files import RunQC, completed_runs
 from neurokit.io._phenotype import phenotype_for_runs
+from neurokit.physio import MEASURES
 
 __all__ = ["GroupError", "RunRef", "SCAN_COLUMNS", "build_features", "select_records", "strategy_qc"]
 
@@ -332,7 +333,7 @@ def _session_key(record: dict) -> tuple[str, str | None]:
 
 
 def _read_physio_row(record: dict) -> dict | None:
-    """The run's ``desc-physio_metrics.tsv`` row; None when the run has none (older run, physio disabled, unreadable)."""
+    """The run's ``desc-physio_metrics.tsv`` row; None without one (older run, physio disabled, unreadable)."""
     path = record.get("outputs", {}).get("physio")
     if not path:
         return None
@@ -342,11 +343,17 @@ def _read_physio_row(record: dict) -> dict | None:
         log.warning("run %s: its physiology %s cannot be read (%s); its session's scan HRV leaves it out",
                     record["run_id"], path, err)
         return None
-    if len(table) != 1:
-        log.warning("run %s: %s has %d rows, not one; its session's scan HRV leaves it out",
-                    record["run_id"], path, len(table))
+    if len(table) != 1 or "usable" not in table.columns:
+        log.warning("run %s: %s has %d rows and %s 'usable' column, not one row of "
+                    "neurokit.io.write_physio; its session's scan HRV leaves it out (rerun the participant level "
+                    "with --overwrite for this run)", record["run_id"], path, len(table),
+                    "a" if "usable" in table.columns else "no")
         return None
-    return table.iloc[0].to_dict()
+    row = table.iloc[0].to_dict()
+    for name in MEASURES:
+        if name not in ("usable", "reason"):  # a hand-edited value that is not a number counts as not measured
+            row[name] = pd.to_numeric(pd.Series([row.get(name)]), errors="coerce").iloc[0]
+    return row
 
 
 def _summarise(rows: list[dict], scan_hrv: str) -> dict[str, float]:
@@ -363,7 +370,7 @@ def _summarise(rows: list[dict], scan_hrv: str) -> dict[str, float]:
     if summary["n_usable"] == 0:
         out["scan_physio_duration"] = math.nan  # nothing usable: no duration to report, the count says 0
     if scan_hrv == "log_rmssd":
-        # like log_hf_power: the weighted mean of the runs' logs, so one long run's value is not bent by the skew
+        # the weighted mean of the runs' logs, as session_summary does for log_hf_power
         logs = [{**r, "rmssd": math.log(float(r["rmssd"])) if _positive(r.get("rmssd")) else math.nan} for r in rows]
         out["scan_hrv"] = float(session_summary(logs)["rmssd"])
     else:
