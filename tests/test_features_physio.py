@@ -290,3 +290,19 @@ def test_hrv_relations_table():
     assert control["value"] == pytest.approx(table.loc[table["stage"] == "control", "scan_hrv"].median())
     with pytest.raises(ModelError, match="no column"):
         hrv_relations(table.drop(columns="scan_hrv"))
+
+
+def test_a_model_whose_hrv_was_the_scans_refuses_features_whose_hrv_is_the_phenotypes(tmp_path):
+    from neurokit.models import load_model, predict, save_model
+
+    table = _table(n=24)
+    table.attrs["hrv_source"] = {"hrv": "scan:log_rmssd", "scan_hrv": "scan:log_rmssd"}
+    result = cross_validate_model(table, "stage", "biomarkers", NETS, **{**QUICK, "n_permutations": 0})
+    assert result.metrics["hrv_source"] == {"hrv": "scan:log_rmssd"}  # scan_hrv is not a feature here
+    model = load_model(save_model(result, tmp_path / "m"))
+    assert model.hrv_source == {"hrv": "scan:log_rmssd"}
+    assert predict(model, table)["y_pred"].notna().all()
+    other = table.copy()
+    other.attrs["hrv_source"] = {"hrv": "phenotype", "scan_hrv": "scan:log_rmssd"}
+    with pytest.raises(ModelError, match=r"'hrv' feature was 'scan:log_rmssd' in training but is 'phenotype'"):
+        predict(model, other)

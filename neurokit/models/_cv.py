@@ -419,6 +419,9 @@ def cross_validate_model(
         "permutation_engine": permutation_engine,
         "scores": scores,
     }
+    hrv_source = {c: str(v) for c, v in (features.attrs.get("hrv_source") or {}).items() if c in design.feature_names}
+    if hrv_source:  # what 'hrv' meant here (phenotype or scan), checked again when the model is applied
+        metrics["hrv_source"] = hrv_source
     # the post-hoc test of Dinga et al. 2020, next to the in-fold residualised score
     metrics["beyond_confounds"] = _beyond_confounds_metrics(
         features, design, kind, y, mean_pred, groups,
@@ -456,6 +459,7 @@ def cross_validate_model(
         atlas=atlas,
         measure=measure,
         config_hash=config_hash,
+        hrv_source=hrv_source,
     )
     patterns = aggregate_patterns(np.array([p for p, _ in fold_patterns]), design.model_features, networks)
     per_class = pd.DataFrame()

@@ -61,6 +61,11 @@ class FittedModel:
         ``participant_id``, ``session_id`` and ``run_id`` of every run it was fitted on.
     cv_metrics : dict
         The cross-validated metrics (``metrics.json``) of the model.
+    hrv_source : dict
+        Where the HRV features it reads came from (``{'hrv': 'phenotype' | 'scan:<measure>',
+        'scan_hrv': 'scan:<measure>'}``, from the features table's ``attrs["hrv_source"]``,
+        :func:`neurokit.io.build_features`); :func:`predict` refuses features whose ``hrv``
+        means something else. Empty when the model reads no HRV column.
     """
 
     pipeline: object
@@ -81,6 +86,7 @@ class FittedModel:
     fingerprint: dict | None = None
     training_runs: list = field(default_factory=list)
     cv_metrics: dict = field(default_factory=dict)
+    hrv_source: dict = field(default_factory=dict)
 
     def metadata(self):
         """Everything but the pipeline, as a JSON-serialisable dict."""
@@ -239,6 +245,15 @@ def training_overlap(model, features):
 def _check_provenance(model, features, atlas, measure, fingerprint):
     if fingerprint is not None:
         check_fingerprint(model, fingerprint)
+    given = features.attrs.get("hrv_source") or {}
+    for column, trained in (model.hrv_source or {}).items():
+        # the same column name can hold the phenotype's HRV in one study and the scan's in another
+        if column in given and given[column] != trained:
+            raise ModelError(
+                f"the model's {column!r} feature was {trained!r} in training but is {given[column]!r} in these "
+                f"features (features.json HRVSource); set models.scan_hrv, or give or leave out the phenotype's "
+                "HRV, as in training, or use a model without HRV features."
+            )
     for key, given in (("atlas", atlas), ("measure", measure)):
         given = given if given is not None else features.attrs.get(key)
         expected = getattr(model, key)
