@@ -306,3 +306,6 @@ def test_a_model_whose_hrv_was_the_scans_refuses_features_whose_hrv_is_the_pheno
     other.attrs["hrv_source"] = {"hrv": "phenotype", "scan_hrv": "scan:log_rmssd"}
     with pytest.raises(ModelError, match=r"'hrv' feature was 'scan:log_rmssd' in training but is 'phenotype'"):
         predict(model, other)
+    other.attrs["hrv_source"] = {"hrv": "none", "scan_hrv": "scan:log_rmssd"}  # no HRV at all: no prediction
+    other["hrv"] = math.nan
+    assert set(predict(model, other)["excluded_reason"]) == {"missing features, covariates or site"}

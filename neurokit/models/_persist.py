@@ -248,7 +248,7 @@ def _check_provenance(model, features, atlas, measure, fingerprint):
     given = features.attrs.get("hrv_source") or {}
     for column, trained in (model.hrv_source or {}).items():
         # the same column name can hold the phenotype's HRV in one study and the scan's in another
-        if column in given and given[column] != trained:
+        if given.get(column) not in (None, "none", trained):  # 'none': no values, those rows get no prediction
             raise ModelError(
                 f"the model's {column!r} feature was {trained!r} in training but is {given[column]!r} in these "
                 f"features (features.json HRVSource); set models.scan_hrv, or give or leave out the phenotype's "
