@@ -31,8 +31,8 @@ class ModelSuite:
     longitudinal : dict of str to dict
         ``{predictor: longitudinal_model(...) result}``, plus ``{'scan_hrv:<predictor>': ...}``
         for the scan-derived HRV per session as the outcome (when the table has ``scan_hrv``
-        values); empty when not requested or when no run has a session. A model that failed is ``{"fitted": False, "outcome", "predictor",
-        "message": "not fitted: <reason>"}``.
+        values); empty when not requested or when no run has a session. A model that failed
+        is ``{"fitted": False, "outcome", "predictor", "message": "not fitted: <reason>"}``.
     """
 
     results: dict = field(default_factory=dict)
