@@ -18,6 +18,7 @@ from distributed import Client, LocalCluster
 from neurokit.config import Config
 from neurokit.io import completed_runs, read_failures
 from neurokit.pipelines import participant as pp
+from neurokit.run import MEAN_IMAGE_VOLUMES, compute_run
 
 pytestmark = pytest.mark.slow
 
@@ -509,7 +510,7 @@ def test_report_underlay_is_fmriprep_boldref_or_a_computed_mean(dataset, config,
         run, record = cases[key], records[key]
         assert record["inputs"]["boldref"] is None and qc[key]["ReferenceImage"] is None
         volumes = qc[key]["MeanImageVolumes"]
-        assert len(volumes) == pp.MEAN_IMAGE_VOLUMES and volumes[0] == 0 and volumes[-1] == run.n_volumes - 1
+        assert len(volumes) == MEAN_IMAGE_VOLUMES and volumes[0] == 0 and volumes[-1] == run.n_volumes - 1
         expected = nib.load(run.bold).get_fdata()[..., volumes].mean(-1)
         np.testing.assert_allclose(nib.load(out / record["outputs"]["mean"]).get_fdata(), expected, atol=1e-3)
     assert any("cropped_boldref.nii.gz is on grid" in note for note in qc["wrong"]["ConfoundNotes"])
@@ -521,7 +522,7 @@ def test_report_underlay_is_fmriprep_boldref_or_a_computed_mean(dataset, config,
         [figure] = [b for b in _atlas_blocks(full, qc[key], atlas, None) if b.kind == "figure"][:1]
         captions[key] = figure.caption
     assert "fMRIPrep's reference image (boldref)" in captions["ref"]
-    assert f"({pp.MEAN_IMAGE_VOLUMES} evenly spaced volumes averaged)" in captions["none"]
+    assert f"({MEAN_IMAGE_VOLUMES} evenly spaced volumes averaged)" in captions["none"]
     gone = read_completion(out / "logs" / "runs" / f"{records['ref']['run_id']}.json", out)
     gone["inputs"]["boldref"] = str(tmp_path / "deleted_boldref.nii.gz")
     notes = [b.text for b in _atlas_blocks(gone, qc["ref"], atlas, None) if b.kind == "note"]
@@ -645,7 +646,7 @@ def test_compute_run_writes_nothing_and_write_run_writes_what_process_run_does(d
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)  # a stray relative write would land here
-    result = pp.compute_run(run, atlas, multi)
+    result = compute_run(run, atlas, multi)
     assert sorted(p for p in dataset.rglob("*")) == before and not any(cwd.iterdir())
 
     assert result.primary == multi.modelled_strategy and list(result.strategies)[0] == result.primary
