@@ -1,4 +1,4 @@
-"""Participant level: extract -> denoise -> connectivity -> QC -> write, one dask task per run.
+"""Participant level: extract -> denoise -> connectivity -> QC, physiology -> write, one dask task per run.
 
 Each task (:func:`process_run`) is :func:`neurokit.run.compute_run`, which reads the run's
 inputs and computes everything in memory (a function of run, atlas and resolved config,
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
+import os
 import time
 import traceback
 from dataclasses import dataclass, field, replace
@@ -38,6 +40,7 @@ from neurokit.io import (
     bids_uri,
     completed_runs,
     dataset_links,
+    find_physio,
     input_fingerprint,
     outputs_intact,
     read_completion,
@@ -47,6 +50,7 @@ from neurokit.io import (
     write_atlas_files,
     write_dataset_description,
     write_failures,
+    write_physio,
 )
 from neurokit.run import RunFailure, RunResult, compute_run
 from neurokit.run._compute import _nifti_bytes
@@ -91,7 +95,8 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
     region_names = result.region_names
     root = Path(names.output_dir)
     # provenance as BIDS URIs through the DatasetLinks run_participant recorded: no machine paths
-    uri = functools.partial(bids_uri, links=read_dataset_links(root), output_dir=root)
+    links = read_dataset_links(root)
+    uri = functools.partial(bids_uri, links=links, output_dir=root)
     # ``tangent`` needs a group reference: a run stores its covariance (config.per_run_kinds)
     # and the group level projects it inside each cross-validation fold.
     outputs: dict[str, str] = {}
@@ -148,6 +153,10 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
                 own = {strategy_output_key(k, strategy): v for k, v in own.items()}
             outputs.update(own)
             per_strategy_outputs[strategy] = list(own)
+        if result.physio is not None:  # every run gets one, an unusable one too: its reason is the record
+            tsv, sidecar_path = write_physio(names, result.physio, links=links)
+            outputs["physio"] = tsv.relative_to(root).as_posix()
+            outputs["physio:json"] = sidecar_path.relative_to(root).as_posix()
         qc = replace(result.qc, reference_image=None if result.reference is None else uri(result.reference),
                      processing_seconds=round(result.seconds + time.perf_counter() - started, 3))
         qc.write(names)
@@ -172,6 +181,9 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
             mean_fd=done.motion.get("mean_fd"),
             seconds=qc.processing_seconds,
         )
+        if result.physio is not None:  # for the batch's log lines and counts, without reading the QC JSON
+            record.physio = {**qc.physio, "recording": [Path(s).name for s in result.physio.sources],
+                             "seconds": round(result.physio_seconds, 4)}
         if len(result.strategies) > 1:
             record.strategy = primary
             record.strategies = {
@@ -183,7 +195,8 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
     return record
 
 
-def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str) -> dict[str, Any]:
+def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str,
+                bids_dir: str | None = None) -> dict[str, Any]:
     """Compute one run (:func:`neurokit.run.compute_run`) and write its derivatives (:func:`write_run`): the dask task.
 
     Parameters
@@ -198,6 +211,10 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         Derivative dataset root.
     fingerprint : str
         Hash of the inputs and configuration, stored in the completion record.
+    bids_dir : str, optional
+        The raw BIDS dataset (where the physiological recordings are); default: the ``raw``
+        link of ``output_dir``'s ``dataset_description.json``, which :func:`run_participant`
+        writes before any run.
 
     Returns
     -------
@@ -210,9 +227,15 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
     RunFailure
         Naming the stage (atlas, confounds, extract, denoise, connectivity, qc, write) and the cause.
     """
-    result = compute_run(run, atlas, config)
+    result = compute_run(run, atlas, config, bids_dir=bids_dir if bids_dir is not None else _raw_dataset(output_dir))
     names = DerivativeNames(Path(output_dir), run, atlas.name, result.primary)
     return write_run(names, result, config, fingerprint).to_dict()
+
+
+def _raw_dataset(output_dir: str | Path) -> str | None:
+    """The raw dataset of a derivative dataset, through its ``DatasetLinks`` (None when none is recorded)."""
+    raw = read_dataset_links(output_dir).get("raw")
+    return None if raw is None else os.path.normpath(os.path.join(output_dir, raw))
 
 
 @functools.lru_cache(maxsize=1)
@@ -255,6 +278,12 @@ class ParticipantSummary:
     report_failures : list of dict
         Reports that could not be rendered (``subject``, ``error_type``, ``message``); the runs
         they describe are not affected.
+    n_physio_usable : int
+        Completed runs with usable physiology (``desc-physio_metrics``); 0 when ``physio.enabled`` is false.
+    physio_reasons : dict of str to int
+        Completed runs without usable physiology, by reason code (``missing``, ``flat``, ...).
+    physio_seconds : float or None
+        Mean seconds the physiology step took per run computed by this invocation (None if none was).
     """
 
     n_found: int = 0
@@ -269,6 +298,9 @@ class ParticipantSummary:
     n_reports_rendered: int = 0
     n_reports_up_to_date: int = 0
     report_failures: list[dict] = field(default_factory=list)
+    n_physio_usable: int = 0
+    physio_reasons: dict[str, int] = field(default_factory=dict)
+    physio_seconds: float | None = None
 
 
 def exit_code(summary: ParticipantSummary) -> int:
@@ -278,9 +310,33 @@ def exit_code(summary: ParticipantSummary) -> int:
     return 1 if summary.n_failed else 0
 
 
-def _up_to_date(run: Run, names: DerivativeNames, fingerprint: str) -> bool:
+def _fingerprint(run: Run, config: Config, bids_dir: Path) -> str:
+    """:func:`neurokit.io.input_fingerprint`, and the run's physiological recordings when physiology is
+    measured: a recording added, replaced or given its sidecar later redoes the run."""
+    fingerprint = input_fingerprint(run, config.run_hash())
+    if not config.physio.enabled:
+        return fingerprint
+    parts = []
+    for path in find_physio(bids_dir, run):  # none: the fingerprint of a run made before physiology
+        for file in (path, path.with_name(path.name[: -len(".tsv.gz")] + ".json")):
+            try:
+                stat = file.stat()
+            except OSError:
+                parts.append(f"{file.name}:-")
+                continue
+            parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    if not parts:
+        return fingerprint
+    return hashlib.sha256("|".join([fingerprint, *parts]).encode()).hexdigest()[:20]
+
+
+def _up_to_date(run: Run, names: DerivativeNames, fingerprint: str, physio: bool = False) -> bool:
     record = RunRecord.read(names.completion(), names.output_dir)
     if record is None or record.fingerprint != fingerprint:
+        return False
+    if physio and "physio" not in record.outputs:
+        # made before the participant level measured physiology (its settings at the defaults
+        # leave the configuration hash as it was): measured now, never silently left out
         return False
     return outputs_intact(record.to_dict())
 
@@ -370,8 +426,8 @@ def run_participant(
         todo, fingerprints = [], {}
         for run in discovery.runs:
             names = DerivativeNames(output_dir, run, atlas.name, config.denoise.strategy)
-            fingerprints[run.run_id] = fp = input_fingerprint(run, config.run_hash())
-            if not overwrite and _up_to_date(run, names, fp):
+            fingerprints[run.run_id] = fp = _fingerprint(run, config, bids_dir)
+            if not overwrite and _up_to_date(run, names, fp, physio=config.physio.enabled):
                 summary.n_skipped += 1
                 continue
             failed_with, failure = FailureRow.read_failed(_failure_path(output_dir, run))
@@ -409,11 +465,45 @@ def run_participant(
         summary.n_excluded = sum(r["status"] == "excluded" for r in summary.records)
         summary.n_failed = sum(f["status"] == "failed" for f in summary.failures)
         write_failures(output_dir, summary.failures)
+        if config.physio.enabled:
+            _count_physio(summary, computed={run.run_id for run in todo})
         log.info(
             "participant level done: %d usable, %d excluded, %d failed (see %s)",
             summary.n_ok, summary.n_excluded, summary.n_failed, output_dir / "failures.tsv",
         )
         return summary
+
+
+def _count_physio(summary: ParticipantSummary, computed: set[str]) -> None:
+    """Count the completed runs with and without usable physiology (by reason) and log it."""
+    reasons: dict[str, int] = {}
+    seconds = []
+    for record in summary.records:
+        block = record.get("physio") or {}
+        if block.get("usable"):
+            summary.n_physio_usable += 1
+        else:
+            reason = block.get("reason") or "unknown"
+            reasons[reason] = reasons.get(reason, 0) + 1
+        if record["run_id"] in computed and block.get("seconds") is not None:
+            seconds.append(float(block["seconds"]))
+    summary.physio_reasons = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    summary.physio_seconds = sum(seconds) / len(seconds) if seconds else None
+    why = ", ".join(f"{code} {n}" for code, n in summary.physio_reasons.items())
+    cost = (f"; the physiology step took {summary.physio_seconds:.3f} s per run computed now"
+            if summary.physio_seconds is not None else "")
+    log.info("physiology: %d run(s) with usable HRV, %d without%s (desc-physio_metrics.tsv gives each reason)%s",
+             summary.n_physio_usable, sum(reasons.values()), f" ({why})" if why else "", cost)
+
+
+def _log_physio(run: Run, record: dict) -> None:
+    """Warn when a run has a recording that could not be used (a run without one is only counted)."""
+    block = record.get("physio")
+    if not block or block.get("usable") or block.get("reason") in ("missing", "disabled"):
+        return
+    files = ", ".join(block.get("recording") or []) or "its physiological recording"
+    log.warning("%s: %s not usable for HRV (%s): %s (the run is processed without it)",
+                run.run_id, files, block.get("reason"), block.get("message"))
 
 
 def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task=None,
@@ -490,6 +580,7 @@ def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, 
                 lines.runs.update(ok=record["status"] == "ok")
                 if record["status"] == "excluded":
                     log.info("%s excluded: %s", run.run_id, "; ".join(record["reasons"]))
+                _log_physio(run, record)
             else:
                 exc = future.exception()
                 stage, etype, message = _describe(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np
 
 from neurokit.config import Config
 from neurokit.io import Run, RunQC
+from neurokit.physio import PhysioRecording, PhysioResult
+from neurokit.run._physio import _PhysioStep, physio_block
 from neurokit.run._stage import _Stage
 from neurokit.run._strategy import _Denoised, _denoise_and_connect
 
@@ -61,6 +64,14 @@ class RunResult:
         The BOLD run's affine.
     seconds : float
         Time the computation took.
+    physio : neurokit.physio.PhysioResult or None
+        The run's heart-rate variability and breathing rate, or why there are none
+        (``usable=False`` and the reason); None when ``physio.enabled`` is false.
+    recording : neurokit.physio.PhysioRecording or None
+        The run's physiological recording, read once, before the strategies are cleaned; None
+        when there is none, it cannot be read, or physiology is off.
+    physio_seconds : float
+        Time the physiology step took (reading the recording and measuring it).
     """
 
     run: Run
@@ -76,6 +87,9 @@ class RunResult:
     mean_image: np.ndarray | None
     affine: np.ndarray
     seconds: float = 0.0
+    physio: PhysioResult | None = None
+    recording: PhysioRecording | None = None
+    physio_seconds: float = 0.0
 
     @property
     def modelled(self) -> "_Denoised":
@@ -83,11 +97,14 @@ class RunResult:
         return self.strategies[self.primary]
 
 
-def compute_run(run: Run, atlas, config: Config) -> RunResult:
+def compute_run(run: Run, atlas, config: Config, *, bids_dir: str | os.PathLike | None = None) -> RunResult:
     """Compute one run's derivatives in memory: reads its inputs, writes nothing.
 
     Region signals are extracted once; each strategy of ``denoise.strategy`` then selects its
-    confounds, cleans them, computes the matrices and decides exclusion on its own.
+    confounds, cleans them, computes the matrices and decides exclusion on its own. With
+    ``physio.enabled`` (the default) the run's physiological recording is read from the raw
+    dataset once and its heart-rate variability measured (``docs/physio.md``); a run without a
+    usable recording, or whose physiology step raised (reason ``error``), is computed all the same.
 
     Parameters
     ----------
@@ -97,6 +114,10 @@ def compute_run(run: Run, atlas, config: Config) -> RunResult:
         The loaded atlas.
     config : Config
         The resolved configuration.
+    bids_dir : path-like, optional
+        The raw BIDS dataset, where the run's ``*_physio.tsv.gz`` are looked for; without it
+        (and with ``physio.enabled``) the result's physiology is unusable with reason
+        ``no_raw_dataset``.
 
     Returns
     -------
@@ -154,6 +175,10 @@ def compute_run(run: Run, atlas, config: Config) -> RunResult:
             for strategy in strategies
         }
 
+    physio = _PhysioStep(run, config.physio, bids_dir) if config.physio.enabled else None
+    if physio is not None:  # read before cleaning: the strategies may model the recorded physiology
+        physio.read()
+
     with _Stage("extract"):
         # once per run, whatever the number of strategies: reading the BOLD is the expensive part
         extraction = extract_signals(bold_img, coverage.labels, mask, region_ids=kept,
@@ -182,6 +207,9 @@ def compute_run(run: Run, atlas, config: Config) -> RunResult:
     done = results[primary]
     selection, cleaned, motion = done.selection, done.cleaned, done.motion
 
+    if physio is not None:
+        physio.measure()
+
     with _Stage("qc"):
         tsnr = region_tsnr(signals, exclude_volumes=selection.non_steady_state)
         notes = list(selection.notes) + list(run.warnings) + ([reference_note] if reference_note else [])
@@ -207,6 +235,7 @@ def compute_run(run: Run, atlas, config: Config) -> RunResult:
             regions_without_signal=emptied,
             reference_image=None if reference is None else str(reference),
             mean_image_volumes=None if reference is not None else extraction.mean_image_volumes.tolist(),
+            physio=None if physio is None else physio_block(physio.result),
         )
         if cleaned is not None:
             qc.summary_indices = done.summary or None
@@ -222,6 +251,9 @@ def compute_run(run: Run, atlas, config: Config) -> RunResult:
         signals=signals, region_names=region_names, networks=networks, qc=qc, reference=reference,
         mean_image=None if reference is not None else extraction.mean_image, affine=affine,
         seconds=time.perf_counter() - started,
+        physio=None if physio is None else physio.result,
+        recording=None if physio is None else physio.recording,
+        physio_seconds=0.0 if physio is None else physio.seconds,
     )
 
 
