@@ -160,6 +160,7 @@ def _warm_worker(module: str):
     import neurokit.extract  # noqa: F401
     import neurokit.pipelines.participant  # noqa: F401
     import neurokit.qc  # noqa: F401
+    import neurokit.run  # noqa: F401
     import nilearn  # noqa: F401
     import sklearn  # noqa: F401
 
@@ -273,7 +274,7 @@ STAGES = [  # (label, function name, file fragment); cumulative time of each, in
     ("connectivity_matrix", "connectivity_matrix", "connectivity/_measures.py"),
     ("summary indices + strength", "summary_indices", "connectivity/_summary.py"),
     ("write: _versions()", "_versions", "participant"),
-    ("write: mean image gzip", "_nifti_bytes", "participant"),
+    ("write: mean image gzip", "_nifti_bytes", "neurokit/run/"),
     ("write: TSV (DataFrame.to_csv)", "atomic_write_tsv", "neurokit/_atomic.py"),
     ("write: JSON", "atomic_write_json", "neurokit/_atomic.py"),
     ("write: fsync (all files)", "<built-in method posix.fsync>", "~"),

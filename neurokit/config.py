@@ -641,8 +641,13 @@ class Config(_Section):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def run_hash(self) -> str:
-        """Hash of the sections that shape one run's participant-level results."""
-        return self.hash(RUN_SECTIONS)
+        """Hash of the sections that shape one run's participant-level results.
+
+        ``physio`` counts only when it is not at its defaults: the defaults leave the hash of
+        every run made before the participant level measured physiology (docs/provenance.md).
+        """
+        physio = ("physio",) if self.physio != PhysioConfig() else ()
+        return self.hash(RUN_SECTIONS + physio)
 
     def updated(self, overrides: Mapping[str, Any]) -> "Config":
         """A new, validated config with ``{"section.key": value}`` overrides applied."""

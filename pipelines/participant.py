@@ -1,9 +1,9 @@
-"""Participant level: extract -> denoise -> connectivity -> QC -> write, one dask task per run.
+"""Participant level: extract -> denoise -> connectivity -> QC, physiology -> write, one dask task per run.
 
-Each task (:func:`process_run`) is :func:`compute_run`, which reads the run's inputs and
-computes everything in memory (a function of run, atlas and resolved config, writing
-nothing), then :func:`write_run`, which writes the derivatives through the typed records of
-:mod:`neurokit.io` (completion record last). The graph is submitted once and results
+Each task (:func:`process_run`) is :func:`neurokit.run.compute_run`, which reads the run's
+inputs and computes everything in memory (a function of run, atlas and resolved config,
+writing nothing), then :func:`write_run`, which writes the derivatives through the typed
+records of :mod:`neurokit.io` (completion record last). The graph is submitted once and results
 stream back as they finish. A run that raises is retried,
 then recorded in ``failures.tsv``; the batch goes on.
 """
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import logging
+import os
 import time
 import traceback
 from dataclasses import dataclass, field, replace
@@ -30,7 +32,6 @@ from neurokit.io import (
     DerivativeNames,
     FAILURE_COLUMNS,
     FailureRow,
-    RunQC,
     RunRecord,
     atomic_write_bytes,
     atomic_write_json,
@@ -39,6 +40,7 @@ from neurokit.io import (
     bids_uri,
     completed_runs,
     dataset_links,
+    find_physio,
     input_fingerprint,
     outputs_intact,
     read_completion,
@@ -48,256 +50,15 @@ from neurokit.io import (
     write_atlas_files,
     write_dataset_description,
     write_failures,
+    write_physio,
 )
+from neurokit.run import RunFailure, RunResult, compute_run
+from neurokit.run._compute import _nifti_bytes
+from neurokit.run._stage import _Stage
 
-__all__ = ["ParticipantSummary", "RunFailure", "RunResult", "compute_run", "write_run", "process_run",
-           "run_participant", "exit_code"]
+__all__ = ["ParticipantSummary", "write_run", "process_run", "run_participant", "exit_code"]
 
 log = logging.getLogger("neurokit.participant")
-
-
-class RunFailure(Exception):
-    """A run failed in one stage; carries what ``failures.tsv`` records (picklable for dask)."""
-
-    def __init__(self, stage: str, error_type: str, message: str):
-        super().__init__(f"[{stage}] {error_type}: {message}")
-        self.stage, self.error_type, self.message = stage, error_type, message
-
-    def __reduce__(self):
-        return (RunFailure, (self.stage, self.error_type, self.message))
-
-
-class _Stage:
-    """Context manager naming the stage in which a run fails."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc is None or isinstance(exc, (RunFailure, KeyboardInterrupt, SystemExit, MemoryError)):
-            return False
-        from neurokit.denoise import InsufficientVolumesError
-
-        if isinstance(exc, InsufficientVolumesError):
-            return False  # an exclusion, handled by the caller
-        raise RunFailure(self.name, type(exc).__name__, str(exc)) from exc
-
-
-def _fd(confounds: pd.DataFrame) -> np.ndarray | None:
-    if "framewise_displacement" not in confounds:
-        return None
-    return confounds["framewise_displacement"].to_numpy(dtype=float)
-
-
-#: Volumes averaged into a run's mean image (the report's underlay): evenly spaced, first and last included.
-MEAN_IMAGE_VOLUMES = 16
-
-
-def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
-    """The image as ``.nii.gz`` bytes, reproducibly (no timestamp): isal at level 1, several
-    times faster than zlib's default level and about as small for float32 EPI data."""
-    try:
-        from isal.igzip import compress
-    except ImportError:  # pragma: no cover - isal is a dependency; stdlib fallback
-        from gzip import compress
-    return compress(img.to_bytes(), compresslevel=1, mtime=0)
-
-
-@dataclass
-class RunResult:
-    """What :func:`compute_run` computed for one run, before anything is written.
-
-    Attributes
-    ----------
-    run : Run
-        The run.
-    atlas_name, atlas_space : str
-        The atlas the regions come from.
-    primary : str
-        The modelled strategy (``config.modelled_strategy``): the QC's top-level entries and
-        the record's unsuffixed output keys describe it.
-    strategies : dict of str to _Denoised
-        Each strategy's cleaning, exclusion, matrices and summary, the modelled one first.
-    signals : ndarray, shape (n_volumes, n_regions)
-        Region mean signals before denoising.
-    region_names, networks : list of str, length n_regions
-        The regions kept and their networks.
-    qc : RunQC
-        The QC metrics (``ReferenceImage`` holds the boldref's path until :func:`write_run`
-        writes it as a BIDS URI; ``ProcessingSeconds`` is set when written).
-    reference : Path or None
-        fMRIPrep's boldref when usable; otherwise the mean image below is the report's underlay.
-    mean_image : ndarray, shape (X, Y, Z), or None
-        Mean of :data:`MEAN_IMAGE_VOLUMES` volumes when there is no usable boldref.
-    affine : ndarray, shape (4, 4)
-        The BOLD run's affine.
-    seconds : float
-        Time the computation took.
-    """
-
-    run: Run
-    atlas_name: str
-    atlas_space: str
-    primary: str
-    strategies: dict
-    signals: np.ndarray
-    region_names: list
-    networks: list
-    qc: RunQC
-    reference: Path | None
-    mean_image: np.ndarray | None
-    affine: np.ndarray
-    seconds: float = 0.0
-
-    @property
-    def modelled(self) -> "_Denoised":
-        """The modelled strategy's result."""
-        return self.strategies[self.primary]
-
-
-def compute_run(run: Run, atlas, config: Config) -> RunResult:
-    """Compute one run's derivatives in memory: reads its inputs, writes nothing.
-
-    Region signals are extracted once; each strategy of ``denoise.strategy`` then selects its
-    confounds, cleans them, computes the matrices and decides exclusion on its own.
-
-    Parameters
-    ----------
-    run : Run
-        The run (from discovery).
-    atlas : neurokit.atlases.Atlas
-        The loaded atlas.
-    config : Config
-        The resolved configuration.
-
-    Returns
-    -------
-    RunResult
-
-    Raises
-    ------
-    RunFailure
-        Naming the stage (atlas, confounds, extract, denoise, connectivity, qc) and the cause.
-    """
-    from neurokit.atlases import check_coverage, check_space
-    from neurokit.denoise import (
-        check_confounds_length,
-        load_confounds_metadata,
-        load_confounds_table,
-        select_confounds,
-    )
-    from neurokit.extract import extract_signals
-    from neurokit.qc import region_tsnr
-
-    started = time.perf_counter()
-    dn = config.denoise
-    primary = config.modelled_strategy
-    strategies = (primary,) + tuple(s for s in config.strategies if s != primary)
-
-    with _Stage("atlas"):
-        check_space(atlas, run.entity_dict.get("space", ""), allow_resample=config.atlas.allow_resample)
-        bold_img = nib.load(str(run.bold))  # the header only; extraction streams the data from it
-        header = bold_img.header
-        affine, shape = header.get_best_affine(), tuple(int(s) for s in header.get_data_shape()[:3])
-        mask_img = nib.load(str(run.mask))
-        if mask_img.shape[:3] != shape or not np.allclose(mask_img.affine, affine, atol=1e-3):
-            raise ValueError(
-                f"{run.mask.name} is on grid {mask_img.shape[:3]} but the BOLD run is on {shape}; "
-                "use the brain mask fMRIPrep wrote in the same space and resolution."
-            )
-        mask = np.asarray(mask_img.dataobj) > 0
-        reference, reference_note = _usable_boldref(run, affine, shape)
-        coverage = check_coverage(
-            atlas, affine, shape, mask, min_voxels=config.atlas.min_voxels, drop_empty=config.atlas.drop_empty_regions
-        )
-        kept = coverage.kept_indices
-        kept_rows = coverage.table["kept"].to_numpy(bool)
-        region_names = [str(n) for n in coverage.table["name"].to_numpy()[kept_rows]]
-        networks = [str(n) for n in coverage.table["network"].to_numpy()[kept_rows]]
-
-    with _Stage("confounds"):
-        # cheap checks first: a bad confounds file fails before the BOLD is decompressed
-        n_volumes = int(header.get_data_shape()[3]) if len(header.get_data_shape()) > 3 else 1
-        confounds = load_confounds_table(run.confounds)
-        check_confounds_length(confounds, n_volumes, run.confounds)
-        metadata = load_confounds_metadata(run.confounds_json)
-        selections = {
-            strategy: select_confounds(confounds, **dn.select_kwargs(strategy), metadata=metadata, source=run.confounds)
-            for strategy in strategies
-        }
-
-    with _Stage("extract"):
-        # once per run, whatever the number of strategies: reading the BOLD is the expensive part
-        extraction = extract_signals(bold_img, coverage.labels, mask, region_ids=kept,
-                                     return_mean_image=reference is None,
-                                     mean_image_volumes=MEAN_IMAGE_VOLUMES)
-        signals = extraction.signals
-        usable_voxels = dict(zip(region_names, (int(n) for n in extraction.voxel_counts)))
-        emptied = [name for name, count in zip(region_names, extraction.voxel_counts) if count == 0]
-        if emptied and not config.atlas.drop_empty_regions:
-            raise ValueError(
-                f"{run.bold.name}: region(s) {', '.join(emptied)} have no usable voxel (every voxel is NaN or "
-                "constant over time, e.g. outside the acquired field of view); set atlas.drop_empty_regions: "
-                "true to drop such regions from this run (they are listed in its QC), or check the BOLD file."
-            )
-        if emptied:
-            keep = np.asarray(extraction.voxel_counts) > 0
-            signals = signals[:, keep]
-            region_names = [n for n, k in zip(region_names, keep) if k]
-            networks = [n for n, k in zip(networks, keep) if k]
-
-    results = {
-        strategy: _denoise_and_connect(signals, selection, confounds, run, config, extraction.n_volumes,
-                                       region_names, networks, atlas.name)
-        for strategy, selection in selections.items()
-    }
-    done = results[primary]
-    selection, cleaned, motion = done.selection, done.cleaned, done.motion
-
-    with _Stage("qc"):
-        tsnr = region_tsnr(signals, exclude_volumes=selection.non_steady_state)
-        notes = list(selection.notes) + list(run.warnings) + ([reference_note] if reference_note else [])
-        qc = RunQC(
-            run_id=run.run_id,
-            atlas=atlas.name,
-            strategy=primary,
-            repetition_time=run.t_r,
-            n_volumes=extraction.n_volumes,
-            censored_volumes=[int(i) for i in selection.censored],
-            non_steady_state_volumes=[int(i) for i in selection.non_steady_state],
-            motion=dict(motion),
-            tdof_lost=None if cleaned is None else int(cleaned.tdof_lost),
-            tdof_remaining=None if cleaned is None else int(cleaned.tdof_remaining),
-            n_regressors=None if cleaned is None else int(cleaned.n_regressors),
-            region_tsnr=dict(zip(region_names, np.round(tsnr, 4).tolist())),
-            region_coverage=coverage.to_dict(usable=usable_voxels),
-            excluded_voxels={str(k): v for k, v in extraction.excluded_voxels.items()},
-            excluded=bool(done.excluded),
-            exclusion_reasons=list(done.reasons),
-            exclusion_checks=done.checks,
-            confound_notes=notes,
-            regions_without_signal=emptied,
-            reference_image=None if reference is None else str(reference),
-            mean_image_volumes=None if reference is not None else extraction.mean_image_volumes.tolist(),
-        )
-        if cleaned is not None:
-            qc.summary_indices = done.summary or None
-            if done.summary:
-                qc.region_pfc_limbic_strength = dict(zip(region_names, np.round(done.strength, 6).tolist()))
-            else:
-                qc.confound_notes.append(done.no_summary_note)
-        if len(strategies) > 1:
-            qc.strategies = {strategy: result.qc_block() for strategy, result in results.items()}
-
-    return RunResult(
-        run=run, atlas_name=atlas.name, atlas_space=atlas.space, primary=primary, strategies=results,
-        signals=signals, region_names=region_names, networks=networks, qc=qc, reference=reference,
-        mean_image=None if reference is not None else extraction.mean_image, affine=affine,
-        seconds=time.perf_counter() - started,
-    )
 
 
 def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerprint: str) -> RunRecord:
@@ -312,8 +73,8 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
     ----------
     names : DerivativeNames
         The run's paths (its ``output_dir`` is the derivative root; the modelled strategy).
-    result : RunResult
-        From :func:`compute_run`.
+    result : neurokit.run.RunResult
+        From :func:`neurokit.run.compute_run`.
     config : Config
         The resolved configuration it was computed with.
     fingerprint : str
@@ -334,7 +95,8 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
     region_names = result.region_names
     root = Path(names.output_dir)
     # provenance as BIDS URIs through the DatasetLinks run_participant recorded: no machine paths
-    uri = functools.partial(bids_uri, links=read_dataset_links(root), output_dir=root)
+    links = read_dataset_links(root)
+    uri = functools.partial(bids_uri, links=links, output_dir=root)
     # ``tangent`` needs a group reference: a run stores its covariance (config.per_run_kinds)
     # and the group level projects it inside each cross-validation fold.
     outputs: dict[str, str] = {}
@@ -391,6 +153,10 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
                 own = {strategy_output_key(k, strategy): v for k, v in own.items()}
             outputs.update(own)
             per_strategy_outputs[strategy] = list(own)
+        if result.physio is not None:  # every run gets one, an unusable one too: its reason is the record
+            tsv, sidecar_path = write_physio(names, result.physio, links=links)
+            outputs["physio"] = tsv.relative_to(root).as_posix()
+            outputs["physio:json"] = sidecar_path.relative_to(root).as_posix()
         qc = replace(result.qc, reference_image=None if result.reference is None else uri(result.reference),
                      processing_seconds=round(result.seconds + time.perf_counter() - started, 3))
         qc.write(names)
@@ -415,6 +181,9 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
             mean_fd=done.motion.get("mean_fd"),
             seconds=qc.processing_seconds,
         )
+        if result.physio is not None:  # for the batch's log lines and counts, without reading the QC JSON
+            record.physio = {**qc.physio, "recording": [Path(s).name for s in result.physio.sources],
+                             "seconds": round(result.physio_seconds, 4)}
         if len(result.strategies) > 1:
             record.strategy = primary
             record.strategies = {
@@ -426,8 +195,9 @@ def write_run(names: DerivativeNames, result: RunResult, config: Config, fingerp
     return record
 
 
-def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str) -> dict[str, Any]:
-    """Compute one run (:func:`compute_run`) and write its derivatives (:func:`write_run`): the dask task.
+def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: str,
+                bids_dir: str | None = None) -> dict[str, Any]:
+    """Compute one run (:func:`neurokit.run.compute_run`) and write its derivatives (:func:`write_run`): the dask task.
 
     Parameters
     ----------
@@ -441,6 +211,10 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
         Derivative dataset root.
     fingerprint : str
         Hash of the inputs and configuration, stored in the completion record.
+    bids_dir : str, optional
+        The raw BIDS dataset (where the physiological recordings are); default: the ``raw``
+        link of ``output_dir``'s ``dataset_description.json``, which :func:`run_participant`
+        writes before any run.
 
     Returns
     -------
@@ -453,119 +227,15 @@ def process_run(run: Run, atlas, config: Config, output_dir: str, fingerprint: s
     RunFailure
         Naming the stage (atlas, confounds, extract, denoise, connectivity, qc, write) and the cause.
     """
-    result = compute_run(run, atlas, config)
+    result = compute_run(run, atlas, config, bids_dir=bids_dir if bids_dir is not None else _raw_dataset(output_dir))
     names = DerivativeNames(Path(output_dir), run, atlas.name, result.primary)
     return write_run(names, result, config, fingerprint).to_dict()
 
 
-@dataclass
-class _Denoised:
-    """One strategy's cleaning, exclusion decision and connectivity of a run's extracted signals."""
-
-    selection: Any
-    cleaned: Any  # neurokit.denoise.Cleaned, or None when too few volumes were left
-    motion: dict
-    excluded: bool
-    reasons: list
-    checks: list  # every exclusion rule with the run's value and the outcome (neurokit.qc.exclusion_checks)
-    matrices: dict = field(default_factory=dict)
-    summary: dict = field(default_factory=dict)
-    strength: np.ndarray | None = None
-    no_summary_note: str | None = None
-
-    def qc_block(self) -> dict[str, Any]:
-        """This strategy's entry in the QC JSON's ``Strategies`` block."""
-        cleaned = self.cleaned
-        return {
-            "tDOFLost": None if cleaned is None else int(cleaned.tdof_lost),
-            "tDOFRemaining": None if cleaned is None else int(cleaned.tdof_remaining),
-            "NumberOfRegressors": None if cleaned is None else int(cleaned.n_regressors),
-            "CensoredVolumes": [int(i) for i in self.selection.censored],
-            "percent_censored": self.motion.get("percent_censored"),
-            "Excluded": bool(self.excluded),
-            "ExclusionReasons": list(self.reasons),
-            "ExclusionChecks": self.checks,
-            "SummaryIndices": self.summary or None,
-            "StrategyDetails": self.selection.strategy,
-        }
-
-
-def _denoise_and_connect(signals, selection, confounds, run: Run, config: Config, n_volumes: int,
-                         region_names: list[str], networks: list[str], atlas_name: str) -> _Denoised:
-    """Clean ``signals`` (n_volumes, n_regions) with one strategy's ``selection``, decide exclusion,
-    and compute the per-run matrices and summary indices (pure: nothing is written)."""
-    from neurokit.connectivity import connectivity_matrix, fisher_z, region_pfc_limbic_strength, summary_indices
-    from neurokit.denoise import InsufficientVolumesError, clean
-    from neurokit.qc import exclusion_checks, motion_summary
-
-    dn = config.denoise
-    with _Stage("denoise"):
-        n_censored = len(selection.censored)
-        cleaned = None
-        try:
-            cleaned = clean(
-                signals, selection.confounds, selection.sample_mask, t_r=run.t_r, **dn.clean_kwargs()
-            )
-        except InsufficientVolumesError as exc:
-            insufficient = str(exc)
-        else:
-            insufficient = None
-
-    with _Stage("qc"):
-        motion = motion_summary(_fd(confounds), selection.sample_mask, n_volumes=n_volumes, source=run.confounds)
-        checks = exclusion_checks(
-            mean_fd=motion["mean_fd"],
-            censored_fraction=n_censored / n_volumes,
-            n_remaining=n_volumes - n_censored,
-            tdof_remaining=None if cleaned is None else int(cleaned.tdof_remaining),
-            **config.exclusion.decision_kwargs(dn.min_volumes),
-        )
-        reasons = [c["reason"] for c in checks if c["passed"] is False]
-        if insufficient and not reasons:
-            reasons = [insufficient]
-        excluded = bool(reasons) or insufficient is not None
-    result = _Denoised(selection, cleaned, motion, bool(excluded), list(reasons), checks)
-    if cleaned is None:
-        return result
-
-    with _Stage("connectivity"):
-        for kind in config.connectivity.per_run_kinds():
-            result.matrices[kind] = connectivity_matrix(cleaned.signals, kind, **config.connectivity.matrix_kwargs())
-        corr = result.matrices.get("correlation")
-        if corr is None:
-            corr = connectivity_matrix(cleaned.signals, "correlation", **config.connectivity.matrix_kwargs())
-        z = fisher_z(corr)
-        if min(networks.count("prefrontal"), networks.count("limbic")) >= 2:
-            result.summary = {f"idx_{k}": float(v) for k, v in summary_indices(z, networks).items()}
-            result.strength = region_pfc_limbic_strength(z, networks)
-        else:  # e.g. Power 2011: no network labels, so no prefrontal-limbic indices
-            result.no_summary_note = (
-                f"atlas {atlas_name} has {networks.count('prefrontal')} prefrontal and "
-                f"{networks.count('limbic')} limbic region(s) here (2 of each needed): no summary indices."
-            )
-    return result
-
-
-def _usable_boldref(run: Run, affine: np.ndarray, shape: tuple[int, ...]) -> tuple[Path | None, str | None]:
-    """fMRIPrep's reference image of the run when it lies on the run's grid: ``(path, None)``.
-
-    Otherwise ``(None, note)`` (note None when there is no boldref at all): the run's own
-    mean image is then computed during extraction, which costs about a tenth of a 2 mm run.
-    """
-    if run.boldref is None:
-        return None, None
-    try:
-        img = nib.load(str(run.boldref))
-        ref_shape = tuple(int(n) for n in img.shape)
-        ref_affine = img.affine
-    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for a broken file
-        return None, (f"{run.boldref.name} cannot be read ({type(exc).__name__}: {exc}); the report draws the "
-                      "atlas over the run's mean image instead.")
-    if ref_shape[:3] != tuple(shape[:3]) or any(n != 1 for n in ref_shape[3:]) or not np.allclose(
-            ref_affine, affine, atol=1e-3):
-        return None, (f"{run.boldref.name} is on grid {ref_shape} but the BOLD run is on {tuple(shape[:3])}; the "
-                      "report draws the atlas over the run's mean image instead.")
-    return run.boldref, None
+def _raw_dataset(output_dir: str | Path) -> str | None:
+    """The raw dataset of a derivative dataset, through its ``DatasetLinks`` (None when none is recorded)."""
+    raw = read_dataset_links(output_dir).get("raw")
+    return None if raw is None else os.path.normpath(os.path.join(output_dir, raw))
 
 
 @functools.lru_cache(maxsize=1)
@@ -608,6 +278,12 @@ class ParticipantSummary:
     report_failures : list of dict
         Reports that could not be rendered (``subject``, ``error_type``, ``message``); the runs
         they describe are not affected.
+    n_physio_usable : int
+        Completed runs with usable physiology (``desc-physio_metrics``); 0 when ``physio.enabled`` is false.
+    physio_reasons : dict of str to int
+        Completed runs without usable physiology, by reason code (``missing``, ``flat``, ...).
+    physio_seconds : float or None
+        Mean seconds the physiology step took per run computed by this invocation (None if none was).
     """
 
     n_found: int = 0
@@ -622,6 +298,9 @@ class ParticipantSummary:
     n_reports_rendered: int = 0
     n_reports_up_to_date: int = 0
     report_failures: list[dict] = field(default_factory=list)
+    n_physio_usable: int = 0
+    physio_reasons: dict[str, int] = field(default_factory=dict)
+    physio_seconds: float | None = None
 
 
 def exit_code(summary: ParticipantSummary) -> int:
@@ -631,9 +310,33 @@ def exit_code(summary: ParticipantSummary) -> int:
     return 1 if summary.n_failed else 0
 
 
-def _up_to_date(run: Run, names: DerivativeNames, fingerprint: str) -> bool:
+def _fingerprint(run: Run, config: Config, bids_dir: Path) -> str:
+    """:func:`neurokit.io.input_fingerprint`, and the run's physiological recordings when physiology is
+    measured: a recording added, replaced or given its sidecar later redoes the run."""
+    fingerprint = input_fingerprint(run, config.run_hash())
+    if not config.physio.enabled:
+        return fingerprint
+    parts = []
+    for path in find_physio(bids_dir, run):  # none: the fingerprint of a run made before physiology
+        for file in (path, path.with_name(path.name[: -len(".tsv.gz")] + ".json")):
+            try:
+                stat = file.stat()
+            except OSError:
+                parts.append(f"{file.name}:-")
+                continue
+            parts.append(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    if not parts:
+        return fingerprint
+    return hashlib.sha256("|".join([fingerprint, *parts]).encode()).hexdigest()[:20]
+
+
+def _up_to_date(run: Run, names: DerivativeNames, fingerprint: str, physio: bool = False) -> bool:
     record = RunRecord.read(names.completion(), names.output_dir)
     if record is None or record.fingerprint != fingerprint:
+        return False
+    if physio and "physio" not in record.outputs:
+        # made before the participant level measured physiology (its settings at the defaults
+        # leave the configuration hash as it was): measured now, never silently left out
         return False
     return outputs_intact(record.to_dict())
 
@@ -723,8 +426,8 @@ def run_participant(
         todo, fingerprints = [], {}
         for run in discovery.runs:
             names = DerivativeNames(output_dir, run, atlas.name, config.denoise.strategy)
-            fingerprints[run.run_id] = fp = input_fingerprint(run, config.run_hash())
-            if not overwrite and _up_to_date(run, names, fp):
+            fingerprints[run.run_id] = fp = _fingerprint(run, config, bids_dir)
+            if not overwrite and _up_to_date(run, names, fp, physio=config.physio.enabled):
                 summary.n_skipped += 1
                 continue
             failed_with, failure = FailureRow.read_failed(_failure_path(output_dir, run))
@@ -762,11 +465,45 @@ def run_participant(
         summary.n_excluded = sum(r["status"] == "excluded" for r in summary.records)
         summary.n_failed = sum(f["status"] == "failed" for f in summary.failures)
         write_failures(output_dir, summary.failures)
+        if config.physio.enabled:
+            _count_physio(summary, computed={run.run_id for run in todo})
         log.info(
             "participant level done: %d usable, %d excluded, %d failed (see %s)",
             summary.n_ok, summary.n_excluded, summary.n_failed, output_dir / "failures.tsv",
         )
         return summary
+
+
+def _count_physio(summary: ParticipantSummary, computed: set[str]) -> None:
+    """Count the completed runs with and without usable physiology (by reason) and log it."""
+    reasons: dict[str, int] = {}
+    seconds = []
+    for record in summary.records:
+        block = record.get("physio") or {}
+        if block.get("usable"):
+            summary.n_physio_usable += 1
+        else:
+            reason = block.get("reason") or "unknown"
+            reasons[reason] = reasons.get(reason, 0) + 1
+        if record["run_id"] in computed and block.get("seconds") is not None:
+            seconds.append(float(block["seconds"]))
+    summary.physio_reasons = dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    summary.physio_seconds = sum(seconds) / len(seconds) if seconds else None
+    why = ", ".join(f"{code} {n}" for code, n in summary.physio_reasons.items())
+    cost = (f"; the physiology step took {summary.physio_seconds:.3f} s per run computed now"
+            if summary.physio_seconds is not None else "")
+    log.info("physiology: %d run(s) with usable HRV, %d without%s (desc-physio_metrics.tsv gives each reason)%s",
+             summary.n_physio_usable, sum(reasons.values()), f" ({why})" if why else "", cost)
+
+
+def _log_physio(run: Run, record: dict) -> None:
+    """Warn when a run has a recording that could not be used (a run without one is only counted)."""
+    block = record.get("physio")
+    if not block or block.get("usable") or block.get("reason") in ("missing", "disabled"):
+        return
+    files = ", ".join(block.get("recording") or []) or "its physiological recording"
+    log.warning("%s: %s not usable for HRV (%s): %s (the run is processed without it)",
+                run.run_id, files, block.get("reason"), block.get("message"))
 
 
 def _compute(todo, atlas, config, output_dir, fingerprints, summary, client, progress, task=None,
@@ -843,6 +580,7 @@ def _submit_and_collect(todo, atlas, config, output_dir, fingerprints, summary, 
                 lines.runs.update(ok=record["status"] == "ok")
                 if record["status"] == "excluded":
                     log.info("%s excluded: %s", run.run_id, "; ".join(record["reasons"]))
+                _log_physio(run, record)
             else:
                 exc = future.exception()
                 stage, etype, message = _describe(exc)

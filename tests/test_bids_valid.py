@@ -68,6 +68,7 @@ def test_study_output_covers_every_file_type(study):
     _, _, out = study
     for pattern in ("sub-*/func/*_seg-*_desc-raw_timeseries.tsv", "sub-*/func/*_desc-scrubbingGsr_timeseries.json",
                     "sub-*/func/*_meas-correlation_desc-simpleGsr_relmat.tsv", "sub-*/func/*_desc-qc_metrics.json",
+                    "sub-*/func/*_desc-physio_metrics.tsv", "sub-*/func/*_desc-physio_metrics.json",
                     "sub-02/func/*_desc-mean_boldref.nii.gz", "atlas-pfclimbic_dseg.tsv", "atlas-pfclimbic_dseg.json",
                     "atlas-pfclimbic_description.json", "README.md", ".bidsignore", "failures.tsv", "config.yaml",
                     "logs/runs/*.json", "sub-*.html", "group/group.html", "group/features.tsv"):
@@ -101,7 +102,8 @@ def test_validator_and_naming_check_together_cover_every_file(study):
     assert report["files"] == len(names.for_validator)  # the validator saw what the check left to it, no more
     assert set(names.checked) | set(names.for_validator) == every
     assert len(names.checked) + report["files"] == len(every)
-    for pattern in ("sub-*/func/*_relmat.tsv", "sub-*/func/*_desc-qc_metrics.json", "logs/runs/*.json",
+    for pattern in ("sub-*/func/*_relmat.tsv", "sub-*/func/*_desc-qc_metrics.json", "sub-*/func/*_desc-physio_metrics.tsv",
+                    "logs/runs/*.json",
                     "group/models/*/*/metrics.json", "sub-*.html"):
         assert {p.relative_to(out).as_posix() for p in out.glob(pattern)} <= set(names.checked), pattern
 
@@ -123,11 +125,7 @@ def test_every_bidsignore_pattern_is_used(study):
     _, _, out = study
     assert (out / ".bidsignore").read_text() == BIDSIGNORE
     names = [p.name for p in out.rglob("*")]
-    # written by neurokit.io.write_physio, which the participant level does not call yet (issue 21)
-    library_only = {"*_desc-physio_metrics.tsv", "*_desc-physio_metrics.json"}
     for pattern in [line for line in BIDSIGNORE.splitlines() if line and not line.startswith("#")]:
-        if pattern in library_only:
-            continue
         if pattern.startswith("/"):  # anchored at the dataset root
             assert list(out.glob(pattern[1:])), pattern
         else:

@@ -27,7 +27,15 @@ from neurokit.io._derivatives import (
 )
 from neurokit.io._discover import Discovery, RunProblem, discover_from_config, discover_runs
 from neurokit.io._features import SCAN_COLUMNS, GroupError, RunRef, build_features, select_records, strategy_qc
-from neurokit.io._physio import DEFAULT_PHYSIO_COLUMNS, PhysioError, find_physio, physio_for_run, read_physio, write_physio
+from neurokit.io._physio import (
+    DEFAULT_PHYSIO_COLUMNS,
+    PhysioError,
+    find_physio,
+    physio_for_run,
+    read_physio,
+    run_recording,
+    write_physio,
+)
 from neurokit.io._phenotype import (
     NUMERIC_ROLES,
     TARGET_ROLES,
@@ -91,6 +99,7 @@ __all__ = [
     "PhysioError",
     "find_physio",
     "read_physio",
+    "run_recording",
     "physio_for_run",
     "write_physio",
     # the derivative dataset: names, typed per-run records, atomic writes

@@ -98,8 +98,9 @@ BIDSIGNORE = """\
 _README = """\
 # neurokit functional-connectivity derivatives
 
-Region time series, connectivity matrices and quality-control metrics per run
-(`sub-*/[ses-*/]func/`), the atlas's region table (`atlas-*_dseg.tsv`) and
+Region time series, connectivity matrices, quality-control metrics and the heart-rate
+variability and breathing rate of the run's physiological recording (`*_desc-physio_metrics.tsv`)
+per run (`sub-*/[ses-*/]func/`), the atlas's region table (`atlas-*_dseg.tsv`) and
 description (`atlas-*_description.json`), group-level models (`group/`) and HTML
 reports (`*.html`), written by neurokit.
 
@@ -327,8 +328,9 @@ def write_dataset_description(output_dir: str | os.PathLike, *, config_hash: str
                 "Name": "neurokit",
                 "Version": __version__,
                 "Description": f"participant-level configuration hash {config_hash} (ParticipantConfigHash: the "
-                               "atlas, denoise, connectivity and exclusion settings, every setting that changes "
-                               "a run's outputs; the same value as in every run's sidecars)",
+                               "atlas, denoise, connectivity and exclusion settings, and physio when not at its "
+                               "defaults, every setting that changes a run's outputs; the same value as in every "
+                               "run's sidecars)",
                 # no CodeURL: neurokit-fc has no public package index page or repository address
                 # yet, and a link that does not resolve misleads more than none (the key is optional)
             }

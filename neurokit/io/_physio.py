@@ -25,7 +25,8 @@ from neurokit.io._records import Run
 from neurokit.physio import MEASURES, ROLES, PhysioChannel, PhysioIssue, PhysioRecording, PhysioResult, \
     hrv_from_recording
 
-__all__ = ["DEFAULT_PHYSIO_COLUMNS", "PhysioError", "find_physio", "read_physio", "physio_for_run", "write_physio"]
+__all__ = ["DEFAULT_PHYSIO_COLUMNS", "PhysioError", "find_physio", "read_physio", "run_recording", "physio_for_run",
+           "write_physio"]
 
 #: Column names recognised for each role when none are given: the configuration's defaults
 #: (``physio.columns``; case-insensitive, the first listed name present wins).
@@ -221,6 +222,51 @@ def read_physio(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
     return PhysioRecording(channels=channels, sources=tuple(paths), issues=tuple(issues), columns=tuple(all_columns))
 
 
+def run_recording(bids_dir: str | os.PathLike, run: Run, *,
+                  columns: Mapping[str, Sequence[str]] | None = None
+                  ) -> tuple[PhysioRecording | None, PhysioResult | None]:
+    """Find and read a run's recording once, for every step that uses it (HRV, noise regressors).
+
+    Parameters
+    ----------
+    bids_dir : path-like
+        The raw BIDS dataset.
+    run : Run
+        The discovered run.
+    columns : mapping of str to sequence of str, optional
+        As in :func:`read_physio`.
+
+    Returns
+    -------
+    (PhysioRecording, None) or (None, PhysioResult)
+        The recording, or, when there is none or it cannot be read, no recording and the
+        unusable result saying why (``missing`` or a code of :func:`read_physio`). Never
+        raises for a problem of the data.
+    """
+    run_duration = run.n_volumes * run.t_r
+    paths = find_physio(bids_dir, run)
+    if not paths:
+        expected = _raw_func(Path(), dict(run.entities)) / (
+            "_".join(f"{k}-{v}" for k, v in run.entities if k not in _NOT_RUN) + "_physio.tsv.gz")
+        return None, PhysioResult.unusable(PhysioIssue("missing", f"no physiological recording for {run.run_id}: "
+                                                                  f"expected {expected.as_posix()} in the raw dataset "
+                                                                  "(or a recording-<label> variant)."),
+                                           run_id=run.run_id, run_duration=run_duration)
+    try:
+        return read_physio(paths, columns=columns, root=bids_dir), None
+    except PhysioError as exc:
+        return None, PhysioResult.unusable(PhysioIssue(exc.code, _within(str(exc), bids_dir)), run_id=run.run_id,
+                                           run_duration=run_duration, sources=[str(p) for p in paths])
+
+
+def _within(message: str, bids_dir: str | os.PathLike) -> str:
+    """``message`` with the raw dataset's files named from its root: the reason is written into the
+    derivatives, which name no machine path (their ``Sources`` are BIDS URIs)."""
+    for root in {str(Path(bids_dir)), os.path.abspath(bids_dir)}:
+        message = message.replace(root.rstrip(os.sep) + os.sep, "")
+    return message
+
+
 def physio_for_run(bids_dir: str | os.PathLike, run: Run, *, enabled: bool = True,
                    columns: Mapping[str, Sequence[str]] | None = None, kind: str = "auto",
                    min_duration: float = 60.0, max_rejected_fraction: float = 0.2) -> PhysioResult:
@@ -247,18 +293,9 @@ def physio_for_run(bids_dir: str | os.PathLike, run: Run, *, enabled: bool = Tru
     if not enabled:
         return PhysioResult.unusable(PhysioIssue("disabled", "physiology is turned off (physio.enabled: false)."),
                                      run_id=run.run_id)
-    paths = find_physio(bids_dir, run)
-    if not paths:
-        expected = _raw_func(Path(bids_dir), dict(run.entities)) / (
-            "_".join(f"{k}-{v}" for k, v in run.entities if k not in _NOT_RUN) + "_physio.tsv.gz")
-        return PhysioResult.unusable(PhysioIssue("missing", f"no physiological recording for {run.run_id}: "
-                                                            f"expected {expected} (or a recording-<label> variant)."),
-                                     run_id=run.run_id, run_duration=run.n_volumes * run.t_r)
-    try:
-        recording = read_physio(paths, columns=columns, root=bids_dir)
-    except PhysioError as exc:
-        return PhysioResult.unusable(PhysioIssue(exc.code, str(exc)), run_id=run.run_id,
-                                     run_duration=run.n_volumes * run.t_r, sources=[str(p) for p in paths])
+    recording, unusable = run_recording(bids_dir, run, columns=columns)
+    if recording is None:
+        return unusable
     return hrv_from_recording(recording, n_volumes=run.n_volumes, t_r=run.t_r, kind=kind,
                               min_duration=min_duration, max_rejected_fraction=max_rejected_fraction,
                               run_id=run.run_id)

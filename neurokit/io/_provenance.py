@@ -9,7 +9,8 @@ Configuration hashes (see docs/provenance.md):
 
 ``ParticipantConfigHash``
     :meth:`neurokit.config.Config.run_hash`: the ``atlas``, ``denoise``, ``connectivity`` and
-    ``exclusion`` sections, every setting that changes a run's participant-level outputs. In
+    ``exclusion`` sections (and ``physio`` when not at its defaults), every setting that changes
+    a run's participant-level outputs. In
     every run's sidecars, its completion record (``config_hash``) and the participant level's
     ``dataset_description.json``; a change recomputes the runs.
 ``FullConfigHash``
@@ -26,7 +27,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from neurokit.config import Config, ConfigError, load_config
+from neurokit.config import Config, ConfigError, PhysioConfig, load_config
 
 __all__ = [
     "HASH_DESCRIPTIONS",
@@ -40,8 +41,8 @@ log = logging.getLogger("neurokit.provenance")
 #: What each configuration hash written in neurokit's outputs covers (written into sidecars).
 HASH_DESCRIPTIONS = {
     "ParticipantConfigHash": "participant-level configuration hash: the atlas, denoise, connectivity and exclusion "
-                             "sections, every setting that changes a run's participant-level outputs "
-                             "(Config.run_hash).",
+                             "sections, and physio when not at its defaults, every setting that changes a run's "
+                             "participant-level outputs (Config.run_hash).",
     "FullConfigHash": "full configuration hash: every section but cluster and report of the configuration the "
                       "group level ran with (Config.hash).",
 }
@@ -178,6 +179,8 @@ def participant_fingerprint(output_dir: str | Path, config: Config, *, strategy:
     settings.update(_atlas_identity(participant.atlas.name))
     data = participant.to_dict()
     sections = {name: data[name] for name in ("atlas", "denoise", "connectivity", "exclusion")}
+    if participant.physio != PhysioConfig():  # in the run hash then: a rerun must measure it the same way
+        sections["physio"] = data["physio"]
     sections["denoise"]["strategy"] = strategy
     sections["inputs"] = {"task": settings["inputs.task"] if len(tasks) == 1 else data["inputs"]["task"],
                           "space": data["inputs"]["space"], "res": data["inputs"]["res"]}

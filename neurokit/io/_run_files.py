@@ -101,6 +101,10 @@ class RunQC:
         ``Strategies``: strategy -> its own entries (written with several strategies only).
     processing_seconds : float or None
         ``ProcessingSeconds`` (set when the run is written).
+    physio : dict or None
+        ``Physio``: ``usable`` (bool), ``reason`` (a :class:`neurokit.physio.PhysioIssue` code or
+        None), ``message`` (str or None) and ``warnings`` (codes) of the run's physiology
+        (``desc-physio_metrics``); absent when ``physio.enabled`` is false.
     extra : dict
         Keys this version does not know (kept from the file read).
     """
@@ -117,10 +121,11 @@ class RunQC:
         ("confound_notes", "ConfoundNotes"), ("regions_without_signal", "RegionsWithoutSignal"),
         ("reference_image", "ReferenceImage"), ("mean_image_volumes", "MeanImageVolumes"),
         ("summary_indices", "SummaryIndices"), ("region_pfc_limbic_strength", "RegionPFCLimbicStrength"),
-        ("strategies", "Strategies"), ("processing_seconds", "ProcessingSeconds"),
+        ("strategies", "Strategies"), ("processing_seconds", "ProcessingSeconds"), ("physio", "Physio"),
     )
     #: Keys written only when set (absent, not null, otherwise).
-    _OPTIONAL: ClassVar[frozenset] = frozenset({"region_pfc_limbic_strength", "strategies", "processing_seconds"})
+    _OPTIONAL: ClassVar[frozenset] = frozenset({"region_pfc_limbic_strength", "strategies", "processing_seconds",
+                                                "physio"})
 
     run_id: str | None = None
     atlas: str | None = None
@@ -147,6 +152,7 @@ class RunQC:
     region_pfc_limbic_strength: dict | None = None
     strategies: dict | None = None
     processing_seconds: float | None = None
+    physio: dict | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -240,6 +246,9 @@ class RunRecord:
         Strategy -> ``status``, ``reasons``, ``summary`` and its output keys (several strategies only).
     output_bytes : dict or None
         Output key -> size in bytes when written (:func:`neurokit.io.outputs_intact` checks it).
+    physio : dict or None
+        The QC JSON's ``Physio`` block (``usable``, ``reason``, ``message``, ``warnings``); None
+        when ``physio.enabled`` is false.
     extra : dict
         Keys this version does not know.
     """
@@ -247,8 +256,8 @@ class RunRecord:
     SCHEMA_VERSION: ClassVar[int] = 1  # bump with neurokit.io._derivatives._LAYOUT when the keys change
     _KEYS: ClassVar[tuple] = tuple((name, name) for name in (
         "run_id", "status", "reasons", "fingerprint", "config_hash", "entities", "bold", "inputs", "outputs",
-        "summary", "mean_fd", "seconds", "strategy", "strategies", "output_bytes"))
-    _OPTIONAL: ClassVar[frozenset] = frozenset({"strategy", "strategies", "output_bytes"})
+        "summary", "mean_fd", "seconds", "strategy", "strategies", "output_bytes", "physio"))
+    _OPTIONAL: ClassVar[frozenset] = frozenset({"strategy", "strategies", "output_bytes", "physio"})
 
     run_id: str
     status: str = "ok"
@@ -265,6 +274,7 @@ class RunRecord:
     strategy: str | None = None
     strategies: dict | None = None
     output_bytes: dict | None = None
+    physio: dict | None = None
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
