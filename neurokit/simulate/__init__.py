@@ -6,11 +6,14 @@ from neurokit.simulate._dataset import (
     BROKEN_RUN_KINDS,
     SimulationError,
     SimulationResult,
+    SCAN_HRV_COLUMNS,
     default_truth_path,
+    physio_truth_path,
     simulate_dataset,
 )
 from neurokit.simulate._grid import PLANTED_REGIONS
 from neurokit.simulate._phenotype import LABEL_STYLES, STAGES
+from neurokit.simulate._physio import BROKEN_PHYSIO_KINDS, CARDIAC_KINDS
 from neurokit.simulate._realistic import BLOBS, DYNAMICS, REALISM
 
 __all__ = [
@@ -25,4 +28,8 @@ __all__ = [
     "LABEL_STYLES",
     "BLOBS",
     "default_truth_path",
+    "physio_truth_path",
+    "BROKEN_PHYSIO_KINDS",
+    "CARDIAC_KINDS",
+    "SCAN_HRV_COLUMNS",
 ]

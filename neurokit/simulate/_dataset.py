@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from neurokit._errors import NeurokitError
 from neurokit._version import __version__
 from neurokit.atlases import NETWORKS
-from neurokit.simulate import _phenotype, _realistic, _signals
+from neurokit.simulate import _phenotype, _physio, _realistic, _signals
 from neurokit.simulate._grid import PROBABILITY_THRESHOLD, Grid, build_grid
 
 try:
@@ -72,6 +72,9 @@ class SimulationResult:
     blobs : DataFrame, shape (n_blobs, 8), or None
         Realistic mode only: the signal blobs (name, network, hemisphere, x, y, z, fwhm_mm,
         planted).
+    physio : DataFrame, shape (n_runs, n_columns), or None
+        The planted physiology per run (the table at :attr:`physio_truth_path`), or None when no
+        physiology was simulated (the easy mode without ``physio=True``).
     """
 
     root: Path
@@ -81,6 +84,12 @@ class SimulationResult:
     participants: pd.DataFrame
     regions: pd.DataFrame
     blobs: pd.DataFrame | None = None
+    physio: pd.DataFrame | None = None
+
+    @property
+    def physio_truth_path(self) -> Path:
+        """Per-run planted physiology (``<truth stem>_physio.tsv``; see :func:`physio_truth_path`)."""
+        return physio_truth_path(self.truth_path)
 
     @property
     def dseg_path(self) -> Path:
@@ -115,6 +124,9 @@ def _check(
     dynamics="band_limited",
     artefact_scale=1.0,
     participant_labels="numeric",
+    physio=None,
+    physio_options=None,
+    n_runs=0,
 ) -> None:
     def need(ok: bool, message: str) -> None:
         if not ok:
@@ -176,6 +188,7 @@ def _check(
         participant_labels in _phenotype.LABEL_STYLES,
         f"'participant_labels' must be one of {_phenotype.LABEL_STYLES}; got {participant_labels!r}.",
     )
+    _check_physio(need, realism=realism, physio=physio, options=physio_options or {}, n_runs=n_runs)
     label = re.compile(r"^[A-Za-z0-9]+$")
     need(
         isinstance(sites, (tuple, list)) and len(sites) >= 1 and all(isinstance(s, str) and label.match(s) for s in sites)
@@ -211,6 +224,52 @@ def _check(
             f"'out_dir' {out} is not a dataset written by neurokit.simulate, so overwrite=True will not delete it; "
             "choose a new or empty folder.",
         )
+
+
+def _check_physio(need, *, realism, physio, options, n_runs) -> None:
+    def number(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+
+    need(physio is None or isinstance(physio, bool),
+         f"'physio' must be None (write recordings in the realistic mode only), True or False; got {physio!r}.")
+    fs = options.get("physio_sampling_frequency", 100.0)
+    need(number(fs) and 25 <= fs <= 2000,
+         f"'physio_sampling_frequency' must be a rate in Hz between 25 and 2000; got {fs!r}.")
+    start = options.get("physio_start_time")
+    need(start is None or (number(start) and -60 <= start <= 0),
+         f"'physio_start_time' must be None (drawn per run between -10 and -0.5 s) or seconds between -60 and 0 "
+         f"(the recording starts that long before the first volume); got {start!r}.")
+    for name in ("physio_trigger", "physio_split"):
+        need(isinstance(options.get(name, False), bool), f"'{name}' must be True or False; got {options.get(name)!r}.")
+    kind = options.get("physio_cardiac", "ppg")
+    need(kind in _physio.CARDIAC_KINDS, f"'physio_cardiac' must be one of {_physio.CARDIAC_KINDS}; got {kind!r}.")
+    missing = options.get("physio_missing", 0.0)
+    need(number(missing) and 0 <= missing < 1,
+         f"'physio_missing' must be a fraction of runs between 0 and 1 (exclusive); got {missing!r}.")
+    broken = options.get("physio_broken", ())
+    need(isinstance(broken, (tuple, list)) and all(k in _physio.BROKEN_PHYSIO_KINDS for k in broken),
+         f"'physio_broken' entries must be among {sorted(_physio.BROKEN_PHYSIO_KINDS)}; got {broken!r}.")
+    noise = options.get("physio_noise", 1.0)
+    need(number(noise) and 0 <= noise <= 10,
+         f"'physio_noise' must be a number between 0 (no physiological noise in the BOLD) and 10; got {noise!r}.")
+    need(realism == "realistic" or noise == 1.0,
+         f"'physio_noise' applies to realism='realistic' only (the easy mode's BOLD has its own physiology); got "
+         f"physio_noise={noise!r} with realism={realism!r}.")
+    hrv = options.get("hrv_effect_size")
+    need(hrv is None or (number(hrv) and 0 <= hrv <= 2),
+         f"'hrv_effect_size' must be None (the same as 'effect_size') or between 0 (scan HRV unrelated to stage) "
+         f"and 2; got {hrv!r}.")
+    writes = physio if physio is not None else realism == "realistic"
+    non_default = [k for k, default in (("physio_missing", 0.0), ("physio_broken", ())) if
+                   (tuple(options.get(k, default)) if k == "physio_broken" else options.get(k, default)) != default]
+    need(writes or not non_default,
+         f"{', '.join(repr(k) for k in non_default)} need recordings; pass physio=True (the easy mode writes none "
+         "by default).")
+    if writes and n_runs:
+        n_missing = int(round(missing * n_runs))
+        need(n_missing + len(broken) <= n_runs,
+             f"'physio_missing' ({missing!r}: {n_missing} runs) and 'physio_broken' ({len(broken)} runs) need "
+             f"{n_missing + len(broken)} of the {n_runs} runs; lower them or simulate more participants.")
 
 
 def _gz_nifti(path: Path, data: np.ndarray, affine: np.ndarray, *, t_r: float | None, sform_code: int) -> None:
@@ -289,6 +348,16 @@ def simulate_dataset(
     dynamics: str = "band_limited",
     artefact_scale: float = 1.0,
     participant_labels: str = "numeric",
+    physio: bool | None = None,
+    physio_sampling_frequency: float = 100.0,
+    physio_start_time: float | None = None,
+    physio_trigger: bool = True,
+    physio_split: bool = False,
+    physio_cardiac: str = "ppg",
+    physio_missing: float = 0.0,
+    physio_broken: tuple[str, ...] = (),
+    physio_noise: float = 1.0,
+    hrv_effect_size: float | None = None,
 ) -> SimulationResult:
     """Write a synthetic BIDS dataset with fMRIPrep-style derivatives and a known answer.
 
@@ -305,9 +374,18 @@ def simulate_dataset(
             ..._desc-confounds_timeseries.tsv/.json
         <truth_path> (default <out_dir>_truth.tsv), .json and _dseg.nii.gz beside it
 
-    The truth JSON's ``planted`` list names each effect (the coupling and the two biomarkers), its
-    carrier (``connectivity`` between two networks, or a ``phenotype`` column), the phenotype
+    The truth JSON's ``planted`` list names each effect (the coupling and the two biomarkers, and the
+    scan HRV when recordings are written), its carrier (``connectivity`` between two networks, a
+    ``phenotype`` column, or ``physio``: the features table's scan HRV ``columns``), the phenotype
     columns it depends on (``related_to``, empty when nothing is planted) and its size.
+
+    Physiology (realistic mode, or ``physio=True``): each participant-session has a planted mean
+    heart rate, RMSSD (ln RMSSD shifts with stage by ``hrv_effect_size``) and breathing rate; each
+    run's beats come from an RR-interval process with respiratory sinus arrhythmia at the breathing
+    rate and a slower LF fluctuation. ``<truth stem>_physio.tsv`` (+ ``.json``) has one row per run
+    with heart_rate, rmssd, sdnn, hf_power, log_hf_power and respiratory_rate computed with numpy on
+    the planted beats and breaths inside the run, has_recording, broken and physio_noise;
+    ``<truth stem>_physio_events.tsv.gz`` lists the planted beats and breaths.
 
     The preprocessed BOLD is int16 (scl_slope 1) on an MNI152NLin2009cAsym-like grid of
     ``resolution_mm`` voxels; ``res-2`` is written only for a 2 mm grid (templateflow's index),
@@ -391,6 +469,36 @@ def simulate_dataset(
         Realistic mode only: multiplies the motion artefact (0 to 10; 0 = none).
     participant_labels : {"numeric", "alphanumeric"}
         ``sub-01``, ``sub-02``, ... or random four-character labels such as ``sub-K7Q2``.
+    physio : bool, optional
+        Write a pulse (or ECG) and respiratory-belt recording beside each raw BOLD run
+        (``*_physio.tsv.gz`` + ``*_physio.json``). None: in the realistic mode only. The realistic
+        BOLD follows the same beats and breathing whether or not the recordings are written.
+    physio_sampling_frequency : float
+        Hz of the cardiac channel (25-2000; default 100, a pulse oximeter's usual export rate).
+    physio_start_time : float, optional
+        ``StartTime`` (s, <= 0): how long before the first volume the recording starts; None draws it
+        per run between -10 and -0.5 s.
+    physio_trigger : bool
+        Add a ``trigger`` column with a 5 V pulse at each volume's onset.
+    physio_split : bool
+        Write ``recording-cardiac`` (cardiac[, trigger]) and ``recording-respiratory`` (at a quarter
+        of the rate, at least 10 Hz, with its own ``StartTime``) files instead of one.
+    physio_cardiac : {"ppg", "ecg"}
+        A pulse oximeter (column ``cardiac``) or an ECG (column ``ecg``).
+    physio_missing : float
+        Fraction of runs written without a recording (rounded to whole runs).
+    physio_broken : tuple of str
+        One run with a deliberately broken recording per entry, of the kinds in
+        :data:`~neurokit.simulate._physio.BROKEN_PHYSIO_KINDS` (``flat``, ``clipped``, ``short``,
+        ``no_sidecar``); never a run without one.
+    physio_noise : float
+        Realistic mode only: scale of the physiological BOLD fluctuations (0 = none, 1 = default,
+        up to 10): beat-locked pulsatility, breath-locked changes and the respiration-volume and
+        heart-rate parts of the global signal.
+    hrv_effect_size : float, optional
+        Scale of the planted stage differences of ln RMSSD (0 = scan HRV unrelated to stage);
+        None = ``effect_size``. Independent of ``biomarker_effect_size``, so the phenotype's
+        biomarkers can stay a null twin while the scan HRV carries an effect.
 
     Returns
     -------
@@ -420,7 +528,19 @@ def simulate_dataset(
         dynamics=dynamics,
         artefact_scale=artefact_scale,
         participant_labels=participant_labels,
+        physio=physio,
+        physio_options=dict(
+            physio_sampling_frequency=physio_sampling_frequency, physio_start_time=physio_start_time,
+            physio_trigger=physio_trigger, physio_split=physio_split, physio_cardiac=physio_cardiac,
+            physio_missing=physio_missing, physio_broken=tuple(physio_broken), physio_noise=physio_noise,
+            hrv_effect_size=hrv_effect_size),
+        n_runs=n_subjects * n_sessions + len(broken_runs) if isinstance(n_subjects, int) and isinstance(
+            n_sessions, int) else 0,
     )
+    write_physio = physio if physio is not None else realism == "realistic"
+    # physiology is simulated whenever recordings are written or the realistic BOLD needs it
+    simulate_physio = write_physio or realism == "realistic"
+    hrv_effect = float(effect_size if hrv_effect_size is None else hrv_effect_size)
     if n_jobs is None:
         n_jobs = min(8, os.cpu_count() or 1)
     if out.exists():
@@ -453,6 +573,9 @@ def simulate_dataset(
     if realism == "realistic":
         # blob jitter and widths are a property of the dataset, so every run shares them
         anat = _realistic.anatomy(grid, statics["brain_idx"], np.random.default_rng(np.random.SeedSequence([seed, 4])))
+    # a stream of its own: the planted HRV is independent of the atlas, the coupling and the motion
+    session_physio = dict(zip(zip(sessions.participant_id, sessions.session), _physio.session_physiology(
+        np.random.default_rng(np.random.SeedSequence([seed, 5])), people, sessions, hrv_effect_size=hrv_effect)))
     jobs = []  # (truth fields, _write_run keyword arguments), one per run
     for p_idx, person in enumerate(people.itertuples()):
         for ses in sessions[sessions.participant_id == person.participant_id].itertuples():
@@ -492,7 +615,22 @@ def simulate_dataset(
                     dynamics=dynamics,
                     artefact_scale=float(artefact_scale),
                 )
+                if simulate_physio:
+                    kwargs["physio"] = dict(
+                        session=session_physio[(person.participant_id, ses.session)],
+                        rng=np.random.default_rng(np.random.SeedSequence([seed, 6, p_idx, ses.session, r_idx])),
+                        write=write_physio, noise=float(physio_noise), sampling_frequency=float(physio_sampling_frequency),
+                        start_time=physio_start_time, trigger=physio_trigger, split=physio_split,
+                        cardiac_kind=physio_cardiac, broken=None)
                 jobs.append((fields, kwargs))
+    if write_physio:
+        # which runs have no recording and which a broken one: the first of a shuffled list of the runs
+        order = np.random.default_rng(np.random.SeedSequence([seed, 7])).permutation(len(jobs))
+        n_missing = int(round(physio_missing * len(jobs)))
+        for i in order[:n_missing]:
+            jobs[i][1]["physio"]["write"] = False
+        for i, kind in zip(order[n_missing:], physio_broken):
+            jobs[i][1]["physio"]["broken"] = kind
 
     def one(job):
         fields, kwargs = job
@@ -507,6 +645,8 @@ def simulate_dataset(
         else:
             with ThreadPoolExecutor(max_workers=n_jobs) as pool:
                 rows = list(pool.map(one, jobs))
+    physio_rows = [row.pop("_physio") for row in rows if "_physio" in row]
+    physio_events = [row.pop("_physio_events") for row in rows if "_physio_events" in row]
     truth = pd.DataFrame(rows)
     if "latent_coupling" in truth:
         truth.insert(truth.columns.get_loc("coupling") + 1, "latent_coupling", truth.pop("latent_coupling"))
@@ -524,15 +664,25 @@ def simulate_dataset(
         params["participant_labels"] = participant_labels
     if biomarker_effect_size is not None:
         params["biomarker_effect_size"] = biomarker_effect_size
+    physio_params = dict(
+        physio=write_physio, physio_sampling_frequency=physio_sampling_frequency, physio_start_time=physio_start_time,
+        physio_trigger=physio_trigger, physio_split=physio_split, physio_cardiac=physio_cardiac,
+        physio_missing=physio_missing, physio_broken=list(physio_broken), physio_noise=physio_noise,
+        hrv_effect_size=hrv_effect)
+    if simulate_physio:
+        params.update(physio_params)
     planted = _planted_effects(regions, effect_size=float(effect_size),
                                biomarker_effect_size=float(effect_size if biomarker_effect_size is None
-                                                           else biomarker_effect_size))
+                                                           else biomarker_effect_size),
+                               hrv_effect_size=hrv_effect if write_physio else None)
     blobs = anat.blobs if anat is not None else None
     _write_truth(truth_file, truth, regions, grid, params=params, blobs=blobs, planted=planted)
+    if simulate_physio:
+        _write_physio_truth(truth_file, pd.DataFrame(physio_rows), physio_events, params=physio_params)
     participants = pd.read_csv(out / "participants.tsv", sep="\t", na_values="n/a", keep_default_na=False)
     return SimulationResult(
         root=out, fmriprep_dir=fmriprep, truth_path=truth_file, truth=truth, participants=participants,
-        regions=regions, blobs=blobs,
+        regions=regions, blobs=blobs, physio=pd.DataFrame(physio_rows) if simulate_physio else None,
     )
 
 
@@ -649,14 +799,22 @@ _COLUMN_DOCS = {
 
 def _write_run(
     out, fmriprep, grid: Grid, statics, *, rng, sub, ses, run, task, t_r, n_volumes, coupling, mean_fd,
-    site_gain, site_noise, broken, anat=None, dynamics="band_limited", artefact_scale=1.0,
+    site_gain, site_noise, broken, anat=None, dynamics="band_limited", artefact_scale=1.0, physio=None,
 ) -> dict:
     """Simulate and write one run (raw + derivatives); returns its truth-table fields.
 
-    ``anat`` (an :class:`~neurokit.simulate._realistic.Anatomy`) selects the realistic mode.
+    ``anat`` (an :class:`~neurokit.simulate._realistic.Anatomy`) selects the realistic mode. ``physio``
+    (a dict: ``session``, ``rng``, ``write``, ``noise``, ``sampling_frequency``, ``start_time``,
+    ``trigger``, ``split``, ``cardiac_kind``, ``broken``) simulates the run's physiology; its truth
+    comes back under ``_physio`` (one row) and ``_physio_events`` (the planted beats and breaths).
     """
     n_nonsteady = int(rng.integers(0, 3))
     extra = {}
+    run_physio = None
+    if physio is not None:
+        drawn = -float(physio["rng"].uniform(0.5, 10.0))
+        start = drawn if physio["start_time"] is None else float(physio["start_time"])
+        run_physio = _physio.run_physiology(physio["rng"], physio["session"], start=start, end=n_volumes * t_r + 2.0)
     if anat is None:
         data, params = _signals.run_data(
             rng,
@@ -677,7 +835,8 @@ def _write_run(
         sim = _realistic.run_data(
             rng, anat, n_volumes=n_volumes, t_r=t_r, resolution_mm=grid.resolution_mm, coupling=coupling,
             mean_fd=mean_fd, n_nonsteady=n_nonsteady, site_gain=site_gain, site_noise=site_noise,
-            dynamics=dynamics, artefact_scale=artefact_scale,
+            dynamics=dynamics, artefact_scale=artefact_scale, physio=run_physio,
+            physio_noise=physio["noise"] if physio is not None else 1.0,
         )
         data, params = sim.data, sim.params
         extra["latent_coupling"] = round(sim.latent_coupling, 6)
@@ -694,6 +853,37 @@ def _write_run(
     raw_affine[:3, :3] *= 2
     raw_affine[:3, 3] += grid.resolution_mm / 2
     _gz_nifti(raw_dir / f"{prefix}_bold.nii.gz", _downsample2(data, statics["brain_idx"], grid.shape), raw_affine, t_r=t_r, sform_code=1)
+    if physio is not None:
+        recordings = []
+        if physio["write"]:
+            recordings = _physio.write_recording(
+                raw_dir, prefix, run_physio, physio["rng"], n_volumes=n_volumes, t_r=t_r,
+                sampling_frequency=physio["sampling_frequency"], start_time=start, trigger=physio["trigger"],
+                split=physio["split"], cardiac_kind=physio["cardiac_kind"], broken=physio["broken"],
+                compress=_gzip_compress)
+        identity = {"participant_id": sub, "session_id": f"ses-{ses}" if ses is not None else None, "task": task,
+                    "run": run}
+        extra["_physio"] = {
+            **identity,
+            **{k: (round(v, 6) if isinstance(v, float) else v)
+               for k, v in _physio.planted_measures(run_physio, n_volumes * t_r).items()},
+            "target_rmssd": round(run_physio.session.rmssd, 6),
+            "has_recording": bool(recordings),
+            "broken": physio["broken"] if recordings else None,
+            "physio_noise": physio["noise"] if anat is not None else 0.0,
+            "start_time": round(start, 6) if recordings else None,
+            "sampling_frequency": physio["sampling_frequency"] if recordings else None,
+            "cardiac_kind": physio["cardiac_kind"] if recordings else None,
+            "rrf_stretch": round(run_physio.session.rrf_stretch, 6),
+            "crf_stretch": round(run_physio.session.crf_stretch, 6),
+            "recording": ";".join(str(r.relative_to(out)) for r in recordings) or None,
+        }
+        span = (start, n_volumes * t_r + 2.0)
+        events = []
+        for event, times in (("beat", run_physio.beats), ("breath", run_physio.breaths)):
+            inside = times[(times >= span[0]) & (times < span[1])]
+            events.append(pd.DataFrame({**identity, "event": event, "onset": np.round(inside, 6)}))
+        extra["_physio_events"] = pd.concat(events, ignore_index=True)
 
     space = f"_space-{SPACE}{_res_entity(grid.resolution_mm)}"
     bold = der_dir / f"{prefix}{space}_desc-preproc_bold.nii.gz"
@@ -737,7 +927,8 @@ def _write_run(
     }
 
 
-def _planted_effects(regions: pd.DataFrame, *, effect_size: float, biomarker_effect_size: float) -> list[dict]:
+def _planted_effects(regions: pd.DataFrame, *, effect_size: float, biomarker_effect_size: float,
+                     hrv_effect_size: float | None = None) -> list[dict]:
     """What the simulation planted, effect by effect, for the truth JSON's ``planted`` list."""
     by_network = {net: [r["harvard_oxford"] for r in regions.to_dict(orient="records") if r["network"] == net]
                   for net in ("prefrontal", "limbic")}
@@ -766,7 +957,80 @@ def _planted_effects(regions: pd.DataFrame, *, effect_size: float, biomarker_eff
             "effect_size": biomarker_effect_size, "stage_means": scaled, "sd": sd, "units": units,
             "rule": f"{column} ~ normal(stage_means[stage], sd)",
         })
+    if hrv_effect_size is not None:
+        ln_sd = float(np.hypot(_physio.LN_RMSSD_TRAIT_SD, _physio.LN_RMSSD_SESSION_SD))
+        effects.append({
+            "effect": "scan heart-rate variability", "carrier": "physio",
+            "columns": list(SCAN_HRV_COLUMNS), "truth_column": "rmssd",
+            "related_to": ["stage"] if hrv_effect_size > 0 else [],
+            "effect_size": hrv_effect_size,
+            "stage_means": {stage: round(_physio.CONTROL_RMSSD_MS * float(np.exp(hrv_effect_size * shift)), 3)
+                            for stage, shift in _physio.STAGE_LN_RMSSD.items()},
+            "ln_sd": round(ln_sd, 4), "units": "ms",
+            "rule": "the pulse recordings' beats follow an RR process whose RMSSD is exp(ln(stage_means[stage]) + "
+                    "trait + session noise), ln SD ln_sd; RMSSD, SDNN and HF power move together, heart rate and "
+                    "breathing rate do not depend on stage; drawn independently of the coupling and the motion",
+        })
     return effects
+
+
+#: The features-table columns the scan HRV effect is carried by (neurokit.io's features table, from the
+#: runs' desc-physio measures).
+SCAN_HRV_COLUMNS = ("scan_rmssd", "scan_sdnn", "scan_hf_power", "scan_log_hf_power")
+
+
+def physio_truth_path(truth_path: str | Path) -> Path:
+    """The per-run planted physiology beside a truth file: ``<truth stem>_physio.tsv`` (and ``.json``)."""
+    truth_path = Path(truth_path)
+    return truth_path.with_name(truth_path.name.replace(".tsv", "") + "_physio.tsv")
+
+
+_PHYSIO_COLUMN_DOCS = {
+    "participant_id": "Participant label.",
+    "session_id": "Session label (n/a with one session).",
+    "task": "BIDS task label.",
+    "run": "BIDS run index (n/a when the session has one run).",
+    "heart_rate": "Beats/min: 60000 / mean interval of the planted beats inside the run [0, volumes x TR).",
+    "rmssd": "ms: root mean square of successive differences of the planted beat intervals inside the run.",
+    "sdnn": "ms: standard deviation (ddof 1) of the planted beat intervals inside the run.",
+    "hf_power": "ms^2: power of the planted intervals in 0.15-0.40 Hz (intervals at their end beats, cubic spline "
+                "at 4 Hz, mean removed, scipy Welch with 256-sample Hann segments, trapezoid over the band).",
+    "log_hf_power": "ln(ms^2): natural logarithm of hf_power.",
+    "respiratory_rate": "Breaths/min: 60 / mean interval between the planted breath onsets inside the run.",
+    "n_beats": "Planted beats inside the run.",
+    "target_rmssd": "ms: the session's RMSSD target of the RR process (what the stage relation plants); rmssd "
+                    "is what the run's beats realise.",
+    "has_recording": "Whether the run has a *_physio.tsv.gz in the raw dataset (false: left out on purpose).",
+    "broken": "What was broken in the recording on purpose (n/a = intact): "
+              + "; ".join(f"{k}: {v}" for k, v in _physio.BROKEN_PHYSIO_KINDS.items()),
+    "physio_noise": "Scale of the physiological BOLD fluctuations derived from these traces (realistic mode; "
+                    "0 in the easy mode, whose BOLD does not follow the recordings).",
+    "start_time": "s: the recording's StartTime (its first sample relative to the first volume).",
+    "sampling_frequency": "Hz: the cardiac recording's rate.",
+    "cardiac_kind": "ppg (column cardiac) or ecg (column ecg).",
+    "rrf_stretch": "The participant's time stretch of Birn's respiration response function.",
+    "crf_stretch": "The participant's time stretch of Chang's cardiac response function.",
+    "recording": "The recording file(s), relative to the dataset root, ';'-separated.",
+}
+
+
+def _write_physio_truth(truth_path: Path, table: pd.DataFrame, events: list[pd.DataFrame], *, params: dict) -> None:
+    path = physio_truth_path(truth_path)
+    _write_tsv(path, table)
+    events_path = path.with_name(path.name.replace(".tsv", "_events.tsv.gz"))
+    frame = pd.concat(events, ignore_index=True) if events else pd.DataFrame(columns=["event", "onset"])
+    events_path.write_bytes(_gzip_compress(frame.to_csv(sep="\t", index=False, na_rep="n/a",
+                                                        lineterminator="\n").encode(), 1, mtime=0))
+    _write_json(path.with_suffix(".json"), {
+        "Description": "Planted physiology of each run of a neurokit.simulate dataset, computed with numpy from the "
+                       "planted beats and breaths (never from a detector); pipelines must never read this file.",
+        "parameters": params,
+        "columns": {k: v for k, v in _PHYSIO_COLUMN_DOCS.items() if k in table.columns},
+        "events": {"file": events_path.name,
+                   "description": "One row per planted beat (event beat: the pulse's systolic peak or the ECG's R "
+                                  "peak) and breath (event breath: inspiration onset) over each run's recorded span, "
+                                  "onset in s from the run's first volume."},
+    })
 
 
 def _write_truth(

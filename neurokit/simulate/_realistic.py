@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
-from neurokit.simulate import _signals
+from neurokit.simulate import _physio, _signals
 from neurokit.simulate._grid import Grid
 
 REALISM = ("easy", "realistic")
@@ -74,8 +74,6 @@ BLOB_JITTER_MM = 2.5
 #: before any denoising) that the global fluctuation explains (its squared correlation with the
 #: voxel), drawn per run from this range.
 GLOBAL_SHARE = (0.22, 0.38)
-#: Birn et al. (2008, NeuroImage 40:644) respiration response function.
-_RRF = (0.6, 2.1, 1.6, 0.0023, 3.54, 4.25)
 #: Power et al. (2014, NeuroImage 84:320): widespread signal drops follow large movements and last
 #: about 8-10 s. The drop peaks this many seconds after the movement, and its size (percent per
 #: mm^0.7 of FD above 0.2 mm).
@@ -89,9 +87,21 @@ SPIN_HISTORY_PERCENT = 6.0
 FIELD_PERCENT = 1.0
 #: Displacement (mm) along the intensity gradient at which partial-volume changes saturate.
 PARTIAL_VOLUME_MM = 0.4
-#: Aliased physiology: cardiac and respiratory frequency ranges (Hz).
-CARDIAC_HZ = (0.9, 1.3)
-RESPIRATORY_HZ = (0.2, 0.33)
+#: Cardiac and respiratory frequency ranges (Hz) of the simulated physiology (:mod:`._physio`).
+CARDIAC_HZ = (_physio.HEART_RATE_RANGE[0] / 60, _physio.HEART_RATE_RANGE[1] / 60)
+RESPIRATORY_HZ = (_physio.RESPIRATORY_RANGE[0] / 60, _physio.RESPIRATORY_RANGE[1] / 60)
+#: Physiological BOLD fluctuations (percent signal change at one SD of each unit-variance waveform) per
+#: voxel: a floor everywhere, more in CSF, near large vessels and at the brain's edge. Cardiac
+#: pulsatility is strongest in vessels and CSF (Dagli et al. 1999, NeuroImage 9:407), respiration-locked
+#: changes at the edge and in CSF (B0 changes with chest motion; Raj et al. 2001, Phys Med Biol 46:3331).
+#: The sizes keep the physiological share of the earlier sinusoidal model of this module.
+CARDIAC_PERCENT = (0.18, 2.1, 1.8, 0.55)  # floor, CSF, vessel, edge
+RESPIRATORY_PERCENT = (0.13, 1.55, 0.8, 0.75)
+#: Delay (s) of the pulsatility after the beat, drawn per voxel from a smooth field in this range (the
+#: pulse wave reaches vessels and CSF at different times), and of respiration-locked changes after the belt.
+CARDIAC_DELAY_S = (0.05, 0.35)
+RESPIRATORY_DELAY_S = (0.0, 0.8)
+_DELAY_BINS = 6
 #: Range of the respiration-driven apparent motion along y (mm) before acquisition averaging.
 APPARENT_MOTION_MM = (0.03, 0.1)
 
@@ -163,6 +173,8 @@ class RealisticRun:
     global_loading : ndarray of float32, shape (n_voxels,)
     artefact : ndarray of float32, shape (n_volumes, n_voxels), or None
         The motion artefact in percent signal change (only when asked for: it doubles memory).
+    physio : RunPhysiology
+        The planted beats and breathing the physiological fluctuations follow.
     """
 
     data: np.ndarray
@@ -174,6 +186,7 @@ class RealisticRun:
     global_signal: np.ndarray
     global_loading: np.ndarray
     artefact: np.ndarray | None
+    physio: _physio.RunPhysiology | None = None
 
 
 def _smooth_fields(rng: np.random.Generator, xyz: np.ndarray, k: int, fwhm_mm: float) -> np.ndarray:
@@ -302,28 +315,6 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return x / np.where(sd > 0, sd, 1.0)
 
 
-def _respiration_volume(rng: np.random.Generator, n: int, t_r: float) -> tuple[np.ndarray, np.ndarray]:
-    """Breathing depth (slow, unit variance) and its BOLD effect through Birn's RRF, each (n,)."""
-    pad = int(np.ceil(40.0 / t_r))
-    depth = _signals.band_limited(rng, n + pad, t_r, k=1, band=(0.005, 0.05))[:, 0]
-    t = np.arange(pad) * t_r
-    a, p1, t1, b, p2, t2 = _RRF
-    rrf = a * t**p1 * np.exp(-t / t1) - b * t**p2 * np.exp(-t / t2)
-    bold = np.convolve(depth, rrf)[pad : pad + n]
-    return _standardise(depth[pad:]), _standardise(bold)
-
-
-def _aliased(rng: np.random.Generator, n: int, t_r: float, band: tuple[float, float]) -> tuple[np.ndarray, float]:
-    """Phase of a quasi-periodic physiological rhythm sampled once per TR, shape (n,), and its mean rate (Hz).
-
-    The rate wanders slowly; sampling at the TR aliases it, as in real data.
-    """
-    f0 = rng.uniform(*band)
-    wander = _signals.band_limited(rng, n, t_r, k=1, band=(0.003, 0.03))[:, 0]
-    rate = f0 * (1.0 + 0.04 * wander)
-    return 2 * np.pi * (np.cumsum(rate) * t_r + rng.uniform(0, 1)), float(f0)
-
-
 def _apparent_motion(
     rng: np.random.Generator, depth: np.ndarray, phase: np.ndarray, rate: float, t_r: float
 ) -> np.ndarray:
@@ -371,6 +362,8 @@ def run_data(
     dynamics: str = "band_limited",
     artefact_scale: float = 1.0,
     keep_artefact: bool = False,
+    physio: _physio.RunPhysiology | None = None,
+    physio_noise: float = 1.0,
 ) -> RealisticRun:
     """Simulate one run of the realistic mode.
 
@@ -380,10 +373,13 @@ def run_data(
     blobs around literature coordinates, each blob with its own signal too (half shared with its
     mirror blob in the other hemisphere); three more networks
     (default mode, sensorimotor, visual) and smooth grey-matter fields with their own signals; a
-    global fluctuation (partly respiration volume through the RRF) scaled so it explains
-    :data:`GLOBAL_SHARE` of a typical grey-matter voxel's drift-free variance; aliased cardiac and
-    respiratory rhythms with voxel-specific phase, strongest in CSF, vessels and at the edge;
-    scanner drift; the motion artefact (times ``artefact_scale``); a bright non-steady onset.
+    global fluctuation (partly respiration volume and heart rate through the participant's RRF and
+    CRF) scaled so it explains :data:`GLOBAL_SHARE` of a typical grey-matter voxel's drift-free
+    variance; beat-locked cardiac pulsatility and respiration-locked fluctuations from the run's
+    planted beats and breathing (``physio``), with voxel-specific delay and amplitude, strongest in
+    CSF, vessels and at the edge, each voxel sampled at its slice's acquisition time (all
+    physiological parts times ``physio_noise``); scanner drift; the motion artefact (times
+    ``artefact_scale``); a bright non-steady onset.
 
     ``mean_fd`` is the mean FD of the head's true motion; the reported realignment parameters add
     respiration-driven apparent motion (no artefact of its own), so the confounds' FD is higher.
@@ -407,6 +403,12 @@ def run_data(
         Multiplies the motion artefact.
     keep_artefact : bool
         Also return the motion artefact array (for tests; doubles the memory).
+    physio : RunPhysiology, optional
+        The run's planted beats and breathing (:func:`._physio.run_physiology`); default: drawn from
+        ``rng`` for a control-like session.
+    physio_noise : float
+        Multiplies every physiological BOLD fluctuation (0 = none); the draws do not depend on it, so
+        runs that differ only in it differ only in their physiology.
 
     Returns
     -------
@@ -437,26 +439,22 @@ def run_data(
     uni_load = UNIQUE_PERCENT * rng.uniform(0.7, 1.3, n_blobs)[:, None] * anat.blob_maps
     field_load = FIELD_SIGNAL_PERCENT * _smooth_fields(rng, anat.xyz, 6, 25.0) * anat.gm_prob
 
-    # --- aliased physiology with voxel-specific phase (pulsatility delay and slice timing)
-    cardiac, _ = _aliased(rng, n, t_r, CARDIAC_HZ)
-    breath_depth, rvt_bold = _respiration_volume(rng, n, t_r)
-    respiratory, breath_rate = _aliased(rng, n, t_r, RESPIRATORY_HZ)
-    reported = params + _apparent_motion(rng, breath_depth, respiratory, breath_rate, t_r)
-    physio_t = np.column_stack([np.cos(cardiac), np.sin(cardiac), *(
-        (1 + 0.3 * breath_depth) * f(respiratory) for f in (np.cos, np.sin))])
-    phase_field = np.pi * _smooth_fields(rng, anat.xyz, 2, 30.0)
-    physio_w = 0.25 + 3.0 * csf + 2.0 * anat.vessel + 1.0 * anat.edge
-    physio_load = []
-    for j, (freq_mid, w) in enumerate(((np.mean(CARDIAC_HZ), 1.0), (np.mean(RESPIRATORY_HZ), 0.7))):
-        theta = phase_field[j] + 2 * np.pi * freq_mid * t_r * anat.slice_time
-        physio_load += [w * physio_w * np.cos(theta), w * physio_w * np.sin(theta)]
+    # --- physiology: apparent motion from the breathing, the BOLD fluctuations from the same traces
+    if physio is None:
+        physio = _physio.run_physiology(rng, _physio.default_session(rng), start=0.0, end=n * t_r)
+    volume_t = np.arange(n) * t_r
+    f_resp = physio.session.respiratory_rate / 60.0
+    reported = params + _apparent_motion(rng, _standardise(_physio.sample(physio, physio.depth, volume_t)),
+                                         _physio.sample(physio, physio.phase, volume_t), f_resp, t_r)
+    locked = _physio_locked(rng, anat, physio, n=n, t_r=t_r, scale=physio_noise)
+    systemic = _physio.systemic(physio)
 
     noise_sd = 1.0 * site_noise * (4.0 / resolution_mm) ** 0.5 * (2.0 / t_r) ** 0.25
-    times = np.column_stack([latents, others, unique, fields_t, physio_t]).astype(np.float32)
-    loads = np.vstack([net_load[:2], net_load[2:], uni_load, field_load, physio_load]).astype(np.float32)
+    times = np.column_stack([latents, others, unique, fields_t]).astype(np.float32)
+    loads = np.vstack([net_load[:2], net_load[2:], uni_load, field_load]).astype(np.float32)
     s = rng.standard_normal((n, v), dtype=np.float32)
     s *= np.float32(noise_sd)
-    _add_product(s, times, loads)
+    _add_product(s, times, loads, voxelwise=locked)
 
     # --- motion artefact
     artefact = np.zeros((n, v), dtype=np.float32) if keep_artefact else None
@@ -468,18 +466,33 @@ def run_data(
 
     # --- global fluctuation sized against the rest of a typical grey-matter voxel's variance
     neural_global = _neural(rng, n, t_r, 1, dynamics)[:, 0]
-    global_t = _standardise(0.75 * rvt_bold + 0.65 * neural_global)
+    # the systemic part is respiration volume and heart rate through the participant's RRF and CRF; the
+    # amplitude is sized on the full-strength global, so physio_noise < 1 shrinks the physiology only
+    systemic_v = _standardise(_physio.sample(physio, systemic, volume_t)[:, None])[:, 0]
+    neural_global = _standardise(neural_global[:, None])[:, 0]
+    unit = 0.75 * systemic_v + 0.65 * neural_global
+    sd = float(unit.std())
+    global_unit = (unit - unit.mean()) / sd
+    global_t = (0.75 * physio_noise * systemic_v + 0.65 * neural_global) / sd
     shape_g = (0.8 + 0.15 * _smooth_fields(rng, anat.xyz, 1, 60.0)[0]).clip(0.4) * (
         0.4 + 0.6 * anat.gm_prob + 0.3 * csf)
     share = rng.uniform(*GLOBAL_SHARE)
     # "typical" = the median grey-matter voxel, its variance measured as a pipeline would see it
     # before denoising: steady-state volumes, slow drift (fMRIPrep's cosines) removed
     q = np.linalg.qr(_drift_basis(n - n_nonsteady, t_r))[0]
-    g = global_t[steady] - q @ (q.T @ global_t[steady])
+    g = global_unit[steady] - q @ (q.T @ global_unit[steady])
     xx, gx = _drift_free_moments(s[steady], np.flatnonzero(gm), q, g)
     global_amp = _global_amplitude(share, shape_g[gm], float(g @ g), xx, gx)
     global_load = (global_amp * shape_g).astype(np.float32)
     _add_product(s, global_t.astype(np.float32)[:, None], global_load[None, :])
+    # each slice sees the systemic physiology at its own acquisition time (it is slow, so this is small)
+    slices, slice_of = np.unique(anat.slice_time, return_inverse=True)
+    at_volume = _physio.sample(physio, systemic, volume_t)
+    at_slice = _physio.sample(physio, systemic, volume_t[:, None] + slices[None, :] * t_r)
+    shift = (0.75 * physio_noise / sd / at_volume.std()) * (at_slice - at_volume[:, None])
+    for start in range(0, v, 16384):
+        sl = slice(start, start + 16384)
+        s[:, sl] += (shift[:, slice_of[sl]] * global_load[sl]).astype(np.float32)
 
     # --- scanner drift and the non-steady onset
     t = np.linspace(-1.0, 1.0, n)
@@ -504,7 +517,51 @@ def run_data(
         global_signal=global_t,
         global_loading=global_load,
         artefact=artefact,
+        physio=physio,
     )
+
+
+def _physio_locked(rng: np.random.Generator, anat: Anatomy, physio: _physio.RunPhysiology, *, n: int, t_r: float,
+                   scale: float):
+    """Beat- and breath-locked BOLD fluctuations (percent, times ``scale``) as a voxelwise callable.
+
+    Each voxel gets the pulsatility waveform (:func:`._physio.pulsatility`) and the breath-locked
+    waveform (:func:`._physio.breath_locked`) at its slice's acquisition times, delayed by its own
+    delay (a smooth field, quantised to a few values so the waveforms are computed once per slice and
+    delay), with its own amplitude (:data:`CARDIAC_PERCENT`, :data:`RESPIRATORY_PERCENT`, times a
+    voxel factor). Sampled once per TR, the fast rhythms alias, as in real data.
+
+    Returns
+    -------
+    callable
+        Slice of voxels -> ndarray of float32, shape (n, n_chunk).
+    """
+    v = anat.xyz.shape[0]
+    slices, slice_of = np.unique(anat.slice_time, return_inverse=True)
+    csf = (anat.tissue == 2).astype(float)
+    fields = _smooth_fields(rng, anat.xyz, 2, 30.0)
+    gains = np.exp(0.3 * rng.standard_normal((2, v)))
+    gains /= np.sqrt((gains**2).mean(axis=1, keepdims=True))
+    courses, codes, amps = [], [], []
+    volume_t = np.arange(n) * t_r
+    for j, (series, percent, (lo, hi)) in enumerate((
+            (_physio.pulsatility(physio), CARDIAC_PERCENT, CARDIAC_DELAY_S),
+            (_physio.breath_locked(physio), RESPIRATORY_PERCENT, RESPIRATORY_DELAY_S))):
+        u = 0.5 * (1 + np.tanh(fields[j]))  # 0-1, smooth
+        delay_bin = np.minimum((u * _DELAY_BINS).astype(int), _DELAY_BINS - 1)
+        delays = lo + (hi - lo) * (np.arange(_DELAY_BINS) + 0.5) / _DELAY_BINS
+        times = volume_t[:, None, None] + slices[None, :, None] * t_r - delays[None, None, :]
+        c = _physio.sample(physio, series, times.reshape(n, -1))
+        courses.append(c.astype(np.float32))
+        codes.append(slice_of * _DELAY_BINS + delay_bin)
+        floor, in_csf, in_vessel, at_edge = percent
+        amps.append((scale * gains[j] * (floor + in_csf * csf + in_vessel * anat.vessel + at_edge * anat.edge))
+                    .astype(np.float32))
+
+    def voxelwise(sl: slice) -> np.ndarray:
+        return courses[0][:, codes[0][sl]] * amps[0][sl] + courses[1][:, codes[1][sl]] * amps[1][sl]
+
+    return voxelwise
 
 
 def _drift_basis(n: int, t_r: float) -> np.ndarray:
