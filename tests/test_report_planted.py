@@ -155,3 +155,40 @@ def test_a_missed_model_is_no_red_badge_but_a_false_positive_is(tmp_path):
     assert missed.status is None
     (false_positive,) = planted_section(bids, [MODELS[0], MODELS[3], MODELS[4]])
     assert false_positive.status == "failed"
+
+
+SCAN_HRV = {"effect": "scan heart-rate variability", "carrier": "physio",
+            "columns": ["scan_rmssd", "scan_sdnn", "scan_hf_power", "scan_log_hf_power"], "truth_column": "rmssd",
+            "related_to": ["stage"], "effect_size": 1.0, "stage_means": {"control": 45.0, "active": 32.0},
+            "ln_sd": 0.32, "units": "ms"}
+
+
+def test_the_planted_scan_hrv_is_graded_beside_the_null_twin_biomarkers(tmp_path):
+    """The demo's set-up: the phenotype's biomarkers are the null twin, the scan HRV carries a stage effect; the
+    biomarkers and combined models see the scan HRV, the edge models do not, and the line says that the null
+    twin rides along unseen."""
+    planted = PLANTED + [SCAN_HRV]
+    models = [(None, _metrics("stage", "biomarkers", 0.01)), (None, _metrics("stage", "pfc_limbic_edges", 0.02)),
+              (None, _metrics("user_vs_control", "biomarkers", 0.2))]
+    rows = recovery_rows(planted, models)
+    assert [r["sees"] for r in rows] == [["scan heart-rate variability"], ["prefrontal-limbic coupling"],
+                                        ["scan heart-rate variability"]]
+    assert rows[0]["null"] == ["serum BDNF"] and [r["verdict"] for r in rows] == ["found", "found", "missed"]
+    bids = _dataset(tmp_path, planted=planted)
+    # the per-run planted physiology beside the truth gives the realised RMSSD by stage
+    pd.DataFrame({"participant_id": ["sub-01", "sub-02"], "rmssd": [47.5, 30.25]}).to_csv(
+        tmp_path / "ground_truth_physio.tsv", sep="\t", index=False)
+    lines = verdict_lines(find_truth(bids), models)
+    assert lines[2] == ("scan heart-rate variability (planted): found by 1 of the 2 models that can see it (FDR p "
+                        "<= 0.01); missed by user vs control/biomarkers; their features also carry serum BDNF "
+                        "(nothing planted), not graded on its own here")
+    (section,) = planted_section(bids, models)
+    html = render("group.html.j2", title="t", sections=[section], version="0", subtitle="", config_hash="h",
+                  generated="now")
+    for text in ("HRV measured from the simulated pulse recordings (features table: scan_rmssd",
+                 "RMSSD geometric mean by stage control 45, active 32 ms (ln SD 0.32)",
+                 "mean planted RMSSD of the runs&#39; beats by stage: control 47.5, active 30.2"):
+        assert text in html, text
+    # nothing planted in the scan HRV: a null like the others
+    null = recovery_rows(PLANTED + [dict(SCAN_HRV, related_to=[])], models[:1])
+    assert null[0]["verdict"] == "false positive" and null[0]["null"] == ["serum BDNF", "scan heart-rate variability"]

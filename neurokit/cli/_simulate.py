@@ -10,7 +10,7 @@ import time
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``neurokit simulate``."""
-    from neurokit.simulate import BROKEN_RUN_KINDS, DYNAMICS, LABEL_STYLES, REALISM
+    from neurokit.simulate import BROKEN_PHYSIO_KINDS, BROKEN_RUN_KINDS, CARDIAC_KINDS, DYNAMICS, LABEL_STYLES, REALISM
 
     parser.add_argument("out", metavar="OUT", help="new or empty folder for the BIDS dataset")
     parser.add_argument("--subjects", type=int, default=24, help="participants, at least 4 (default 24)")
@@ -75,6 +75,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="numeric",
         help="sub-01, sub-02, ... or random labels such as sub-K7Q2 (default numeric)",
     )
+    physio = parser.add_argument_group("physiological recordings (BIDS *_physio.tsv.gz beside each raw BOLD run)")
+    physio.add_argument("--physio", action=argparse.BooleanOptionalAction, default=None,
+                        help="write a pulse and respiratory-belt recording per run (default: in the realistic mode only)")
+    physio.add_argument("--physio-rate", type=float, default=100.0, metavar="HZ",
+                        help="sampling frequency of the cardiac channel (default 100)")
+    physio.add_argument("--physio-start", type=float, default=None, metavar="S",
+                        help="StartTime, s <= 0 (default: drawn per run between -10 and -0.5)")
+    physio.add_argument("--physio-cardiac", choices=CARDIAC_KINDS, default="ppg",
+                        help="pulse oximeter (column cardiac) or ECG (column ecg) (default ppg)")
+    physio.add_argument("--physio-split", action="store_true",
+                        help="recording-cardiac and recording-respiratory files instead of one")
+    physio.add_argument("--no-physio-trigger", dest="physio_trigger", action="store_false",
+                        help="leave out the trigger column (a 5 V pulse at each volume)")
+    physio.add_argument("--physio-missing", type=float, default=0.0, metavar="FRACTION",
+                        help="fraction of runs without a recording (default 0)")
+    physio.add_argument("--physio-broken", action="append", choices=sorted(BROKEN_PHYSIO_KINDS), default=[],
+                        help="one run with a broken recording of this kind (repeatable)")
+    physio.add_argument("--physio-noise", type=float, default=1.0,
+                        help="realistic mode: scale of the physiological BOLD noise from the same traces; 0 = none "
+                             "(default 1.0)")
+    physio.add_argument("--hrv-effect-size", type=float, default=None,
+                        help="scale of the scan HRV's stage differences; 0 = none (default: --effect-size)")
     parser.add_argument("--truth", default=None, help="ground-truth TSV path (default OUT_truth.tsv beside OUT)")
     parser.add_argument(
         "--jobs", type=int, default=None, help="runs simulated at once (default: number of CPUs, at most 8)"
@@ -112,6 +134,16 @@ def run(args: argparse.Namespace) -> int:
         dynamics=args.dynamics,
         artefact_scale=args.artefact_scale,
         participant_labels=args.participant_labels,
+        physio=args.physio,
+        physio_sampling_frequency=args.physio_rate,
+        physio_start_time=args.physio_start,
+        physio_trigger=args.physio_trigger,
+        physio_split=args.physio_split,
+        physio_cardiac=args.physio_cardiac,
+        physio_missing=args.physio_missing,
+        physio_broken=tuple(args.physio_broken),
+        physio_noise=args.physio_noise,
+        hrv_effect_size=args.hrv_effect_size,
     )
     n_runs = len(result.truth)
     n_broken = int(result.truth["broken"].notna().sum())
@@ -121,5 +153,7 @@ def run(args: argparse.Namespace) -> int:
         f"  BIDS dataset:  {result.root}\n"
         f"  fMRIPrep-like: {result.fmriprep_dir}\n"
         f"  ground truth:  {result.truth_path} (outside the dataset; pipelines never read it)"
+        + (f"\n  physiology:    {result.physio_truth_path} ({int(result.physio['has_recording'].sum())} runs "
+           "with a recording)" if result.physio is not None else "")
     )
     return 0

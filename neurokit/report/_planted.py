@@ -2,8 +2,10 @@
 
 A simulated dataset's ground truth (``<dataset>_truth.tsv`` and its ``.json`` beside the BIDS
 folder, or ``ground_truth.tsv`` beside ``neurokit demo``'s ``bids/``) says which effects were
-planted: the prefrontal-limbic coupling by stage and severity, and the biomarkers' stage
-differences, or nothing (a null twin). This module reads it only to grade what the models found;
+planted: the prefrontal-limbic coupling by stage and severity, the biomarkers' stage
+differences, and (when the simulation wrote physiological recordings) the scan-derived HRV's stage
+differences, each or nothing (a null twin); the scan HRV's per-run values are in
+``<truth stem>_physio.tsv`` beside it. This module reads it only to grade what the models found;
 no pipeline step reads it. A real dataset has no such file, so the section is absent.
 
 Each fitted model gets one verdict: "found" (it could see a planted effect related to its target
@@ -29,14 +31,15 @@ DEMO_TRUTH_NAME = "ground_truth.tsv"
 #: Verdicts, in the order the summaries list them.
 VERDICTS = ("found", "missed", "null stayed null", "false positive")
 
-#: The connectivity network pair and phenotype columns each feature set is built from
-#: (neurokit.models' feature sets; None = every network pair).
+#: The connectivity network pair and phenotype columns each feature set is built from, and whether it
+#: carries the features table's scan-derived HRV (issue 21: the ``biomarkers`` and ``combined`` sets
+#: use it beside the phenotype's) (neurokit.models' feature sets; None = every network pair).
 _FEATURE_SET_CARRIERS = {
-    "pfc_limbic_edges": {"networks": [("limbic", "prefrontal")], "columns": ()},
-    "all_edges": {"networks": None, "columns": ()},
-    "summary_indices": {"networks": [("limbic", "prefrontal")], "columns": ()},
-    "biomarkers": {"networks": [], "columns": ("bdnf", "hrv")},
-    "combined": {"networks": [("limbic", "prefrontal")], "columns": ("bdnf", "hrv")},
+    "pfc_limbic_edges": {"networks": [("limbic", "prefrontal")], "columns": (), "scan_hrv": False},
+    "all_edges": {"networks": None, "columns": (), "scan_hrv": False},
+    "summary_indices": {"networks": [("limbic", "prefrontal")], "columns": (), "scan_hrv": False},
+    "biomarkers": {"networks": [], "columns": ("bdnf", "hrv"), "scan_hrv": True},
+    "combined": {"networks": [("limbic", "prefrontal")], "columns": ("bdnf", "hrv"), "scan_hrv": True},
 }
 
 #: Chance level of a primary metric when metrics.json does not give one (a constant predictor's score).
@@ -109,6 +112,8 @@ def _sees(effect: dict, feature_set: str) -> bool:
         return False
     if effect.get("carrier") == "connectivity":
         return carriers["networks"] is None or _pair(effect.get("networks", ())) in carriers["networks"]
+    if effect.get("carrier") == "physio":  # the scan HRV: its features-table columns are the effect's "columns"
+        return carriers["scan_hrv"]
     return effect.get("column") in carriers["columns"]
 
 
@@ -189,9 +194,14 @@ def _effect_lines(planted: list[dict], rows: list[dict]) -> list[tuple[str, bool
         qs = [r["p_fdr"] for r in graded if r["p_fdr"] is not None]
         if has_effect:
             found = [r["p_fdr"] for r in graded if r["verdict"] == "found"]
+            # when every model of the group also carries a null twin (the scan HRV beside the phenotype's
+            # biomarkers), the null twin is not graded on its own: say so rather than let it pass unseen
+            also = [n for n in order if all(n in r["null"] for r in graded)]
             text = (f"{what} (planted): found by {len(found)} of the {len(graded)} models that can see {them}"
                     + (f" (FDR p <= {fmt(max(found), 2)})" if found else "")
-                    + (f"; missed by {', '.join(wrong)}" if wrong else ""))
+                    + (f"; missed by {', '.join(wrong)}" if wrong else "")
+                    + (f"; their features also carry {' + '.join(also)} (nothing planted), not graded on "
+                       f"{'their' if len(also) > 1 else 'its'} own here" if also else ""))
         else:
             text = (f"{what} (nothing planted, the null twin): null stayed null in {len(graded) - len(wrong)} of the "
                     f"{len(graded)} models that see only {them}" + (f" (smallest FDR p {fmt(min(qs), 2)})" if qs else "")
@@ -253,7 +263,39 @@ def _decimals(value) -> str:
     return f"{value:.2f}" if isinstance(value, (int, float)) and value == value else fmt(value)
 
 
-def _size_text(effect: dict, truth: pd.DataFrame) -> str:
+def _physio_by_stage(truth_path: Path | None, truth: pd.DataFrame, column: str) -> dict[str, float]:
+    """Mean planted per-run ``column`` (of ``<truth stem>_physio.tsv``) by stage; empty without that file."""
+    if truth_path is None or "stage" not in truth:
+        return {}
+    from neurokit.simulate import physio_truth_path
+
+    try:
+        physio = pd.read_csv(physio_truth_path(truth_path), sep="\t", keep_default_na=False, na_values=["n/a"])
+    except (OSError, ValueError):
+        return {}
+    keys = [k for k in ("participant_id", "session_id", "run") if k in physio and k in truth]
+    if column not in physio or "participant_id" not in keys:
+        return {}
+    merged = physio.merge(truth[keys + ["stage"]], on=keys, how="inner")
+    return merged.groupby("stage", sort=False)[column].mean().to_dict()
+
+
+def _size_text(effect: dict, truth: pd.DataFrame, truth_path: Path | None = None) -> str:
+    if effect.get("carrier") == "physio":
+        means = effect.get("stage_means") or {}
+        spread = f"ln SD {fmt(effect.get('ln_sd'))}"
+        if not effect.get("related_to"):
+            text = (f"nothing planted: one distribution at every stage (RMSSD geometric mean {fmt(next(iter(means.values()), None))} "
+                    f"{effect.get('units', '')}, {spread})")
+        else:
+            text = (f"effect size {fmt(effect.get('effect_size'))}; RMSSD geometric mean by stage "
+                    + ", ".join(f"{s} {fmt(v)}" for s, v in means.items()) + f" {effect.get('units', '')} ({spread})")
+        realised = _physio_by_stage(truth_path, truth, effect.get("truth_column", "rmssd"))
+        order = [s for s in means if s in realised]
+        if order:
+            text += "; mean planted RMSSD of the runs' beats by stage: " + ", ".join(
+                f"{s} {realised[s]:.1f}" for s in order)
+        return text
     if effect.get("carrier") == "connectivity":
         column = effect.get("truth_column", "coupling")
         text = f"effect size {fmt(effect.get('effect_size'))}"
@@ -274,6 +316,9 @@ def _size_text(effect: dict, truth: pd.DataFrame) -> str:
 
 
 def _carrier_text(effect: dict) -> str:
+    if effect.get("carrier") == "physio":
+        return ("HRV measured from the simulated pulse recordings (features table: "
+                + ", ".join(effect.get("columns") or ()) + ")")
     if effect.get("carrier") == "connectivity":
         regions = effect.get("regions") or {}
         counts = " x ".join(f"{len(regions.get(n, []))} {n}" for n in effect.get("networks", ()))
@@ -303,7 +348,7 @@ def planted_section(bids_dir: str | Path | None, models: list[tuple[object, dict
     planted = meta.get("planted") or []
     effects = Table(["effect", "carried by", "depends on", "size"],
                     [[e["effect"], _carrier_text(e), ", ".join(e.get("related_to") or []) or "nothing (null twin)",
-                      _size_text(e, truth)] for e in planted],
+                      _size_text(e, truth, path)] for e in planted],
                     caption=f"What the simulation planted (from {path.name} and its JSON, never read by the pipeline)")
     rows = recovery_rows(planted, models)
     blocks: list = [Note(f"This dataset was simulated by neurokit.simulate; its ground truth ({path}) says what was "
