@@ -120,10 +120,11 @@ def test_planted_hrv_follows_stage_by_hrv_effect_size_and_nothing_else(tmp_path)
     planted = simulate_dataset(tmp_path / "planted", hrv_effect_size=1.0, **kwargs)
     # same draws: the stage effect is exactly the planted ln shift of the session's RMSSD target
     stage = null.truth["stage"].to_numpy()
+    severity01 = np.where(stage == "control", 0.0, (null.truth["severity"].to_numpy() - 3) / 12)
     ratio = planted.physio["target_rmssd"] / null.physio["target_rmssd"]
-    expected = np.exp([_physio.STAGE_LN_RMSSD[s] for s in stage])
-    np.testing.assert_allclose(ratio, expected, rtol=1e-5)
-    assert expected.min() < 0.75  # active use lowers RMSSD by about a third
+    expected = np.exp([_physio.STAGE_LN_RMSSD[s] * (0.5 + f) for s, f in zip(stage, severity01)])
+    np.testing.assert_allclose(ratio, expected, rtol=1e-4)
+    assert expected.min() < 0.8 and (expected[stage == "control"] == 1).all()
     # independent of the coupling and of the motion: the rest of the truth is identical
     pd.testing.assert_frame_equal(null.truth.drop(columns=["bold", "confounds", "mask"]),
                                   planted.truth.drop(columns=["bold", "confounds", "mask"]))
@@ -131,8 +132,9 @@ def test_planted_hrv_follows_stage_by_hrv_effect_size_and_nothing_else(tmp_path)
     np.testing.assert_allclose(null.physio["heart_rate"], planted.physio["heart_rate"], rtol=0.01)
     meta = json.loads(planted.truth_path.with_suffix(".json").read_text())
     (effect,) = [e for e in meta["planted"] if e["carrier"] == "physio"]
-    assert effect["related_to"] == ["stage"] and effect["columns"][0] == "scan_rmssd"
-    assert effect["stage_means"]["active"] == pytest.approx(_physio.CONTROL_RMSSD_MS * expected.min(), rel=1e-3)
+    assert effect["related_to"] == ["stage", "severity"] and effect["columns"][0] == "scan_rmssd"
+    assert effect["stage_means"]["active"] == pytest.approx(
+        _physio.CONTROL_RMSSD_MS * math.exp(_physio.STAGE_LN_RMSSD["active"]), rel=1e-3)
     assert meta["parameters"]["hrv_effect_size"] == 1.0
 
 

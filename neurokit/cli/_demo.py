@@ -36,9 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 #: configs/demo.yaml as overrides (the installed package has no configs/ folder).
 #: The demo's recordings: every run but a few (8 %, three of 37 runs at the default 36 participants) has a
 #: pulse and belt recording at 100 Hz, one has a flat pulse channel, and the scan HRV differs by stage.
-#: 1.5 times the simulator's stage differences of ln RMSSD (active use -0.51, SD 0.32 between people): at
-#: 1.0 the 36 participants, 9 per stage, leave a model with two null-twin columns beside it little power.
-DEMO_PHYSIO = {"physio": True, "physio_missing": 0.08, "physio_broken": ("flat",), "hrv_effect_size": 1.5}
+#: Twice the simulator's stage differences of ln RMSSD (active use -0.68 times the severity factor, RMSSD
+#: about 23 ms against the controls' 45; SD 0.32 between people): with 9 participants per stage, 1.5 gave
+#: the planted RMSSD a Spearman of -0.33 to -0.66 with severity over four seeds and a cross-validated
+#: user-vs-control AUC of 0.59-0.78 beside the two null-twin columns (logistic regression), weak for a demo;
+#: 2.0 gives -0.45 to -0.67 and 0.65-0.81.
+DEMO_PHYSIO = {"physio": True, "physio_missing": 0.08, "physio_broken": ("flat",), "hrv_effect_size": 2.0}
 
 _DEMO_CONFIG = {"denoise.strategy": ["scrubbing+gsr", "simple+gsr", "compcor"], "models.cv_repeats": 3,
                 "models.n_permutations": 1000}

@@ -962,13 +962,14 @@ def _planted_effects(regions: pd.DataFrame, *, effect_size: float, biomarker_eff
         effects.append({
             "effect": "scan heart-rate variability", "carrier": "physio",
             "columns": list(SCAN_HRV_COLUMNS), "truth_column": "rmssd",
-            "related_to": ["stage"] if hrv_effect_size > 0 else [],
+            "related_to": ["stage", "severity"] if hrv_effect_size > 0 else [],
             "effect_size": hrv_effect_size,
             "stage_means": {stage: round(_physio.CONTROL_RMSSD_MS * float(np.exp(hrv_effect_size * shift)), 3)
                             for stage, shift in _physio.STAGE_LN_RMSSD.items()},
             "ln_sd": round(ln_sd, 4), "units": "ms",
-            "rule": "the pulse recordings' beats follow an RR process whose RMSSD is exp(ln(stage_means[stage]) + "
-                    "trait + session noise), ln SD ln_sd; RMSSD, SDNN and HF power move together, heart rate and "
+            "rule": "the pulse recordings' beats follow an RR process whose RMSSD is exp(ln 45 + "
+                    "ln(stage_means[stage] / 45) * (0.5 + severity scaled to [0, 1]) + trait + session noise) "
+                    "(stage_means: at the mean severity factor 1), ln SD ln_sd; RMSSD, SDNN and HF power move together, heart rate and "
                     "breathing rate do not depend on stage; drawn independently of the coupling and the motion",
         })
     return effects

@@ -78,12 +78,14 @@ def session_physiology(rng: np.random.Generator, people: pd.DataFrame, sessions:
                        hrv_effect_size: float) -> list[SessionPhysiology]:
     """Draw each participant-session's heart rate, RMSSD and breathing rate, in ``sessions``' row order.
 
-    ln RMSSD = ln(:data:`CONTROL_RMSSD_MS`) + ``hrv_effect_size`` * :data:`STAGE_LN_RMSSD`[stage] + a
-    trait (SD :data:`LN_RMSSD_TRAIT_SD`) + session noise (SD :data:`LN_RMSSD_SESSION_SD`); heart rate and
-    breathing rate do not depend on stage. ``rng`` is a stream of its own, so none of this depends on
+    ln RMSSD = ln(:data:`CONTROL_RMSSD_MS`) + ``hrv_effect_size`` * :data:`STAGE_LN_RMSSD`[stage] * (0.5 +
+    severity scaled to [0, 1]) + a trait (SD :data:`LN_RMSSD_TRAIT_SD`) + session noise (SD
+    :data:`LN_RMSSD_SESSION_SD`): the stage's shift, larger for heavier users (the severity factor has
+    mean 1, as for the planted coupling); heart rate and breathing rate do not depend on stage. ``rng`` is a stream of its own, so none of this depends on
     (or changes) the atlas, the coupling or the motion.
     """
     n = len(people)
+    severity01 = dict(zip(people["participant_id"], people["severity01"] if "severity01" in people else np.zeros(n)))
     trait = dict(zip(people["participant_id"], zip(
         LN_RMSSD_TRAIT_SD * rng.standard_normal(n), rng.normal(HEART_RATE_BPM, HEART_RATE_SD, n),
         rng.normal(RESPIRATORY_BPM, RESPIRATORY_SD, n),
@@ -91,7 +93,8 @@ def session_physiology(rng: np.random.Generator, people: pd.DataFrame, sessions:
     out = []
     for row in sessions.itertuples():
         ln_trait, hr, resp, rrf, crf = trait[row.participant_id]
-        ln_rmssd = math.log(CONTROL_RMSSD_MS) + hrv_effect_size * STAGE_LN_RMSSD[row.stage] + ln_trait \
+        shift = STAGE_LN_RMSSD[row.stage] * (0.5 + severity01[row.participant_id])
+        ln_rmssd = math.log(CONTROL_RMSSD_MS) + hrv_effect_size * shift + ln_trait \
             + LN_RMSSD_SESSION_SD * rng.standard_normal()
         out.append(SessionPhysiology(
             heart_rate=float(np.clip(hr + HEART_RATE_SESSION_SD * rng.standard_normal(), *HEART_RATE_RANGE)),

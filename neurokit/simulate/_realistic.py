@@ -98,10 +98,13 @@ RESPIRATORY_HZ = (_physio.RESPIRATORY_RANGE[0] / 60, _physio.RESPIRATORY_RANGE[1
 CARDIAC_PERCENT = (0.18, 2.1, 1.8, 0.55)  # floor, CSF, vessel, edge
 RESPIRATORY_PERCENT = (0.13, 1.55, 0.8, 0.75)
 #: Delay (s) of the pulsatility after the beat, drawn per voxel from a smooth field in this range (the
-#: pulse wave reaches vessels and CSF at different times), and of respiration-locked changes after the belt.
-CARDIAC_DELAY_S = (0.05, 0.35)
-RESPIRATORY_DELAY_S = (0.0, 0.8)
-_DELAY_BINS = 6
+#: pulse wave reaches vessels and CSF at different times, and a voxel's response lags it), and of
+#: respiration-locked changes after the belt: most of a cycle each, as the cardiac and respiratory
+#: phases RETROICOR fits vary across the brain. The sign of each voxel's response is a smooth field
+#: too (inflow raises the signal, CSF and tissue displacement lower it).
+CARDIAC_DELAY_S = (0.0, 0.8)
+RESPIRATORY_DELAY_S = (0.0, 3.0)
+_DELAY_BINS = 8
 #: Range of the respiration-driven apparent motion along y (mm) before acquisition averaging.
 APPARENT_MOTION_MM = (0.03, 0.1)
 
@@ -529,7 +532,7 @@ def _physio_locked(rng: np.random.Generator, anat: Anatomy, physio: _physio.RunP
     waveform (:func:`._physio.breath_locked`) at its slice's acquisition times, delayed by its own
     delay (a smooth field, quantised to a few values so the waveforms are computed once per slice and
     delay), with its own amplitude (:data:`CARDIAC_PERCENT`, :data:`RESPIRATORY_PERCENT`, times a
-    voxel factor). Sampled once per TR, the fast rhythms alias, as in real data.
+    voxel factor whose sign is a smooth field). Sampled once per TR, the fast rhythms alias, as in real data.
 
     Returns
     -------
@@ -539,15 +542,15 @@ def _physio_locked(rng: np.random.Generator, anat: Anatomy, physio: _physio.RunP
     v = anat.xyz.shape[0]
     slices, slice_of = np.unique(anat.slice_time, return_inverse=True)
     csf = (anat.tissue == 2).astype(float)
-    fields = _smooth_fields(rng, anat.xyz, 2, 30.0)
-    gains = np.exp(0.3 * rng.standard_normal((2, v)))
+    fields = _smooth_fields(rng, anat.xyz, 4, 30.0)
+    gains = np.exp(0.3 * rng.standard_normal((2, v))) * np.tanh(1.5 * fields[2:])
     gains /= np.sqrt((gains**2).mean(axis=1, keepdims=True))
     courses, codes, amps = [], [], []
     volume_t = np.arange(n) * t_r
     for j, (series, percent, (lo, hi)) in enumerate((
             (_physio.pulsatility(physio), CARDIAC_PERCENT, CARDIAC_DELAY_S),
             (_physio.breath_locked(physio), RESPIRATORY_PERCENT, RESPIRATORY_DELAY_S))):
-        u = 0.5 * (1 + np.tanh(fields[j]))  # 0-1, smooth
+        u = 0.5 * (1 + np.tanh(1.5 * fields[j]))  # 0-1, smooth, most voxels away from the ends
         delay_bin = np.minimum((u * _DELAY_BINS).astype(int), _DELAY_BINS - 1)
         delays = lo + (hi - lo) * (np.arange(_DELAY_BINS) + 0.5) / _DELAY_BINS
         times = volume_t[:, None, None] + slices[None, :, None] * t_r - delays[None, None, :]
