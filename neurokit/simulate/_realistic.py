@@ -101,7 +101,11 @@ RESPIRATORY_PERCENT = (0.13, 1.55, 0.8, 0.75)
 #: pulse wave reaches vessels and CSF at different times, and a voxel's response lags it), and of
 #: respiration-locked changes after the belt: most of a cycle each, as the cardiac and respiratory
 #: phases RETROICOR fits vary across the brain. The sign of each voxel's response is a smooth field
-#: too (inflow raises the signal, CSF and tissue displacement lower it).
+#: too (inflow raises the signal, CSF and tissue displacement lower it). Both fields have this FWHM (mm),
+#: so that an atlas region averages several patches: at 30 mm the physiology was nearly coherent within
+#: a region and took 0.12 off the default pipeline's fidelity to the planted coupling (mean of three
+#: seeds of the recovery study, physio_noise 1 against 0); at 12 mm 0.06 (two seeds).
+PHYSIO_FIELD_FWHM_MM = 12.0
 CARDIAC_DELAY_S = (0.0, 0.8)
 RESPIRATORY_DELAY_S = (0.0, 3.0)
 _DELAY_BINS = 8
@@ -542,7 +546,7 @@ def _physio_locked(rng: np.random.Generator, anat: Anatomy, physio: _physio.RunP
     v = anat.xyz.shape[0]
     slices, slice_of = np.unique(anat.slice_time, return_inverse=True)
     csf = (anat.tissue == 2).astype(float)
-    fields = _smooth_fields(rng, anat.xyz, 4, 30.0)
+    fields = _smooth_fields(rng, anat.xyz, 4, PHYSIO_FIELD_FWHM_MM)
     gains = np.exp(0.3 * rng.standard_normal((2, v))) * np.tanh(1.5 * fields[2:])
     gains /= np.sqrt((gains**2).mean(axis=1, keepdims=True))
     courses, codes, amps = [], [], []
