@@ -308,3 +308,17 @@ def test_cli_physio_options(tmp_path, capsys):
     assert len(sidecars) == 3 and json.loads(sidecars[0].read_text())["Columns"] == ["cardiac"]
     assert main(["simulate", str(tmp_path / "e"), "--physio-noise", "0"]) == 2
     assert "physio_noise" in capsys.readouterr().err
+
+
+def test_the_demo_dataset_has_recordings_for_most_runs_a_few_without_and_one_flat(tmp_path):
+    """The demo's settings: the scan HRV carries a planted stage effect, the phenotype's biomarkers stay null."""
+    from neurokit.cli._demo import DEMO_PHYSIO
+
+    result = simulate_dataset(tmp_path / "ds", n_subjects=12, n_volumes=40, resolution_mm=8, broken_runs=("corrupt_gzip",),
+                              biomarker_effect_size=0.0, **DEMO_PHYSIO)
+    physio = result.physio
+    assert len(physio) == 13 and physio["has_recording"].sum() == 12
+    assert physio["broken"].dropna().tolist() == ["flat"] and (physio["physio_noise"] == 0).all()
+    planted = {e["effect"]: e for e in json.loads(result.truth_path.with_suffix(".json").read_text())["planted"]}
+    assert planted["scan heart-rate variability"]["related_to"] == ["stage", "severity"]
+    assert planted["serum BDNF"]["related_to"] == [] and planted["heart-rate variability"]["related_to"] == []
