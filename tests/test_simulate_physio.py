@@ -322,3 +322,19 @@ def test_the_demo_dataset_has_recordings_for_most_runs_a_few_without_and_one_fla
     planted = {e["effect"]: e for e in json.loads(result.truth_path.with_suffix(".json").read_text())["planted"]}
     assert planted["scan heart-rate variability"]["related_to"] == ["stage", "severity"]
     assert planted["serum BDNF"]["related_to"] == [] and planted["heart-rate variability"]["related_to"] == []
+
+
+def test_other_components_of_a_run_do_not_depend_on_its_physiology(space):
+    """With the maps' own stream, the run's stream draws the same whatever the physiology (and as much as the
+    earlier sinusoidal model drew), so the motion artefact and the head motion are the same draw for draw."""
+    _, _, anat = space
+    runs = []
+    for k in (1, 2):
+        physio = _physio.run_physiology(np.random.default_rng(k), _physio.default_session(np.random.default_rng(k)),
+                                        start=0.0, end=80.0)
+        runs.append(_realistic.run_data(np.random.default_rng(3), anat, n_volumes=40, t_r=2.0, resolution_mm=8,
+                                        coupling=0.5, mean_fd=0.2, n_nonsteady=1, site_gain=1.0, site_noise=1.0,
+                                        keep_artefact=True, physio=physio, physio_rng=np.random.default_rng(10 + k)))
+    np.testing.assert_array_equal(runs[0].artefact, runs[1].artefact)
+    np.testing.assert_array_equal(runs[0].head_motion, runs[1].head_motion)
+    assert not np.array_equal(runs[0].data, runs[1].data)

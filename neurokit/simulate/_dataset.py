@@ -619,6 +619,7 @@ def simulate_dataset(
                     kwargs["physio"] = dict(
                         session=session_physio[(person.participant_id, ses.session)],
                         rng=np.random.default_rng(np.random.SeedSequence([seed, 6, p_idx, ses.session, r_idx])),
+                        maps_rng=np.random.default_rng(np.random.SeedSequence([seed, 8, p_idx, ses.session, r_idx])),
                         write=write_physio, noise=float(physio_noise), sampling_frequency=float(physio_sampling_frequency),
                         start_time=physio_start_time, trigger=physio_trigger, split=physio_split,
                         cardiac_kind=physio_cardiac, broken=None)
@@ -804,7 +805,7 @@ def _write_run(
     """Simulate and write one run (raw + derivatives); returns its truth-table fields.
 
     ``anat`` (an :class:`~neurokit.simulate._realistic.Anatomy`) selects the realistic mode. ``physio``
-    (a dict: ``session``, ``rng``, ``write``, ``noise``, ``sampling_frequency``, ``start_time``,
+    (a dict: ``session``, ``rng``, ``maps_rng``, ``write``, ``noise``, ``sampling_frequency``, ``start_time``,
     ``trigger``, ``split``, ``cardiac_kind``, ``broken``) simulates the run's physiology; its truth
     comes back under ``_physio`` (one row) and ``_physio_events`` (the planted beats and breaths).
     """
@@ -837,6 +838,7 @@ def _write_run(
             mean_fd=mean_fd, n_nonsteady=n_nonsteady, site_gain=site_gain, site_noise=site_noise,
             dynamics=dynamics, artefact_scale=artefact_scale, physio=run_physio,
             physio_noise=physio["noise"] if physio is not None else 1.0,
+            physio_rng=physio["maps_rng"] if physio is not None else None,
         )
         data, params = sim.data, sim.params
         extra["latent_coupling"] = round(sim.latent_coupling, 6)

@@ -371,6 +371,7 @@ def run_data(
     keep_artefact: bool = False,
     physio: _physio.RunPhysiology | None = None,
     physio_noise: float = 1.0,
+    physio_rng: np.random.Generator | None = None,
 ) -> RealisticRun:
     """Simulate one run of the realistic mode.
 
@@ -416,6 +417,11 @@ def run_data(
     physio_noise : float
         Multiplies every physiological BOLD fluctuation (0 = none); the draws do not depend on it, so
         runs that differ only in it differ only in their physiology.
+    physio_rng : numpy.random.Generator, optional
+        Stream of the physiological BOLD maps (delays, signs, amplitudes); ``simulate_dataset`` passes
+        one per run. Given, ``rng`` draws exactly what it drew before the physiology followed the
+        recordings, so for a seed every other part of a run (noise, motion artefact, global signal,
+        drift) is what it was then. None: the maps come from ``rng``.
 
     Returns
     -------
@@ -449,11 +455,14 @@ def run_data(
     # --- physiology: apparent motion from the breathing, the BOLD fluctuations from the same traces
     if physio is None:
         physio = _physio.run_physiology(rng, _physio.default_session(rng), start=0.0, end=n * t_r)
+    _earlier_draws(rng, n, t_r)
     volume_t = np.arange(n) * t_r
     f_resp = physio.session.respiratory_rate / 60.0
     reported = params + _apparent_motion(rng, _standardise(_physio.sample(physio, physio.depth, volume_t)),
                                          _physio.sample(physio, physio.phase, volume_t), f_resp, t_r)
-    locked = _physio_locked(rng, anat, physio, n=n, t_r=t_r, scale=physio_noise)
+    if physio_rng is not None:
+        _smooth_fields(rng, anat.xyz, 2, 30.0)  # the earlier model's phase maps, see _earlier_draws
+    locked = _physio_locked(rng if physio_rng is None else physio_rng, anat, physio, n=n, t_r=t_r, scale=physio_noise)
     systemic = _physio.systemic(physio)
 
     noise_sd = 1.0 * site_noise * (4.0 / resolution_mm) ** 0.5 * (2.0 / t_r) ** 0.25
@@ -526,6 +535,24 @@ def run_data(
         artefact=artefact,
         physio=physio,
     )
+
+
+def _earlier_draws(rng: np.random.Generator, n: int, t_r: float) -> None:
+    """Draw from the run's stream what the earlier sinusoidal physiology drew there, and discard it.
+
+    That model drew the cardiac and respiratory rates and their wander, and the breathing depth, at
+    this point; the physiology now comes from the run's planted recordings (another stream). Drawing
+    the same amount keeps every later component of a run (white noise, motion artefact, global
+    signal, drift, gain) the same for a seed, so results measured on the earlier simulator compare
+    run by run.
+    """
+    pad = int(np.ceil(40.0 / t_r))
+    for size, band in ((n, (0.003, 0.03)), (n + pad, (0.005, 0.05)), (n, (0.003, 0.03))):
+        if size == n:
+            rng.uniform()
+        _signals.band_limited(rng, size, t_r, k=1, band=band)
+        if size == n:
+            rng.uniform()
 
 
 def _physio_locked(rng: np.random.Generator, anat: Anatomy, physio: _physio.RunPhysiology, *, n: int, t_r: float,
