@@ -158,7 +158,7 @@ def test_a_missed_model_is_no_red_badge_but_a_false_positive_is(tmp_path):
 
 
 SCAN_HRV = {"effect": "scan heart-rate variability", "carrier": "physio",
-            "columns": ["scan_rmssd", "scan_sdnn", "scan_hf_power", "scan_log_hf_power"], "truth_column": "rmssd",
+            "columns": ["scan_hrv", "scan_rmssd", "scan_sdnn", "scan_hf_power", "scan_log_hf_power"], "truth_column": "rmssd",
             "related_to": ["stage"], "effect_size": 1.0, "stage_means": {"control": 45.0, "active": 32.0},
             "ln_sd": 0.32, "units": "ms"}
 
@@ -185,7 +185,7 @@ def test_the_planted_scan_hrv_is_graded_beside_the_null_twin_biomarkers(tmp_path
     (section,) = planted_section(bids, models)
     html = render("group.html.j2", title="t", sections=[section], version="0", subtitle="", config_hash="h",
                   generated="now")
-    for text in ("HRV measured from the simulated pulse recordings (features table: scan_rmssd",
+    for text in ("HRV measured from the simulated pulse recordings (features table: scan_hrv, scan_rmssd",
                  "RMSSD geometric mean by stage control 45, active 32 ms (ln SD 0.32)",
                  "mean planted RMSSD of the runs&#39; beats by stage: control 47.5, active 30.2"):
         assert text in html, text

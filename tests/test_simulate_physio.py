@@ -132,7 +132,7 @@ def test_planted_hrv_follows_stage_by_hrv_effect_size_and_nothing_else(tmp_path)
     np.testing.assert_allclose(null.physio["heart_rate"], planted.physio["heart_rate"], rtol=0.01)
     meta = json.loads(planted.truth_path.with_suffix(".json").read_text())
     (effect,) = [e for e in meta["planted"] if e["carrier"] == "physio"]
-    assert effect["related_to"] == ["stage", "severity"] and effect["columns"][0] == "scan_rmssd"
+    assert effect["related_to"] == ["stage", "severity"] and effect["columns"][0] == "scan_hrv"
     assert effect["stage_means"]["active"] == pytest.approx(
         _physio.CONTROL_RMSSD_MS * math.exp(_physio.STAGE_LN_RMSSD["active"]), rel=1e-3)
     assert meta["parameters"]["hrv_effect_size"] == 1.0

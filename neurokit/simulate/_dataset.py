@@ -977,9 +977,9 @@ def _planted_effects(regions: pd.DataFrame, *, effect_size: float, biomarker_eff
     return effects
 
 
-#: The features-table columns the scan HRV effect is carried by (neurokit.io's features table, from the
-#: runs' desc-physio measures).
-SCAN_HRV_COLUMNS = ("scan_rmssd", "scan_sdnn", "scan_hf_power", "scan_log_hf_power")
+#: The features-table columns the scan HRV effect is carried by (neurokit.io.build_features, from the runs'
+#: desc-physio measures; ``scan_hrv`` is the one the biomarkers and combined feature sets use).
+SCAN_HRV_COLUMNS = ("scan_hrv", "scan_rmssd", "scan_sdnn", "scan_hf_power", "scan_log_hf_power")
 
 
 def physio_truth_path(truth_path: str | Path) -> Path:
