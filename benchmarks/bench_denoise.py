@@ -65,8 +65,12 @@ FILTERS = {
 }
 
 
-def pipelines() -> dict[str, dict]:
-    """Pipeline name -> configuration overrides (``denoise.*`` keys); ``default`` is neurokit's default."""
+def pipelines(physio: bool = False) -> dict[str, dict]:
+    """Pipeline name -> configuration overrides (``denoise.*`` keys); ``default`` is neurokit's default.
+
+    ``physio`` adds each preset with ``+physio`` (high-pass only) and ``default+physio``: the same
+    strategies plus the physiological noise regressors of the runs' recordings (docs/denoising.md).
+    """
     out = {"default": {}}
     for preset in PRESETS:
         for fname, filt in FILTERS.items():
@@ -75,6 +79,13 @@ def pipelines() -> dict[str, dict]:
         for gsr in ("", "+gsr"):
             out[f"scrubbing{fd:g}{gsr}/hp"] = {"denoise.strategy": f"scrubbing{gsr}", "denoise.fd_threshold": fd,
                                               **{f"denoise.{k}": v for k, v in FILTERS["hp"].items()}}
+    if physio:
+        from neurokit.config import Config
+
+        out["default+physio"] = {"denoise.strategy": f"{Config().denoise.strategy}+physio"}
+        for preset in PRESETS:
+            out[f"{preset}+physio/hp"] = {"denoise.strategy": f"{preset}+physio",
+                                          **{f"denoise.{k}": v for k, v in FILTERS["hp"].items()}}
     return out
 
 
@@ -110,7 +121,7 @@ def simulate(data_dir: Path, condition: str, n_subjects: int, seed: int, resolut
 _STATE: dict = {}
 
 
-def _init_worker(atlas_name: str, configs: dict) -> None:
+def _init_worker(atlas_name: str, configs: dict, bids_dir: str | None = None) -> None:
     from threadpoolctl import threadpool_limits
 
     from neurokit.atlases import load
@@ -119,6 +130,27 @@ def _init_worker(atlas_name: str, configs: dict) -> None:
     warnings.filterwarnings("ignore")
     _STATE["atlas"] = load(atlas_name)
     _STATE["configs"] = configs
+    _STATE["bids"] = bids_dir
+
+
+def _physio_regressors(run, config, n_volumes: int):
+    """The run's physiological noise regressors (``neurokit.physio.PhysioRegressors``) from its raw recording."""
+    from neurokit.io import PhysioError, find_physio, read_physio
+    from neurokit.physio import physio_regressors, reference_slice_time
+
+    bids = _STATE.get("bids")
+    recording = None
+    paths = find_physio(bids, run) if bids else []
+    if paths:
+        try:
+            recording = read_physio(paths, columns=config.physio.columns.mapping(), root=bids)
+        except PhysioError:
+            recording = None
+    meta = json.loads(Path(run.bold_json).read_text()) if run.bold_json else {}
+    slice_time, _ = reference_slice_time(run.t_r, meta)
+    return physio_regressors(recording, n_volumes=n_volumes, t_r=run.t_r, slice_time=slice_time,
+                             kind=config.physio.cardiac_kind, max_rejected_fraction=config.physio.max_rejected_fraction,
+                             **config.physio.regressors.kwargs())
 
 
 def _one_run(run) -> dict:
@@ -149,11 +181,20 @@ def _one_run(run) -> dict:
     fd = confounds["framewise_displacement"].to_numpy(float)
     out = {"run_id": run.run_id, "sub": dict(run.entities)["sub"], "mean_fd": float(np.nanmean(fd)),
            "names": names, "networks": networks, "centres": centres, "n_volumes": extraction.n_volumes,
-           "pipelines": {}}
+           "pipelines": {}, "physio_used": None}
+    physio_cache: dict = {}
     for name, config in configs.items():
         dn = config.denoise
+        physio = None
+        if dn.strategies[0].endswith("+physio"):
+            key = json.dumps(config.physio.model_dump(mode="json"), sort_keys=True)
+            if key not in physio_cache:
+                physio_cache[key] = _physio_regressors(run, config, extraction.n_volumes)
+            physio = physio_cache[key].regressors
+            out["physio_used"] = bool(physio_cache[key].used)
         try:
-            sel = select_confounds(confounds, **dn.select_kwargs(), metadata=metadata, source=run.confounds)
+            sel = select_confounds(confounds, **dn.select_kwargs(), metadata=metadata, source=run.confounds,
+                                   physio=physio)
             cleaned = clean(extraction.signals, sel.confounds, sel.sample_mask, t_r=run.t_r, **dn.clean_kwargs())
         except InsufficientVolumesError as exc:
             out["pipelines"][name] = {"error": str(exc)}
@@ -322,6 +363,8 @@ def main(argv=None) -> int:
                         help="simulator mode ('easy' is the unit-test simulator, shown for contrast)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--pipelines", nargs="*", default=None, help="subset of pipeline names")
+    parser.add_argument("--physio", action="store_true",
+                        help="also run every preset with '+physio' (the runs' recordings' RETROICOR, RVT, HR)")
     parser.add_argument("--estimators", nargs="*", default=None,
                         help="also run every pipeline with each of these connectivity.covariance_estimator values")
     parser.add_argument("--models", nargs="*", default=None,
@@ -334,7 +377,7 @@ def main(argv=None) -> int:
     from neurokit.io import discover_runs
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    overrides = pipelines()
+    overrides = pipelines(physio=args.physio)
     if args.pipelines:
         overrides = {k: v for k, v in overrides.items() if k in args.pipelines or k == "default"}
     for estimator in args.estimators or ():
@@ -349,7 +392,7 @@ def main(argv=None) -> int:
         dataset = simulate(args.data_dir, condition, args.subjects, args.seed, args.resolution, args.realism)
         runs = [r for r in discover_runs(dataset).runs]
         started = time.perf_counter()
-        with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.atlas, configs)) as pool:
+        with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(args.atlas, configs, str(dataset))) as pool:
             results = list(pool.map(_one_run, runs, chunksize=4))
         rows = evaluate(dataset, results, configs)
         for row in rows:

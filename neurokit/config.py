@@ -33,6 +33,7 @@ __all__ = [
     "ReportConfig",
     "PhysioConfig",
     "PhysioColumnsConfig",
+    "PhysioRegressorsConfig",
     "load_config",
     "DEFAULT_ATLAS",
     "DEFAULT_STAGE_LEVELS",
@@ -531,6 +532,29 @@ class PhysioColumnsConfig(_Section):
         return {"cardiac": self.cardiac, "respiratory": self.respiratory, "trigger": self.trigger}
 
 
+class PhysioRegressorsConfig(_Section):
+    """The physiological noise regressors of the ``+physio`` strategies (docs/denoising.md)."""
+
+    cardiac_order: int = Field(default=3, ge=0, le=6, description="RETROICOR cardiac Fourier order (Harvey et al. 2008).")
+    respiratory_order: int = Field(default=4, ge=0, le=6, description="RETROICOR respiratory Fourier order.")
+    interaction_order: int = Field(
+        default=0, ge=0, le=2, description="Cardiac x respiratory interaction terms (Harvey et al. 2008: 1); 0 = none."
+    )
+    rvt: bool = Field(default=True, description="Respiration volume per time convolved with the RRF (Birn 2006, 2008).")
+    hr: bool = Field(default=True, description="Heart rate convolved with the cardiac response function (Chang 2009).")
+
+    @model_validator(mode="after")
+    def _check_any(self) -> "PhysioRegressorsConfig":
+        if not (self.cardiac_order or self.respiratory_order or self.interaction_order or self.rvt or self.hr):
+            raise ValueError("physio.regressors turns every regressor off; leave one on, or drop '+physio' from "
+                             "denoise.strategy.")
+        return self
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`neurokit.physio.physio_regressors`."""
+        return self.model_dump()
+
+
 class PhysioConfig(_Section):
     """Heart-rate variability and breathing rate from the scan's physiological recordings (docs/physio.md)."""
 
@@ -545,6 +569,7 @@ class PhysioConfig(_Section):
     max_rejected_fraction: float = Field(
         default=0.2, ge=0, le=1, description="Largest share of implausible beat intervals for usable HRV."
     )
+    regressors: PhysioRegressorsConfig = PhysioRegressorsConfig()
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`neurokit.io.physio_for_run`."""
@@ -634,10 +659,14 @@ class Config(_Section):
             # every configuration written before the key existed
             del data["connectivity"]["shrinkage"]
         keep = set(data) - set(_EXECUTION_SECTIONS) if sections is None else set(sections)
-        unknown = keep - set(data)
+        unknown = keep - set(data) - {"physio"}
         if unknown:
             raise ConfigError(f"unknown configuration section(s) {sorted(unknown)}; sections are {list(data)}.")
-        text = json.dumps({k: data[k] for k in sorted(keep)}, sort_keys=True, separators=(",", ":"))
+        hashed = {k: data[k] for k in sorted(keep) if k in data}
+        if "denoise" in keep and "physio" not in keep and any(s.endswith("+physio") for s in self.strategies):
+            # the regressors shape the denoised outputs of a '+physio' strategy: the run hash follows them
+            hashed["physio_regressors"] = self.physio.regressors.model_dump(mode="json")
+        text = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def run_hash(self) -> str:

@@ -257,3 +257,21 @@ def test_demo_overrides_equal_configs_demo_yaml():
     demo = load_config(path)
     assert demo == Config().updated(_DEMO_CONFIG)
     assert len(demo.strategies) == 3 and demo.modelled_strategy == Config().denoise.strategy
+
+
+def test_physio_regressor_settings_are_validated_and_hashed_with_a_physio_strategy():
+    from neurokit.config import Config
+
+    config = Config()
+    assert config.physio.regressors.kwargs() == {"cardiac_order": 3, "respiratory_order": 4, "interaction_order": 0,
+                                                 "rvt": True, "hr": True}
+    changed = config.updated({"physio.regressors": {"interaction_order": 1}})
+    # without a '+physio' strategy the regressors shape no run output: the run hash stays
+    assert changed.run_hash() == config.run_hash()
+    physio = config.updated({"denoise.strategy": "scrubbing+gsr+physio"})
+    assert physio.run_hash() != config.run_hash()
+    assert physio.updated({"physio.regressors": {"interaction_order": 1}}).run_hash() != physio.run_hash()
+    with pytest.raises(ConfigError, match="physio.regressors.cardiac_order"):
+        config.updated({"physio.regressors": {"cardiac_order": -1}})
+    with pytest.raises(ConfigError, match="turns every regressor off"):
+        config.updated({"physio.regressors": {"cardiac_order": 0, "respiratory_order": 0, "rvt": False, "hr": False}})

@@ -282,8 +282,8 @@ def test_resolve_strategy_is_what_a_run_records_and_what_the_config_accepts(rng)
     from neurokit.config import STRATEGY_NAMES, Config
     from neurokit.denoise import STRATEGIES, resolve_strategy
 
-    assert STRATEGY_NAMES == STRATEGIES == ("simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor",
-                                            "compcor+gsr")
+    base = ("simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor", "compcor+gsr")
+    assert STRATEGY_NAMES == STRATEGIES == base + tuple(f"{name}+physio" for name in base)
     table, _ = synthetic_table(rng)
     kwargs = Config().updated({"denoise.strategy": "simple+gsr", "denoise.motion": "basic"}).denoise.select_kwargs()
     resolved = resolve_strategy(**kwargs)
@@ -351,3 +351,49 @@ def test_check_confounds_length():
         match=r"X.tsv has 180 rows but the BOLD run has 200 volumes; re-run fMRIPrep or drop this run with --exclude\.",
     ):
         check_confounds_length(table, 200, "X.tsv")
+
+
+def test_physio_suffix_adds_the_given_regressors_to_any_strategy(rng):
+    from neurokit.config import Config, ConfigError, load_config
+    from neurokit.denoise import resolve_strategy
+
+    table, meta = synthetic_table(rng)
+    physio = pd.DataFrame({"retroicor_cardiac_cos1": rng.normal(size=len(table)) + 3.0,
+                           "rvt": rng.normal(size=len(table))})
+    for base in ("simple", "scrubbing+gsr", "compcor"):
+        plain = select_confounds(table, strategy=base, metadata=meta)
+        with_physio = select_confounds(table, strategy=f"{base}+physio", metadata=meta, physio=physio)
+        # the strategy's own confounds and censoring unchanged, the regressors appended and demeaned alike
+        assert list(with_physio.confounds.columns) == [*plain.confounds.columns, "retroicor_cardiac_cos1", "rvt"]
+        pd.testing.assert_frame_equal(with_physio.confounds[plain.confounds.columns], plain.confounds)
+        assert np.array_equal(with_physio.censored, plain.censored)
+        kept = np.arange(len(table)) if plain.sample_mask is None else plain.sample_mask
+        expected = physio.to_numpy() - physio.to_numpy()[kept].mean(axis=0)
+        assert np.allclose(with_physio.confounds[["retroicor_cardiac_cos1", "rvt"]].to_numpy(), expected)
+        assert with_physio.strategy["n_regressors"] == plain.strategy["n_regressors"] + 2
+        assert with_physio.strategy["physio"] is True and "physio" not in plain.strategy
+        assert resolve_strategy(f"{base}+physio") == {**resolve_strategy(base), "strategy": f"{base}+physio",
+                                                      "physio": True}
+    # no usable recording: the other confounds only, and a note
+    alone = select_confounds(table, strategy="simple+physio", physio=None, source="sub-01_desc-confounds.tsv")
+    assert list(alone.confounds.columns) == list(select_confounds(table, strategy="simple").confounds.columns)
+    assert any("no physiological regressors for sub-01_desc-confounds.tsv" in n for n in alone.notes)
+    empty = select_confounds(table, strategy="simple+physio", physio=physio.iloc[:, :0])
+    assert empty.confounds.shape[1] == alone.confounds.shape[1]
+    with pytest.raises(DenoiseError, match=r"strategy 'simple', which does not use them; use simple\+physio"):
+        select_confounds(table, strategy="simple", physio=physio)
+    with pytest.raises(DenoiseError, match="have 10 rows but"):
+        select_confounds(table, strategy="simple+physio", physio=physio.iloc[:10])
+    with pytest.raises(DenoiseError, match="non-finite"):
+        select_confounds(table, strategy="simple+physio", physio=physio.assign(rvt=np.nan))
+    with pytest.raises(DenoiseError, match="repeat a confound column"):
+        select_confounds(table, strategy="simple+physio", physio=physio.rename(columns={"rvt": "csf"}))
+    with pytest.raises(DenoiseError, match=r"'\+physio' comes last: scrubbing\+gsr\+physio"):
+        resolve_strategy("scrubbing+physio+gsr")
+    with pytest.raises(DenoiseError, match="'strategy' must be one of"):
+        resolve_strategy("simple+physio+physio")
+    # the configuration accepts the suffix on any strategy, alone or in a list
+    assert Config().updated({"denoise.strategy": ["scrubbing+gsr+physio", "scrubbing+gsr"]}).strategies == (
+        "scrubbing+gsr+physio", "scrubbing+gsr")
+    with pytest.raises(ConfigError, match="scrubbing\\+physio\\+gsr"):
+        Config().updated({"denoise.strategy": "scrubbing+physio+gsr"})

@@ -197,6 +197,27 @@ def test_methods_text_describes_the_recorded_parameters():
     assert "the global signal" in text and "segments shorter than 5 volumes" in text
 
 
+def test_methods_text_names_the_physiological_regressors_of_a_physio_strategy():
+    from neurokit.config import Config
+    from neurokit.report._methods import methods_text
+
+    config = Config().updated({"denoise.strategy": "scrubbing+gsr+physio"})
+    paragraphs, refs = methods_text(config)
+    text = " ".join(paragraphs)
+    assert "RETROICOR Fourier terms of the cardiac (order 3) and respiratory (order 4) phase [" in text
+    assert "respiration volume per time convolved with the respiration response function" in text
+    assert "heart rate convolved with the cardiac response function" in text and "interaction" not in text
+    assert [any(name in r for r in refs) for name in ("Glover GH", "Birn RM, et al. (2006)", "Birn RM, et al. (2008)",
+                                                      "Chang C")] == [True] * 4
+    assert "the global signal" in text and "were censored" in text  # the strategy's other confounds are unchanged
+    fewer = config.updated({"physio.regressors": {"hr": False, "cardiac_order": 0, "interaction_order": 1}})
+    text = " ".join(methods_text(fewer)[0])
+    assert "respiratory (order 4) phase" in text and "cardiac (order" not in text and "heart rate" not in text
+    assert "order-1 interaction terms" in text
+    plain = " ".join(methods_text(Config())[0])
+    assert "RETROICOR" not in plain
+
+
 def test_importing_the_report_keeps_the_users_matplotlib_backend():
     # a fresh interpreter: the backend is process-wide state, already chosen in this test process
     probe = (

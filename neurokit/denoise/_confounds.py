@@ -51,8 +51,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "compcor": {"motion": "full", "wm_csf": None, "compcor": True, "scrub": None},
 }
 
-#: Strategy names: a preset, alone or with the global signal (``+gsr``).
-STRATEGIES: tuple[str, ...] = tuple(preset + gsr for preset in PRESETS for gsr in ("", "+gsr"))
+#: Strategy names: a preset, alone or with the global signal (``+gsr``), each also with the
+#: physiological noise regressors (``+physio``: RETROICOR, RVT, heart rate; docs/denoising.md).
+_BASE_STRATEGIES = tuple(preset + gsr for preset in PRESETS for gsr in ("", "+gsr"))
+STRATEGIES: tuple[str, ...] = _BASE_STRATEGIES + tuple(name + "+physio" for name in _BASE_STRATEGIES)
 
 _MOTION = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 
@@ -342,17 +344,22 @@ def resolve_strategy(
     -------
     dict
         ``strategy``, ``preset``, ``high_pass``, ``motion``, ``wm_csf``, ``global_signal`` and
-        ``demean``; ``compcor``/``n_compcor`` for the compcor presets and ``fd_threshold``/
-        ``std_dvars_threshold``/``scrub`` for the scrubbing presets.
+        ``demean``; ``compcor``/``n_compcor`` for the compcor presets, ``fd_threshold``/
+        ``std_dvars_threshold``/``scrub`` for the scrubbing presets and ``physio`` (True) for
+        the ``+physio`` strategies.
 
     Raises
     ------
     DenoiseError
         Unknown strategy or option value, or an option the preset does not take.
     """
-    base, plus, suffix = strategy.partition("+") if isinstance(strategy, str) else ("", "", "")
-    if base not in PRESETS or (plus and suffix != "gsr"):
-        raise DenoiseError(f"'strategy' must be one of {list(STRATEGIES)}; got {strategy!r}.")
+    base, *suffixes = strategy.split("+") if isinstance(strategy, str) else ("",)
+    if strategy not in STRATEGIES:
+        hint = ""
+        if base in PRESETS and sorted(suffixes) == ["gsr", "physio"]:
+            hint = f" ('+physio' comes last: {base}+gsr+physio)"
+        raise DenoiseError(f"'strategy' must be one of {list(STRATEGIES)}; got {strategy!r}{hint}.")
+    plus = "gsr" in suffixes
     preset = PRESETS[base]
     resolved: dict[str, Any] = {"strategy": strategy, "preset": base, "high_pass": "cosine regressors"}
     for option, value in (("motion", motion), ("wm_csf", wm_csf), ("global_signal", global_signal)):
@@ -392,6 +399,8 @@ def resolve_strategy(
             std_dvars_threshold=None if std_dvars_threshold is None else float(std_dvars_threshold),
             scrub=int(scrub),
         )
+    if "physio" in suffixes:  # only then: the settings of every other strategy stay as they were recorded
+        resolved["physio"] = True
     resolved["demean"] = bool(demean)
     return resolved
 
@@ -411,6 +420,7 @@ def select_confounds(
     demean: bool = True,
     metadata: Mapping | None = None,
     source: str | Path | None = None,
+    physio: pd.DataFrame | None = None,
 ) -> ConfoundSelection:
     """Choose confound regressors and censored volumes with a nilearn-compatible preset.
 
@@ -421,11 +431,13 @@ def select_confounds(
     ----------
     confounds : pandas.DataFrame, shape (n_volumes, n_columns)
         The fMRIPrep confounds table (see :func:`load_confounds_table`); not modified.
-    strategy : {"simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor", "compcor+gsr"}
+    strategy : {"simple", "simple+gsr", "scrubbing", "scrubbing+gsr", "compcor", "compcor+gsr"}, \
+optionally with "+physio"
         Preset. Every preset has cosine high-pass regressors, full (24-parameter) motion and
         non-steady-state censoring; ``simple`` adds WM/CSF means, ``scrubbing`` WM/CSF full
         expansion and FD/std-DVARS censoring, ``compcor`` aCompCor components. ``+gsr`` adds the
-        global signal (nilearn: ``global_signal="basic"``).
+        global signal (nilearn: ``global_signal="basic"``). ``+physio`` (neurokit extension)
+        adds the ``physio`` regressors.
     motion, wm_csf, global_signal : {"basic", "power2", "derivatives", "full"} or None
         Override the preset's expansion; None keeps the preset's (nilearn semantics: the preset
         defines defaults, explicit arguments override). ``wm_csf`` with ``compcor`` is an error
@@ -452,6 +464,11 @@ def select_confounds(
         The confounds JSON (:func:`load_confounds_metadata`); required for CompCor.
     source : str or Path, optional
         The TSV path, named in error messages.
+    physio : pandas.DataFrame, shape (n_volumes, n_physio), optional
+        Physiological noise regressors of the run for a ``+physio`` strategy
+        (``neurokit.physio.physio_regressors(...).regressors``), added after the fMRIPrep
+        columns and demeaned alike. None (or no columns) with ``+physio``: the run has no
+        usable recording; the other confounds are selected and a note says so.
 
     Returns
     -------
@@ -461,7 +478,9 @@ def select_confounds(
     ------
     DenoiseError
         Unknown preset or option value; a column the strategy needs is missing (naming the
-        column, the option and the fMRIPrep version that writes it); NaN outside the first row.
+        column, the option and the fMRIPrep version that writes it); NaN outside the first row;
+        ``physio`` regressors for a strategy without ``+physio``, or of the wrong length, or
+        not finite.
     """
     if not isinstance(confounds, pd.DataFrame):
         raise DenoiseError(f"'confounds' must be a pandas DataFrame; got {type(confounds).__name__}.")
@@ -549,6 +568,10 @@ def select_confounds(
             f"{_name(source)} has 'n/a' in column {selected.columns[col]!r} at row {row + 1} (only the first row "
             "of derivative columns may be missing); fix the table or choose a strategy without this column."
         )
+    physio_columns = _physio_columns(physio, resolved, n_volumes, source, notes, selected.columns)
+    if physio_columns:
+        values = np.column_stack([values, physio.to_numpy(dtype=float)])
+        selected = pd.DataFrame(values, columns=[*selected.columns, *physio_columns], index=confounds.index)
     if demean and values.size:
         if sample_mask is not None and sample_mask.size == 0:
             notes.append("every volume is censored; regressors demeaned over all volumes.")
@@ -571,3 +594,30 @@ def select_confounds(
         strategy=resolved,
         notes=tuple(notes),
     )
+
+
+def _physio_columns(physio: pd.DataFrame | None, resolved: Mapping[str, Any], n_volumes: int, source,
+                    notes: list[str], taken) -> list[str]:
+    """The names of the physiological regressors to add (checked), or [] with a note why none."""
+    strategy = resolved["strategy"]
+    if not resolved.get("physio"):
+        if physio is not None:
+            raise DenoiseError(f"physiological regressors were given for strategy {strategy!r}, which does not use "
+                               f"them; use {strategy}+physio or leave physio=None.")
+        return []
+    if physio is not None and not isinstance(physio, pd.DataFrame):
+        raise DenoiseError(f"'physio' must be a pandas DataFrame of regressors; got {type(physio).__name__}.")
+    if physio is None or physio.shape[1] == 0:
+        notes.append(f"strategy {strategy!r}: no physiological regressors for {_name(source)} (no usable "
+                     "recording); cleaned with the strategy's other confounds.")
+        return []
+    if len(physio) != n_volumes:
+        raise DenoiseError(f"the physiological regressors have {len(physio)} rows but {_name(source)} has "
+                           f"{n_volumes} volumes; compute them with n_volumes={n_volumes}.")
+    names = [str(c) for c in physio.columns]
+    clash = sorted(set(names) & set(taken)) or sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise DenoiseError(f"physiological regressor name(s) {clash} repeat a confound column; rename them.")
+    if not np.isfinite(physio.to_numpy(dtype=float)).all():
+        raise DenoiseError("the physiological regressors have non-finite values; recompute them.")
+    return names

@@ -47,6 +47,16 @@ REFERENCES = {
                      "J Bus Econ Stat 1:292-298.",
     "berger": "Berger RL (1982) Multiparameter hypothesis testing and acceptance sampling. Technometrics "
               "24:295-300.",
+    "glover": "Glover GH, Li TQ, Ress D (2000) Image-based method for retrospective correction of physiological "
+              "motion effects in fMRI: RETROICOR. Magn Reson Med 44:162-167.",
+    "harvey": "Harvey AK, et al. (2008) Brainstem functional magnetic resonance imaging: disentangling signal from "
+              "physiological noise. J Magn Reson Imaging 28:1337-1344.",
+    "birn2006": "Birn RM, et al. (2006) Separating respiratory-variation-related fluctuations from "
+                "neuronal-activity-related fluctuations in fMRI. NeuroImage 31:1536-1548.",
+    "birn2008": "Birn RM, et al. (2008) The respiration response function: the temporal dynamics of fMRI signal "
+                "fluctuations related to changes in respiration. NeuroImage 40:644-654.",
+    "chang2009": "Chang C, Cunningham JP, Glover GH (2009) Influence of heart rate on the BOLD signal: the cardiac "
+                 "response function. NeuroImage 44:857-869.",
     "bh": "Benjamini Y, Hochberg Y (1995) Controlling the false discovery rate: a practical and powerful approach "
           "to multiple testing. J R Stat Soc B 57:289-300.",
 }
@@ -85,6 +95,27 @@ def _significance_text(n_permutations: int, tests, cite) -> str:
     elif tests:
         text += " " + " ".join(dict.fromkeys(t.rule_text for t in tests))
     return text + f" p-values were corrected across models with the Benjamini-Hochberg false discovery rate {cite('bh')}."
+
+
+def _physio_sentence(config, cite) -> str:
+    """What a '+physio' strategy regressed (neurokit.physio.physio_regressors), with its citations."""
+    rg = config.physio.regressors
+    terms = []
+    phases = [f"{name} (order {order})" for name, order in (("cardiac", rg.cardiac_order),
+                                                              ("respiratory", rg.respiratory_order)) if order]
+    if phases:
+        terms.append(f"RETROICOR Fourier terms of the {' and '.join(phases)} phase {cite('glover')}"
+                     + (f" with their order-{rg.interaction_order} interaction terms {cite('harvey')}"
+                        if rg.interaction_order else ""))
+    if rg.rvt:
+        terms.append(f"respiration volume per time convolved with the respiration response function "
+                     f"{cite('birn2006', 'birn2008')}")
+    if rg.hr:
+        terms.append(f"heart rate convolved with the cardiac response function {cite('chang2009')}")
+    listed = ", ".join(terms[:-1]) + (" and " if len(terms) > 1 else "") + terms[-1]
+    return (f"Physiological noise regressors from each run's pulse and respiratory recordings, sampled at each "
+            f"volume's acquisition time, were added to the confounds: {listed}; runs without a usable recording "
+            "were cleaned with the other confounds only.")
 
 
 class _Cite:
@@ -192,6 +223,8 @@ def methods_text(config, *, atlas_metadata: Mapping[str, Any] | None = None,
         + (f" ({details['n_regressors']} regressors in a typical run)" if details.get("n_regressors") else "")
         + ". Non-steady-state volumes flagged by fMRIPrep were removed."
     )
+    if details.get("physio"):
+        p2 += " " + _physio_sentence(config, cite)
     others = [name for name in config.strategies if name != strategy]
     if others:
         p2 += (f" The same region signals were also cleaned with the {', '.join(repr(n) for n in others)} "
