@@ -351,3 +351,32 @@ def test_config_kwargs_drive_select_and_clean(tmp_path, rng):
     got = clean(random_signals(rng, n=30), selection.confounds, selection.sample_mask, t_r=TR, **kwargs)
     assert got.signals.shape == (29, 5)
     assert got.tdof_remaining < 0  # 85 regressors for 29 volumes: the run carries no information
+
+
+def test_partial_r2_is_the_share_of_variance_the_added_confounds_explain_beyond_the_others():
+    from neurokit.denoise import DenoiseError, partial_r2
+
+    rng = np.random.default_rng(5)
+    n = 200
+    base = rng.normal(size=(n, 3))
+    added = rng.normal(size=(n, 2))
+    signals = base @ rng.normal(size=(3, 4)) + added @ np.array([[1.0, 0.0, 0.5, 0.0], [0.0, 0.0, 0.5, 0.0]]) \
+        + rng.normal(size=(n, 4))
+    table = pd.DataFrame(np.column_stack([base, added]), columns=["a", "b", "c", "p1", "p2"])
+    got = partial_r2(signals, table, ["p1", "p2"], t_r=2.0, detrend=False, high_pass=None, low_pass=None,
+                     filter=None, min_volumes=10)
+
+    def rss(design):
+        design = np.column_stack([np.ones(n), design])
+        residual = signals - design @ np.linalg.lstsq(design, signals, rcond=None)[0]
+        return (residual**2).sum(axis=0)
+
+    expected = 1 - rss(np.column_stack([base, added])) / rss(base)
+    assert np.allclose(got, expected, atol=1e-10)
+    assert got[0] > 0.2 and got[1] < 0.1 and got[3] < 0.1
+    # with filtering and censoring: both fits are filtered alike, the share stays in [0, 1]
+    mask = np.setdiff1d(np.arange(n), [50, 51, 120])
+    filtered = partial_r2(signals, table, ["p1"], mask, t_r=2.0, high_pass=0.01, low_pass=None)
+    assert filtered.shape == (4,) and np.all((filtered >= 0) & (filtered <= 1)) and filtered[0] > 0.2
+    with pytest.raises(DenoiseError, match=r"\['rvt'\] are not confounds"):
+        partial_r2(signals, table, ["rvt"], t_r=2.0)

@@ -4,7 +4,7 @@
 ``nilearn.signal.clean`` and also reports censoring and temporal degrees of freedom.
 """
 
-from neurokit.denoise._clean import Cleaned, clean
+from neurokit.denoise._clean import Cleaned, clean, partial_r2
 from neurokit.denoise._confounds import (
     PRESETS,
     STRATEGIES,
@@ -28,6 +28,7 @@ __all__ = [
     "clean",
     "load_confounds_metadata",
     "load_confounds_table",
+    "partial_r2",
     "resolve_strategy",
     "select_confounds",
 ]

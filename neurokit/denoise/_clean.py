@@ -16,7 +16,7 @@ from scipy.interpolate import CubicSpline
 
 from neurokit.denoise._errors import DenoiseError, InsufficientVolumesError
 
-__all__ = ["Cleaned", "clean"]
+__all__ = ["Cleaned", "clean", "partial_r2"]
 
 _EPS = np.finfo(np.float64).eps
 
@@ -395,3 +395,62 @@ def _interpolate(x: np.ndarray, mask: np.ndarray, t_r: float) -> np.ndarray:
     censored[mask] = False
     out[censored] = spline(times[censored])
     return out[mask[0] : mask[-1] + 1]
+
+
+def partial_r2(
+    signals: np.ndarray,
+    confounds: pd.DataFrame,
+    columns,
+    sample_mask: np.ndarray | None = None,
+    *,
+    t_r: float,
+    detrend: bool = True,
+    high_pass: float | None = 0.01,
+    low_pass: float | None = 0.08,
+    filter: Literal["butterworth", "cosine"] | None = "butterworth",
+    standardize_confounds: bool = True,
+    min_volumes: int = 50,
+    **ignored,
+) -> np.ndarray:
+    """Per region, the share of variance some confounds explain beyond the others (partial R^2).
+
+    Both fits go through :func:`clean` with the same detrending, filtering and censoring, so the
+    share is that of the signal left after the other confounds and the filter:
+    ``1 - RSS(all confounds) / RSS(all but columns)``.
+
+    Parameters
+    ----------
+    signals : array-like, shape (n_volumes, n_regions)
+    confounds : pandas.DataFrame, shape (n_volumes, n_regressors)
+        Every confound of the strategy (e.g. ``ConfoundSelection.confounds``).
+    columns : sequence of str
+        The confounds whose added share is measured (e.g. the physiological regressors).
+    sample_mask, t_r, detrend, high_pass, low_pass, filter, standardize_confounds, min_volumes
+        As for :func:`clean` (``DenoiseConfig.clean_kwargs()`` fits; ``standardize`` is ignored:
+        the shares are of the unstandardised residuals).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_regions,)
+        In [0, 1]; 0 for a region with no variance left.
+
+    Raises
+    ------
+    DenoiseError
+        A name of ``columns`` is not a column of ``confounds``, or as :func:`clean`.
+    InsufficientVolumesError
+        As :func:`clean`.
+    """
+    columns = [str(c) for c in columns]
+    missing = [c for c in columns if c not in confounds.columns]
+    if missing:
+        raise DenoiseError(f"'columns' {missing} are not confounds (columns: {list(confounds.columns)[:8]} ...).")
+    options = {"t_r": t_r, "detrend": detrend, "high_pass": high_pass, "low_pass": low_pass, "filter": filter,
+               "standardize": None, "standardize_confounds": standardize_confounds, "min_volumes": min_volumes}
+    full = clean(signals, confounds, sample_mask, **options).signals
+    reduced = clean(signals, confounds.drop(columns=columns), sample_mask, **options).signals
+    rss_full = ((full - full.mean(axis=0)) ** 2).sum(axis=0)
+    rss_reduced = ((reduced - reduced.mean(axis=0)) ** 2).sum(axis=0)
+    share = np.divide(rss_reduced - rss_full, rss_reduced, out=np.zeros_like(rss_reduced),
+                      where=rss_reduced > _EPS * max(1.0, float(rss_reduced.max(initial=0.0))))
+    return np.clip(share, 0.0, 1.0)
