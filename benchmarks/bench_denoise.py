@@ -273,6 +273,9 @@ def evaluate(dataset: Path, results: list[dict], configs: dict) -> list[dict]:
             "n_runs": len(common),
             "n_failed": len(common) - len(ok),
             "n_excluded": int((~kept).sum()) + len(common) - len(ok),
+            # runs whose physiological regressors were used (the rest were cleaned without them)
+            "physio_runs": sum(bool(common[i].get("physio_used")) for i in ok)
+            if configs[name].denoise.strategies[0].endswith("+physio") else np.nan,
             "fidelity": stats.spearmanr(measured, latent)[0],
             "fidelity_kept": stats.spearmanr(measured[kept], latent[kept])[0] if kept.sum() > 3 else np.nan,
             "qcfc_pct": bench["qcfc_percent_significant"],
@@ -436,13 +439,14 @@ def report(table: pd.DataFrame) -> None:
     """Print the per-condition tables and the summary across conditions (Markdown)."""
     pd.set_option("display.width", 250)
     cols = ["pipeline", "fidelity", "qcfc_pct", "qcfc_median_abs", "qcfc_dist", "tdof_lost_pct", "censored_pct",
-            "tdof_min", "n_excluded", "idx_kept_rho", "group_rho", "group_p"]
+            "tdof_min", "n_excluded", "physio_runs", "idx_kept_rho", "group_rho", "group_p"]
     headers = {"tdof_lost_pct": "tDOF lost % (regressors+trends+filter+censored)", "censored_pct": "censored %",
                "idx_kept_rho": "index vs kept volumes (rho)"}
     for condition, sub in table.groupby("condition", sort=False):
         print(f"\n### {condition} (latent coupling vs severity: rho = {sub['latent_group_rho'].iloc[0]:.2f}; "
               f"mean FD vs severity: rho = {sub['fd_severity_rho'].iloc[0]:.2f})\n")
-        print(_markdown(sub[[c for c in cols if c in sub]].rename(columns=headers)))
+        shown = [c for c in cols if c in sub and (c != "physio_runs" or sub[c].notna().any())]
+        print(_markdown(sub[shown].rename(columns=headers)))
     real = table[table["condition"] != "null"]
     if real.empty:
         return
