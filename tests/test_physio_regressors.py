@@ -271,3 +271,34 @@ def test_bad_arguments_raise():
                    {"n_volumes": N_VOL, "t_r": TR, "kind": "bcg"}):
         with pytest.raises(ValueError):
             physio_regressors(rec, **kwargs)
+
+
+def test_the_regressors_remove_planted_physiological_noise_from_region_signals():
+    """Two regions share only physiological noise, written here from the planted phases and depth
+    (not from the regressors): after cleaning with the regressors they are no longer correlated."""
+    import pandas as pd
+
+    from neurokit.denoise import clean, partial_r2
+
+    n_vol, t_r = 150, 2.0
+    depth = lambda t: 1.0 + 0.4 * np.sin(2 * np.pi * 0.013 * t)  # noqa: E731
+    rec, beats = recording(start=-20.0, depth=depth, duration=n_vol * t_r + 30.0, seed=7)
+    times = np.arange(n_vol) * t_r + SLICE
+    phase_c, phase_r = _cardiac_phase(beats, times), true_resp_phase(times)
+    dt = 0.1
+    grid = np.arange(-20.0, times[-1] + dt, dt)
+    volume = np.interp(times, grid, np.convolve(depth(grid) - depth(grid).mean(),
+                                                respiration_response(np.arange(0, 60, dt)) * dt)[: grid.size])
+    noise = (np.cos(phase_c) + 0.6 * np.sin(2 * phase_c) + 0.8 * np.cos(phase_r) + 0.5 * np.sin(phase_r)
+             + volume / volume.std())
+    rng = np.random.default_rng(0)
+    signals = np.column_stack([noise + 0.5 * rng.normal(size=n_vol), -noise + 0.5 * rng.normal(size=n_vol)])
+    out = physio_regressors(rec, n_volumes=n_vol, t_r=t_r, slice_time=SLICE)
+    options = {"t_r": t_r, "high_pass": 0.01, "low_pass": None, "min_volumes": 50}
+    before = clean(signals, None, **options).signals
+    after = clean(signals, out.regressors, **options).signals
+    assert np.corrcoef(before.T)[0, 1] < -0.7
+    assert abs(np.corrcoef(after.T)[0, 1]) < 0.2
+    drift = pd.DataFrame({"linear": np.linspace(-1, 1, n_vol)})
+    share = partial_r2(signals, pd.concat([drift, out.regressors], axis=1), out.columns, **options)
+    assert np.all(share > 0.6)
