@@ -605,6 +605,12 @@ class Config(_Section):
                 f"models.strategy {self.models.strategy!r} is not one of the strategies in denoise.strategy "
                 f"{list(listed)}; add it there or set models.strategy: null (the first listed, {listed[0]!r})."
             )
+        physio = [name for name in listed if name.endswith("+physio")]
+        if physio and not self.physio.enabled:
+            raise ValueError(
+                f"denoise.strategy {physio[0]!r} regresses the runs' physiological recordings, but physio.enabled is "
+                f"false, so none are read: set physio.enabled: true, or use {physio[0].removesuffix('+physio')!r}."
+            )
         return self
 
     @property

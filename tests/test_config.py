@@ -273,5 +273,7 @@ def test_physio_regressor_settings_are_validated_and_hashed_with_a_physio_strate
     assert physio.updated({"physio.regressors": {"interaction_order": 1}}).run_hash() != physio.run_hash()
     with pytest.raises(ConfigError, match="physio.regressors.cardiac_order"):
         config.updated({"physio.regressors": {"cardiac_order": -1}})
+    with pytest.raises(ConfigError, match="physio.enabled is false, so none are read"):
+        physio.updated({"physio.enabled": False})
     with pytest.raises(ConfigError, match="turns every regressor off"):
         config.updated({"physio.regressors": {"cardiac_order": 0, "respiratory_order": 0, "rvt": False, "hr": False}})
