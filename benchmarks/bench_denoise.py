@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -128,29 +129,22 @@ def _init_worker(atlas_name: str, configs: dict, bids_dir: str | None = None) ->
 
     threadpool_limits(1)
     warnings.filterwarnings("ignore")
+    logging.getLogger("neurokit.run").setLevel(logging.ERROR)  # runs without a recording: the table counts them
     _STATE["atlas"] = load(atlas_name)
     _STATE["configs"] = configs
     _STATE["bids"] = bids_dir
 
 
 def _physio_regressors(run, config, n_volumes: int):
-    """The run's physiological noise regressors (``neurokit.physio.PhysioRegressors``) from its raw recording."""
-    from neurokit.io import PhysioError, find_physio, read_physio
-    from neurokit.physio import physio_regressors, reference_slice_time
+    """The run's physiological noise regressors (``neurokit.physio.PhysioRegressors``) from its raw
+    recording, as compute_run makes them (``neurokit.run``)."""
+    from neurokit.io import run_recording
+    from neurokit.run._regressors import run_physio_regressors
 
     bids = _STATE.get("bids")
-    recording = None
-    paths = find_physio(bids, run) if bids else []
-    if paths:
-        try:
-            recording = read_physio(paths, columns=config.physio.columns.mapping(), root=bids)
-        except PhysioError:
-            recording = None
-    meta = json.loads(Path(run.bold_json).read_text()) if run.bold_json else {}
-    slice_time, _ = reference_slice_time(run.t_r, meta)
-    return physio_regressors(recording, n_volumes=n_volumes, t_r=run.t_r, slice_time=slice_time,
-                             kind=config.physio.cardiac_kind, max_rejected_fraction=config.physio.max_rejected_fraction,
-                             **config.physio.regressors.kwargs())
+    recording, _ = run_recording(bids, run, columns=config.physio.columns.mapping()) if bids else (None, None)
+    regressors, _ = run_physio_regressors(run, recording, config, bids_dir=bids, n_volumes=n_volumes)
+    return regressors
 
 
 def _one_run(run) -> dict:

@@ -657,7 +657,12 @@ class Config(_Section):
         if data["models"].get("scan_hrv") == ModelsConfig.model_fields["scan_hrv"].default:
             # the default keeps the hash of every configuration written before the key existed
             del data["models"]["scan_hrv"]
-        if data["physio"] == PhysioConfig().model_dump(mode="json"):
+        default_physio = PhysioConfig().model_dump(mode="json")
+        if not any(s.endswith("+physio") for s in self.strategies):
+            # the noise regressors shape only a '+physio' strategy's outputs: otherwise they change nothing
+            data["physio"].pop("regressors", None)
+            default_physio.pop("regressors", None)
+        if data["physio"] == default_physio:
             # the defaults leave the hash of every configuration written before the section existed
             del data["physio"]
         if data["connectivity"]["covariance_estimator"] != "shrunk":
@@ -668,11 +673,7 @@ class Config(_Section):
         unknown = keep - set(data) - {"physio"}
         if unknown:
             raise ConfigError(f"unknown configuration section(s) {sorted(unknown)}; sections are {list(data)}.")
-        hashed = {k: data[k] for k in sorted(keep) if k in data}
-        if "denoise" in keep and "physio" not in keep and any(s.endswith("+physio") for s in self.strategies):
-            # the regressors shape the denoised outputs of a '+physio' strategy: the run hash follows them
-            hashed["physio_regressors"] = self.physio.regressors.model_dump(mode="json")
-        text = json.dumps(hashed, sort_keys=True, separators=(",", ":"))
+        text = json.dumps({k: data[k] for k in sorted(keep) if k in data}, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def run_hash(self) -> str:

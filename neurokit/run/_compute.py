@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -14,6 +15,7 @@ from neurokit.config import Config
 from neurokit.io import Run, RunQC
 from neurokit.physio import PhysioRecording, PhysioResult
 from neurokit.run._physio import _PhysioStep, physio_block
+from neurokit.run._regressors import _NoiseRegressors
 from neurokit.run._stage import _Stage
 from neurokit.run._strategy import _Denoised, _denoise_and_connect
 
@@ -72,6 +74,9 @@ class RunResult:
         when there is none, it cannot be read, or physiology is off.
     physio_seconds : float
         Time the physiology step took (reading the recording and measuring it).
+    physio_regressors : neurokit.physio.PhysioRegressors or None
+        The physiological noise regressors of the ``+physio`` strategies (``used`` False and the
+        reason when the run has none); None when no strategy has ``+physio``.
     """
 
     run: Run
@@ -90,6 +95,7 @@ class RunResult:
     physio: PhysioResult | None = None
     recording: PhysioRecording | None = None
     physio_seconds: float = 0.0
+    physio_regressors: Any = None
 
     @property
     def modelled(self) -> "_Denoised":
@@ -105,6 +111,9 @@ def compute_run(run: Run, atlas, config: Config, *, bids_dir: str | os.PathLike 
     ``physio.enabled`` (the default) the run's physiological recording is read from the raw
     dataset once and its heart-rate variability measured (``docs/physio.md``); a run without a
     usable recording, or whose physiology step raised (reason ``error``), is computed all the same.
+    A ``+physio`` strategy adds the physiological noise regressors of that recording
+    (:func:`neurokit.physio.physio_regressors`, ``docs/denoising.md``) to its confounds; without
+    usable ones it is cleaned with its other confounds, and the QC's ``physio_regressors`` says why.
 
     Parameters
     ----------
@@ -178,6 +187,15 @@ def compute_run(run: Run, atlas, config: Config, *, bids_dir: str | os.PathLike 
     physio = _PhysioStep(run, config.physio, bids_dir) if config.physio.enabled else None
     if physio is not None:  # read before cleaning: the strategies may model the recorded physiology
         physio.read()
+    noise = None  # the '+physio' strategies' regressors, from the recording just read
+    if any(s.endswith("+physio") for s in strategies):  # config refuses '+physio' without physio.enabled
+        noise = _NoiseRegressors.compute(run, physio, config, bids_dir, n_volumes)
+        with _Stage("confounds"):
+            for strategy in strategies:
+                if strategy.endswith("+physio"):
+                    selections[strategy] = select_confounds(
+                        confounds, **dn.select_kwargs(strategy), metadata=metadata, source=run.confounds,
+                        physio=noise.regressors.regressors if noise.regressors.used else None)
 
     with _Stage("extract"):
         # once per run, whatever the number of strategies: reading the BOLD is the expensive part
@@ -204,6 +222,9 @@ def compute_run(run: Run, atlas, config: Config, *, bids_dir: str | os.PathLike 
                                        region_names, networks, atlas.name)
         for strategy, selection in selections.items()
     }
+    if noise is not None:
+        for strategy, result in results.items():
+            result.physio_regressors = noise.block(strategy, signals, result, run.t_r, dn.clean_kwargs())
     done = results[primary]
     selection, cleaned, motion = done.selection, done.cleaned, done.motion
 
@@ -245,6 +266,12 @@ def compute_run(run: Run, atlas, config: Config, *, bids_dir: str | os.PathLike 
                 qc.confound_notes.append(done.no_summary_note)
         if len(strategies) > 1:
             qc.strategies = {strategy: result.qc_block() for strategy, result in results.items()}
+        if noise is not None:  # INTERFACES.md 3: top level for the modelled strategy, Strategies[<name>] for all
+            if done.physio_regressors is not None:
+                qc.extra["physio_regressors"] = done.physio_regressors
+            for strategy, entry in (qc.strategies or {}).items():
+                # None for a strategy without '+physio', so that its view never shows the modelled one's
+                entry["physio_regressors"] = results[strategy].physio_regressors
 
     return RunResult(
         run=run, atlas_name=atlas.name, atlas_space=atlas.space, primary=primary, strategies=results,
@@ -254,6 +281,7 @@ def compute_run(run: Run, atlas, config: Config, *, bids_dir: str | os.PathLike 
         physio=None if physio is None else physio.result,
         recording=None if physio is None else physio.recording,
         physio_seconds=0.0 if physio is None else physio.seconds,
+        physio_regressors=None if noise is None else noise.regressors,
     )
 
 

@@ -34,6 +34,8 @@ class _Denoised:
     summary: dict = field(default_factory=dict)
     strength: np.ndarray | None = None
     no_summary_note: str | None = None
+    #: the QC's ``physio_regressors`` entry (neurokit.run._regressors); None when no strategy of the run has '+physio'
+    physio_regressors: dict | None = None
 
     def qc_block(self) -> dict[str, Any]:
         """This strategy's entry in the QC JSON's ``Strategies`` block."""
