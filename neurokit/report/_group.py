@@ -42,6 +42,7 @@ from neurokit.report._common import (
 from neurokit.report._denoising import denoising_section
 from neurokit.report._confounds import beyond_confounds_block, beyond_confounds_cell, confounds_section
 from neurokit.report._methods import methods_text
+from neurokit.report._physio import group_physio_section
 from neurokit.report._planted import planted_section
 from neurokit.report._tested import chance_level, format_p, model_tests
 from neurokit.report._verdict import ALPHA, verdict_section
@@ -794,6 +795,7 @@ def write_group_report(output_dir, *, bids_dir=None, config=None) -> Path:
         _qcfc_section(features, names, atlas, config),
         denoising_section(group_dir, config),
         _stage_section(features, names, networks, config),
+        group_physio_section(features, features_meta, config),
         _models_section(group_dir, names, networks, atlas, config, models),
         confounds_section(group_dir, models),
         _longitudinal_section(group_dir),

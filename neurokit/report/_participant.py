@@ -46,6 +46,7 @@ from neurokit.report._common import (
     with_unit,
 )
 from neurokit.report._methods import methods_text
+from neurokit.report._physio import run_physio_section
 
 __all__ = ["report_context", "report_fingerprint", "report_up_to_date", "write_participant_reports"]
 
@@ -378,7 +379,7 @@ def _provenance_block(record: dict) -> KeyValue:
     return KeyValue(items)
 
 
-def _run_section(record: dict, config, atlas, atlas_note, other_runs, section_id: str) -> Section:
+def _run_section(record: dict, config, atlas, atlas_note, other_runs, section_id: str, bids_dir=None) -> Section:
     title = _run_title(record)
     if record["status"] == "failed":
         f = record["failure"]
@@ -400,6 +401,7 @@ def _run_section(record: dict, config, atlas, atlas_note, other_runs, section_id
         record, qc, atlas, config.report.low_coverage_fraction, config.report.low_tsnr_fraction), level=3))
     blocks.append(Section(f"{section_id}-conn", "Connectivity", [
         _matrix_block(record, config), _indices_block(record, other_runs)], level=3))
+    blocks.append(run_physio_section(record, qc, bids_dir=bids_dir, config=config, section_id=f"{section_id}-physio"))
     blocks.append(Section(f"{section_id}-prov", "Software and configuration", [_provenance_block(record)], level=3))
     return Section(section_id, title, blocks, status=record["status"])
 
@@ -480,6 +482,8 @@ class _Context:
     phenotype_units: dict
     #: hash of the configuration shown (results and report sections), the atlas and the renderer
     settings_key: str
+    #: the raw dataset, where the physiology section re-reads each run's recording (None: values only)
+    bids_dir: Path | None = None
 
 
 def report_context(output_dir, *, bids_dir=None, config=None, atlas=None) -> _Context:
@@ -505,10 +509,11 @@ def report_context(output_dir, *, bids_dir=None, config=None, atlas=None) -> _Co
     phenotype, note = load_phenotype_table(bids_dir, config)
     units = phenotype_units(bids_dir, config) if phenotype is not None else {}
     key = json.dumps([config.hash(), config.to_dict()["report"], _atlas_key(atlas, atlas_note), renderer_hash(),
-                      units], sort_keys=True, default=str)
+                      units, bids_dir is not None], sort_keys=True, default=str)
     return _Context(output_dir=output_dir, config=config, atlas=atlas, atlas_note=atlas_note, phenotype=phenotype,
                     phenotype_note=note, phenotype_units=units,
-                    settings_key=hashlib.sha256(key.encode()).hexdigest()[:16])
+                    settings_key=hashlib.sha256(key.encode()).hexdigest()[:16],
+                    bids_dir=Path(bids_dir) if bids_dir is not None else None)
 
 
 def _file_state(path) -> list | None:
@@ -591,7 +596,7 @@ def _write_one(subject: str, runs: list[dict], fingerprint: str, context: _Conte
                 _phenotype_section(subject, context.phenotype, context.phenotype_note, context.phenotype_units)]
     sections += [_run_section(r, config, context.atlas, context.atlas_note,
                               {k: [v[k] for rid, v in own.items() if rid != r["run_id"] and k in v]
-                               for k in INDEX_LABELS}, f"run-{i + 1}")
+                               for k in INDEX_LABELS}, f"run-{i + 1}", bids_dir=context.bids_dir)
                  for i, r in enumerate(runs)]
     sections.append(Section("methods", "Methods", [Text(paragraphs), Text(references, ordered=True)]))
     n_ok = sum(r["status"] == "ok" for r in runs)

@@ -35,7 +35,7 @@ from neurokit.io import (
     write_failures,
 )
 
-__all__ = ["fabricate_outputs", "XSS"]
+__all__ = ["fabricate_outputs", "add_physio", "XSS"]
 
 #: A phenotype value that would run if it reached the page as markup.
 XSS = "<script>alert(1)</script>"
@@ -331,3 +331,121 @@ def _fabricate_models(models: Path, features: pd.DataFrame, names: list[str], rn
                     "ci_high": 0.02}],
         "random_intercept_var": 0.01, "residual_var": 0.02, "converged": True, "log_likelihood": 3.2,
         "warnings": []})
+
+
+def _pulse(rng, fs: float, start: float, duration: float, *, mean_rr: float, missed=()):
+    """A pulse trace with known beats (RSA at 0.25 Hz, jitter) and a breathing belt; ``missed``: beat
+    indices left out of the trace (the detector then sees a long interval, which is rejected)."""
+    t_beats, beats = start - 1.0, []
+    while t_beats < start + duration + 1.0:
+        beats.append(t_beats)
+        t_beats += mean_rr + 0.04 * np.sin(2 * np.pi * 0.25 * t_beats) + rng.normal(0, 0.015)
+    beats = np.delete(np.array(beats), list(missed))
+    n = int(round(duration * fs))
+    t = start + np.arange(n) / fs
+    pulse = np.zeros(n)
+    for b in beats:
+        near = slice(max(0, int((b - 0.5 - start) * fs)), max(0, int((b + 0.8 - start) * fs)))
+        for delay, width, amp in ((0.12, 0.07, 1.0), (0.36, 0.09, 0.35)):
+            pulse[near] += amp * np.exp(-0.5 * ((t[near] - b - delay) / width) ** 2)
+    pulse += 0.02 * rng.normal(size=n)
+    resp = np.sin(2 * np.pi * 0.25 * t) + 0.05 * rng.normal(size=n)
+    return np.column_stack([pulse, resp])
+
+
+def add_physio(bids_dir, output_dir, config, *, seed=0, regressors_for=("01",), flat_for=("02", "2"),
+               missing_for=("02", "1"), missed_beats_for=("01", "2"), phenotype_hrv=False):
+    """Give fabricated derivatives physiology, as the participant level writes it.
+
+    For every completed run: a raw ``*_physio.tsv.gz`` + JSON (100 Hz pulse and belt,
+    ``StartTime`` -3 s) beside where the BOLD run's raw file would be, measured with
+    :func:`neurokit.io.physio_for_run` and written with :func:`neurokit.io.write_physio`;
+    the completion record gets ``outputs["physio"]`` and the ``physio`` block, the QC JSON the
+    ``Physio`` block. Run ``missing_for`` (subject, session) has no recording, ``flat_for`` a flat
+    pulse, ``missed_beats_for`` three missed beats (rejected intervals). Runs of the subjects in
+    ``regressors_for`` get a ``scrubbing+physio`` strategy entry with ``physio_regressors``. The
+    features table gets the scan columns (:data:`neurokit.io.SCAN_COLUMNS`, ``scan_hrv`` = ln RMSSD)
+    from :func:`neurokit.physio.session_summary` and features.json their units and ``HRVSource``:
+    ``hrv`` is the scan's, or with ``phenotype_hrv`` a phenotype value (RMSSD in ms plus noise).
+
+    Returns
+    -------
+    dict of str to PhysioResult
+        Run id -> the result written.
+    """
+    import gzip
+
+    from neurokit.io import SCAN_COLUMNS, completed_runs, physio_for_run, write_physio
+    from neurokit.physio import session_summary
+
+    rng = np.random.default_rng(seed)
+    bids_dir, output_dir = Path(bids_dir), Path(output_dir)
+    results = {}
+    for data in completed_runs(output_dir):
+        ent = data["entities"]
+        key = (ent["sub"], ent.get("ses"))
+        path = output_dir / "logs" / "runs" / f"{data['run_id']}.json"
+        record = RunRecord.read(path)
+        qc = RunQC.read(output_dir / record.outputs["qc"])
+        run = Run(entities=tuple(ent.items()), bold=Path(record.bold), bold_json=None, confounds=Path("c.tsv"),
+                  confounds_json=None, mask=Path("m.nii.gz"), t_r=float(qc.repetition_time),
+                  n_volumes=int(qc.n_volumes))
+        names = DerivativeNames(output_dir, run, config.atlas.name, config.denoise.strategy)
+        if key != missing_for:
+            func = bids_dir / f"sub-{ent['sub']}" / (f"ses-{ent['ses']}" if ent.get("ses") else "") / "func"
+            stem = "_".join(f"{k}-{v}" for k, v in ent.items() if k != "space")
+            table = _pulse(rng, 100.0, -3.0, run.n_volumes * run.t_r + 6.0, mean_rr=0.8 + 0.05 * len(results),
+                           missed=(40, 70, 100) if key == missed_beats_for else ())
+            if key == flat_for:
+                table[:, 0] = 0.5
+            func.mkdir(parents=True, exist_ok=True)
+            with gzip.open(func / f"{stem}_physio.tsv.gz", "wt") as fh:
+                np.savetxt(fh, table, delimiter="\t", fmt="%.6g")
+            _write_json(func / f"{stem}_physio.json", {"SamplingFrequency": 100.0, "StartTime": -3.0,
+                                                       "Columns": ["cardiac", "respiratory"]})
+        result = physio_for_run(bids_dir, run, **config.physio.kwargs())
+        results[record.run_id] = result
+        tsv, sidecar = write_physio(names, result)
+        record.outputs["physio"] = tsv.relative_to(output_dir).as_posix()
+        record.outputs["physio:json"] = sidecar.relative_to(output_dir).as_posix()
+        block = {"usable": bool(result.usable), "reason": result.reason.code if result.reason else None,
+                 "message": result.reason.message if result.reason else None,
+                 "warnings": [w.code for w in result.warnings]}
+        qc.physio = block
+        if ent["sub"] in regressors_for:
+            qc.strategies = {**(qc.strategies or {}), "scrubbing+physio": {"physio_regressors": {
+                "used": bool(result.usable), "reason": None if result.usable else "no_recording",
+                "columns": ["retroicor_cardiac_cos1", "retroicor_cardiac_sin1", "retroicor_resp_cos1",
+                            "retroicor_resp_sin1", "rvt", "hr"],
+                "variance_share": 0.083 if result.usable else None}}}
+        qc.write(names)
+        record.physio = {**block, "recording": [Path(s).name for s in result.sources], "seconds": 0.1}
+        record.write(names)
+    features_path = output_dir / "group" / "features.tsv"
+    if features_path.is_file():
+        features = pd.read_csv(features_path, sep="\t", na_values=["n/a"], keep_default_na=False)
+        by_session: dict = {}
+        for run_id, result in results.items():
+            sub, ses = run_id.split("_")[0], next((p for p in run_id.split("_") if p.startswith("ses-")), None)
+            by_session.setdefault((sub, ses), []).append(result)
+        rows = []
+        for _, row in features.iterrows():
+            ses = row["session_id"] if isinstance(row.get("session_id"), str) else None
+            summary = session_summary(by_session.get((row["participant_id"], ses), []))
+            values = {c: summary[k] for c, (k, _, _) in SCAN_COLUMNS.items()}
+            values["scan_hrv"] = float(np.log(values["scan_rmssd"])) if values["scan_rmssd"] > 0 else np.nan
+            rows.append(values)
+        features = pd.concat([features, pd.DataFrame(rows)], axis=1)
+        if phenotype_hrv:
+            features["hrv"] = features["scan_rmssd"].fillna(40.0) + rng.normal(0, 5, len(features))
+        else:
+            features["hrv"] = features["scan_hrv"]
+        _write_tsv(features_path, features)
+        meta_path = output_dir / "group" / "features.json"
+        meta = json.loads(meta_path.read_text())
+        source = "phenotype" if phenotype_hrv else "scan:log_rmssd"
+        meta["HRVSource"] = {"hrv": source, "scan_hrv": "scan:log_rmssd"}
+        meta["ScanPhysiology"] = {**{c: {"Units": u, "Description": d} for c, (_, u, d) in SCAN_COLUMNS.items()},
+                                  "scan_hrv": {"Units": "ln(ms)", "Description": "ln RMSSD"}}
+        _write_json(meta_path, meta)
+    return results
