@@ -384,3 +384,39 @@ def test_participant_report_shows_units_and_fits_a_phone(chromium, reports, widt
     for link in page["links"]:
         assert link["left"] >= 0 and link["right"] <= page["vw"] + 0.5, link
     assert page["scripts"] == 0 and page["external"] == []
+
+
+@pytest.fixture(scope="module")
+def physio_reports(tmp_path_factory):
+    from neurokit.report import write_group_report, write_participant_reports
+    from neurokit.report._testing import add_physio, fabricate_outputs
+
+    root = tmp_path_factory.mktemp("browser-physio")
+    bids, out, config = fabricate_outputs(root, n_subjects=3, n_volumes=80, with_models=False)
+    add_physio(bids, out, config)
+    participants = write_participant_reports(out, bids_dir=bids, config=config)
+    return participants, write_group_report(out, bids_dir=bids, config=config)
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_physiology_sections_render_and_fit_desktop_and_phone(chromium, physio_reports, tmp_path, width):
+    participants, group = physio_reports
+    sub01 = next(p for p in participants if p.name == "sub-01.html")
+    result = inspect_page(chromium, sub01, tmp_path / f"physio-{width}.png", width=width)
+    _check(result)
+    page = _evaluate(chromium, sub01, width, _LAYOUT)
+    assert page["pageWidth"] <= page["vw"] + 1  # the wide value tables scroll inside their own box on a phone
+    box = _element_box(chromium, sub01, "#run-2-physio", width, 900)
+    images = {i["alt"]: i for i in box["images"]}
+    assert {"Cardiac trace with the detected beats", "Beat-to-beat heart rate over the run"} <= set(images)
+    assert all(i["ok"] for i in images.values())
+    if width > 1000:  # drawn for their native size: a desktop browser does not shrink their labels
+        assert all(i["shown"] >= i["natural"] * 0.99 for i in images.values())
+    assert "red crosses mark the 3 rejected intervals" in box["text"]
+    sub02 = next(p for p in participants if p.name == "sub-02.html")
+    missing = _element_box(chromium, sub02, "#run-1-physio", width, 900)
+    assert missing["images"] == [] and "This run has no physiological recording" in missing["text"]
+    section = _element_box(chromium, group, "#physio", width, 900)
+    assert section["images"] and all(i["ok"] for i in section["images"])
+    assert "Scan HRV by recovery stage" in {i["alt"] for i in section["images"]}
+    assert _evaluate(chromium, group, width, _LAYOUT)["pageWidth"] <= width + 1

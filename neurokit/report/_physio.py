@@ -486,10 +486,13 @@ def group_physio_section(features: pd.DataFrame | None, features_meta: dict, con
             test = (f" Kruskal-Wallis epsilon² of {measure} by stage {fmt(r.value, 2)}"
                     + (f" (95% CI {fmt(r.ci_low, 2)} to {fmt(r.ci_high, 2)})" if np.isfinite(r.ci_low) else "")
                     + f", permutation p {fmt(r.p_permutation, 2)} (whole participants permuted).")
-        blocks.append(Figure(F.to_data_uri(plot_by_stage(panels, staged["stage"].astype(str), levels)),
-                             "Scan HRV by recovery stage",
-                             f"One point per session ({len(staged)} sessions with a stage; n under each stage), "
-                             f"box: median and quartiles; left {measure}, right mean heart rate." + test))
+        # one figure per measure, side by side on a desktop and one above the other on a phone
+        stage_figures = [Figure(F.to_data_uri(plot_by_stage({label: values}, staged["stage"].astype(str), levels)),
+                                "Scan HRV by recovery stage" if i == 0 else "Scan heart rate by recovery stage",
+                                f"{label.split(' (')[0]} per session ({len(staged)} sessions with a stage; n under "
+                                "each stage); box: median and quartiles." + (test if i == 0 else ""))
+                         for i, (label, values) in enumerate(panels.items())]
+        blocks.append(Grid(stage_figures))
     else:
         blocks.append(Note("No stage labels: HRV by stage not shown."))
     # against prefrontal-limbic connectivity
@@ -513,7 +516,7 @@ def group_physio_section(features: pd.DataFrame | None, features_meta: dict, con
             f"{measure} against {relation}",
             f"One point per session (n={int(ok.sum())}, {sessions.loc[ok, 'participant_id'].nunique()} participants): "
             f"{measure} against the {xlabel}, runs of a session averaged."
-            + (f" {text} (CI: participants resampled)." if text else "")))
+            + (f" {text}" + (" (CI: participants resampled)." if np.isfinite(row.ci_low) else ".") if text else "")))
     if figures:
         blocks.append(Grid(figures))
     else:
