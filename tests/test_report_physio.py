@@ -138,12 +138,17 @@ def test_phenotype_hrv_agreement_and_a_study_without_physiology(tmp_path):
     assert "No physiology for this run (no desc-physio_metrics.tsv)" in _text(
         _section((out / "sub-01.html").read_text(), "run-1-physio"))
 
-    add_physio(bids, out, config, phenotype_hrv=True, flat_for=(), missing_for=())
+    add_physio(bids, out, config, phenotype_hrv=True, flat_for=(), missing_for=(), noisy_for=("02", "1"))
     html = _section(write_group_report(out, bids_dir=bids, config=config).read_text(), "physio")
     features = pd.read_csv(out / "group" / "features.tsv", sep="\t", na_values=["n/a"], keep_default_na=False)
     agree = hrv_agreement(features, scan_column="scan_rmssd")
     assert 'alt="Scan RMSSD against the phenotype&#39;s HRV"' in html
     assert agree["spearman"] is not None and f"Spearman rho {fmt(agree['spearman'], 2)}" in _text(html)
+    # a run rejected for quality still shows its trace and heart rate: they show why
+    write_participant_reports(out, bids_dir=bids, config=config)
+    noisy = _section((out / "sub-02.html").read_text(), "run-1-physio")
+    assert "No usable HRV for this run (quality)" in _text(noisy)
+    assert 'alt="Cardiac trace with the detected beats"' in noisy and 'alt="Beat-to-beat heart rate over the run"' in noisy
     # without the raw dataset the values are shown and the trace is not
     write_participant_reports(out, config=config, force=True)
     page = _section((out / "sub-01.html").read_text(), "run-1-physio")

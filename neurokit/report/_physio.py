@@ -229,7 +229,7 @@ def _window(beats: np.ndarray, kept: np.ndarray, run_duration: float) -> tuple[t
     return (start, start + width), "from the middle of the run"
 
 
-def _trace_blocks(recording, result) -> list:
+def _trace_blocks(recording, result, usable: bool = True) -> list:
     channel = recording.channels.get("cardiac")
     beats = np.asarray(result.peaks, float)
     kept = _kept(beats)
@@ -253,14 +253,14 @@ def _trace_blocks(recording, result) -> list:
                    f"(column '{channel.column}' of {channel.source}, {fs:g} Hz, as recorded), {where} "
                    f"({window[0]:.0f}-{window[1]:.0f} s after the first volume), with the {int(inside.sum())} "
                    "detected beats: "
-                   + (f"red shading marks the {len(spans)} beat interval(s) rejected as implausible (a missed or "
-                      f"extra beat) and red crosses the {n_rejected} beats bounding them; blue dots the others."
+                   + (f"red shading marks the {len(spans)} beat interval(s) rejected as implausible (a missed, extra or "
+                      f"misplaced beat) and red crosses the {n_rejected} beats bounding them; blue dots the others."
                       if spans else "every interval here was accepted (blue dots)."))
     n_bad = int((~kept).sum())
     rate = Figure(F.to_data_uri(plot_heart_rate(beats, kept, run_duration=run_duration, window=window)),
                   "Beat-to-beat heart rate over the run",
                   f"60 / each beat interval over the {run_duration:.0f} s run ({beats.size} beats): the line joins the "
-                  f"accepted intervals, which HRV is computed from; "
+                  f"accepted intervals{', which HRV is computed from' if usable else ''}; "
                   + (f"red crosses mark the {n_bad} rejected intervals (outside 30-200 beats/min or more than 25% from "
                      "their neighbours' median: a missed or extra beat)" if n_bad else "no interval was rejected")
                   + "; grey: the stretch of trace shown above.")
@@ -352,7 +352,9 @@ def run_physio_section(record: dict, qc: dict, *, bids_dir, config, section_id: 
     if not usable:
         blocks.append(Note(f"No usable HRV for this run ({fmt(reason.get('code'))}): {fmt(reason.get('message'))}",
                            "warn"))
-    if usable and bids_dir is not None:
+    # an unusable run whose beats were found (too many rejected, too few) is drawn too: the trace shows why
+    drawable = usable or (pd.to_numeric(row.get("n_beats"), errors="coerce") or 0) > 0
+    if drawable and bids_dir is not None:
         try:
             recording, result, seconds = measure_again(bids_dir, record, qc, config.physio)
         except Exception as exc:  # noqa: BLE001 - a figure that cannot be redrawn is a note, never a lost report
@@ -365,11 +367,11 @@ def run_physio_section(record: dict, qc: dict, *, bids_dir, config, section_id: 
                                    f"({result.measures.get('n_beats')} beats, not {fmt(row.get('n_beats'))}): it or "
                                    "physio settings changed since the run was processed; rerun the participant "
                                    "level.", "warn"))
-            blocks += _trace_blocks(recording, result)
+            blocks += _trace_blocks(recording, result, usable)
         elif result is not None and recording is None:
             blocks.append(Note(f"Pulse trace not shown: {result.reason.message if result.reason else 'unreadable'}",
                                "warn"))
-    elif usable:
+    elif drawable:
         blocks.append(Note("Pulse trace and heart rate not shown: the report was not given the raw BIDS dataset "
                            "(pass bids_dir) where the recording is; the values below are from the metrics file."))
     blocks.append(Grid([_values_block(row, meta), _quality_block(row, meta)]))

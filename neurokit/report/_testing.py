@@ -354,7 +354,7 @@ def _pulse(rng, fs: float, start: float, duration: float, *, mean_rr: float, mis
 
 
 def add_physio(bids_dir, output_dir, config, *, seed=0, regressors_for=("01",), flat_for=("02", "2"),
-               missing_for=("02", "1"), missed_beats_for=("01", "2"), phenotype_hrv=False):
+               missing_for=("02", "1"), missed_beats_for=("01", "2"), noisy_for=(), phenotype_hrv=False):
     """Give fabricated derivatives physiology, as the participant level writes it.
 
     For every completed run: a raw ``*_physio.tsv.gz`` + JSON (100 Hz pulse and belt,
@@ -362,7 +362,8 @@ def add_physio(bids_dir, output_dir, config, *, seed=0, regressors_for=("01",), 
     :func:`neurokit.io.physio_for_run` and written with :func:`neurokit.io.write_physio`;
     the completion record gets ``outputs["physio"]`` and the ``physio`` block, the QC JSON the
     ``Physio`` block. Run ``missing_for`` (subject, session) has no recording, ``flat_for`` a flat
-    pulse, ``missed_beats_for`` three missed beats (rejected intervals). Runs of the subjects in
+    pulse, ``missed_beats_for`` three missed beats (rejected intervals), ``noisy_for`` a pulse buried in
+    noise (too many rejected intervals: reason ``quality``). Runs of the subjects in
     ``regressors_for`` get a ``scrubbing+physio`` strategy entry with ``physio_regressors``. The
     features table gets the scan columns (:data:`neurokit.io.SCAN_COLUMNS`, ``scan_hrv`` = ln RMSSD)
     from :func:`neurokit.physio.session_summary` and features.json their units and ``HRVSource``:
@@ -398,6 +399,8 @@ def add_physio(bids_dir, output_dir, config, *, seed=0, regressors_for=("01",), 
                            missed=(40, 70, 100) if key == missed_beats_for else ())
             if key == flat_for:
                 table[:, 0] = 0.5
+            if key == noisy_for:
+                table[:, 0] += rng.normal(0, 1.5, len(table))
             func.mkdir(parents=True, exist_ok=True)
             with gzip.open(func / f"{stem}_physio.tsv.gz", "wt") as fh:
                 np.savetxt(fh, table, delimiter="\t", fmt="%.6g")
