@@ -139,7 +139,8 @@ def plot_by_stage(panels, stages, levels):
                    showfliers=False, medianprops={"color": "k"})
         for i, d in enumerate(data):
             ax.scatter(i + rng.uniform(-0.15, 0.15, d.size), d, s=12, color="#4c72b0", alpha=0.75, zorder=2)
-        ax.set_xticks(np.arange(len(levels)), [f"{lv}\nn={d.size}" for lv, d in zip(levels, data)],
+        # long stage names (sustained_remission) break at the underscore instead of running into their neighbours
+        ax.set_xticks(np.arange(len(levels)), [f"{lv.replace('_', chr(10))}\nn={d.size}" for lv, d in zip(levels, data)],
                       fontsize=F.LABEL_PT)
         ax.set_ylabel(label, fontsize=F.LABEL_PT)
         ax.tick_params(axis="y", labelsize=F.LABEL_PT)
@@ -301,17 +302,23 @@ def _regressor_blocks(qc: dict) -> list:
         block = entry.get("physio_regressors")
         if not isinstance(block, dict):
             continue
-        share = block.get("variance_share")
+        share, chance = block.get("variance_share"), block.get("variance_share_chance")
         used = bool(block.get("used"))
-        rows.append([name, "yes" if used else f"no ({fmt(block.get('reason'))})",
-                     "n/a" if share is None else f"{100 * float(share):.1f}%", str(len(block.get("columns") or []))])
+        why = block.get("message") or block.get("reason")
+        rows.append([name, "yes" if used else f"no ({fmt(why)})",
+                     "n/a" if share is None else f"{100 * float(share):.1f}%",
+                     "n/a" if chance is None else f"{100 * float(chance):.1f}%", str(len(block.get("columns") or []))])
     if not rows:
-        names = ", ".join(entries) or "the run's strategy"
-        return [Note(f"No physiological noise regressors: {names} has no '+physio' suffix, so the BOLD signal was not "
-                     "cleaned of cardiac and respiratory noise (add e.g. 'scrubbing+physio' to denoise.strategies).")]
-    return [Table(["strategy", "regressors used", "variance explained", "regressors"], rows,
+        names = list(entries) or ["the run's strategy"]
+        which = (f"{names[0]} has no '+physio' suffix" if len(names) == 1
+                 else f"none of the strategies ({', '.join(names)}) has a '+physio' suffix")
+        return [Note(f"No physiological noise regressors: {which}, so the BOLD signal was not cleaned of cardiac and "
+                     "respiratory noise (add e.g. 'scrubbing+physio' to denoise.strategies).")]
+    return [Table(["strategy", "regressors used", "variance explained", "by chance", "regressors"], rows,
                   caption="Share of each region signal's variance the physiological regressors (RETROICOR, RVT, HR) "
-                          "explain beyond the strategy's other confounds (partial R², median over regions).")]
+                          "explain beyond the strategy's other confounds (partial R², median over regions), beside "
+                          "what as many regressors of pure noise would explain (a share near it: no physiological "
+                          "noise found).")]
 
 
 def run_physio_section(record: dict, qc: dict, *, bids_dir, config, section_id: str) -> Section:
