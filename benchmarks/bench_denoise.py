@@ -25,6 +25,7 @@ every pipeline, as the participant level does. Connectivity uses each pipeline's
     python benchmarks/bench_denoise.py --data-dir /tmp/neurokit-bench-denoise            # all conditions
     python benchmarks/bench_denoise.py --data-dir /tmp/nbd --conditions mb-broad --subjects 24
     python benchmarks/bench_denoise.py --pipelines default --estimators shrunk ledoit_wolf empirical
+    python benchmarks/bench_denoise.py --physio --conditions tr2-long tr2-long-nophys   # + the '+physio' pipelines
 
 Simulated datasets are cached in ``--data-dir`` (keyed by their parameters); the table is printed
 as Markdown and written to ``--data-dir/results.tsv``.
@@ -54,6 +55,15 @@ CONDITIONS = {
     "mb-hard": {"t_r": 0.8, "n_volumes": 300, "dynamics": "broadband", "artefact_scale": 2.0},
     "tr2-slow": {"t_r": 2.0, "n_volumes": 150, "dynamics": "band_limited", "artefact_scale": 1.0},
     "tr2-long": {"t_r": 2.0, "n_volumes": 300, "dynamics": "broadband", "artefact_scale": 1.0},
+    # the same acquisitions without the simulator's physiological noise in the BOLD (its recordings
+    # are still written): what the '+physio' regressors cost where there is nothing for them to remove
+    "mb-broad-nophys": {"t_r": 0.8, "n_volumes": 300, "dynamics": "broadband", "artefact_scale": 1.0,
+                        "physio_noise": 0.0},
+    "tr2-long-nophys": {"t_r": 2.0, "n_volumes": 300, "dynamics": "broadband", "artefact_scale": 1.0,
+                        "physio_noise": 0.0},
+    # physiological noise three times the simulator's default
+    "tr2-long-phys3": {"t_r": 2.0, "n_volumes": 300, "dynamics": "broadband", "artefact_scale": 1.0,
+                       "physio_noise": 3.0},
     # the null twin: nothing planted, motion tracks severity strongly
     "null": {"t_r": 0.8, "n_volumes": 300, "dynamics": "broadband", "artefact_scale": 1.0,
              "effect_size": 0.0, "motion_severity_coupling": 1.5},
@@ -100,8 +110,9 @@ def simulate(data_dir: Path, condition: str, n_subjects: int, seed: int, resolut
 
     params = {"n_subjects": n_subjects, "seed": seed, "resolution_mm": resolution, "realism": realism,
               **CONDITIONS[condition]}
-    if realism == "easy":  # the unit-test simulator: no dynamics or artefact options
-        params = {k: v for k, v in params.items() if k not in ("dynamics", "artefact_scale", "realism")}
+    if realism == "easy":  # the unit-test simulator: no dynamics, artefact or physiological-noise options
+        params = {k: v for k, v in params.items()
+                  if k not in ("dynamics", "artefact_scale", "realism", "physio_noise")}
     key = "-".join(f"{k}{v}" for k, v in sorted(params.items())).replace(".", "p").replace("_", "")
     # hashlib, not hash(): str hashes change between processes, so the cache never hit
     out = data_dir / f"{condition}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
