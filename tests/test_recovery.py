@@ -71,7 +71,10 @@ def test_default_configuration_measures_the_planted_coupling(planted):
     table = _measured_vs_latent(sim, out)
     assert len(table) == STUDY["n_subjects"]
     fidelity = stats.spearmanr(table["measured"], table["latent_coupling"]).statistic
-    assert fidelity >= 0.5, f"default pipeline's fidelity to the planted coupling is {fidelity:.2f}"
+    # one study of 32: the Spearman's sampling SE is about 0.12. Seeds 5-8 gave 0.60/0.51/0.62/0.53 (mean 0.56)
+    # before the simulator's physiology followed its recordings and 0.45/0.58/0.65/0.58 (mean 0.57) after
+    # (docs/physio.md, "Simulated recordings"); the bound sits about one SE below that mean, not at a seed's draw
+    assert fidelity >= 0.4, f"default pipeline's fidelity to the planted coupling is {fidelity:.2f}"
 
 
 def test_default_models_recover_the_planted_severity_effect(planted, client):
