@@ -29,23 +29,9 @@ _spec.loader.exec_module(helpers)
 CASES = {"01": "usable", "02": "missing", "03": "no_sidecar", "04": "short", "05": "flat"}
 
 
-def write_recording(bids, run, *, fs=100.0, start=-2.0, duration=None, hook=None, sidecar=True, seed=0):
+def write_recording(bids, run, **kwargs):
     """A pulse + breathing recording of ``run`` in the raw dataset (tests/test_physio.py's traces)."""
-    rng = np.random.default_rng(seed)
-    run_s = run.n_volumes * run.t_r
-    duration = run_s - start + 2.0 if duration is None else duration
-    n = int(round(duration * fs))
-    beats = helpers.planted_beats(rng, start - 1.0, start + duration + 1.0)
-    t = start + np.arange(n) / fs
-    cardiac = helpers.waveform("ppg", beats, fs, n, start) + 0.02 * rng.normal(size=n)
-    resp = np.sin(2 * np.pi * helpers.RESP_HZ * t) + 0.05 * rng.normal(size=n)
-    table = np.column_stack([cardiac, resp])
-    if hook is not None:
-        table = hook(table)
-    meta = {"SamplingFrequency": fs, "StartTime": start, "Columns": ["cardiac", "respiratory"]} if sidecar else None
-    stem = "_".join(f"{k}-{v}" for k, v in run.entities if k not in ("space", "res", "den", "desc"))
-    func = bids / f"sub-{run.subject}" / (f"ses-{run.session}" if run.session else "") / "func"
-    return helpers.write_recording(func, stem, table, meta)
+    return helpers.write_run_recording(bids, run, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -93,13 +79,7 @@ def processed(dataset, client, config, tmp_path_factory):
     return out, summary, handler.messages
 
 
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append((record.levelno, record.getMessage()))
+_Collect = helpers.LogCollector
 
 
 def _metrics(record):

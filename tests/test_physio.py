@@ -8,6 +8,7 @@ spectrum of the planted intervals.
 
 import gzip
 import json
+import logging
 import math
 
 import numpy as np
@@ -72,6 +73,42 @@ def write_recording(func, stem, table, meta):
     if meta is not None:
         (func / f"{stem}_physio.json").write_text(json.dumps(meta))
     return func / f"{stem}_physio.tsv.gz"
+
+
+def write_run_recording(bids, run, *, fs=100.0, start=-2.0, duration=None, resp_hz=RESP_HZ, depth=0.0,
+                        resp_noise=0.05, hook=None, sidecar=True, seed=0):
+    """A pulse + breathing recording of a discovered ``run`` in the raw dataset ``bids``.
+
+    Planted beats in a pulse waveform; breathing at ``resp_hz`` whose depth swings by ``depth``
+    at 0.01 Hz. The recording starts ``start`` s from the first volume and, without
+    ``duration``, ends 2 s after the run. ``hook`` edits the table (e.g. :func:`_flat`); without
+    ``sidecar`` no JSON is written.
+    """
+    rng = np.random.default_rng(seed)
+    duration = run.n_volumes * run.t_r - start + 2.0 if duration is None else duration
+    n = int(round(duration * fs))
+    beats = planted_beats(rng, start - 1.0, start + duration + 1.0)
+    t = start + np.arange(n) / fs
+    cardiac = waveform("ppg", beats, fs, n, start) + 0.02 * rng.normal(size=n)
+    resp = (1 + depth * np.sin(2 * np.pi * 0.01 * t)) * np.sin(2 * np.pi * resp_hz * t) + resp_noise * rng.normal(size=n)
+    table = np.column_stack([cardiac, resp])
+    if hook is not None:
+        table = hook(table)
+    meta = {"SamplingFrequency": fs, "StartTime": start, "Columns": ["cardiac", "respiratory"]} if sidecar else None
+    stem = "_".join(f"{k}-{v}" for k, v in run.entities if k not in ("space", "res", "den", "desc"))
+    func = bids / f"sub-{run.subject}" / (f"ses-{run.session}" if run.session else "") / "func"
+    return write_recording(func, stem, table, meta)
+
+
+class LogCollector(logging.Handler):
+    """Every log record's level and message, for module-scoped fixtures (where ``caplog`` is not available)."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append((record.levelno, record.getMessage()))
 
 
 def make_run(root, sub="01"):

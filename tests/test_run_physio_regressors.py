@@ -23,17 +23,9 @@ _spec.loader.exec_module(helpers)
 
 
 def write_recording(bids, run, *, fs=100.0, start=-8.0, seed=0):
-    rng = np.random.default_rng(seed)
-    duration = run.n_volumes * run.t_r - start + 2.0
-    n = int(round(duration * fs))
-    beats = helpers.planted_beats(rng, start - 1.0, start + duration + 1.0)
-    t = start + np.arange(n) / fs
-    cardiac = helpers.waveform("ppg", beats, fs, n, start) + 0.02 * rng.normal(size=n)
-    resp = (1 + 0.3 * np.sin(2 * np.pi * 0.01 * t)) * np.sin(2 * np.pi * 0.27 * t) + 0.02 * rng.normal(size=n)
-    stem = "_".join(f"{k}-{v}" for k, v in run.entities if k not in ("space", "res", "den", "desc"))
-    func = bids / f"sub-{run.subject}" / (f"ses-{run.session}" if run.session else "") / "func"
-    meta = {"SamplingFrequency": fs, "StartTime": start, "Columns": ["cardiac", "respiratory"]}
-    return helpers.write_recording(func, stem, np.column_stack([cardiac, resp]), meta)
+    # breathing whose depth swings (for RVT) at 0.27 Hz
+    return helpers.write_run_recording(bids, run, fs=fs, start=start, resp_hz=0.27, depth=0.3, resp_noise=0.02,
+                                       seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +66,7 @@ def computed(dataset, config):
     return results, handler.messages
 
 
-class _Collect(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append((record.levelno, record.getMessage()))
+_Collect = helpers.LogCollector
 
 
 def test_a_run_with_a_recording_regresses_its_physiology_under_physio_only(computed, config):
@@ -144,7 +130,7 @@ def test_a_strategy_without_physio_keeps_the_qc_it_had(dataset):
 
 
 def test_the_raw_bold_sidecar_is_inherited(dataset, tmp_path):
-    from neurokit.run._regressors import raw_bold_sidecar
+    from neurokit.io import raw_bold_sidecar
 
     bids, runs = dataset
     merged = raw_bold_sidecar(bids, runs["01"])

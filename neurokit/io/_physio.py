@@ -25,8 +25,8 @@ from neurokit.io._records import Run
 from neurokit.physio import MEASURES, ROLES, PhysioChannel, PhysioIssue, PhysioRecording, PhysioResult, \
     hrv_from_recording
 
-__all__ = ["DEFAULT_PHYSIO_COLUMNS", "PhysioError", "find_physio", "read_physio", "run_recording", "physio_for_run",
-           "write_physio"]
+__all__ = ["DEFAULT_PHYSIO_COLUMNS", "PhysioError", "find_physio", "raw_bold_sidecar", "read_physio", "run_recording",
+           "physio_for_run", "write_physio"]
 
 #: Column names recognised for each role when none are given: the configuration's defaults
 #: (``physio.columns``; case-insensitive, the first listed name present wins).
@@ -86,41 +86,82 @@ def find_physio(bids_dir: str | os.PathLike, run: Run) -> list[Path]:
     return found
 
 
+def _inherited(folders: Iterable[Path], suffix: str, entities: Mapping[str, str]) -> list[Path]:
+    """The ``*<suffix>`` sidecars that apply to a file with ``entities`` (inheritance principle).
+
+    ``folders`` run from the least specific (the dataset root) to the file's own; a sidecar applies
+    when its entities are a subset of ``entities``. Returned in the order they apply: later ones
+    override earlier ones (nearer folders, then more entities within a folder).
+    """
+    found: list[Path] = []
+    for folder in dict.fromkeys(folders):
+        try:
+            names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(suffix))
+        except OSError:
+            continue
+        applicable = []
+        for name in names:
+            try:
+                ent = parse_filename(name).entities
+            except BIDSError:
+                continue
+            if all(entities.get(k) == v for k, v in ent.items()):
+                applicable.append((len(ent), name))
+        found += [folder / name for _, name in sorted(applicable)]
+    return found
+
+
 def _sidecar(path: Path, root: Path | None) -> tuple[dict, list[Path]]:
     """The merged sidecar of ``path`` by the inheritance principle (nearest file wins), and the files used."""
-    name = parse_filename(path.name)
-    own = name.entities
     top = Path(root) if root is not None else path.parent
     folders = [path.parent]
     while folders[-1] != top and top in folders[-1].parents:
         folders.append(folders[-1].parent)
     merged: dict = {}
-    used: list[Path] = []
-    for folder in reversed(folders):  # least specific first, so nearer files override
+    used = _inherited(reversed(folders), "_physio.json", parse_filename(path.name).entities)
+    for sidecar in used:
         try:
-            candidates = sorted(e.name for e in os.scandir(folder) if e.name.endswith("_physio.json"))
-        except OSError:
-            continue
-        applicable = []
-        for cand in candidates:
-            try:
-                ent = parse_filename(cand).entities
-            except BIDSError:
-                continue
-            if all(own.get(k) == v for k, v in ent.items()):
-                applicable.append((len(ent), cand))
-        for _, cand in sorted(applicable):
-            sidecar = folder / cand
-            try:
-                data = json.loads(sidecar.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise PhysioError("sidecar", f"{sidecar} is not valid JSON ({exc}); fix or regenerate it.") from None
-            if not isinstance(data, dict):
-                raise PhysioError("sidecar", f"{sidecar} does not hold a JSON object; it must map keys such as "
-                                             "SamplingFrequency to values.")
-            merged.update(data)
-            used.append(sidecar)
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PhysioError("sidecar", f"{sidecar} is not valid JSON ({exc}); fix or regenerate it.") from None
+        if not isinstance(data, dict):
+            raise PhysioError("sidecar", f"{sidecar} does not hold a JSON object; it must map keys such as "
+                                         "SamplingFrequency to values.")
+        merged.update(data)
     return merged, used
+
+
+def raw_bold_sidecar(bids_dir: str | os.PathLike | None, run: Run) -> dict:
+    """The raw BOLD sidecar of ``run`` by the inheritance principle (nearest file wins); ``{}`` without one.
+
+    Parameters
+    ----------
+    bids_dir : path-like or None
+        The raw BIDS dataset.
+    run : Run
+        The discovered (preprocessed) run; its fMRIPrep entities (``space``, ``res``, ``den``,
+        ``desc``) are not part of the raw name.
+
+    Returns
+    -------
+    dict
+        The merged keys; a sidecar that is unreadable or not a JSON object is skipped (the
+        caller falls back to another source of what it needs).
+    """
+    if bids_dir is None:
+        return {}
+    root = Path(bids_dir)
+    wanted = {k: v for k, v in run.entities if k not in _NOT_RUN}
+    func = _raw_func(root, wanted)
+    merged: dict = {}
+    for sidecar in _inherited([root, root / f"sub-{wanted['sub']}", func.parent, func], "_bold.json", wanted):
+        try:
+            data = json.loads(sidecar.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            merged.update(data)
+    return merged
 
 
 def _roles(columns: Sequence[str], mapping: Mapping[str, Sequence[str]]) -> dict[str, str]:

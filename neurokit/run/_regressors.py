@@ -19,13 +19,9 @@ import numpy as np
 import pandas as pd
 
 from neurokit.config import Config
-from neurokit.io import BIDSError, Run, parse_filename
+from neurokit.io import Run, raw_bold_sidecar
 
 log = logging.getLogger("neurokit.run")
-
-#: fMRIPrep's entities of a preprocessed run that the raw BOLD's name does not have.
-_DERIVED = ("space", "res", "den", "desc")
-
 
 def _json(path: Path | None) -> dict:
     if path is None:
@@ -35,44 +31,6 @@ def _json(path: Path | None) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def raw_bold_sidecar(bids_dir: str | os.PathLike | None, run: Run) -> dict:
-    """The raw BOLD sidecar of ``run`` by the inheritance principle (nearest file wins); ``{}`` without one.
-
-    Parameters
-    ----------
-    bids_dir : path-like or None
-        The raw BIDS dataset.
-    run : Run
-        The discovered (preprocessed) run; its fMRIPrep entities (``space``, ``res``, ``den``,
-        ``desc``) are not part of the raw name.
-    """
-    if bids_dir is None:
-        return {}
-    root = Path(bids_dir)
-    wanted = {k: v for k, v in run.entities if k not in _DERIVED}
-    folder = root / f"sub-{wanted['sub']}"
-    if wanted.get("ses"):
-        folder = folder / f"ses-{wanted['ses']}"
-    folders = [root, root / f"sub-{wanted['sub']}", folder, folder / "func"]
-    merged: dict = {}
-    for level in dict.fromkeys(folders):  # least specific first, so nearer files override
-        try:
-            names = sorted(e.name for e in os.scandir(level) if e.name.endswith("_bold.json"))
-        except OSError:
-            continue
-        applicable = []
-        for name in names:
-            try:
-                entities = parse_filename(name).entities
-            except BIDSError:
-                continue
-            if all(wanted.get(k) == v for k, v in entities.items()):
-                applicable.append((len(entities), name))
-        for _, name in sorted(applicable):
-            merged.update(_json(level / name))
-    return merged
 
 
 def run_physio_regressors(run: Run, recording, config: Config, *, bids_dir: str | os.PathLike | None = None,
