@@ -15,7 +15,8 @@ import pytest
 from neurokit.models import hrv_agreement, hrv_relations
 from neurokit.report import write_group_report, write_participant_reports
 from neurokit.report._common import fmt
-from neurokit.report._physio import _kept, measure_again, plot_heart_rate, plot_pulse_window
+from neurokit.physio._hrv import _reject_intervals
+from neurokit.report._physio import measure_again, plot_heart_rate, plot_pulse_window
 from neurokit.report._testing import add_physio, fabricate_outputs
 
 
@@ -79,7 +80,7 @@ def test_heart_rate_figure_draws_each_accepted_interval_and_the_pulse_figure_the
     rng = np.random.default_rng(1)
     beats = np.cumsum(0.8 + 0.03 * rng.standard_normal(60))
     beats = np.delete(beats, [20, 40])  # two missed beats: two intervals of ~1.6 s
-    kept = _kept(beats)
+    kept = _reject_intervals(np.diff(beats))  # the rule HRV uses
     assert (~kept).sum() == 2 and np.all(np.diff(beats)[~kept] > 1.4)
     fig = plot_heart_rate(beats, kept, run_duration=float(beats[-1] + 1), window=(10.0, 30.0))
     line = fig.axes[0].lines[0]

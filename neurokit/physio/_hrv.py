@@ -159,6 +159,9 @@ class PhysioResult:
         The recording files.
     peaks : ndarray or None
         Beat times (s from the first volume) of the accepted and rejected beats (not written).
+    kept : ndarray of bool or None
+        Per interval between successive ``peaks``, whether it was accepted (HRV uses these; not
+        written).
     """
 
     run_id: str | None = None
@@ -175,6 +178,7 @@ class PhysioResult:
     run_duration: float | None = None
     sources: list[str] = field(default_factory=list)
     peaks: np.ndarray | None = None
+    kept: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         base = {name: math.nan for name in MEASURES if name not in ("usable", "reason")}
@@ -609,7 +613,7 @@ def hrv_from_recording(recording: PhysioRecording, *, n_volumes: int, t_r: float
         return fail(_issue("peaks", f"{where}: no beats could be detected ({type(exc).__name__}: {exc}); check that "
                                     f"the column is a {result.cardiac_kind.upper()} trace (physio.cardiac_kind)."))
     result.peaks = measured.pop("peaks") + onset + start / fs
-    measured.pop("kept")
+    result.kept = measured.pop("kept")
     result.measures.update({k: v for k, v in measured.items() if k != "duration"})
     expected = covered / RR_RANGE[1]
     if measured["n_beats"] < max(10.0, expected):

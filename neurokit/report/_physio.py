@@ -210,13 +210,6 @@ def measure_again(bids_dir, record: dict, qc: dict, settings):
     return recording, result, time.perf_counter() - started
 
 
-def _kept(beats: np.ndarray) -> np.ndarray:
-    # the same rule that chose the intervals HRV was computed from (docs/physio.md, quality rules)
-    from neurokit.physio._hrv import _reject_intervals
-
-    return _reject_intervals(np.diff(beats))
-
-
 def _window(beats: np.ndarray, kept: np.ndarray, run_duration: float) -> tuple[tuple[float, float], str]:
     """The stretch of pulse drawn: the one with most rejected intervals, else the middle of the run."""
     width = min(PULSE_WINDOW_S, run_duration)
@@ -233,7 +226,7 @@ def _window(beats: np.ndarray, kept: np.ndarray, run_duration: float) -> tuple[t
 def _trace_blocks(recording, result, usable: bool = True) -> list:
     channel = recording.channels.get("cardiac")
     beats = np.asarray(result.peaks, float)
-    kept = _kept(beats)
+    kept = np.asarray(result.kept, bool)  # the intervals HRV was computed from
     run_duration = float(result.run_duration)
     window, where = _window(beats, kept, run_duration)
     fs = channel.sampling_frequency
