@@ -573,8 +573,12 @@ class PhysioConfig(_Section):
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments of :func:`neurokit.io.physio_for_run`."""
-        return {"enabled": self.enabled, "columns": self.columns.mapping(), "kind": self.cardiac_kind,
-                "min_duration": self.min_duration, "max_rejected_fraction": self.max_rejected_fraction}
+        return {"enabled": self.enabled, "columns": self.columns.mapping(), **self.measure_kwargs()}
+
+    def measure_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`neurokit.physio.hrv_from_recording` (the measuring settings)."""
+        return {"kind": self.cardiac_kind, "min_duration": self.min_duration,
+                "max_rejected_fraction": self.max_rejected_fraction}
 
 
 #: Sections that only say where and how the work runs or is shown; not part of :meth:`Config.hash`.

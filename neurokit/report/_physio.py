@@ -204,9 +204,8 @@ def measure_again(bids_dir, record: dict, qc: dict, settings):
     recording, unusable = run_recording(bids_dir, run, columns=settings.columns.mapping())
     if recording is None:
         return None, unusable, time.perf_counter() - started
-    result = hrv_from_recording(recording, n_volumes=run.n_volumes, t_r=run.t_r, kind=settings.cardiac_kind,
-                                min_duration=settings.min_duration,
-                                max_rejected_fraction=settings.max_rejected_fraction, run_id=run.run_id)
+    result = hrv_from_recording(recording, n_volumes=run.n_volumes, t_r=run.t_r, run_id=run.run_id,
+                                **settings.measure_kwargs())
     return recording, result, time.perf_counter() - started
 
 

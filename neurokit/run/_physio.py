@@ -58,10 +58,8 @@ class _PhysioStep:
         started = time.perf_counter()
         if self.recording is not None:
             try:
-                self.result = hrv_from_recording(
-                    self.recording, n_volumes=self.run.n_volumes, t_r=self.run.t_r, kind=self.settings.cardiac_kind,
-                    min_duration=self.settings.min_duration,
-                    max_rejected_fraction=self.settings.max_rejected_fraction, run_id=self.run.run_id)
+                self.result = hrv_from_recording(self.recording, n_volumes=self.run.n_volumes, t_r=self.run.t_r,
+                                                 run_id=self.run.run_id, **self.settings.measure_kwargs())
             except Exception as exc:  # noqa: BLE001 - as in read()
                 self.result = self._failed(exc, "measuring")
         self.seconds += time.perf_counter() - started
